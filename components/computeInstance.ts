@@ -1,0 +1,171 @@
+import * as pulumi from "@pulumi/pulumi";
+import { KindResource } from "../provider/dynamic";
+import type { InstanceStatus } from "../provider/backends/backend";
+import type { Endpoints } from "../provider/spec/endpoints";
+import { Application, instanceSchema } from "../provider/spec/schema";
+import { parseOrThrow } from "../provider/spec/validate";
+import { plainParts } from "./plain";
+import { Workspace } from "./workspace";
+
+/** A custom size, when no catalog size fits. */
+export interface CustomSize {
+    /** vCPUs, e.g. `2` or `0.5`. */
+    cpus: number;
+    /** Memory in GiB, at least 1. */
+    memoryGb: number;
+    /** NVIDIA GPUs. Default: 0. */
+    gpus?: number;
+}
+
+export interface OsDiskArgs {
+    /**
+     * Size in GiB. Default: 128 (Azure's P10 OS disk). Growing it is applied in place; shrinking
+     * it replaces the disk (a reimage: home and installed packages start over; user files stay).
+     * On Docker the size is recorded, not enforced (local volumes have no quota).
+     */
+    sizeGb?: pulumi.Input<number>;
+}
+
+export interface TempDiskArgs {
+    /**
+     * Size in GiB of the scratch disk at `/mnt`, wiped at every start. Default: the size's temp
+     * disk (28 GiB for Standard_DS3_v2). On Docker the size is recorded, not enforced.
+     */
+    sizeGb?: pulumi.Input<number>;
+}
+
+export interface ComputeInstanceArgs {
+    /** The workspace the instance belongs to: its backend, user files and network. */
+    workspace: Workspace;
+    /**
+     * The instance's name in the workspace (Azure's compute name): 3 to 24 lowercase letters,
+     * digits and `-`, starting with a letter. Default: the resource name.
+     */
+    instanceName?: pulumi.Input<string>;
+    /**
+     * An Azure VM size name (Azure: `vmSize`), e.g. `"Standard_DS3_v2"` (4 vCPU, 14 GiB, 28 GiB
+     * temp disk), matched ignoring case, or a custom `{ cpus, memoryGb, gpus? }`.
+     * Default: `"Standard_DS3_v2"`. On Docker, CPU and memory changes apply live, without a restart.
+     */
+    size?: pulumi.Input<string | CustomSize>;
+    /**
+     * Image of the instance. Default: the workspace's image. Changing it restarts the instance
+     * (home and user files are kept; /mnt is wiped). See images/README.md for what an image needs.
+     */
+    image?: pulumi.Input<string>;
+    /**
+     * Applications served from the instance: `"jupyterlab"` and `"jupyter"` (the classic
+     * notebook). Default: both. Changing them restarts the instance.
+     */
+    applications?: pulumi.Input<pulumi.Input<Application>[]>;
+    /** The OS disk: the home directory and what the user installs there. */
+    osDisk?: pulumi.Input<OsDiskArgs>;
+    /** The temporary disk at `/mnt`. */
+    tempDisk?: pulumi.Input<TempDiskArgs>;
+    /** Environment variables of the instance, e.g. `{ MLFLOW_TRACKING_URI: "http://mlflow:5000" }`. Secrets stay secret. */
+    env?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /**
+     * How long `pulumi up` waits for the applications to answer, e.g. `"5m"` or `"PT90S"`.
+     * Default: `"5m"`.
+     */
+    readyTimeout?: pulumi.Input<string>;
+}
+
+const RUNTIME_TYPE = "pulumi-nodejs:dynamic/compute-instance:Runtime";
+
+/**
+ * A compute instance: a single-node data-science workstation (JupyterLab, Jupyter) with an OS
+ * disk, a temp disk at `/mnt` and the workspace's user files, on the workspace's backend.
+ *
+ * Its parts are resources of their own, so a preview says what a change does: `OsDisk`,
+ * `TempDisk`, `AccessToken` and `Runtime` (the container).
+ *
+ * ## Example Usage
+ * ```ts
+ * const ws = new Workspace("ml-team", { backend: { docker: {} } });
+ * const alice = new ComputeInstance("alice", { workspace: ws, size: "Standard_DS3_v2" });
+ * export const lab = alice.endpoints.jupyterLab;
+ * export const token = alice.token; // a secret
+ * ```
+ */
+export class ComputeInstance extends pulumi.ComponentResource {
+    /** `workspace/instance`: unique on the backend, stable across restarts and replacements. */
+    readonly instanceId: pulumi.Output<string>;
+    /** The instance's state when this deployment last changed it (Azure state names). */
+    readonly status: pulumi.Output<InstanceStatus>;
+    /** URLs of the applications, on 127.0.0.1. */
+    readonly endpoints: pulumi.Output<Endpoints>;
+    /** The applications' access token. A secret. */
+    readonly token: pulumi.Output<string>;
+    /** vCPUs and GiB of memory the instance has. */
+    readonly cpus: pulumi.Output<number>;
+    readonly memoryGb: pulumi.Output<number>;
+    /** Backend names of the disks. */
+    readonly osDiskVolume: pulumi.Output<string>;
+    readonly tempDiskVolume: pulumi.Output<string>;
+
+    constructor(name: string, args: ComputeInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("compute-instance:index:ComputeInstance", name, {}, opts);
+        const ws = args.workspace;
+        if (!(ws instanceof Workspace)) {
+            throw new Error(`ComputeInstance "${name}": [workspace] must be a Workspace`);
+        }
+        const instanceName = args.instanceName ?? name;
+        const { workspace: _ws, instanceName: _n, ...rest } = args;
+        // Plain values are checked now, so a typo fails before anything is registered; values
+        // that come from other resources are checked by the providers once known.
+        parseOrThrow(instanceSchema.in.partial(), plainParts({ ...rest, name: instanceName }), `ComputeInstance "${name}"`);
+
+        const wiring = { backend: ws.backend, workspace: ws.workspaceName, owner: ws.owner, instance: instanceName };
+        const child = { parent: this };
+
+        const token = new KindResource("AccessToken", `${name}-token`, { tokenVersion: 1 }, ["token"],
+            { ...child, additionalSecretOutputs: ["token"] });
+        const osDisk = new KindResource("OsDisk", `${name}-os-disk`, {
+            ...wiring,
+            sizeGb: pulumi.output(args.osDisk).apply((d) => d?.sizeGb),
+        }, ["volumeName"], child);
+        const tempDisk = new KindResource("TempDisk", `${name}-temp-disk`, {
+            ...wiring,
+            size: args.size,
+            sizeGb: pulumi.output(args.tempDisk).apply((d) => d?.sizeGb),
+        }, ["volumeName"], child);
+
+        const runtimeName = `${name}-runtime`;
+        const runtime = new KindResource("Runtime", runtimeName, {
+            ...wiring,
+            progressUrn: pulumi.createUrn(runtimeName, RUNTIME_TYPE, this),
+            size: args.size,
+            image: args.image ?? ws.image,
+            applications: args.applications,
+            env: args.env,
+            readyTimeout: args.readyTimeout,
+            osDisk: osDisk.get<string>("volumeName"),
+            tempDisk: tempDisk.get<string>("volumeName"),
+            userFiles: ws.userFilesVolume,
+            network: ws.networkName,
+            token: token.get<string>("token"),
+        }, ["status", "endpoints", "ports", "containerId", "cpus", "memoryGb", "gpus", "readyTimeoutSeconds"],
+            { ...child, additionalSecretOutputs: ["token"] });
+
+        this.instanceId = pulumi.interpolate`${ws.workspaceName}/${instanceName}`;
+        this.status = runtime.get<InstanceStatus>("status");
+        this.endpoints = runtime.get<Endpoints>("endpoints");
+        this.token = pulumi.secret(token.get<string>("token"));
+        this.cpus = runtime.get<number>("cpus");
+        this.memoryGb = runtime.get<number>("memoryGb");
+        this.osDiskVolume = osDisk.get<string>("volumeName");
+        this.tempDiskVolume = tempDisk.get<string>("volumeName");
+
+        this.registerOutputs({
+            instanceId: this.instanceId,
+            status: this.status,
+            endpoints: this.endpoints,
+            token: this.token,
+            cpus: this.cpus,
+            memoryGb: this.memoryGb,
+            osDiskVolume: this.osDiskVolume,
+            tempDiskVolume: this.tempDiskVolume,
+        });
+    }
+}

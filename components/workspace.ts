@@ -1,0 +1,123 @@
+import * as pulumi from "@pulumi/pulumi";
+import { KindResource } from "../provider/dynamic";
+import { contextHash, workstationContextDir, workstationImageTag } from "../provider/image/context";
+import { parseOrThrow } from "../provider/spec/validate";
+import { DEFAULT_DOCKER_HOST, workspaceSchema } from "../provider/spec/schema";
+import { plainParts } from "./plain";
+
+/** A Docker engine. */
+export interface DockerBackendArgs {
+    /**
+     * The engine's address, as in `DOCKER_HOST`: `unix:///var/run/docker.sock`, `tcp://host:2376`
+     * (TLS from `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`) or `ssh://user@host`.
+     * Default: `DOCKER_HOST` when `pulumi preview` runs, else the local socket.
+     */
+    host?: string;
+}
+
+/** A Kubernetes cluster (coming with the Kubernetes backend). */
+export interface KubernetesBackendArgs {
+    /** Namespace of the workspace's objects, e.g. `"ml-team"`. */
+    namespace: string;
+    /** Path of a kubeconfig file; default: `KUBECONFIG` or `~/.kube/config`. */
+    kubeconfig?: string;
+    /** Context in the kubeconfig; default: its current context. */
+    context?: string;
+    /** Storage class of the disks; default: the cluster's default class. */
+    storageClass?: string;
+}
+
+/** Where a workspace's instances run: exactly one of `docker` or `kubernetes`. */
+export type BackendArgs = { docker: DockerBackendArgs } | { kubernetes: KubernetesBackendArgs };
+
+export interface UserFilesArgs {
+    /**
+     * Keep the user files when the workspace is deleted (Azure keeps the workspace file share).
+     * A workspace declared again with the same name gets them back. Default: `true`.
+     */
+    retainOnDelete?: pulumi.Input<boolean>;
+}
+
+export interface WorkspaceArgs {
+    /**
+     * Where instances run, e.g. `{ docker: {} }` for the local engine.
+     */
+    backend: pulumi.Input<BackendArgs>;
+    /**
+     * The workspace's name on the backend: 3 to 24 lowercase letters, digits and `-`. Stacks that
+     * use the same name on the same backend share the workspace (its user files, its network).
+     * Default: the resource name.
+     */
+    workspaceName?: pulumi.Input<string>;
+    /** The shared user-files store, mounted in every instance at `~/cloudfiles/code`. */
+    userFiles?: pulumi.Input<UserFilesArgs>;
+    /**
+     * Default image of the workspace's instances. Default: the workstation image of this package
+     * (`images/workstation`), built on the engine by the first `pulumi up` that needs it.
+     */
+    image?: pulumi.Input<string>;
+}
+
+/**
+ * A workspace: the shared user files, the network and the default image of a team's compute
+ * instances, on one backend (Azure ML: the workspace).
+ *
+ * ## Example Usage
+ * ```ts
+ * const ws = new Workspace("ml-team", { backend: { docker: {} } });
+ * ```
+ */
+export class Workspace extends pulumi.ComponentResource {
+    /** The workspace's name on the backend. */
+    readonly workspaceName: pulumi.Output<string>;
+    /** The backend, as given. */
+    readonly backend: pulumi.Output<BackendArgs>;
+    /** Backend name of the user-files store (a Docker volume). */
+    readonly userFilesVolume: pulumi.Output<string>;
+    /** Backend name of the workspace network. */
+    readonly networkName: pulumi.Output<string>;
+    /** The image instances get unless they name their own. */
+    readonly image: pulumi.Output<string>;
+    /** `project/stack` recorded as the owner of every object this stack makes. */
+    readonly owner: string;
+
+    constructor(name: string, args: WorkspaceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("compute-instance:index:Workspace", name, {}, opts);
+        const workspaceName = args.workspaceName ?? name;
+        parseOrThrow(workspaceSchema({ dockerHost: DEFAULT_DOCKER_HOST }).partial(), plainParts({ name: workspaceName, backend: args.backend }), `Workspace "${name}"`);
+
+        this.owner = `${pulumi.getProject()}/${pulumi.getStack()}`;
+        this.workspaceName = pulumi.output(workspaceName);
+        this.backend = pulumi.output(args.backend) as pulumi.Output<BackendArgs>;
+        const wiring = { backend: args.backend, workspace: workspaceName, owner: this.owner };
+
+        const userFiles = new KindResource("UserFiles", `${name}-user-files`, {
+            ...wiring,
+            retainOnDelete: pulumi.output(args.userFiles).apply((u) => u?.retainOnDelete ?? true),
+        }, ["volumeName", "adopted"], { parent: this });
+        const network = new KindResource("WorkspaceNetwork", `${name}-network`, wiring, ["networkName"], { parent: this });
+        this.userFilesVolume = userFiles.get<string>("volumeName");
+        this.networkName = network.get<string>("networkName");
+
+        if (args.image !== undefined) {
+            this.image = pulumi.output(args.image);
+        } else {
+            const imageName = `${name}-image`;
+            const image = new KindResource("WorkstationImage", imageName, {
+                backend: args.backend,
+                image: workstationImageTag(),
+                contextHash: contextHash(workstationContextDir()),
+                progressUrn: pulumi.createUrn(imageName, "pulumi-nodejs:dynamic/compute-instance:WorkstationImage", this),
+            }, ["imageId"], { parent: this });
+            // Depend on the build, not just the tag, so instances start after the image exists.
+            this.image = pulumi.all([image.get<string>("image"), image.get<string>("imageId")]).apply(([tag]) => tag);
+        }
+
+        this.registerOutputs({
+            workspaceName: this.workspaceName,
+            userFilesVolume: this.userFilesVolume,
+            networkName: this.networkName,
+            image: this.image,
+        });
+    }
+}

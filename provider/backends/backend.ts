@@ -1,0 +1,128 @@
+/**
+ * The one interface every backend implements (Docker engine, Kubernetes). The providers speak
+ * only this; the contract tests in test/contract run the same suite against each backend.
+ */
+import type { Application } from "../spec/schema";
+import type { PublishedPorts } from "../spec/endpoints";
+import type { Progress } from "../progress";
+
+/** Azure ML's compute instance states, the ones this project reports. */
+export type InstanceStatus =
+    | "Creating" | "Starting" | "Running" | "Restarting" | "Stopping" | "Stopped"
+    | "Deleting" | "Failed" | "Unusable" | "Unknown";
+
+/** Who the objects belong to; recorded on every object as labels. */
+export interface Ownership {
+    /** Workspace name: one workspace per name on a backend, shared by the stacks that use it. */
+    workspace: string;
+    /** `project/stack` of the Pulumi stack that manages the object. */
+    owner: string;
+}
+
+export interface InstanceRef extends Ownership {
+    instance: string;
+}
+
+export interface DiskState {
+    /** Backend name of the disk (Docker volume, Kubernetes PVC); unique per backend. */
+    name: string;
+    sizeGb: number;
+}
+
+export interface RuntimeSpec extends InstanceRef {
+    image: string;
+    /** Catalog name or "custom", recorded for people reading `docker ps` / `kubectl get`. */
+    sizeName: string;
+    cpus: number;
+    memoryGb: number;
+    gpus: number;
+    applications: Application[];
+    env: Record<string, string>;
+    token: string;
+    /** Backend names of the disks and the workspace's user files. */
+    osDisk: string;
+    tempDisk: string;
+    userFiles: string;
+    network: string;
+    readyTimeoutSeconds: number;
+    /** Host ports to keep, when a replacement should answer at the same URLs. */
+    preferredPorts?: PublishedPorts;
+}
+
+export interface RuntimeState {
+    /** Backend id of the runtime (Docker container name, Kubernetes StatefulSet name). */
+    id: string;
+    /** The engine's own id of the running unit (container id, pod uid), changes on re-creation. */
+    uid: string;
+    status: InstanceStatus;
+    image: string;
+    cpus: number;
+    memoryGb: number;
+    gpus: number;
+    ports: PublishedPorts;
+    /** Address the published ports answer on. */
+    host: string;
+}
+
+/** The settings a backend can change without restarting the instance. */
+export interface LiveChanges {
+    cpus?: number;
+    memoryGb?: number;
+}
+
+/** What one instance can get at most on this backend. */
+export interface Capacity {
+    cpus: number;
+    memoryGb: number;
+    /** GPUs an instance can request; Infinity when the backend cannot count them. */
+    gpus: number;
+}
+
+export interface Backend {
+    /** Human description for messages, e.g. `Docker engine at unix:///var/run/docker.sock`. */
+    readonly description: string;
+    /** Whether CPU and memory apply without a restart. */
+    readonly liveResize: boolean;
+
+    /** Fails with a message naming the backend and the cause when it does not answer. */
+    ping(): Promise<void>;
+    /** The largest instance the backend can run, for capacity checks at preview. */
+    capacity(): Promise<Capacity>;
+
+    /** Makes sure the image is there, pulling it if it is not. */
+    ensureImage(image: string, progress: Progress): Promise<void>;
+    /** The image's id and the context hash it was built from, if it is there. */
+    inspectImage(image: string): Promise<{ id: string; contextHash?: string } | undefined>;
+    /** Builds an image from a directory, recording the context's hash on it. */
+    buildImage(image: string, contextDir: string, contextHash: string, progress: Progress): Promise<{ id: string }>;
+
+    /** Creates the workspace's shared user-files store, or adopts one retained earlier. */
+    createUserFiles(ref: Ownership): Promise<{ name: string; adopted: boolean }>;
+    userFilesExists(name: string): Promise<boolean>;
+    deleteUserFiles(name: string): Promise<void>;
+
+    createWorkspaceNetwork(ref: Ownership): Promise<{ name: string }>;
+    workspaceNetworkExists(name: string): Promise<boolean>;
+    /** Removes the network unless instances of other stacks still use it. */
+    deleteWorkspaceNetwork(name: string): Promise<void>;
+
+    createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number): Promise<DiskState>;
+    readDisk(name: string): Promise<DiskState | undefined>;
+    deleteDisk(name: string): Promise<void>;
+
+    /** Creates and starts the runtime and waits until its applications answer. On failure, removes what it made. */
+    createRuntime(spec: RuntimeSpec, progress: Progress): Promise<RuntimeState>;
+    /** What the backend really has; undefined when the runtime is gone. */
+    readRuntime(id: string): Promise<RuntimeState | undefined>;
+    /** Applies live changes and verifies them by reading back. */
+    updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState>;
+    deleteRuntime(id: string): Promise<void>;
+}
+
+/** A backend operation refused because of user input or the backend's state; the message is for users. */
+export class BackendError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "BackendError";
+    }
+}

@@ -1,0 +1,438 @@
+/**
+ * The Docker backend: a thin adapter from the backend interface to the Docker Engine API
+ * (dockerode). What goes into each API object is decided in ./options.ts.
+ */
+import type Dockerode from "dockerode";
+import { randomBytes } from "crypto";
+import * as net from "net";
+import {
+    Backend, BackendError, Capacity, DiskState, InstanceRef, LiveChanges, Ownership, RuntimeSpec, RuntimeState,
+} from "../backend";
+import { Progress } from "../../progress";
+import { waitUntilReady } from "../../readiness";
+import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
+import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/context";
+import { connectionOptions, isLocalEngine } from "./connection";
+import {
+    LABEL_PREFIX, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
+    networkName, preferredPort, statusFromDocker, userFilesVolumeName,
+} from "./options";
+
+const GiB = 1024 ** 3;
+const PING_TIMEOUT_MS = 5000;
+
+function statusCode(e: unknown): number | undefined {
+    return typeof e === "object" && e !== null && "statusCode" in e ? Number((e as { statusCode: unknown }).statusCode) : undefined;
+}
+
+function reason(e: unknown): string {
+    if (typeof e === "object" && e !== null) {
+        const json = (e as { json?: { message?: string } }).json;
+        if (json?.message) return json.message;
+        if ("message" in e) return String((e as Error).message);
+    }
+    return String(e);
+}
+
+async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
+    try {
+        return await p;
+    } catch (e) {
+        if (statusCode(e) === 404) return undefined;
+        throw e;
+    }
+}
+
+export class DockerBackend implements Backend {
+    readonly description: string;
+    readonly liveResize = true;
+    private readonly docker: Dockerode;
+    private readonly local: boolean;
+
+    constructor(readonly host: string) {
+        const Docker = require("dockerode") as typeof Dockerode;
+        this.docker = new Docker({ ...connectionOptions(host), timeout: 0 });
+        this.description = `Docker engine at ${host}`;
+        this.local = isLocalEngine(host);
+    }
+
+    async ping(): Promise<void> {
+        const Docker = require("dockerode") as typeof Dockerode;
+        const quick = new Docker({ ...connectionOptions(this.host), timeout: PING_TIMEOUT_MS });
+        try {
+            await quick.ping();
+        } catch (e) {
+            throw new BackendError(
+                `${this.description} does not answer (${reason(e)}). Start Docker (scripts/bootstrap does it on Debian), ` +
+                `or point [backend.docker.host] or DOCKER_HOST at an engine that runs.`,
+            );
+        }
+    }
+
+    async capacity(): Promise<Capacity> {
+        const info = (await this.docker.info()) as { NCPU: number; MemTotal: number; Runtimes?: Record<string, unknown> };
+        return {
+            cpus: info.NCPU,
+            memoryGb: info.MemTotal / GiB,
+            // The NVIDIA runtime does not say how many GPUs it has; without it there are none.
+            gpus: info.Runtimes && "nvidia" in info.Runtimes ? Infinity : 0,
+        };
+    }
+
+    // -- images --------------------------------------------------------------------------------
+
+    async ensureImage(image: string, progress: Progress): Promise<void> {
+        if (await ignoreNotFound(this.docker.getImage(image).inspect())) return;
+        progress.status(`pulling ${image}`);
+        try {
+            const stream = await this.docker.pull(image);
+            await new Promise<void>((resolve, reject) =>
+                this.docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve()), (ev: { status?: string; progress?: string }) => {
+                    if (ev.status) progress.status(`pulling ${image}: ${ev.status} ${ev.progress ?? ""}`.trim());
+                }),
+            );
+        } catch (e) {
+            throw new BackendError(
+                `image "${image}" is not on the ${this.description} and could not be pulled (${reason(e)}). ` +
+                `Build it there (docker build -t ${image} ...) or push it to a registry the engine can reach.`,
+            );
+        }
+    }
+
+    async inspectImage(image: string): Promise<{ id: string; contextHash?: string } | undefined> {
+        const info = await ignoreNotFound(this.docker.getImage(image).inspect());
+        if (!info) return undefined;
+        const hash = info.Config?.Labels?.[CONTEXT_HASH_LABEL];
+        return { id: info.Id, ...(hash ? { contextHash: hash } : {}) };
+    }
+
+    async buildImage(image: string, contextDir: string, contextHash: string, progress: Progress): Promise<{ id: string }> {
+        const fs = require("fs") as typeof import("fs");
+        const os = require("os") as typeof import("os");
+        const path = require("path") as typeof import("path");
+        // The context is copied so machine-specific CA certificates can join it (see the Dockerfile).
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-image-"));
+        try {
+            fs.cpSync(contextDir, dir, { recursive: true });
+            const caDir = path.join(dir, "ca-certificates");
+            fs.mkdirSync(caDir, { recursive: true });
+            if (this.local) {
+                for (const src of extraCaDirs()) {
+                    if (!fs.existsSync(src)) continue;
+                    for (const f of fs.readdirSync(src).filter((n) => n.endsWith(".crt"))) fs.copyFileSync(path.join(src, f), path.join(caDir, f));
+                }
+            }
+            const stream = await this.docker.buildImage(
+                { context: dir, src: contextFiles(dir).concat(fs.readdirSync(caDir).map((f) => `ca-certificates/${f}`)) },
+                { t: image, labels: { [CONTEXT_HASH_LABEL]: contextHash }, rm: true, forcerm: true },
+            );
+            const started = Date.now();
+            await new Promise<void>((resolve, reject) =>
+                this.docker.modem.followProgress(
+                    stream,
+                    (err, events: { error?: string; errorDetail?: { message?: string } }[]) => {
+                        const failed = err ?? events.find((e) => e.error);
+                        if (failed) reject(new BackendError(`building ${image} failed: ${reason(failed instanceof Error ? failed : failed.errorDetail?.message ?? failed.error)}`));
+                        else resolve();
+                    },
+                    (ev: { stream?: string; status?: string }) => {
+                        const line = (ev.stream ?? ev.status ?? "").trim();
+                        if (line.startsWith("Step ")) progress.status(`building ${image}: ${line.slice(0, 120)} (${Math.round((Date.now() - started) / 1000)}s)`);
+                    },
+                ),
+            );
+            const built = await this.inspectImage(image);
+            if (!built || built.contextHash !== contextHash) throw new BackendError(`building ${image} finished but the engine does not have it`);
+            progress.info(`built ${image} in ${Math.round((Date.now() - started) / 1000)}s`);
+            return { id: built.id };
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }
+
+    // -- workspace -----------------------------------------------------------------------------
+
+    async createUserFiles(ref: Ownership): Promise<{ name: string; adopted: boolean }> {
+        const name = userFilesVolumeName(ref.workspace);
+        const existing = await ignoreNotFound(this.docker.getVolume(name).inspect());
+        if (existing) {
+            if (existing.Labels?.[`${LABEL_PREFIX}/workspace`] !== ref.workspace) {
+                throw new BackendError(`volume "${name}" exists on the ${this.description} but is not the user files of workspace "${ref.workspace}"; remove or rename it`);
+            }
+            return { name, adopted: true };
+        }
+        await this.docker.createVolume({ Name: name, Labels: labelsFor(ref, "user-files") });
+        return { name, adopted: false };
+    }
+
+    async userFilesExists(name: string): Promise<boolean> {
+        return (await ignoreNotFound(this.docker.getVolume(name).inspect())) !== undefined;
+    }
+
+    async deleteUserFiles(name: string): Promise<void> {
+        await this.removeVolume(name, "user files");
+    }
+
+    async createWorkspaceNetwork(ref: Ownership): Promise<{ name: string }> {
+        const name = networkName(ref.workspace);
+        const existing = await ignoreNotFound(this.docker.getNetwork(name).inspect());
+        if (!existing) {
+            try {
+                await this.docker.createNetwork({ Name: name, Driver: "bridge", CheckDuplicate: true, Labels: labelsFor(ref, "network") });
+            } catch (e) {
+                // Another stack of the same workspace may have created it a moment ago.
+                if (statusCode(e) !== 409) throw e;
+            }
+        }
+        return { name };
+    }
+
+    async workspaceNetworkExists(name: string): Promise<boolean> {
+        return (await ignoreNotFound(this.docker.getNetwork(name).inspect())) !== undefined;
+    }
+
+    async deleteWorkspaceNetwork(name: string): Promise<void> {
+        const info = await ignoreNotFound(this.docker.getNetwork(name).inspect());
+        if (!info) return;
+        // Instances of other stacks of the same workspace keep it alive.
+        if (Object.keys(info.Containers ?? {}).length > 0) return;
+        await ignoreNotFound(this.docker.getNetwork(name).remove());
+    }
+
+    // -- disks ---------------------------------------------------------------------------------
+
+    async createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number): Promise<DiskState> {
+        const name = diskVolumeName(ref, kind, randomBytes(3).toString("hex"));
+        await this.docker.createVolume({
+            Name: name,
+            Labels: labelsFor(ref, kind === "os" ? "os-disk" : "temp-disk", { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) }),
+        });
+        return { name, sizeGb };
+    }
+
+    async readDisk(name: string): Promise<DiskState | undefined> {
+        const info = await ignoreNotFound(this.docker.getVolume(name).inspect());
+        if (!info) return undefined;
+        return { name, sizeGb: Number(info.Labels?.[`${LABEL_PREFIX}/size-gb`] ?? 0) };
+    }
+
+    async deleteDisk(name: string): Promise<void> {
+        await this.removeVolume(name, "disk");
+    }
+
+    private async removeVolume(name: string, what: string): Promise<void> {
+        // A container removed a moment ago can hold its volumes for a short while.
+        for (let attempt = 0; ; attempt++) {
+            try {
+                await ignoreNotFound(this.docker.getVolume(name).remove());
+                return;
+            } catch (e) {
+                if (statusCode(e) === 409 && attempt < 10) {
+                    await new Promise((r) => setTimeout(r, 300));
+                    continue;
+                }
+                if (statusCode(e) === 409) {
+                    throw new BackendError(`${what} volume "${name}" is still in use on the ${this.description}: ${reason(e)}`);
+                }
+                throw e;
+            }
+        }
+    }
+
+    // -- runtime -------------------------------------------------------------------------------
+
+    async createRuntime(spec: RuntimeSpec, progress: Progress): Promise<RuntimeState> {
+        await this.ensureImage(spec.image, progress);
+        const name = containerName(spec);
+        await this.clearOrphan(name, spec);
+
+        const services = servicesFor(spec.applications);
+        let container: Dockerode.Container | undefined;
+        try {
+            let ports: PublishedPorts = {};
+            for (let attempt = 0; ; attempt++) {
+                ports = await this.choosePorts(services, attempt === 0 ? spec : undefined);
+                container = await this.docker.createContainer(containerCreateOptions(spec, ports));
+                progress.status("starting container");
+                try {
+                    await container.start();
+                    break;
+                } catch (e) {
+                    // Someone took the port between choosing and binding it: choose again.
+                    if (attempt < 5 && /port is already allocated|address already in use/i.test(reason(e))) {
+                        await container.remove({ force: true });
+                        container = undefined;
+                        continue;
+                    }
+                    throw e;
+                }
+            }
+            const started = container;
+            const seconds = await waitUntilReady({
+                what: spec.applications.includes("jupyterlab") ? "JupyterLab" : "Jupyter",
+                probe: () => this.probeJupyter(started, ports, spec.token),
+                dead: async () => {
+                    const s = (await started.inspect()).State;
+                    return s.Running ? undefined : `the container ${s.Status} (exit code ${s.ExitCode})`;
+                },
+                diagnostics: () => this.logTail(started),
+                timeoutSeconds: spec.readyTimeoutSeconds,
+                progress,
+            });
+            progress.info(`ready in ${seconds.toFixed(1)}s`);
+            const state = await this.readRuntime(name);
+            if (!state) throw new BackendError(`container ${name} disappeared right after it started`);
+            return state;
+        } catch (e) {
+            // Nothing half-created: the container goes; the disks belong to their own resources.
+            if (container) await container.remove({ force: true }).catch(() => undefined);
+            if (e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError")) throw e;
+            throw new BackendError(`could not create ${name} on the ${this.description}: ${reason(e)}`);
+        }
+    }
+
+    /**
+     * A container with our name that this stack does not know is left from a create that died
+     * midway (it is removed); one that another stack owns is a name clash (an error).
+     */
+    private async clearOrphan(name: string, spec: RuntimeSpec): Promise<void> {
+        const existing = await ignoreNotFound(this.docker.getContainer(name).inspect());
+        if (!existing) return;
+        const owner = existing.Config.Labels?.[`${LABEL_PREFIX}/owner`];
+        if (owner !== spec.owner) {
+            throw new BackendError(
+                `instance "${spec.instance}" already exists in workspace "${spec.workspace}" on the ${this.description} ` +
+                `(container ${name}, managed by ${owner ?? "something else"}); instance names must be unique in a workspace`,
+            );
+        }
+        await this.docker.getContainer(name).remove({ force: true });
+    }
+
+    private async choosePorts(services: ServiceName[], preferFor?: RuntimeSpec): Promise<PublishedPorts> {
+        const ports: PublishedPorts = {};
+        for (const s of services) {
+            const want = preferFor ? (preferFor.preferredPorts?.[s] ?? preferredPort(preferFor, s)) : undefined;
+            ports[s] = want && (!this.local || (await portIsFree(want))) ? want : await this.freePort();
+        }
+        return ports;
+    }
+
+    private async freePort(): Promise<number> {
+        if (this.local) return freeLoopbackPort();
+        // A remote engine's ports cannot be probed from here; pick at random in the dynamic
+        // range and let a clash at start choose again.
+        return 49152 + Math.floor(Math.random() * (65535 - 49152));
+    }
+
+    private async probeJupyter(container: Dockerode.Container, ports: PublishedPorts, token: string): Promise<boolean> {
+        if (this.local) {
+            const res = await fetch(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/api/status`, {
+                headers: { Authorization: `token ${token}` },
+                signal: AbortSignal.timeout(2000),
+            });
+            return res.status === 200;
+        }
+        // A remote engine publishes on its own loopback: ask from inside the container.
+        const exec = await container.exec({
+            Cmd: ["python3", "-c", `import os,urllib.request as u;u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}/api/status",headers={"Authorization":"token "+os.environ["JUPYTER_TOKEN"]}),timeout=2)`],
+        });
+        await (await exec.start({ hijack: true, stdin: false })).resume();
+        for (let i = 0; i < 50; i++) {
+            const info = await exec.inspect();
+            if (!info.Running) return info.ExitCode === 0;
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        return false;
+    }
+
+    private async logTail(container: Dockerode.Container): Promise<string> {
+        const buf = (await container.logs({ stdout: true, stderr: true, tail: 30 })) as unknown as Buffer;
+        return demux(buf);
+    }
+
+    async readRuntime(id: string): Promise<RuntimeState | undefined> {
+        const info = await ignoreNotFound(this.docker.getContainer(id).inspect());
+        if (!info) return undefined;
+        const ports: PublishedPorts = {};
+        for (const [service, def] of Object.entries(SERVICES) as [ServiceName, { containerPort: number }][]) {
+            const b = info.HostConfig.PortBindings?.[`${def.containerPort}/tcp`]?.[0];
+            if (b?.HostPort) ports[service] = Number(b.HostPort);
+        }
+        const gpus = (info.HostConfig.DeviceRequests ?? []).reduce((n, d) => n + (d.Count ?? 0), 0);
+        return {
+            id: info.Name.replace(/^\//, ""),
+            uid: info.Id,
+            status: statusFromDocker(info.State),
+            image: info.Config.Image,
+            cpus: (info.HostConfig.NanoCpus ?? 0) / 1e9,
+            memoryGb: (info.HostConfig.Memory ?? 0) / GiB,
+            gpus,
+            ports,
+            host: PUBLISH_ADDRESS,
+        };
+    }
+
+    async updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {
+        const update: Record<string, number> = {};
+        if (changes.cpus !== undefined) update.NanoCpus = nanoCpus(changes.cpus);
+        if (changes.memoryGb !== undefined) {
+            update.Memory = memoryBytes(changes.memoryGb);
+            update.MemorySwap = update.Memory;
+        }
+        try {
+            await this.docker.getContainer(id).update(update);
+        } catch (e) {
+            throw new BackendError(`could not resize ${id} on the ${this.description}: ${reason(e)}`);
+        }
+        // Verified by reading back: a setting that did not take is an error, not silence.
+        const after = await this.readRuntime(id);
+        if (!after) throw new BackendError(`container ${id} is gone; run \`pulumi refresh\` and \`pulumi up\` to recreate it`);
+        const wrong: string[] = [];
+        if (changes.cpus !== undefined && nanoCpus(after.cpus) !== nanoCpus(changes.cpus)) wrong.push(`cpus is ${after.cpus}, expected ${changes.cpus}`);
+        if (changes.memoryGb !== undefined && memoryBytes(after.memoryGb) !== memoryBytes(changes.memoryGb)) wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
+        if (wrong.length) throw new BackendError(`the engine did not apply the update to ${id}: ${wrong.join("; ")}`);
+        return after;
+    }
+
+    async deleteRuntime(id: string): Promise<void> {
+        const c = this.docker.getContainer(id);
+        if (!(await ignoreNotFound(c.inspect()))) return;
+        // A short grace period lets kernels and editors flush what they are writing.
+        await ignoreNotFound(c.stop({ t: 10 })).catch(() => undefined);
+        await ignoreNotFound(c.remove({ force: true }));
+    }
+}
+
+/** Docker's multiplexed log stream (8-byte frame headers) → text. */
+function demux(buf: Buffer): string {
+    if (!Buffer.isBuffer(buf)) return String(buf);
+    const out: Buffer[] = [];
+    let i = 0;
+    while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2) && buf[i + 1] === 0) {
+        const len = buf.readUInt32BE(i + 4);
+        out.push(buf.subarray(i + 8, i + 8 + len));
+        i += 8 + len;
+    }
+    return i === 0 ? buf.toString("utf8") : Buffer.concat(out).toString("utf8");
+}
+
+function freeLoopbackPort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.unref();
+        srv.on("error", reject);
+        srv.listen(0, PUBLISH_ADDRESS, () => {
+            const port = (srv.address() as net.AddressInfo).port;
+            srv.close(() => resolve(port));
+        });
+    });
+}
+
+function portIsFree(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const srv = net.createServer();
+        srv.unref();
+        srv.once("error", () => resolve(false));
+        srv.listen(port, PUBLISH_ADDRESS, () => srv.close(() => resolve(true)));
+    });
+}

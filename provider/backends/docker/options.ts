@@ -1,0 +1,151 @@
+/**
+ * Spec → Docker Engine API objects. Pure: the create options a spec produces are unit-tested
+ * (and snapshot-tested) without an engine.
+ */
+import type Dockerode from "dockerode";
+import type { InstanceRef, Ownership, RuntimeSpec } from "../backend";
+import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
+
+/** The instance user of the default image (Azure's compute instances use `azureuser` too). */
+export const INSTANCE_USER = "azureuser";
+export const HOME_DIR = `/home/${INSTANCE_USER}`;
+/** Where Azure mounts the workspace file share; Jupyter's working directory. */
+export const USER_FILES_DIR = `${HOME_DIR}/cloudfiles/code`;
+export const TEMP_DISK_DIR = "/mnt";
+
+export const LABEL_PREFIX = "compute-instance.pulumi.io";
+export const MANAGED_BY = "pulumi-compute-instance";
+
+const GiB = 1024 ** 3;
+
+export type Component = "runtime" | "os-disk" | "temp-disk" | "user-files" | "network";
+
+/** Labels every object gets: the `app.kubernetes.io/*` set plus our own for lookups. */
+export function labelsFor(ref: Ownership & { instance?: string }, component: Component, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+        "app.kubernetes.io/name": "compute-instance",
+        ...(ref.instance ? { "app.kubernetes.io/instance": ref.instance } : {}),
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": ref.workspace,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        [`${LABEL_PREFIX}/workspace`]: ref.workspace,
+        [`${LABEL_PREFIX}/owner`]: ref.owner,
+        ...extra,
+    };
+}
+
+export function containerName(ref: InstanceRef): string {
+    return `ci-${ref.workspace}-${ref.instance}`;
+}
+
+/** Disks carry a random suffix: a replacement disk is created before the old one is deleted. */
+export function diskVolumeName(ref: InstanceRef, kind: "os" | "temp", suffix: string): string {
+    return `ci-${ref.workspace}-${ref.instance}-${kind}-${suffix}`;
+}
+
+export function userFilesVolumeName(workspace: string): string {
+    return `ci-${workspace}-userfiles`;
+}
+
+export function networkName(workspace: string): string {
+    return `ci-${workspace}`;
+}
+
+/**
+ * The host port an instance's service asks for first: derived from its names, so a replaced or
+ * re-created instance answers at the same URL. Taken ports fall back to any free one.
+ */
+export function preferredPort(ref: InstanceRef, service: ServiceName): number {
+    let h = 2166136261;
+    for (const ch of `${ref.workspace}/${ref.instance}/${service}`) {
+        h ^= ch.charCodeAt(0);
+        h = Math.imul(h, 16777619) >>> 0;
+    }
+    return 20000 + (h % 10000);
+}
+
+export function memoryBytes(memoryGb: number): number {
+    return Math.round(memoryGb * GiB);
+}
+
+export function nanoCpus(cpus: number): number {
+    return Math.round(cpus * 1e9);
+}
+
+/**
+ * /dev/shm: Docker's 64 MiB default breaks PyTorch data loaders; a quarter of memory, at most
+ * 2 GiB (shared memory counts against the memory limit).
+ */
+export function shmBytes(memoryGb: number): number {
+    return Math.min(2 * GiB, Math.round((memoryGb * GiB) / 4));
+}
+
+function portKey(service: ServiceName): string {
+    return `${SERVICES[service].containerPort}/tcp`;
+}
+
+export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts): Dockerode.ContainerCreateOptions {
+    const services = servicesFor(spec.applications);
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+    for (const s of services) {
+        const port = ports[s];
+        if (port === undefined) throw new Error(`no host port chosen for ${s}`);
+        exposed[portKey(s)] = {};
+        bindings[portKey(s)] = [{ HostIp: PUBLISH_ADDRESS, HostPort: String(port) }];
+    }
+    const memory = memoryBytes(spec.memoryGb);
+    return {
+        name: containerName(spec),
+        Image: spec.image,
+        Hostname: spec.instance,
+        Env: [
+            ...Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`),
+            `CI_APPLICATIONS=${spec.applications.join(",")}`,
+            `JUPYTER_TOKEN=${spec.token}`,
+        ],
+        ExposedPorts: exposed,
+        Labels: labelsFor(spec, "runtime", {
+            [`${LABEL_PREFIX}/size`]: spec.sizeName,
+            [`${LABEL_PREFIX}/applications`]: spec.applications.join(","),
+            [`${LABEL_PREFIX}/os-disk`]: spec.osDisk,
+            [`${LABEL_PREFIX}/temp-disk`]: spec.tempDisk,
+        }),
+        HostConfig: {
+            NanoCpus: nanoCpus(spec.cpus),
+            Memory: memory,
+            // No swap: the size's memory is the instance's memory, as on a VM without a swap file.
+            MemorySwap: memory,
+            ShmSize: shmBytes(spec.memoryGb),
+            PidsLimit: 8192,
+            Mounts: [
+                { Type: "volume", Source: spec.osDisk, Target: HOME_DIR },
+                { Type: "volume", Source: spec.tempDisk, Target: TEMP_DISK_DIR },
+                { Type: "volume", Source: spec.userFiles, Target: USER_FILES_DIR },
+            ],
+            PortBindings: bindings,
+            NetworkMode: spec.network,
+            // Back after an engine restart or a crash; stays down when stopped on purpose.
+            RestartPolicy: { Name: "unless-stopped" },
+            CapDrop: ["ALL"],
+            SecurityOpt: ["no-new-privileges:true"],
+            ...(spec.gpus > 0
+                ? { DeviceRequests: [{ Driver: "nvidia", Count: spec.gpus, Capabilities: [["gpu"]] }] }
+                : {}),
+        },
+    };
+}
+
+/** Docker's container state → Azure's instance state. */
+export function statusFromDocker(state: { Status?: string; Running?: boolean; Restarting?: boolean }): import("../backend").InstanceStatus {
+    switch (state.Status) {
+        case "created": return "Creating";
+        case "running": return "Running";
+        case "restarting": return "Restarting";
+        case "paused": return "Stopped";
+        case "exited": return "Stopped";
+        case "removing": return "Deleting";
+        case "dead": return "Unusable";
+        default: return "Unknown";
+    }
+}

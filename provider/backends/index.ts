@@ -1,0 +1,38 @@
+import type { Backend } from "./backend";
+import type { BackendSpec } from "../spec/schema";
+import { stableJson } from "../changes";
+
+const cache = new Map<string, Backend>();
+
+/** One client per backend per provider process (all dynamic resources share the process). */
+export function backendFor(spec: BackendSpec): Backend {
+    const key = stableJson(spec);
+    let backend = cache.get(key);
+    if (!backend) {
+        switch (spec.kind) {
+            case "docker": {
+                const { DockerBackend } = require("./docker") as typeof import("./docker");
+                backend = new DockerBackend(spec.host);
+                break;
+            }
+            case "kubernetes":
+                throw new Error("[backend.kubernetes] the Kubernetes backend is not available in this version; use { docker: {} }");
+        }
+        cache.set(key, backend);
+    }
+    return backend;
+}
+
+const reachable = new Map<string, Promise<void>>();
+
+/** Pings a backend once per process; later calls share the first answer. */
+export function ensureReachable(spec: BackendSpec): Promise<void> {
+    const key = stableJson(spec);
+    let p = reachable.get(key);
+    if (!p) {
+        p = backendFor(spec).ping();
+        p.catch(() => reachable.delete(key));
+        reachable.set(key, p);
+    }
+    return p;
+}

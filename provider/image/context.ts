@@ -1,0 +1,51 @@
+/** The build context of the default workstation image, shipped inside this package. */
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+
+import { packageRoot, packageVersion } from "../packageRoot";
+
+/** images/workstation, shipped inside the package. */
+export function workstationContextDir(): string {
+    return path.join(packageRoot(), "images", "workstation");
+}
+
+/** Extra CA certificates are machine-specific and never part of the hash. */
+const EXCLUDED = new Set(["ca-certificates"]);
+
+export const CONTEXT_HASH_LABEL = "compute-instance.pulumi.io/context-hash";
+
+/** Files of a build context, relative and sorted. */
+export function contextFiles(dir: string, rel = ""): string[] {
+    return fs
+        .readdirSync(path.join(dir, rel), { withFileTypes: true })
+        .filter((e) => !EXCLUDED.has(e.name))
+        .flatMap((e) => {
+            const p = rel ? `${rel}/${e.name}` : e.name;
+            return e.isDirectory() ? contextFiles(dir, p) : [p];
+        })
+        .sort();
+}
+
+/** A hash of the context's file names, modes and contents: the image is rebuilt when it changes. */
+export function contextHash(dir: string): string {
+    const h = createHash("sha256");
+    for (const f of contextFiles(dir)) {
+        const full = path.join(dir, f);
+        h.update(`${f}\0${fs.statSync(full).mode & 0o111 ? "x" : "-"}\0`);
+        h.update(fs.readFileSync(full));
+        h.update("\0");
+    }
+    return h.digest("hex").slice(0, 16);
+}
+
+/** The tag the default image gets: one per package version. */
+export function workstationImageTag(): string {
+    return `compute-instance-workstation:${packageVersion()}`;
+}
+
+/** Directories whose *.crt files are added to the image's trust store (TLS-inspecting proxies). */
+export function extraCaDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+    const configured = env.COMPUTE_INSTANCE_EXTRA_CA_DIR;
+    return configured !== undefined ? configured.split(path.delimiter).filter(Boolean) : ["/usr/local/share/ca-certificates"];
+}

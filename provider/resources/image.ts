@@ -1,0 +1,46 @@
+/** The default workstation image, built on the engine from the context shipped in this package. */
+import { z } from "zod";
+import { workstationContextDir } from "../image/context";
+import { ResourceKind, backendOf, checkWith, progressOf, wiringFields } from "./kind";
+
+const imageSchema = z.object({
+    backend: wiringFields.backend,
+    progressUrn: wiringFields.progressUrn,
+    image: z.string().min(1),
+    contextHash: z.string().min(1),
+});
+
+async function ensureBuilt(inputs: Record<string, unknown>) {
+    const backend = backendOf(inputs);
+    const image = inputs.image as string;
+    const hash = inputs.contextHash as string;
+    const have = await backend.inspectImage(image);
+    if (have?.contextHash === hash) return have.id;
+    const progress = progressOf(inputs, image);
+    return (await backend.buildImage(image, workstationContextDir(), hash, progress)).id;
+}
+
+/**
+ * Builds the image when the engine lacks it or has it from another context (an edited
+ * Dockerfile). Images are a cache shared by stacks, so deleting this resource leaves it.
+ */
+export const workstationImage: ResourceKind = {
+    check: (news) => checkWith(imageSchema, news),
+    rules: () => ({ backend: "replace", image: "replace", contextHash: "live", progressUrn: "ignore" }),
+    async create(inputs) {
+        const imageId = await ensureBuilt(inputs);
+        return { id: inputs.image as string, outs: { ...inputs, imageId } };
+    },
+    async read(id, props) {
+        const have = await backendOf(props).inspectImage(id);
+        if (!have) return undefined;
+        // A different build shows as a changed hash, so the next `up` rebuilds it.
+        return { ...props, imageId: have.id, contextHash: have.contextHash ?? "unknown" };
+    },
+    async update(_id, olds, news) {
+        return { ...olds, ...news, imageId: await ensureBuilt(news) };
+    },
+    async delete() {
+        // Shared cache: other stacks' instances may use it.
+    },
+};

@@ -1,0 +1,111 @@
+/**
+ * What each dynamic resource kind implements, and the shared pieces: input checking with field
+ * paths, change classification, and the wiring fields every backend-bound resource carries.
+ */
+import { z } from "zod";
+import type { Backend } from "../backends/backend";
+import { backendFor, ensureReachable } from "../backends";
+import { FieldRules, classify } from "../changes";
+import { FieldProblem, formatPath } from "../spec/errors";
+import { BackendSpec, DEFAULT_DOCKER_HOST, backendSchema, nameSchema } from "../spec/schema";
+import { UNKNOWN, containsUnknown, knownProblems } from "../spec/validate";
+import { Progress, progressFor } from "../progress";
+
+export type Props = Record<string, unknown>;
+
+export interface CheckOutcome {
+    inputs: Props;
+    problems: FieldProblem[];
+}
+
+export interface ResourceKind {
+    /** Validates and normalises the program's inputs; problems name the user's fields. */
+    check(news: Props, olds: Props): Promise<CheckOutcome>;
+    /** How each input field changes: live, replace, or ignore. */
+    rules(news: Props, olds: Props): FieldRules;
+    /** Replace by deleting first (the old one holds a name, a port or a disk the new one needs). */
+    readonly deleteBeforeReplace?: boolean;
+    create(inputs: Props): Promise<{ id: string; outs: Props }>;
+    /** The outputs as the backend has them now; undefined when the object is gone. */
+    read(id: string, props: Props): Promise<Props | undefined>;
+    update(id: string, olds: Props, news: Props): Promise<Props>;
+    delete(id: string, props: Props): Promise<void>;
+}
+
+/** The default Docker host, as the Docker CLI picks it. */
+export function defaultDockerHost(): string {
+    return process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST;
+}
+
+/** Fields every resource on a backend carries. */
+export const wiringFields = {
+    backend: backendSchema({ dockerHost: DEFAULT_DOCKER_HOST }),
+    workspace: nameSchema,
+    /** `project/stack` that manages the object. */
+    owner: z.string().min(1),
+    /** URN of the resource itself, so progress shows on its row. */
+    progressUrn: z.string().optional(),
+};
+
+/** Changes to wiring: a different backend or workspace is another place, so a replacement. */
+export const wiringRules: FieldRules = {
+    backend: "replace",
+    workspace: "replace",
+    owner: "live",
+    progressUrn: "ignore",
+};
+
+/**
+ * Runs a kind's input schema over the program's inputs. Unknown values (in a preview) pass;
+ * the Docker host defaults from DOCKER_HOST, resolved here so a change of environment shows
+ * as a change of backend rather than silently pointing at another engine.
+ */
+export async function checkWith(schema: z.ZodType, news: Props, userPaths: Record<string, string> = {}): Promise<CheckOutcome> {
+    const withHost = resolveDockerHost(news);
+    const { problems, data } = knownProblems(schema, withHost);
+    const mapped = problems.map((p) => {
+        const top = p.field.split(/[.[]/)[0];
+        return top in userPaths ? { ...p, field: userPaths[top] + p.field.slice(top.length) } : p;
+    });
+    if (mapped.length || !data) return { inputs: news, problems: mapped };
+    const inputs = data as Props;
+    const backend = inputs.backend as BackendSpec | undefined;
+    if (backend && !containsUnknown(withHost.backend)) {
+        try {
+            await ensureReachable(backend);
+        } catch (e) {
+            return { inputs, problems: [{ field: "backend", message: (e as Error).message }] };
+        }
+    }
+    return { inputs, problems: [] };
+}
+
+function resolveDockerHost(news: Props): Props {
+    const b = news.backend;
+    if (b && typeof b === "object" && "docker" in b) {
+        const docker = (b as { docker?: unknown }).docker;
+        const d = (docker && typeof docker === "object" ? docker : {}) as Record<string, unknown>;
+        if (d.host === undefined) return { ...news, backend: { docker: { ...d, host: defaultDockerHost() } } };
+    }
+    return news;
+}
+
+export function backendOf(props: Props): Backend {
+    return backendFor(props.backend as BackendSpec);
+}
+
+export function progressOf(props: Props, prefix: string): Progress {
+    const urn = typeof props.progressUrn === "string" && props.progressUrn !== UNKNOWN ? props.progressUrn : undefined;
+    return progressFor(urn, prefix);
+}
+
+export function diffWith(kind: ResourceKind, olds: Props, news: Props) {
+    const c = classify(kind.rules(news, olds), olds, news);
+    return {
+        changes: c.changed.length > 0,
+        replaces: c.replaces,
+        deleteBeforeReplace: c.replaces.length > 0 && kind.deleteBeforeReplace === true,
+    };
+}
+
+export { formatPath };

@@ -1,0 +1,140 @@
+/**
+ * The runtime of an instance: the container (Docker) or pod (Kubernetes) that serves its
+ * applications, with the disks and the user files mounted.
+ */
+import { z } from "zod";
+import type { RuntimeSpec, RuntimeState } from "../backends/backend";
+import { FieldRules } from "../changes";
+import { endpointsFor } from "../spec/endpoints";
+import { Application, BackendSpec, instanceFields, nameSchema } from "../spec/schema";
+import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { backendFor } from "../backends";
+import { capacityProblems } from "../capacity";
+import { containsUnknown } from "../spec/validate";
+
+const runtimeSchema = z
+    .object({
+        ...wiringFields,
+        instance: nameSchema,
+        size: instanceFields.size,
+        image: z.string().min(1, { message: "must not be empty" }),
+        applications: instanceFields.applications,
+        env: instanceFields.env,
+        readyTimeout: instanceFields.readyTimeout,
+        osDisk: z.string().min(1),
+        tempDisk: z.string().min(1),
+        userFiles: z.string().min(1),
+        network: z.string().min(1),
+        token: z.string().min(16),
+    })
+    .transform(({ size, readyTimeout, ...rest }) => ({
+        ...rest,
+        // The size as written (catalog name, canonical spelling) and the figures it stands for,
+        // so a preview shows both "size" and the cpus/memory that change with it.
+        size: size.name === "custom" ? { cpus: size.cpus, memoryGb: size.memoryGb, gpus: size.gpus } : size.name,
+        cpus: size.cpus,
+        memoryGb: size.memoryGb,
+        gpus: size.gpus,
+        readyTimeoutSeconds: readyTimeout,
+    }));
+
+function specOf(p: Props): RuntimeSpec {
+    const size = p.size;
+    return {
+        workspace: p.workspace as string,
+        owner: p.owner as string,
+        instance: p.instance as string,
+        image: p.image as string,
+        sizeName: typeof size === "string" ? size : "custom",
+        cpus: p.cpus as number,
+        memoryGb: p.memoryGb as number,
+        gpus: p.gpus as number,
+        applications: p.applications as Application[],
+        env: p.env as Record<string, string>,
+        token: p.token as string,
+        osDisk: p.osDisk as string,
+        tempDisk: p.tempDisk as string,
+        userFiles: p.userFiles as string,
+        network: p.network as string,
+        readyTimeoutSeconds: p.readyTimeoutSeconds as number,
+    };
+}
+
+/** Outputs from what the backend reports. The power state is runtime state and is kept as last set by a deployment. */
+function observed(props: Props, state: RuntimeState, status = props.status): Props {
+    return {
+        ...props,
+        image: state.image,
+        cpus: state.cpus,
+        memoryGb: state.memoryGb,
+        gpus: state.gpus,
+        containerId: state.uid,
+        status,
+        ports: state.ports,
+        endpoints: endpointsFor(props.applications as Application[], state.host, state.ports),
+    };
+}
+
+export function runtimeRules(liveResize: boolean): FieldRules {
+    const resize = liveResize ? "live" : "replace";
+    return {
+        ...wiringRules,
+        instance: "replace",
+        // The name is a label; what it means shows (and is classified) in cpus, memoryGb, gpus.
+        size: "live",
+        cpus: resize,
+        memoryGb: resize,
+        gpus: "replace",
+        image: "replace",
+        applications: "replace",
+        env: "replace",
+        token: "replace",
+        osDisk: "replace",
+        tempDisk: "replace",
+        userFiles: "replace",
+        network: "replace",
+        readyTimeoutSeconds: "live",
+    };
+}
+
+async function checkRuntime(news: Props) {
+    const outcome = await checkWith(runtimeSchema, news, { readyTimeout: "readyTimeout" });
+    const i = outcome.inputs;
+    // Capacity needs the backend and the size; other values may still be unknown in a preview.
+    if (outcome.problems.length || typeof i.cpus !== "number" || containsUnknown(news.backend)) return outcome;
+    const backend = backendOf(i);
+    const size = { name: typeof i.size === "string" ? i.size : "custom", cpus: i.cpus as number, memoryGb: i.memoryGb as number, gpus: i.gpus as number };
+    return { inputs: i, problems: capacityProblems(size, await backend.capacity(), `the ${backend.description}`) };
+}
+
+export const runtime: ResourceKind = {
+    check: (news) => checkRuntime(news),
+    rules(news) {
+        const backend = news.backend as BackendSpec | undefined;
+        const live = backend && typeof backend === "object" && "kind" in backend ? backendFor(backend).liveResize : false;
+        return runtimeRules(live);
+    },
+    // The old container holds the name, the host ports and the OS disk the new one needs.
+    deleteBeforeReplace: true,
+    async create(inputs) {
+        const progress = progressOf(inputs, inputs.instance as string);
+        const state = await backendOf(inputs).createRuntime(specOf(inputs), progress);
+        return { id: state.id, outs: observed(inputs, state, state.status) };
+    },
+    async read(id, props) {
+        const state = await backendOf(props).readRuntime(id);
+        return state ? observed(props, state) : undefined;
+    },
+    async update(id, olds, news) {
+        const changes: { cpus?: number; memoryGb?: number } = {};
+        if (olds.cpus !== news.cpus) changes.cpus = news.cpus as number;
+        if (olds.memoryGb !== news.memoryGb) changes.memoryGb = news.memoryGb as number;
+        const backend = backendOf(news);
+        const state = Object.keys(changes).length ? await backend.updateRuntime(id, changes) : await backend.readRuntime(id);
+        if (!state) throw new Error(`${id} is gone from the ${backend.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
+        return observed({ ...olds, ...news }, state);
+    },
+    async delete(id, props) {
+        await backendOf(props).deleteRuntime(id);
+    },
+};

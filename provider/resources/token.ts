@@ -1,0 +1,29 @@
+/** The access token of an instance's applications. */
+import { randomBytes } from "crypto";
+import { z } from "zod";
+import { Props, ResourceKind, checkWith } from "./kind";
+
+const tokenSchema = z.object({
+    tokenVersion: z.number().int({ message: "must be a whole number" }).min(0, { message: "must be 0 or more" }).default(1),
+});
+
+/**
+ * 256 random bits, made once and kept in the state as a secret. Raising `tokenVersion` makes a
+ * new one (the instance restarts with it).
+ */
+export const accessToken: ResourceKind = {
+    check: (news) => checkWith(tokenSchema, news),
+    rules: () => ({ tokenVersion: "replace" }),
+    async create(inputs) {
+        return { id: randomBytes(8).toString("hex"), outs: { ...inputs, token: randomBytes(32).toString("hex") } };
+    },
+    async read(_id, props) {
+        return props;
+    },
+    async update(_id, olds: Props, news: Props) {
+        return { ...olds, ...news };
+    },
+    async delete() {
+        // Nothing outside the state holds it.
+    },
+};

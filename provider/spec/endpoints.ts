@@ -1,0 +1,51 @@
+import type { Application } from "./schema";
+
+/**
+ * The network services inside an instance. JupyterLab and the classic notebook are extensions of
+ * one Jupyter server, so they share a port and differ by path.
+ */
+export const SERVICES = {
+    jupyter: { containerPort: 8888 },
+} as const;
+export type ServiceName = keyof typeof SERVICES;
+
+/** Host ports the services are published on, by service. */
+export type PublishedPorts = Partial<Record<ServiceName, number>>;
+
+const APPLICATION_ROUTES: Record<Application, { service: ServiceName; path: string; endpoint: keyof Endpoints }> = {
+    jupyterlab: { service: "jupyter", path: "/lab", endpoint: "jupyterLab" },
+    jupyter: { service: "jupyter", path: "/tree", endpoint: "jupyter" },
+};
+
+/** URLs of the applications an instance serves. The access token is not part of them. */
+export interface Endpoints {
+    /** JupyterLab, e.g. `http://127.0.0.1:49153/lab`. */
+    jupyterLab?: string;
+    /** The classic notebook interface (Notebook 7), e.g. `http://127.0.0.1:49153/tree`. */
+    jupyter?: string;
+}
+
+export function servicesFor(applications: readonly Application[]): ServiceName[] {
+    return [...new Set(applications.map((a) => APPLICATION_ROUTES[a].service))];
+}
+
+export function endpointsFor(applications: readonly Application[], host: string, ports: PublishedPorts): Endpoints {
+    const out: Endpoints = {};
+    for (const app of applications) {
+        const route = APPLICATION_ROUTES[app];
+        const port = ports[route.service];
+        if (port !== undefined) out[route.endpoint] = `http://${formatHost(host)}:${port}${route.path}`;
+    }
+    return out;
+}
+
+function formatHost(host: string): string {
+    return host.includes(":") ? `[${host}]` : host;
+}
+
+/**
+ * Published ports bind to loopback: the UIs are reachable from the engine's own machine only,
+ * unless a network rule opens them (secure by default). For a remote engine, users tunnel to them
+ * (e.g. `ssh -L`).
+ */
+export const PUBLISH_ADDRESS = "127.0.0.1";

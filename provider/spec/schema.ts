@@ -1,0 +1,196 @@
+/**
+ * The input schemas: the single source of truth for what users may write, the defaults, and the
+ * normalised specs the providers work from. Pure: no I/O, so every rule is unit-tested.
+ */
+import { z } from "zod";
+import { parseDurationSeconds } from "./duration";
+import { DEFAULT_SIZE_NAME, defaultTempDiskGb, findSize, sizeNames } from "./sizes";
+
+/** Applications served from an instance. JupyterLab and the classic notebook share one server. */
+export const APPLICATIONS = ["jupyterlab", "jupyter"] as const;
+export type Application = (typeof APPLICATIONS)[number];
+export const DEFAULT_APPLICATIONS: readonly Application[] = ["jupyterlab", "jupyter"];
+
+/** The OS disk Azure gives a compute instance (P10, 128 GiB). */
+export const DEFAULT_OS_DISK_GB = 128;
+export const MAX_DISK_GB = 65536;
+export const DEFAULT_READY_TIMEOUT_SECONDS = 300;
+export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
+
+/** Environment variable names the instance sets itself. */
+export const RESERVED_ENV = ["JUPYTER_TOKEN", "CI_APPLICATIONS", "NOTEBOOK_DIR", "INSTANCE_USER", "HOME", "PATH"];
+
+// Azure's rule for compute names (3 to 24 characters, starting with a letter), lower-cased so the
+// same name is valid for Docker containers and Kubernetes objects.
+const NAME_RULE = /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/;
+export const nameSchema = z.string().regex(NAME_RULE, {
+    message: "must be 3 to 24 characters: lowercase letters, digits and '-', starting with a letter and not ending with '-'",
+});
+
+export const diskSizeGb = z
+    .number({ message: "must be a number of GiB" })
+    .int({ message: "must be a whole number of GiB" })
+    .min(1, { message: "must be at least 1 GiB" })
+    .max(MAX_DISK_GB, { message: `must be at most ${MAX_DISK_GB} GiB` });
+
+export const durationSeconds = (minSeconds: number) =>
+    z.union([z.string(), z.number()]).transform((v, ctx) => {
+        const seconds = typeof v === "number" ? v : parseDurationSeconds(v);
+        if (seconds === undefined || !Number.isFinite(seconds)) {
+            ctx.addIssue({ code: "custom", message: `"${v}" is not a duration; write e.g. "90s", "5m", "1h30m" or ISO 8601 "PT5M"` });
+            return z.NEVER;
+        }
+        if (seconds < minSeconds) {
+            ctx.addIssue({ code: "custom", message: `must be at least ${minSeconds}s, got ${seconds}s` });
+            return z.NEVER;
+        }
+        return seconds;
+    });
+
+// ---------------------------------------------------------------------------------------------
+// Backends
+
+const dockerBackend = z.strictObject({
+    host: z
+        .string()
+        .regex(/^(unix|tcp|ssh|npipe):\/\/.+/, { message: 'must be a Docker host URL such as "unix:///var/run/docker.sock", "tcp://host:2376" or "ssh://user@host"' })
+        .optional(),
+});
+
+const kubernetesBackend = z.strictObject({
+    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { message: "must be a Kubernetes namespace name (RFC 1123 label)" }),
+    kubeconfig: z.string().min(1).optional(),
+    context: z.string().min(1).optional(),
+    storageClass: z.string().min(1).optional(),
+});
+
+export type BackendSpec =
+    | { kind: "docker"; host: string }
+    | { kind: "kubernetes"; namespace: string; kubeconfig?: string; context?: string; storageClass?: string };
+
+/** `{ docker: {...} }` or `{ kubernetes: {...} }`, exactly one. */
+export function backendSchema(defaults: { dockerHost: string }) {
+    return z
+        .record(z.string(), z.unknown(), { message: "must be { docker: {...} } or { kubernetes: {...} }" })
+        .transform((raw, ctx): BackendSpec => {
+            const keys = Object.keys(raw);
+            if (keys.length !== 1 || (keys[0] !== "docker" && keys[0] !== "kubernetes")) {
+                ctx.addIssue({ code: "custom", message: `must have exactly one of "docker" or "kubernetes", got ${keys.length ? keys.map((k) => `"${k}"`).join(", ") : "none"}` });
+                return z.NEVER;
+            }
+            if (keys[0] === "docker") {
+                const r = dockerBackend.safeParse(raw.docker ?? {});
+                if (!r.success) return forward(ctx, r.error, ["docker"]);
+                return { kind: "docker", host: r.data.host ?? defaults.dockerHost };
+            }
+            const r = kubernetesBackend.safeParse(raw.kubernetes);
+            if (!r.success) return forward(ctx, r.error, ["kubernetes"]);
+            return { kind: "kubernetes", ...r.data };
+        });
+}
+
+function forward(ctx: z.RefinementCtx, error: z.ZodError, prefix: PropertyKey[]): never {
+    for (const issue of error.issues) {
+        ctx.addIssue({ ...issue, path: [...prefix, ...issue.path] } as z.core.$ZodRawIssue);
+    }
+    return z.NEVER;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workspace
+
+export function workspaceSchema(defaults: { dockerHost: string }) {
+    return z.strictObject({
+        name: nameSchema,
+        backend: backendSchema(defaults),
+        userFiles: z
+            .strictObject({
+                retainOnDelete: z.boolean().default(true),
+            })
+            .default({ retainOnDelete: true }),
+        image: z.string().min(1).optional(),
+    });
+}
+export type WorkspaceInput = z.input<ReturnType<typeof workspaceSchema>>;
+export type WorkspaceSpec = z.output<ReturnType<typeof workspaceSchema>>;
+
+// ---------------------------------------------------------------------------------------------
+// Instance
+
+export interface ResolvedSize {
+    /** Canonical catalog name, or "custom" for `{ cpus, memoryGb }`. */
+    name: string;
+    cpus: number;
+    memoryGb: number;
+    gpus: number;
+    /** Temp disk the size comes with, GiB. */
+    tempDiskGb: number;
+}
+
+const customSize = z.strictObject({
+    cpus: z.number({ message: "must be a number of vCPUs" }).gt(0, { message: "must be more than 0" }).max(512, { message: "must be at most 512" }),
+    memoryGb: z.number({ message: "must be a number of GiB" }).min(1, { message: "must be at least 1 GiB" }).max(12288, { message: "must be at most 12288 GiB" }),
+    gpus: z.number().int({ message: "must be a whole number" }).min(0, { message: "must be 0 or more" }).max(16, { message: "must be at most 16" }).default(0),
+});
+
+export const sizeSchema = z.unknown().transform((v, ctx): ResolvedSize => {
+    if (typeof v === "string") {
+        const found = findSize(v);
+        if (!found) {
+            ctx.addIssue({ code: "custom", message: `unknown size "${v}"; allowed: ${sizeNames().join(", ")}, or { cpus, memoryGb, gpus? }` });
+            return z.NEVER;
+        }
+        return { name: found.name, cpus: found.cpus, memoryGb: found.memoryGb, gpus: found.gpus, tempDiskGb: found.tempDiskGb };
+    }
+    const r = customSize.safeParse(v);
+    if (!r.success) {
+        if (typeof v !== "object" || v === null) {
+            ctx.addIssue({ code: "custom", message: `must be a size name (e.g. "${DEFAULT_SIZE_NAME}") or { cpus, memoryGb, gpus? }` });
+            return z.NEVER;
+        }
+        return forward(ctx, r.error, []);
+    }
+    return { name: "custom", ...r.data, tempDiskGb: defaultTempDiskGb(r.data.memoryGb) };
+});
+
+const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Field schemas of an instance, shared by the component's check and the providers' checks. */
+export const instanceFields = {
+    name: nameSchema,
+    size: sizeSchema.prefault(DEFAULT_SIZE_NAME),
+    image: z.string().min(1, { message: "must not be empty" }).optional(),
+    applications: z
+        .array(z.enum(APPLICATIONS, { message: "unknown application" }))
+        .min(1, { message: `must list at least one application; allowed: ${APPLICATIONS.join(", ")}` })
+        .refine((a) => new Set(a).size === a.length, { message: "lists an application twice" })
+        .default([...DEFAULT_APPLICATIONS]),
+    env: z
+        .record(
+            z.string().regex(envName, { message: "must be an environment variable name (letters, digits, '_')" })
+                .refine((k) => !RESERVED_ENV.includes(k), { message: `is set by the instance itself; reserved: ${RESERVED_ENV.join(", ")}` }),
+            z.string({ message: "must be a string" }),
+        )
+        .default({}),
+    readyTimeout: durationSeconds(10).default(DEFAULT_READY_TIMEOUT_SECONDS),
+};
+
+export const instanceSchema = z
+    .strictObject({
+        ...instanceFields,
+        osDisk: z.strictObject({ sizeGb: diskSizeGb.default(DEFAULT_OS_DISK_GB) }).default({ sizeGb: DEFAULT_OS_DISK_GB }),
+        tempDisk: z.strictObject({ sizeGb: diskSizeGb.optional() }).default({}),
+    })
+    .transform((i) => ({
+        name: i.name,
+        size: i.size,
+        image: i.image,
+        applications: i.applications,
+        osDiskGb: i.osDisk.sizeGb,
+        tempDiskGb: i.tempDisk.sizeGb ?? i.size.tempDiskGb,
+        env: i.env,
+        readyTimeoutSeconds: i.readyTimeout,
+    }));
+
+export type InstanceInput = z.input<typeof instanceSchema>;
+export type InstanceSpec = z.output<typeof instanceSchema>;
