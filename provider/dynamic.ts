@@ -16,7 +16,7 @@ export function providerFor(kind: KindName): pulumi.dynamic.ResourceProvider {
     let p = providers.get(kind);
     if (!p) {
         // Resolved from the program's directory, where the plugin runs: the same installed copy the program uses.
-        const impl = () => require("pulumi-compute-instance/provider/dispatch");
+        const impl = () => require("pulumi-compute-instance/bin/provider/dispatch");
         p = {
             check: (olds, news) => impl().check(kind, olds, news),
             diff: (id, olds, news) => impl().diff(kind, id, olds, news),
