@@ -55,5 +55,5 @@ export function stableJson(v: unknown): string {
 }
 
 /** A size that only grows in place: growing is live, shrinking replaces (data could not fit). */
-export const growOnly: FieldRule = (before, after) =>
+export const growOnly = (before: unknown, after: unknown): FieldClass =>
     typeof before === "number" && typeof after === "number" && after >= before ? "live" : "replace";

@@ -40,6 +40,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     switch (issue.code) {
         case "invalid_value":
             return `${issue.message}; allowed: ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+        case "invalid_key":
+            // A record key that failed its own schema: its message says what is wrong.
+            return issue.issues.map((i) => i.message).join("; ");
         case "unrecognized_keys":
             return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
         default:

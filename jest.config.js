@@ -1,0 +1,24 @@
+// Two projects: `unit` (pure logic and component wiring, no I/O) and `e2e` (the real Pulumi CLI
+// through the Automation API, the real Docker engine). scripts/test runs both, e2e in band.
+const transform = {
+    "^.+\\.[tj]s$": ["ts-jest", { tsconfig: { allowJs: true, module: "commonjs", esModuleInterop: true, strict: true, target: "es2022" } }],
+};
+
+module.exports = {
+    projects: [
+        {
+            displayName: "unit",
+            testMatch: ["<rootDir>/test/unit/**/*.test.ts"],
+            transform,
+            // @pulumi/pulumi keeps process-wide state on purpose; Jest's cleanup of globals only warns about it.
+            testEnvironmentOptions: { globalsCleanup: "off" },
+        },
+        {
+            displayName: "e2e",
+            testMatch: ["<rootDir>/test/e2e/**/*.test.ts"],
+            transform,
+            setupFilesAfterEnv: ["<rootDir>/test/support/e2e-setup.ts"],
+            testEnvironmentOptions: { globalsCleanup: "off" },
+        },
+    ],
+};

@@ -1,0 +1,104 @@
+// Component wiring with Pulumi's mocks: which children are registered, with which parents and
+// inputs. No engine, no backend: the end-to-end tests do that for real.
+import * as pulumi from "@pulumi/pulumi";
+
+const registered: pulumi.runtime.MockResourceArgs[] = [];
+pulumi.runtime.setMocks(
+    {
+        newResource(args) {
+            registered.push(args);
+            const extra: Record<string, unknown> = {};
+            if (args.type.endsWith(":AccessToken")) extra.token = "f".repeat(64);
+            if (args.type.endsWith(":OsDisk") || args.type.endsWith(":TempDisk")) extra.volumeName = `${args.name}-vol`;
+            if (args.type.endsWith(":UserFiles")) extra.volumeName = "ci-team-userfiles";
+            if (args.type.endsWith(":WorkspaceNetwork")) extra.networkName = "ci-team";
+            if (args.type.endsWith(":Runtime")) Object.assign(extra, { status: "Running", endpoints: { jupyterLab: "http://127.0.0.1:1/lab" } });
+            return { id: `${args.name}-id`, state: { ...args.inputs, ...extra } };
+        },
+        call: (args) => args.inputs,
+    },
+    "proj",
+    "dev",
+    false,
+);
+
+import { ComputeInstance, ValidationError, Workspace } from "../../index";
+
+// Parents are recorded as resources register (mocks do not report them).
+const parents = new Map<string, string | undefined>();
+const recordParent: pulumi.ResourceTransformation = (args) => {
+    parents.set(args.name, args.opts.parent ? (args.opts.parent as unknown as { __name?: string }).__name : undefined);
+    return undefined;
+};
+
+const value = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply((v) => resolve(v)));
+const isSecret = <T>(o: pulumi.Output<T>) => (o as unknown as { isSecret: Promise<boolean> }).isSecret;
+const byName = (name: string) => {
+    const r = registered.find((x) => x.name === name);
+    if (!r) throw new Error(`${name} was not registered; have ${registered.map((x) => x.name).join(", ")}`);
+    return r;
+};
+
+describe("Workspace and ComputeInstance", () => {
+    // Transformations of a component apply to its children too.
+    const ws = new Workspace("team", { backend: { docker: {} }, image: "my/image:1" }, { transformations: [recordParent] });
+    const alice = new ComputeInstance("alice", { workspace: ws, size: "standard_ds2_v2", osDisk: { sizeGb: 200 } }, { transformations: [recordParent] });
+
+    test("the instance's parts are resources of their own, typed so a preview reads without a legend", async () => {
+        await value(alice.endpoints);
+        const types = registered.map((r) => `${r.type} ${r.name}`);
+        expect(types).toEqual(expect.arrayContaining([
+            "compute-instance:index:Workspace team",
+            "pulumi-nodejs:dynamic/compute-instance:UserFiles team-user-files",
+            "pulumi-nodejs:dynamic/compute-instance:WorkspaceNetwork team-network",
+            "compute-instance:index:ComputeInstance alice",
+            "pulumi-nodejs:dynamic/compute-instance:AccessToken alice-token",
+            "pulumi-nodejs:dynamic/compute-instance:OsDisk alice-os-disk",
+            "pulumi-nodejs:dynamic/compute-instance:TempDisk alice-temp-disk",
+            "pulumi-nodejs:dynamic/compute-instance:Runtime alice-runtime",
+        ]));
+        // An explicit image means nothing to build.
+        expect(types.some((t) => t.includes("WorkstationImage"))).toBe(false);
+    });
+
+    test("every child is parented to its component", async () => {
+        await value(alice.endpoints);
+        for (const name of ["alice-token", "alice-os-disk", "alice-temp-disk", "alice-runtime"]) expect(parents.get(name)).toBe("alice");
+        for (const name of ["team-user-files", "team-network"]) expect(parents.get(name)).toBe("team");
+        const runtime = byName("alice-runtime");
+        expect(runtime.inputs.progressUrn).toBe("urn:pulumi:dev::proj::compute-instance:index:ComputeInstance$pulumi-nodejs:dynamic/compute-instance:Runtime::alice-runtime");
+    });
+
+    test("the runtime is wired to the disks, the workspace and the token", async () => {
+        await value(alice.endpoints);
+        const i = byName("alice-runtime").inputs;
+        expect(i).toMatchObject({
+            workspace: "team", owner: "proj/dev", instance: "alice", size: "standard_ds2_v2", image: "my/image:1",
+            osDisk: "alice-os-disk-vol", tempDisk: "alice-temp-disk-vol", userFiles: "ci-team-userfiles", network: "ci-team",
+            token: "f".repeat(64), backend: { docker: {} },
+        });
+        expect(byName("alice-os-disk").inputs.sizeGb).toBe(200);
+        // The provider object serialised into the state captures only the kind's name.
+        expect(String(i.__provider).length).toBeLessThan(4000);
+        expect(String(i.__provider)).toContain('kind: "Runtime"');
+    });
+
+    test("outputs: instance id, endpoints, and the token as a secret", async () => {
+        expect(await value(alice.instanceId)).toBe("team/alice");
+        expect(await value(alice.endpoints)).toEqual({ jupyterLab: "http://127.0.0.1:1/lab" });
+        expect(await isSecret(alice.token)).toBe(true);
+    });
+
+    test("plain bad input fails in the constructor, naming the field, before any child is registered", () => {
+        const before = registered.length;
+        expect(() => new ComputeInstance("bad", { workspace: ws, size: "Standard_Nope" })).toThrow(ValidationError);
+        expect(() => new ComputeInstance("bad2", { workspace: ws, size: { cpus: 1, memoryGb: 0.25 } })).toThrow('ComputeInstance "bad2": [size.memoryGb] must be at least 1 GiB');
+        expect(() => new ComputeInstance("bad3", { workspace: ws, applications: ["rstudio" as never] })).toThrow("[applications[0]] unknown application");
+        expect(() => new Workspace("w", { backend: { podman: {} } as never })).toThrow('[backend] must have exactly one of "docker" or "kubernetes"');
+        expect(registered.slice(before).filter((r) => /^bad|^w-/.test(r.name))).toEqual([]);
+    });
+
+    test("values known only later are left to the providers' checks", () => {
+        expect(() => new ComputeInstance("later", { workspace: ws, size: pulumi.output("Standard_Nope") })).not.toThrow();
+    });
+});

@@ -1,0 +1,142 @@
+import type { RuntimeSpec } from "../../provider/backends/backend";
+import { connectionOptions, isLocalEngine } from "../../provider/backends/docker/connection";
+import {
+    containerCreateOptions, memoryBytes, preferredPort, shmBytes, statusFromDocker,
+} from "../../provider/backends/docker/options";
+import { endpointsFor } from "../../provider/spec/endpoints";
+import { capacityProblems } from "../../provider/capacity";
+
+const spec: RuntimeSpec = {
+    workspace: "ml-team", owner: "proj/dev", instance: "alice",
+    image: "compute-instance-workstation:0.1.0", sizeName: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0,
+    applications: ["jupyterlab", "jupyter"], env: { B: "2", A: "1" }, token: "0123456789abcdef0123456789abcdef",
+    osDisk: "ci-ml-team-alice-os-aaaaaa", tempDisk: "ci-ml-team-alice-temp-bbbbbb", userFiles: "ci-ml-team-userfiles",
+    network: "ci-ml-team", readyTimeoutSeconds: 300,
+};
+
+describe("spec → Docker create options", () => {
+    const opts = containerCreateOptions(spec, { jupyter: 23456 });
+
+    test("snapshot of the whole request", () => {
+        expect(opts).toMatchSnapshot();
+    });
+
+    test("CPU and memory limits from the size, no swap", () => {
+        expect(opts.HostConfig?.NanoCpus).toBe(4e9);
+        expect(opts.HostConfig?.Memory).toBe(14 * 1024 ** 3);
+        expect(opts.HostConfig?.MemorySwap).toBe(opts.HostConfig?.Memory);
+    });
+
+    test("the UI port is published on loopback only", () => {
+        expect(opts.HostConfig?.PortBindings).toEqual({ "8888/tcp": [{ HostIp: "127.0.0.1", HostPort: "23456" }] });
+    });
+
+    test("OS disk at home, temp disk at /mnt, user files as the notebooks' directory", () => {
+        expect(opts.HostConfig?.Mounts).toEqual([
+            { Type: "volume", Source: spec.osDisk, Target: "/home/azureuser" },
+            { Type: "volume", Source: spec.tempDisk, Target: "/mnt" },
+            { Type: "volume", Source: spec.userFiles, Target: "/home/azureuser/cloudfiles/code" },
+        ]);
+    });
+
+    test("unprivileged: all capabilities dropped, no new privileges", () => {
+        expect(opts.HostConfig?.CapDrop).toEqual(["ALL"]);
+        expect(opts.HostConfig?.SecurityOpt).toEqual(["no-new-privileges:true"]);
+        expect(opts.HostConfig?.Privileged).toBeUndefined();
+    });
+
+    test("labels in the app.kubernetes.io style", () => {
+        expect(opts.Labels).toMatchObject({
+            "app.kubernetes.io/name": "compute-instance",
+            "app.kubernetes.io/instance": "alice",
+            "app.kubernetes.io/component": "runtime",
+            "app.kubernetes.io/part-of": "ml-team",
+            "app.kubernetes.io/managed-by": "pulumi-compute-instance",
+        });
+    });
+
+    test("env sorted, the token and the applications last", () => {
+        expect(opts.Env).toEqual(["A=1", "B=2", "CI_APPLICATIONS=jupyterlab,jupyter", `JUPYTER_TOKEN=${spec.token}`]);
+    });
+
+    test("GPUs become an NVIDIA device request", () => {
+        const gpu = containerCreateOptions({ ...spec, gpus: 2 }, { jupyter: 1 });
+        expect(gpu.HostConfig?.DeviceRequests).toEqual([{ Driver: "nvidia", Count: 2, Capabilities: [["gpu"]] }]);
+        expect(opts.HostConfig?.DeviceRequests).toBeUndefined();
+    });
+
+    test("a missing port is a programming error, not a silent unpublished UI", () => {
+        expect(() => containerCreateOptions(spec, {})).toThrow("no host port");
+    });
+});
+
+test("shared memory is a quarter of memory, at most 2 GiB", () => {
+    expect(shmBytes(2)).toBe(512 * 1024 ** 2);
+    expect(shmBytes(64)).toBe(2 * 1024 ** 3);
+    expect(memoryBytes(3.5)).toBe(3758096384);
+});
+
+test("preferred ports are stable per instance and in 20000-29999", () => {
+    const a = preferredPort({ workspace: "w", owner: "o", instance: "alice" }, "jupyter");
+    expect(a).toBe(preferredPort({ workspace: "w", owner: "other", instance: "alice" }, "jupyter"));
+    expect(a).not.toBe(preferredPort({ workspace: "w", owner: "o", instance: "bob" }, "jupyter"));
+    expect(a).toBeGreaterThanOrEqual(20000);
+    expect(a).toBeLessThan(30000);
+});
+
+test("Docker states map to Azure's", () => {
+    expect(statusFromDocker({ Status: "running" })).toBe("Running");
+    expect(statusFromDocker({ Status: "exited" })).toBe("Stopped");
+    expect(statusFromDocker({ Status: "created" })).toBe("Creating");
+    expect(statusFromDocker({ Status: "dead" })).toBe("Unusable");
+    expect(statusFromDocker({})).toBe("Unknown");
+});
+
+test("endpoints: JupyterLab and the classic notebook share the Jupyter port", () => {
+    expect(endpointsFor(["jupyterlab", "jupyter"], "127.0.0.1", { jupyter: 20001 })).toEqual({
+        jupyterLab: "http://127.0.0.1:20001/lab",
+        jupyter: "http://127.0.0.1:20001/tree",
+    });
+    expect(endpointsFor(["jupyter"], "127.0.0.1", { jupyter: 20001 })).toEqual({ jupyter: "http://127.0.0.1:20001/tree" });
+});
+
+describe("Docker host URLs", () => {
+    test.each([
+        ["unix:///var/run/docker.sock", { socketPath: "/var/run/docker.sock" }],
+        ["tcp://10.1.2.3:2375", { host: "10.1.2.3", port: 2375, protocol: "http" }],
+        ["ssh://me@build-box", { protocol: "ssh", host: "build-box", port: 22, username: "me" }],
+    ])("%s", (host, expected) => {
+        expect(connectionOptions(host, {})).toMatchObject(expected);
+    });
+
+    test("tcp on 2376 is TLS", () => {
+        expect(connectionOptions("tcp://h:2376", { DOCKER_CERT_PATH: "/nonexistent" })).toMatchObject({ protocol: "https", port: 2376 });
+    });
+
+    test("local engines", () => {
+        expect(isLocalEngine("unix:///var/run/docker.sock")).toBe(true);
+        expect(isLocalEngine("tcp://127.0.0.1:2375")).toBe(true);
+        expect(isLocalEngine("tcp://10.0.0.1:2375")).toBe(false);
+        expect(isLocalEngine("ssh://h")).toBe(false);
+    });
+});
+
+describe("capacity at preview", () => {
+    const twoCores = { cpus: 2, memoryGb: 23.4, gpus: 0 };
+
+    test("a size larger than the engine names the size, the numbers and what fits", () => {
+        const [p] = capacityProblems({ name: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0 }, twoCores, "the Docker engine at unix:///x");
+        expect(p.field).toBe("size");
+        expect(p.message).toContain("Standard_DS3_v2 needs 4 vCPUs but the Docker engine at unix:///x has 2");
+        expect(p.message).toContain("sizes that fit: Standard_DS1_v2, Standard_DS2_v2");
+    });
+
+    test("GPUs without the NVIDIA runtime", () => {
+        const [p] = capacityProblems({ name: "Standard_NC6s_v3", cpus: 1, memoryGb: 1, gpus: 1 }, twoCores, "the engine");
+        expect(p.message).toContain("has no NVIDIA runtime");
+    });
+
+    test("a size that fits has no problem", () => {
+        expect(capacityProblems({ name: "custom", cpus: 1, memoryGb: 2, gpus: 0 }, twoCores, "e")).toEqual([]);
+    });
+});
