@@ -1,0 +1,29 @@
+// Driven by test/e2e through the Automation API: config says what to declare.
+import * as pulumi from "@pulumi/pulumi";
+import { ComputeInstance, ComputeInstanceArgs, Workspace } from "pulumi-compute-instance";
+
+const config = new pulumi.Config();
+const workspaceName = config.require("workspaceName");
+const dockerHost = config.get("dockerHost");
+const instances = config.requireObject<Record<string, Omit<ComputeInstanceArgs, "workspace">>>("instances");
+// Pass the args through outputs, as values that come from other resources do, so the providers'
+// own checks are exercised rather than the components' eager ones.
+const viaOutputs = config.getBoolean("viaOutputs") ?? false;
+
+const workspace = new Workspace(workspaceName, {
+    backend: { docker: dockerHost ? { host: dockerHost } : {} },
+    userFiles: { retainOnDelete: config.getBoolean("retainUserFiles") ?? true },
+});
+
+export const userFilesVolume = workspace.userFilesVolume;
+export const out: Record<string, pulumi.Output<unknown>> = {};
+for (const [name, args] of Object.entries(instances)) {
+    const given = viaOutputs
+        ? Object.fromEntries(Object.entries(args).map(([k, v]) => [k, pulumi.output(v)]))
+        : args;
+    const i = new ComputeInstance(name, { workspace, ...given });
+    out[name] = pulumi.output({
+        instanceId: i.instanceId, status: i.status, endpoints: i.endpoints, token: i.token,
+        cpus: i.cpus, memoryGb: i.memoryGb, osDiskVolume: i.osDiskVolume, tempDiskVolume: i.tempDiskVolume,
+    });
+}

@@ -1,0 +1,126 @@
+/**
+ * End-to-end helpers: Pulumi stacks driven through the Automation API with the real CLI (from
+ * PATH, as scripts/test sets it up), each suite with its own file:// state, and the real Docker
+ * engine for inspection and clean-up.
+ */
+import { ConfigMap, EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import Docker from "dockerode";
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+export const ROOT = path.resolve(__dirname, "..", "..");
+export const PROGRAMS = path.join(ROOT, "test", "e2e", "programs");
+export const docker = new Docker({ socketPath: "/var/run/docker.sock" });
+
+/** A workspace name no other run uses: e2e-<8 hex>. */
+export function uniqueWorkspace(prefix = "e2e"): string {
+    return `${prefix}-${randomBytes(4).toString("hex")}`;
+}
+
+export interface TestStack {
+    stack: Stack;
+    stateDir: string;
+    /** Everything the CLI printed, for assertions on messages and progress. */
+    log: string[];
+    /** Engine events of the last operation run with {@link collect}. */
+    events: EngineEvent[];
+    setConfig(values: Record<string, unknown>): Promise<void>;
+    dispose(): Promise<void>;
+}
+
+export async function programStack(program: string, values: Record<string, unknown>, workDir = path.join(PROGRAMS, program)): Promise<TestStack> {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-e2e-state-"));
+    const log: string[] = [];
+    const stack = await LocalWorkspace.createOrSelectStack(
+        { stackName: `t${randomBytes(3).toString("hex")}`, workDir },
+        {
+            envVars: {
+                PULUMI_BACKEND_URL: `file://${stateDir}`,
+                PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
+                PULUMI_SKIP_UPDATE_CHECK: "true",
+                PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+            },
+        },
+    );
+    const setConfig = async (v: Record<string, unknown>) => {
+        const cfg: ConfigMap = {};
+        for (const [k, value] of Object.entries(v)) cfg[k] = { value: typeof value === "string" ? value : JSON.stringify(value) };
+        await stack.setAllConfig(cfg);
+    };
+    await setConfig(values);
+    return {
+        stack, stateDir, log, events: [], setConfig,
+        async dispose() {
+            await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
+            fs.rmSync(stateDir, { recursive: true, force: true });
+        },
+    };
+}
+
+/** Options that collect the CLI's output into the test's log and its engine events. */
+export function collect(t: TestStack) {
+    t.events = [];
+    return { onOutput: (s: string) => t.log.push(s), onEvent: (e: EngineEvent) => t.events.push(e), color: "never" as const };
+}
+
+/** What the last operation did to each custom resource, by its name, leaving out "same". */
+export function customSteps(t: TestStack): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const e of t.events) {
+        const m = e.resOutputsEvent?.metadata;
+        if (!m || m.op === "same" || !m.type.startsWith("pulumi-nodejs:dynamic/")) continue;
+        const name = m.urn.split("::").pop() as string;
+        out[name] = out[name] ? `${out[name]},${m.op}` : m.op;
+    }
+    return out;
+}
+
+/** Docker objects labelled with a workspace: what exists on the engine, whatever the state says. */
+export async function workspaceObjects(workspace: string) {
+    const filters = { label: [`compute-instance.pulumi.io/workspace=${workspace}`] };
+    const containers = await docker.listContainers({ all: true, filters });
+    const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
+    const networks = await docker.listNetworks({ filters });
+    return {
+        containers: containers.map((c) => c.Names[0].replace(/^\//, "")).sort(),
+        volumes: volumes.map((v) => v.Name).sort(),
+        networks: networks.map((n) => n.Name).sort(),
+    };
+}
+
+/** Removes whatever a test left of a workspace on the engine. */
+export async function purgeWorkspace(workspace: string): Promise<void> {
+    const o = await workspaceObjects(workspace);
+    for (const c of o.containers) await docker.getContainer(c).remove({ force: true }).catch(() => undefined);
+    for (const v of o.volumes) await docker.getVolume(v).remove({ force: true }).catch(() => undefined);
+    for (const n of o.networks) await docker.getNetwork(n).remove().catch(() => undefined);
+}
+
+/** Runs a command in a container and returns its output and exit code. */
+export async function execIn(container: string, cmd: string[], user?: string): Promise<{ code: number; output: string }> {
+    const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+        stream.on("data", (c: Buffer) => chunks.push(c));
+        stream.on("end", resolve);
+        stream.on("error", reject);
+    });
+    const info = await exec.inspect();
+    const raw = Buffer.concat(chunks);
+    // Demultiplex Docker's 8-byte frame headers.
+    const out: Buffer[] = [];
+    for (let i = 0; i + 8 <= raw.length; ) {
+        const len = raw.readUInt32BE(i + 4);
+        out.push(raw.subarray(i + 8, i + 8 + len));
+        i += 8 + len;
+    }
+    return { code: info.ExitCode ?? -1, output: Buffer.concat(out).toString("utf8") };
+}
+
+/** Text of an error from the Automation API (the CLI's stderr and stdout). */
+export function errorText(e: unknown): string {
+    return e instanceof Error ? `${e.message}\n${(e as { commandResult?: { stderr?: string; stdout?: string } }).commandResult?.stdout ?? ""}` : String(e);
+}
