@@ -17,8 +17,8 @@ async function buildImage(args: string[]): Promise<void> {
     const host = flag(args, "--docker-host") ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST;
     const backend = new DockerBackend(host);
     await backend.ping();
-    const tag = workstationImageTag();
     const hash = contextHash(workstationContextDir());
+    const tag = workstationImageTag(hash);
     const have = await backend.inspectImage(tag);
     if (have?.contextHash === hash && !args.includes("--force")) {
         console.log(`${tag} is up to date (context ${hash})`);

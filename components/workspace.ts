@@ -103,10 +103,11 @@ export class Workspace extends pulumi.ComponentResource {
             this.image = pulumi.output(args.image);
         } else {
             const imageName = `${name}-image`;
+            const hash = contextHash(workstationContextDir());
             const image = new KindResource("WorkstationImage", imageName, {
                 backend: args.backend,
-                image: workstationImageTag(),
-                contextHash: contextHash(workstationContextDir()),
+                image: workstationImageTag(hash),
+                contextHash: hash,
                 progressUrn: pulumi.createUrn(imageName, "pulumi-nodejs:dynamic/compute-instance:WorkstationImage", this),
             }, ["imageId"], { parent: this });
             // Depend on the build, not just the tag, so instances start after the image exists.

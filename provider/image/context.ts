@@ -39,9 +39,12 @@ export function contextHash(dir: string): string {
     return h.digest("hex").slice(0, 16);
 }
 
-/** The tag the default image gets: one per package version. */
-export function workstationImageTag(): string {
-    return `compute-instance-workstation:${packageVersion()}`;
+/**
+ * The tag the default image gets: the package version and the context's hash, so an image built
+ * from other files is another image, and instances on it restart onto the new one.
+ */
+export function workstationImageTag(hash: string): string {
+    return `compute-instance-workstation:${packageVersion()}-${hash}`;
 }
 
 /** Directories whose *.crt files are added to the image's trust store (TLS-inspecting proxies). */

@@ -62,7 +62,9 @@ describe("a compute instance on the local Docker engine", () => {
         expect(info.HostConfig.NanoCpus).toBe(1e9);
         expect(info.HostConfig.Memory).toBe(2 * GiB);
         expect(info.HostConfig.PortBindings?.["8888/tcp"]?.[0]?.HostIp).toBe("127.0.0.1");
-        expect(info.Config.User).not.toMatch(/^(|root|0)(:|$)/);
+        // The applications run as the instance user with no capabilities at all.
+        const ps = await execIn(container, ["sh", "-c", "for p in $(pgrep -x jupyter-server); do echo $(stat -c %U /proc/$p) $(grep CapEff /proc/$p/status | cut -f2); done"]);
+        expect(ps.output).toBe("azureuser 0000000000000000\n");
     });
 
     test("JupyterLab answers 200 with the token; without it pages go to the login form and the API says 403", async () => {

@@ -98,9 +98,9 @@ export async function purgeWorkspace(workspace: string): Promise<void> {
     for (const n of o.networks) await docker.getNetwork(n).remove().catch(() => undefined);
 }
 
-/** Runs a command in a container and returns its output and exit code. */
-export async function execIn(container: string, cmd: string[], user?: string): Promise<{ code: number; output: string }> {
-    const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
+/** Runs a command in a container, as the instance user unless told otherwise; returns its output and exit code. */
+export async function execIn(container: string, cmd: string[], user = "azureuser"): Promise<{ code: number; output: string }> {
+    const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, User: user, WorkingDir: user === "azureuser" ? "/home/azureuser" : "/" });
     const stream = await exec.start({ hijack: true, stdin: false });
     const chunks: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {

@@ -39,8 +39,9 @@ describe("spec → Docker create options", () => {
         ]);
     });
 
-    test("unprivileged: all capabilities dropped, no new privileges", () => {
+    test("unprivileged: capabilities dropped but the entry point's, no new privileges", () => {
         expect(opts.HostConfig?.CapDrop).toEqual(["ALL"]);
+        expect(opts.HostConfig?.CapAdd).toEqual(["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"]);
         expect(opts.HostConfig?.SecurityOpt).toEqual(["no-new-privileges:true"]);
         expect(opts.HostConfig?.Privileged).toBeUndefined();
     });

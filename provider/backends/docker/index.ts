@@ -272,8 +272,11 @@ export class DockerBackend implements Backend {
                 what: spec.applications.includes("jupyterlab") ? "JupyterLab" : "Jupyter",
                 probe: () => this.probeJupyter(started, ports, spec.token),
                 dead: async () => {
-                    const s = (await started.inspect()).State;
-                    return s.Running ? undefined : `the container ${s.Status} (exit code ${s.ExitCode})`;
+                    // The restart policy brings a crashed server back up: a restart is a death too.
+                    const info = await started.inspect();
+                    const s = info.State;
+                    if (s.Running && !s.Restarting && info.RestartCount === 0) return undefined;
+                    return `the container exited (exit code ${s.ExitCode}${info.RestartCount ? `, restarted ${info.RestartCount} times` : ""})`;
                 },
                 diagnostics: () => this.logTail(started),
                 timeoutSeconds: spec.readyTimeoutSeconds,

@@ -13,6 +13,9 @@ export const HOME_DIR = `/home/${INSTANCE_USER}`;
 export const USER_FILES_DIR = `${HOME_DIR}/cloudfiles/code`;
 export const TEMP_DISK_DIR = "/mnt";
 
+/** Capabilities of the entry point only: ownership of the mount points, then setuid to the user. */
+export const STARTUP_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"] as const;
+
 export const LABEL_PREFIX = "compute-instance.pulumi.io";
 export const MANAGED_BY = "pulumi-compute-instance";
 
@@ -127,7 +130,10 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
             NetworkMode: spec.network,
             // Back after an engine restart or a crash; stays down when stopped on purpose.
             RestartPolicy: { Name: "unless-stopped" },
+            // The entry point needs these to put the disks in order before it drops to the
+            // instance user; the applications then run with none (see images/workstation).
             CapDrop: ["ALL"],
+            CapAdd: [...STARTUP_CAPABILITIES],
             SecurityOpt: ["no-new-privileges:true"],
             ...(spec.gpus > 0
                 ? { DeviceRequests: [{ Driver: "nvidia", Count: spec.gpus, Capabilities: [["gpu"]] }] }

@@ -1,0 +1,95 @@
+// Bad input fails `pulumi preview` with one clear message naming the field (or the host), and
+// nothing is created; a create that fails midway removes what it made.
+import { TestStack, collect, docker, errorText, programStack, purgeWorkspace, uniqueWorkspace, workspaceObjects } from "../support/stacks";
+
+const ws = uniqueWorkspace("bad");
+let t: TestStack;
+
+beforeAll(async () => {
+    t = await programStack("instance", { workspaceName: ws, instances: {} });
+});
+
+afterAll(async () => {
+    if (t) {
+        await t.stack.destroy().catch(() => undefined);
+        await t.dispose();
+    }
+    await purgeWorkspace(ws);
+});
+
+async function previewError(config: Record<string, unknown>): Promise<string> {
+    await t.setConfig({ workspaceName: ws, viaOutputs: false, dockerHost: "", ...config });
+    try {
+        await t.stack.preview();
+    } catch (e) {
+        return errorText(e);
+    }
+    throw new Error("the preview succeeded");
+}
+
+const nothingCreated = async () => expect(await workspaceObjects(ws)).toEqual({ containers: [], volumes: [], networks: [] });
+
+describe.each([
+    ["in the component, for plain values", false],
+    ["in the provider's check, for values known only later", true],
+])("bad input is refused at preview %s", (_how, viaOutputs) => {
+    test("an invalid size name lists the sizes", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { size: "Standard_DS3_v9" } } });
+        expect(m).toContain('[size] unknown size "Standard_DS3_v9"; allowed: Standard_DS1_v2');
+        await nothingCreated();
+    });
+
+    test("memory below 1 GiB", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { size: { cpus: 1, memoryGb: 0.5 } } } });
+        expect(m).toContain("[size.memoryGb] must be at least 1 GiB");
+        await nothingCreated();
+    });
+
+    test("a negative disk size", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { osDisk: { sizeGb: -10 } } } });
+        expect(m).toContain("[osDisk.sizeGb] must be at least 1 GiB");
+        await nothingCreated();
+    });
+
+    test("an unknown application", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { applications: ["jupyterlab", "rstudio"] } } });
+        expect(m).toMatch(/\[applications\[1\]\] unknown application; allowed: "jupyterlab", "jupyter"/);
+        await nothingCreated();
+    });
+});
+
+test("a Docker host that does not answer is named", async () => {
+    const m = await previewError({ dockerHost: "tcp://127.0.0.1:1", instances: { alice: { size: { cpus: 1, memoryGb: 1 } } } });
+    expect(m).toContain("[backend] Docker engine at tcp://127.0.0.1:1 does not answer");
+    await nothingCreated();
+});
+
+test("a size larger than the engine fails at preview with the sizes that fit", async () => {
+    const m = await previewError({ instances: { alice: { size: "Standard_ND96asr_v4" } } });
+    expect(m).toContain("[size] Standard_ND96asr_v4 needs 96 vCPUs but the Docker engine at unix:///var/run/docker.sock has");
+    expect(m).toContain("sizes that fit: Standard_DS1_v2");
+    await nothingCreated();
+});
+
+test("a create that fails midway removes its container and leaves a state that up and destroy repair", async () => {
+    // An image whose command exits at once: the instance never answers.
+    await t.setConfig({ workspaceName: ws, dockerHost: "", viaOutputs: false, instances: { alice: { size: { cpus: 1, memoryGb: 1 }, image: "debian:bookworm-slim" } } });
+    let message = "";
+    try {
+        await t.stack.up(collect(t));
+    } catch (e) {
+        message = errorText(e);
+    }
+    expect(message).toContain("JupyterLab did not start: the container exited");
+    const left = await workspaceObjects(ws);
+    expect(left.containers).toEqual([]);
+    const state = JSON.stringify(await t.stack.exportStack());
+    expect(state).not.toContain("compute-instance:Runtime::alice-runtime");
+    expect(await docker.listContainers({ all: true, filters: { name: [`ci-${ws}-alice`] } })).toEqual([]);
+
+    // The fix is an ordinary `up`; the disks made before the failure are reused.
+    await t.setConfig({ workspaceName: ws, dockerHost: "", viaOutputs: false, instances: { alice: { size: { cpus: 1, memoryGb: 1 } } } });
+    await t.stack.up(collect(t));
+    expect((await workspaceObjects(ws)).containers).toEqual([`ci-${ws}-alice`]);
+    expect((await workspaceObjects(ws)).volumes).toEqual(left.volumes);
+});
