@@ -3,6 +3,7 @@
 // container deleted out of band → refresh + up recreate it (home kept, /mnt wiped) → destroy
 // leaves only the user files.
 import * as fs from "fs";
+import { launchBrowser } from "../support/browser";
 import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, workspaceObjects } from "../support/stacks";
 
 const GiB = 1024 ** 3;
@@ -81,6 +82,23 @@ describe("a compute instance on the local Docker engine", () => {
         expect((await fetch(api)).status).toBe(403);
         expect((await fetch(api, { headers: { Authorization: "token wrong" } })).status).toBe(403);
         expect((await fetch(api, { headers: { Authorization: `token ${first.token}` } })).status).toBe(200);
+    });
+
+    test("JupyterLab loads in a browser through endpoints.jupyterLab and shows the launcher", async () => {
+        const browser = await launchBrowser();
+        try {
+            const page = await browser.newPage();
+            await page.goto(`${first.endpoints.jupyterLab}?token=${first.token}`);
+            // The launcher offers a Python 3 notebook and a terminal: the frontend and its WebSocket-backed services are up.
+            const launcher = page.locator(".jp-Launcher");
+            await launcher.waitFor({ state: "visible", timeout: 60_000 });
+            await page.locator('.jp-LauncherCard[data-category="Notebook"]').first().waitFor({ timeout: 30_000 });
+            await page.locator('.jp-LauncherCard[data-category="Other"][title*="erminal"], .jp-LauncherCard[title*="erminal"]').first().waitFor({ timeout: 30_000 });
+            fs.mkdirSync("test/.artifacts", { recursive: true });
+            await page.screenshot({ path: "test/.artifacts/jupyterlab-launcher.png" });
+        } finally {
+            await browser.close();
+        }
     });
 
     test("the token is a secret: nowhere in plaintext in the state", async () => {
