@@ -15,8 +15,8 @@ export interface Classification {
     readonly replaces: string[];
 }
 
-/** Keys the dynamic provider host adds; never the user's concern. */
-const HOST_KEYS = new Set(["__provider"]);
+/** Keys the dynamic-resource machinery adds (the serialised provider, the kind); never the user's concern. */
+const HOST_KEYS = new Set(["__provider", "__kind"]);
 
 /**
  * Compares old state with new inputs field by field. Fields without a rule are treated as

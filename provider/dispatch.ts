@@ -1,8 +1,13 @@
 /**
  * Loaded by name inside the dynamic-provider plugin (see ./dynamic.ts): routes each call to the
  * resource kind's implementation and shapes the answers the way the plugin host expects.
+ *
+ * A stable interface: the six exported functions below are called by provider code serialised
+ * into users' states, which Pulumi does not rewrite when only the package changes. Their names
+ * and parameters must never change; add new functions instead.
  */
 import type * as pulumi from "@pulumi/pulumi";
+import { KIND_KEY } from "./kindKey";
 import { formatProblem } from "./spec/errors";
 import { Props, ResourceKind, diffWith } from "./resources/kind";
 import { runtime } from "./resources/runtime";
@@ -23,38 +28,45 @@ export const KINDS = {
 
 export type KindName = keyof typeof KINDS;
 
-function kindOf(name: string): ResourceKind {
-    const kind = (KINDS as Record<string, ResourceKind>)[name];
-    if (!kind) throw new Error(`pulumi-compute-instance: unknown resource kind "${name}" (a newer version wrote this state?)`);
+function kindOf(props: Props): ResourceKind {
+    const name = props[KIND_KEY];
+    const kind = typeof name === "string" ? (KINDS as Record<string, ResourceKind>)[name] : undefined;
+    if (!kind) throw new Error(`pulumi-compute-instance: unknown resource kind ${JSON.stringify(name)} (was this state written by a newer version?)`);
     return kind;
 }
 
-export async function check(name: string, olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
-    const { inputs, problems } = await kindOf(name).check(news, olds);
+/** Keeps the kind with the props a kind returns (its schemas drop keys they do not know). */
+function withKind(props: Props, from: Props): Props {
+    return { ...props, [KIND_KEY]: from[KIND_KEY] };
+}
+
+export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
+    const { inputs, problems } = await kindOf(news).check(news, olds);
     return {
-        inputs,
+        inputs: withKind(inputs, news),
         failures: problems.map((p) => ({ property: p.field.split(/[.[]/)[0] || "", reason: formatProblem(p) })),
     };
 }
 
-export async function diff(name: string, _id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
-    return diffWith(kindOf(name), olds, news);
+export async function diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
+    return diffWith(kindOf(news), olds, news);
 }
 
-export async function create(name: string, inputs: Props): Promise<pulumi.dynamic.CreateResult> {
-    return kindOf(name).create(inputs);
+export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
+    const { id, outs } = await kindOf(inputs).create(inputs);
+    return { id, outs: withKind(outs, inputs) };
 }
 
-export async function read(name: string, id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
-    const outs = await kindOf(name).read(id, props);
+export async function read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
+    const outs = await kindOf(props).read(id, props);
     // No id tells the engine the object is gone: refresh drops it and the next `up` recreates it.
-    return outs ? { id, props: outs } : {};
+    return outs ? { id, props: withKind(outs, props) } : {};
 }
 
-export async function update(name: string, id: string, olds: Props, news: Props): Promise<pulumi.dynamic.UpdateResult> {
-    return { outs: await kindOf(name).update(id, olds, news) };
+export async function update(id: string, olds: Props, news: Props): Promise<pulumi.dynamic.UpdateResult> {
+    return { outs: withKind(await kindOf(news).update(id, olds, news), news) };
 }
 
-export async function remove(name: string, id: string, props: Props): Promise<void> {
-    await kindOf(name).delete(id, props);
+export async function remove(id: string, props: Props): Promise<void> {
+    await kindOf(props).delete(id, props);
 }

@@ -1,33 +1,37 @@
 /**
- * The dynamic resources. Their provider objects are serialised into the state by Pulumi's closure
- * serialisation, so each one captures nothing but its kind's name and loads the implementation
- * by package name inside the plugin: the state stays small, and upgrading this package changes
- * behaviour without showing the serialised provider as a change.
+ * The dynamic resources. Their provider object is serialised into the state by Pulumi's closure
+ * serialisation, so it captures nothing and loads the implementation by package name inside the
+ * plugin: the state stays small, and upgrading this package changes behaviour without showing
+ * the serialised provider as a change.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { KindName } from "./dispatch";
+import { KIND_KEY } from "./kindKey";
 
 /** Module of every dynamic resource's type token: `pulumi-nodejs:dynamic/compute-instance:<Kind>`. */
 export const TYPE_MODULE = "compute-instance";
 
-const providers = new Map<KindName, pulumi.dynamic.ResourceProvider>();
 
-export function providerFor(kind: KindName): pulumi.dynamic.ResourceProvider {
-    let p = providers.get(kind);
-    if (!p) {
+let shared: pulumi.dynamic.ResourceProvider | undefined;
+
+/**
+ * One provider object for every kind (the kind travels in the inputs): Pulumi serialises each
+ * distinct provider object once per program run, and serialisation costs ~80 ms an object.
+ */
+export function sharedProvider(): pulumi.dynamic.ResourceProvider {
+    if (!shared) {
         // Resolved from the program's directory, where the plugin runs: the same installed copy the program uses.
         const impl = () => require("pulumi-compute-instance/bin/provider/dispatch");
-        p = {
-            check: (olds, news) => impl().check(kind, olds, news),
-            diff: (id, olds, news) => impl().diff(kind, id, olds, news),
-            create: (inputs) => impl().create(kind, inputs),
-            read: (id, props) => impl().read(kind, id, props),
-            update: (id, olds, news) => impl().update(kind, id, olds, news),
-            delete: (id, props) => impl().remove(kind, id, props),
+        shared = {
+            check: (olds, news) => impl().check(olds, news),
+            diff: (id, olds, news) => impl().diff(id, olds, news),
+            create: (inputs) => impl().create(inputs),
+            read: (id, props) => impl().read(id, props),
+            update: (id, olds, news) => impl().update(id, olds, news),
+            delete: (id, props) => impl().remove(id, props),
         };
-        providers.set(kind, p);
     }
-    return p;
+    return shared;
 }
 
 /** A dynamic resource of one of this package's kinds. Outputs are read through `get`. */
@@ -37,7 +41,7 @@ export class KindResource extends pulumi.dynamic.Resource {
      *   properties it was given, so they are passed as undefined (which sends nothing).
      */
     constructor(kind: KindName, name: string, props: pulumi.Inputs, outputs: readonly string[], opts?: pulumi.CustomResourceOptions) {
-        super(providerFor(kind), name, { ...Object.fromEntries(outputs.map((o) => [o, undefined])), ...props }, opts, TYPE_MODULE, kind);
+        super(sharedProvider(), name, { ...Object.fromEntries(outputs.map((o) => [o, undefined])), ...props, [KIND_KEY]: kind }, opts, TYPE_MODULE, kind);
     }
 
     /** An output property by name (dynamic resources declare theirs at run time). */

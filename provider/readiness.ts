@@ -25,7 +25,7 @@ export class NotReadyError extends Error {
 export async function waitUntilReady(c: ReadinessCheck): Promise<number> {
     const started = Date.now();
     const deadline = started + c.timeoutSeconds * 1000;
-    const interval = c.intervalMs ?? 200;
+    const interval = c.intervalMs ?? 100;
     let lastShown = -1;
     let lastDeadCheck = 0;
     for (;;) {

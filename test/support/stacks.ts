@@ -10,7 +10,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-export const ROOT = path.resolve(__dirname, "..", "..");
+import { packageRoot } from "../../provider/packageRoot";
+
+export const ROOT = packageRoot();
 export const PROGRAMS = path.join(ROOT, "test", "e2e", "programs");
 export const docker = new Docker({ socketPath: "/var/run/docker.sock" });
 

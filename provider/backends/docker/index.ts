@@ -9,6 +9,7 @@ import {
     Backend, BackendError, Capacity, DiskState, InstanceRef, LiveChanges, Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
 import { Progress } from "../../progress";
+import { httpStatus } from "../../http";
 import { waitUntilReady } from "../../readiness";
 import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
 import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/context";
@@ -329,11 +330,7 @@ export class DockerBackend implements Backend {
 
     private async probeJupyter(container: Dockerode.Container, ports: PublishedPorts, token: string): Promise<boolean> {
         if (this.local) {
-            const res = await fetch(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/api/status`, {
-                headers: { Authorization: `token ${token}` },
-                signal: AbortSignal.timeout(2000),
-            });
-            return res.status === 200;
+            return (await httpStatus(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/api/status`, { Authorization: `token ${token}` })) === 200;
         }
         // A remote engine publishes on its own loopback: ask from inside the container.
         const exec = await container.exec({
