@@ -4,6 +4,7 @@
 # is built on reach only package archives), the image is made from Debian's archive with
 # debootstrap and `docker import`ed under the public name, so the Dockerfiles stay standard.
 set -euo pipefail
+source "$(dirname "$0")/env.sh"
 IMAGE="debian:bookworm-slim"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 log() { printf '[base-image] %s\n' "$*" >&2; }
@@ -13,7 +14,7 @@ if timeout 60 docker pull -q "$IMAGE" >/dev/null 2>&1; then log "pulled $IMAGE";
 
 log "no registry reachable: building $IMAGE with debootstrap from $MIRROR (about 1.5 minutes)"
 if ! command -v debootstrap >/dev/null 2>&1; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  apt_install debootstrap
 fi
 root="$(mktemp -d /var/tmp/bookworm-rootfs.XXXXXX)"
 trap 'rm -rf "$root"' EXIT

@@ -3,6 +3,7 @@
 # A machine with a running engine (Docker Desktop, a systemd dockerd) is used as it is; otherwise
 # Debian's docker.io is installed and dockerd started in the background, as root.
 set -euo pipefail
+source "$(dirname "$0")/env.sh"
 log() { printf '[docker] %s\n' "$*" >&2; }
 
 engine_answers() { timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
@@ -16,9 +17,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 if ! command -v dockerd >/dev/null 2>&1; then
   log "installing Debian's docker.io"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq docker.io >/dev/null
+  apt_install docker.io
 fi
 log "starting dockerd (log: /var/log/dockerd.log)"
 rm -f /var/run/docker.pid

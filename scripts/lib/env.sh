@@ -15,3 +15,8 @@ if [ -d "$PULUMI_CLI_CACHE/current" ]; then
   case ":$PATH:" in *":$PULUMI_CLI_CACHE/current:"*) ;; *) export PATH="$PULUMI_CLI_CACHE/current:$PATH" ;; esac
 fi
 step() { printf '\n==> %s\n' "$*" >&2; }
+# Installs Debian packages, refreshing the package lists only when the first attempt fails.
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "$@" >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq "$@" >/dev/null; }
+}
