@@ -110,8 +110,8 @@ export class Workspace extends pulumi.ComponentResource {
                 contextHash: hash,
                 progressUrn: pulumi.createUrn(imageName, "pulumi-nodejs:dynamic/compute-instance:WorkstationImage", this),
             }, ["imageId"], { parent: this });
-            // Depend on the build, not just the tag, so instances start after the image exists.
-            this.image = pulumi.all([image.get<string>("image"), image.get<string>("imageId")]).apply(([tag]) => tag);
+            // An output of the image resource: instances depend on it, so they start after the build.
+            this.image = image.get<string>("image");
         }
 
         this.registerOutputs({

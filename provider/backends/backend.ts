@@ -96,17 +96,24 @@ export interface Backend {
     /** Builds an image from a directory, recording the context's hash on it. */
     buildImage(image: string, contextDir: string, contextHash: string, progress: Progress): Promise<{ id: string }>;
 
+    // Names are chosen before anything exists (in the providers' checks, at preview), so that a
+    // preview shows dependents exactly what they will get.
+    userFilesName(workspace: string): string;
+    workspaceNetworkName(workspace: string): string;
+    /** A new, unique name for a disk of the instance. */
+    newDiskName(ref: InstanceRef, kind: "os" | "temp"): string;
+
     /** Creates the workspace's shared user-files store, or adopts one retained earlier. */
-    createUserFiles(ref: Ownership): Promise<{ name: string; adopted: boolean }>;
+    createUserFiles(ref: Ownership, name: string): Promise<{ adopted: boolean }>;
     userFilesExists(name: string): Promise<boolean>;
     deleteUserFiles(name: string): Promise<void>;
 
-    createWorkspaceNetwork(ref: Ownership): Promise<{ name: string }>;
+    createWorkspaceNetwork(ref: Ownership, name: string): Promise<void>;
     workspaceNetworkExists(name: string): Promise<boolean>;
     /** Removes the network unless instances of other stacks still use it. */
     deleteWorkspaceNetwork(name: string): Promise<void>;
 
-    createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number): Promise<DiskState>;
+    createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string): Promise<DiskState>;
     readDisk(name: string): Promise<DiskState | undefined>;
     deleteDisk(name: string): Promise<void>;
 

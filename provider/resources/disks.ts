@@ -1,7 +1,8 @@
 /** The disks of an instance: the OS disk (home, installed packages) and the temp disk (/mnt). */
 import { z } from "zod";
 import { InstanceRef } from "../backends/backend";
-import { growOnly } from "../changes";
+import { classify, growOnly } from "../changes";
+import { containsUnknown } from "../spec/validate";
 import { DEFAULT_OS_DISK_GB, diskSizeGb, nameSchema, sizeSchema } from "../spec/schema";
 import { DEFAULT_SIZE_NAME } from "../spec/sizes";
 import { Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } from "./kind";
@@ -9,8 +10,20 @@ import { Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } 
 const instanceRef = (p: Props): InstanceRef => ({ workspace: p.workspace as string, owner: p.owner as string, instance: p.instance as string });
 
 function diskKind(kind: "os" | "temp", schema: z.ZodType, userPrefix: string): ResourceKind {
-    return {
-        check: (news) => checkWith(schema, news, { sizeGb: `${userPrefix}.sizeGb`, size: "size" }),
+    const self: ResourceKind = {
+        /**
+         * The volume's name is chosen here, at preview, so dependents see it before the disk
+         * exists, and a live change of the disk never shows as a change of its name: the old
+         * name is kept unless the change replaces the disk.
+         */
+        async check(news, olds) {
+            const outcome = await checkWith(schema, news, { sizeGb: `${userPrefix}.sizeGb`, size: "size" });
+            const i = outcome.inputs;
+            if (outcome.problems.length || containsUnknown(i) || !(i.backend && typeof i.backend === "object" && "kind" in i.backend)) return outcome;
+            const previous = typeof olds.volumeName === "string" ? olds.volumeName : undefined;
+            const replaced = !previous || classify(self.rules(i, olds), olds, { ...i, volumeName: previous }).replaces.length > 0;
+            return { ...outcome, inputs: { ...i, volumeName: replaced ? backendOf(i).newDiskName(instanceRef(i), kind) : previous } };
+        },
         rules: () => ({
             ...wiringRules,
             // The disk outlives a rename: the new name only relabels it in the state.
@@ -19,10 +32,11 @@ function diskKind(kind: "os" | "temp", schema: z.ZodType, userPrefix: string): R
             // Temp disk: scratch, so any size applies at the next start.
             sizeGb: kind === "os" ? growOnly : "live",
             reimage: "replace",
+            volumeName: "replace",
         }),
         async create(inputs) {
-            const disk = await backendOf(inputs).createDisk(instanceRef(inputs), kind, inputs.sizeGb as number);
-            return { id: disk.name, outs: { ...inputs, volumeName: disk.name } };
+            const disk = await backendOf(inputs).createDisk(instanceRef(inputs), kind, inputs.sizeGb as number, inputs.volumeName as string);
+            return { id: disk.name, outs: inputs };
         },
         async read(id, props) {
             return (await backendOf(props).readDisk(id)) ? props : undefined;
@@ -34,6 +48,7 @@ function diskKind(kind: "os" | "temp", schema: z.ZodType, userPrefix: string): R
             await backendOf(props).deleteDisk(id);
         },
     };
+    return self;
 }
 
 const diskWiring = { ...wiringFields, instance: nameSchema };

@@ -1,7 +1,15 @@
 /** The workspace's shared objects: the user-files store and the network its instances join. */
 import { z } from "zod";
 import { Ownership } from "../backends/backend";
-import { Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } from "./kind";
+import { Backend } from "../backends/backend";
+import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } from "./kind";
+
+/** Adds the backend's name for the object to the inputs, once they are known and valid. */
+function named(outcome: CheckOutcome, key: string, name: (b: Backend, workspace: string) => string): CheckOutcome {
+    const i = outcome.inputs;
+    if (outcome.problems.length || typeof i.workspace !== "string" || !i.backend || typeof i.backend !== "object" || !("kind" in i.backend)) return outcome;
+    return { ...outcome, inputs: { ...i, [key]: name(backendOf(i), i.workspace) } };
+}
 
 const ownership = (p: Props): Ownership => ({ workspace: p.workspace as string, owner: p.owner as string });
 
@@ -16,11 +24,12 @@ const userFilesSchema = z.object({
  * `retainOnDelete` and declared again gets its files back.
  */
 export const userFiles: ResourceKind = {
-    check: (news) => checkWith(userFilesSchema, news, { retainOnDelete: "userFiles.retainOnDelete" }),
-    rules: () => ({ ...wiringRules, retainOnDelete: "live" }),
+    check: async (news) => named(await checkWith(userFilesSchema, news, { retainOnDelete: "userFiles.retainOnDelete" }), "volumeName", (b, ws) => b.userFilesName(ws)),
+    rules: () => ({ ...wiringRules, retainOnDelete: "live", volumeName: "replace" }),
     async create(inputs) {
-        const { name, adopted } = await backendOf(inputs).createUserFiles(ownership(inputs));
-        return { id: name, outs: { ...inputs, volumeName: name, adopted } };
+        const name = inputs.volumeName as string;
+        const { adopted } = await backendOf(inputs).createUserFiles(ownership(inputs), name);
+        return { id: name, outs: { ...inputs, adopted } };
     },
     async read(id, props) {
         return (await backendOf(props).userFilesExists(id)) ? props : undefined;
@@ -38,11 +47,12 @@ const networkSchema = z.object(wiringFields);
 
 /** The network the workspace's instances share. */
 export const workspaceNetwork: ResourceKind = {
-    check: (news) => checkWith(networkSchema, news),
-    rules: () => wiringRules,
+    check: async (news) => named(await checkWith(networkSchema, news), "networkName", (b, ws) => b.workspaceNetworkName(ws)),
+    rules: () => ({ ...wiringRules, networkName: "replace" }),
     async create(inputs) {
-        const { name } = await backendOf(inputs).createWorkspaceNetwork(ownership(inputs));
-        return { id: name, outs: { ...inputs, networkName: name } };
+        const name = inputs.networkName as string;
+        await backendOf(inputs).createWorkspaceNetwork(ownership(inputs), name);
+        return { id: name, outs: inputs };
     },
     async read(id, props) {
         return (await backendOf(props).workspaceNetworkExists(id)) ? props : undefined;

@@ -153,17 +153,28 @@ export class DockerBackend implements Backend {
 
     // -- workspace -----------------------------------------------------------------------------
 
-    async createUserFiles(ref: Ownership): Promise<{ name: string; adopted: boolean }> {
-        const name = userFilesVolumeName(ref.workspace);
+    userFilesName(workspace: string): string {
+        return userFilesVolumeName(workspace);
+    }
+
+    workspaceNetworkName(workspace: string): string {
+        return networkName(workspace);
+    }
+
+    newDiskName(ref: InstanceRef, kind: "os" | "temp"): string {
+        return diskVolumeName(ref, kind, randomBytes(3).toString("hex"));
+    }
+
+    async createUserFiles(ref: Ownership, name: string): Promise<{ adopted: boolean }> {
         const existing = await ignoreNotFound(this.docker.getVolume(name).inspect());
         if (existing) {
             if (existing.Labels?.[`${LABEL_PREFIX}/workspace`] !== ref.workspace) {
                 throw new BackendError(`volume "${name}" exists on the ${this.description} but is not the user files of workspace "${ref.workspace}"; remove or rename it`);
             }
-            return { name, adopted: true };
+            return { adopted: true };
         }
         await this.docker.createVolume({ Name: name, Labels: labelsFor(ref, "user-files") });
-        return { name, adopted: false };
+        return { adopted: false };
     }
 
     async userFilesExists(name: string): Promise<boolean> {
@@ -174,8 +185,7 @@ export class DockerBackend implements Backend {
         await this.removeVolume(name, "user files");
     }
 
-    async createWorkspaceNetwork(ref: Ownership): Promise<{ name: string }> {
-        const name = networkName(ref.workspace);
+    async createWorkspaceNetwork(ref: Ownership, name: string): Promise<void> {
         const existing = await ignoreNotFound(this.docker.getNetwork(name).inspect());
         if (!existing) {
             try {
@@ -185,7 +195,6 @@ export class DockerBackend implements Backend {
                 if (statusCode(e) !== 409) throw e;
             }
         }
-        return { name };
     }
 
     async workspaceNetworkExists(name: string): Promise<boolean> {
@@ -202,8 +211,7 @@ export class DockerBackend implements Backend {
 
     // -- disks ---------------------------------------------------------------------------------
 
-    async createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number): Promise<DiskState> {
-        const name = diskVolumeName(ref, kind, randomBytes(3).toString("hex"));
+    async createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string): Promise<DiskState> {
         await this.docker.createVolume({
             Name: name,
             Labels: labelsFor(ref, kind === "os" ? "os-disk" : "temp-disk", { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) }),
