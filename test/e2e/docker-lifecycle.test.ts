@@ -27,9 +27,9 @@ async function instanceOut(): Promise<InstanceOut> {
     return (outs.out.value as Record<string, InstanceOut>).alice;
 }
 
-const config = (memoryGb: number) => ({
+const config = (memoryGb: number, tempDiskGb = 8) => ({
     workspaceName: ws,
-    instances: { alice: { size: { cpus: 1, memoryGb }, tempDisk: { sizeGb: 8 }, readyTimeout: "3m" } },
+    instances: { alice: { size: { cpus: 1, memoryGb }, tempDisk: { sizeGb: tempDiskGb }, readyTimeout: "3m" } },
 });
 
 beforeAll(async () => {
@@ -130,6 +130,13 @@ describe("a compute instance on the local Docker engine", () => {
         expect((await execIn(container, ["cat", "/mnt/scratch.txt"])).output).toBe("scratch\n");
     });
 
+    test("a preview of a disk resize shows the disk updated and the container untouched", async () => {
+        await t.setConfig(config(3, 12));
+        await t.stack.preview(collect(t));
+        expect(customSteps(t)).toEqual({ "alice-temp-disk": "update" });
+        await t.setConfig(config(3));
+    });
+
     test("refresh finds nothing to change", async () => {
         const r = await t.stack.refresh(collect(t));
         const changes = r.summary.resourceChanges ?? {};
@@ -165,5 +172,15 @@ describe("a compute instance on the local Docker engine", () => {
         await t.stack.destroy(collect(t));
         const after = await workspaceObjects(ws);
         expect(after).toEqual({ containers: [], volumes: [`ci-${ws}-userfiles`], networks: [] });
+    });
+
+    test("the workspace declared again gets its user files back; with retainOnDelete false, destroy removes them", async () => {
+        await t.setConfig({ ...config(2), retainUserFiles: false });
+        await t.stack.up(collect(t));
+        expect((await execIn(container, ["cat", "/home/azureuser/cloudfiles/code/shared.txt"])).output).toBe("shared\n");
+        // A new OS disk: home starts over.
+        expect((await execIn(container, ["ls", "/home/azureuser/home.txt"])).code).not.toBe(0);
+        await t.stack.destroy(collect(t));
+        expect(await workspaceObjects(ws)).toEqual({ containers: [], volumes: [], networks: [] });
     });
 });

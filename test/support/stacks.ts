@@ -67,13 +67,17 @@ export function collect(t: TestStack) {
     return { onOutput: (s: string) => t.log.push(s), onEvent: (e: EngineEvent) => t.events.push(e), color: "never" as const };
 }
 
-/** What the last operation did to each custom resource, by its name, leaving out "same". */
+/**
+ * What the last operation did (or, for a preview, would do) to each custom resource, by its
+ * name, leaving out "same".
+ */
 export function customSteps(t: TestStack): Record<string, string> {
     const out: Record<string, string> = {};
     for (const e of t.events) {
-        const m = e.resOutputsEvent?.metadata;
+        const m = e.resOutputsEvent?.metadata ?? e.resourcePreEvent?.metadata;
         if (!m || m.op === "same" || !m.type.startsWith("pulumi-nodejs:dynamic/")) continue;
         const name = m.urn.split("::").pop() as string;
+        if (out[name]?.split(",").includes(m.op)) continue;
         out[name] = out[name] ? `${out[name]},${m.op}` : m.op;
     }
     return out;
