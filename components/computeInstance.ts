@@ -142,6 +142,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             readyTimeout: args.readyTimeout,
             osDisk: osDisk.get<string>("volumeName"),
             tempDisk: tempDisk.get<string>("volumeName"),
+            tempDiskGb: tempDisk.get<number>("sizeGb"),
             userFiles: ws.userFilesVolume,
             network: ws.networkName,
             token: token.get<string>("token"),

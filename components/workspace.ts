@@ -36,6 +36,11 @@ export interface UserFilesArgs {
      * A workspace declared again with the same name gets them back. Default: `true`.
      */
     retainOnDelete?: pulumi.Input<boolean>;
+    /**
+     * Size in GiB (a ReadWriteMany claim on Kubernetes; recorded, not enforced, on Docker).
+     * Default: 100. Growing it applies in place.
+     */
+    sizeGb?: pulumi.Input<number>;
 }
 
 export interface WorkspaceArgs {
@@ -94,6 +99,7 @@ export class Workspace extends pulumi.ComponentResource {
         const userFiles = new KindResource("UserFiles", `${name}-user-files`, {
             ...wiring,
             retainOnDelete: pulumi.output(args.userFiles).apply((u) => u?.retainOnDelete ?? true),
+            sizeGb: pulumi.output(args.userFiles).apply((u) => u?.sizeGb),
         }, ["volumeName", "adopted"], { parent: this });
         const network = new KindResource("WorkspaceNetwork", `${name}-network`, wiring, ["networkName"], { parent: this });
         this.userFilesVolume = userFiles.get<string>("volumeName");

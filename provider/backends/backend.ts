@@ -42,6 +42,7 @@ export interface RuntimeSpec extends InstanceRef {
     /** Backend names of the disks and the workspace's user files. */
     osDisk: string;
     tempDisk: string;
+    tempDiskGb: number;
     userFiles: string;
     network: string;
     readyTimeoutSeconds: number;
@@ -83,6 +84,10 @@ export interface Backend {
     readonly description: string;
     /** Whether CPU and memory apply without a restart. */
     readonly liveResize: boolean;
+    /** Whether the temp disk's size applies without a restart. */
+    readonly liveTempDiskResize: boolean;
+    /** Whether the backend can build the default image itself (a Docker engine can; a cluster cannot). */
+    readonly buildsImages: boolean;
 
     /** Fails with a message naming the backend and the cause when it does not answer. */
     ping(): Promise<void>;
@@ -104,7 +109,7 @@ export interface Backend {
     newDiskName(ref: InstanceRef, kind: "os" | "temp"): string;
 
     /** Creates the workspace's shared user-files store, or adopts one retained earlier. */
-    createUserFiles(ref: Ownership, name: string): Promise<{ adopted: boolean }>;
+    createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<{ adopted: boolean }>;
     userFilesExists(name: string): Promise<boolean>;
     deleteUserFiles(name: string): Promise<void>;
 
@@ -115,6 +120,8 @@ export interface Backend {
 
     createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string): Promise<DiskState>;
     readDisk(name: string): Promise<DiskState | undefined>;
+    /** Grows a disk in place (or records the size, where the backend does not enforce it). */
+    resizeDisk(name: string, sizeGb: number): Promise<void>;
     deleteDisk(name: string): Promise<void>;
 
     /** Creates and starts the runtime and waits until its applications answer. On failure, removes what it made. */

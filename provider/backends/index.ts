@@ -15,8 +15,11 @@ export function backendFor(spec: BackendSpec): Backend {
                 backend = new DockerBackend(spec.host);
                 break;
             }
-            case "kubernetes":
-                throw new Error("[backend.kubernetes] the Kubernetes backend is not available in this version; use { docker: {} }");
+            case "kubernetes": {
+                const { KubernetesBackend } = require("./kubernetes") as typeof import("./kubernetes");
+                backend = new KubernetesBackend(spec);
+                break;
+            }
         }
         cache.set(key, backend);
     }

@@ -41,7 +41,8 @@ function diskKind(kind: "os" | "temp", schema: z.ZodType, userPrefix: string): R
         async read(id, props) {
             return (await backendOf(props).readDisk(id)) ? props : undefined;
         },
-        async update(_id, olds, news) {
+        async update(id, olds, news) {
+            if (olds.sizeGb !== news.sizeGb) await backendOf(news).resizeDisk(id, news.sizeGb as number);
             return { ...olds, ...news };
         },
         async delete(id, props) {

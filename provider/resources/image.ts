@@ -13,6 +13,8 @@ const imageSchema = z.object({
 async function ensureBuilt(inputs: Record<string, unknown>) {
     const backend = backendOf(inputs);
     const image = inputs.image as string;
+    // A cluster pulls images; it is for the user to make them pullable (see the README).
+    if (!backend.buildsImages) return image;
     const hash = inputs.contextHash as string;
     const have = await backend.inspectImage(image);
     if (have?.contextHash === hash) return have.id;
@@ -32,6 +34,7 @@ export const workstationImage: ResourceKind = {
         return { id: inputs.image as string, outs: { ...inputs, imageId } };
     },
     async read(id, props) {
+        if (!backendOf(props).buildsImages) return props;
         const have = await backendOf(props).inspectImage(id);
         if (!have) return undefined;
         // A different build shows as a changed hash, so the next `up` rebuilds it.

@@ -23,6 +23,7 @@ const runtimeSchema = z
         readyTimeout: instanceFields.readyTimeout,
         osDisk: z.string().min(1),
         tempDisk: z.string().min(1),
+        tempDiskGb: z.number().int().min(1),
         userFiles: z.string().min(1),
         network: z.string().min(1),
         token: z.string().min(16),
@@ -54,6 +55,7 @@ function specOf(p: Props): RuntimeSpec {
         token: p.token as string,
         osDisk: p.osDisk as string,
         tempDisk: p.tempDisk as string,
+        tempDiskGb: p.tempDiskGb as number,
         userFiles: p.userFiles as string,
         network: p.network as string,
         readyTimeoutSeconds: p.readyTimeoutSeconds as number,
@@ -75,7 +77,7 @@ function observed(props: Props, state: RuntimeState, status = props.status): Pro
     };
 }
 
-export function runtimeRules(liveResize: boolean): FieldRules {
+export function runtimeRules(liveResize: boolean, liveTempDiskResize = true): FieldRules {
     const resize = liveResize ? "live" : "replace";
     return {
         ...wiringRules,
@@ -91,6 +93,7 @@ export function runtimeRules(liveResize: boolean): FieldRules {
         token: "replace",
         osDisk: "replace",
         tempDisk: "replace",
+        tempDiskGb: liveTempDiskResize ? "live" : "replace",
         userFiles: "replace",
         network: "replace",
         readyTimeoutSeconds: "live",
@@ -111,8 +114,8 @@ export const runtime: ResourceKind = {
     check: (news) => checkRuntime(news),
     rules(news) {
         const backend = news.backend as BackendSpec | undefined;
-        const live = backend && typeof backend === "object" && "kind" in backend ? backendFor(backend).liveResize : false;
-        return runtimeRules(live);
+        const b = backend && typeof backend === "object" && "kind" in backend ? backendFor(backend) : undefined;
+        return runtimeRules(b?.liveResize ?? false, b?.liveTempDiskResize ?? false);
     },
     // The old container holds the name, the host ports and the OS disk the new one needs.
     deleteBeforeReplace: true,

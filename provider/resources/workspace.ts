@@ -1,5 +1,7 @@
 /** The workspace's shared objects: the user-files store and the network its instances join. */
 import { z } from "zod";
+import { growOnly } from "../changes";
+import { DEFAULT_USER_FILES_GB, diskSizeGb } from "../spec/schema";
 import { Ownership } from "../backends/backend";
 import { Backend } from "../backends/backend";
 import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } from "./kind";
@@ -16,6 +18,7 @@ const ownership = (p: Props): Ownership => ({ workspace: p.workspace as string, 
 const userFilesSchema = z.object({
     ...wiringFields,
     retainOnDelete: z.boolean().default(true),
+    sizeGb: diskSizeGb.default(DEFAULT_USER_FILES_GB),
 });
 
 /**
@@ -24,17 +27,18 @@ const userFilesSchema = z.object({
  * `retainOnDelete` and declared again gets its files back.
  */
 export const userFiles: ResourceKind = {
-    check: async (news) => named(await checkWith(userFilesSchema, news, { retainOnDelete: "userFiles.retainOnDelete" }), "volumeName", (b, ws) => b.userFilesName(ws)),
-    rules: () => ({ ...wiringRules, retainOnDelete: "live", volumeName: "replace" }),
+    check: async (news) => named(await checkWith(userFilesSchema, news, { retainOnDelete: "userFiles.retainOnDelete", sizeGb: "userFiles.sizeGb" }), "volumeName", (b, ws) => b.userFilesName(ws)),
+    rules: () => ({ ...wiringRules, retainOnDelete: "live", sizeGb: growOnly, volumeName: "replace" }),
     async create(inputs) {
         const name = inputs.volumeName as string;
-        const { adopted } = await backendOf(inputs).createUserFiles(ownership(inputs), name);
+        const { adopted } = await backendOf(inputs).createUserFiles(ownership(inputs), name, inputs.sizeGb as number);
         return { id: name, outs: { ...inputs, adopted } };
     },
     async read(id, props) {
         return (await backendOf(props).userFilesExists(id)) ? props : undefined;
     },
-    async update(_id, olds, news) {
+    async update(id, olds, news) {
+        if (olds.sizeGb !== news.sizeGb) await backendOf(news).resizeDisk(id, news.sizeGb as number);
         return { ...olds, ...news };
     },
     async delete(id, props) {

@@ -13,6 +13,8 @@ export const DEFAULT_APPLICATIONS: readonly Application[] = ["jupyterlab", "jupy
 
 /** The OS disk Azure gives a compute instance (P10, 128 GiB). */
 export const DEFAULT_OS_DISK_GB = 128;
+/** Size of the workspace's user-files store when none is given. */
+export const DEFAULT_USER_FILES_GB = 100;
 export const MAX_DISK_GB = 65536;
 export const DEFAULT_READY_TIMEOUT_SECONDS = 300;
 export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
@@ -106,8 +108,9 @@ export function workspaceSchema(defaults: { dockerHost: string }) {
         userFiles: z
             .strictObject({
                 retainOnDelete: z.boolean().default(true),
+                sizeGb: diskSizeGb.default(DEFAULT_USER_FILES_GB),
             })
-            .default({ retainOnDelete: true }),
+            .default({ retainOnDelete: true, sizeGb: DEFAULT_USER_FILES_GB }),
         image: z.string().min(1).optional(),
     });
 }

@@ -6,7 +6,7 @@ const base = {
     backend: { kind: "docker", host: "unix:///var/run/docker.sock" },
     workspace: "team", owner: "p/s", instance: "alice", progressUrn: "urn:a",
     size: "Standard_DS2_v2", cpus: 2, memoryGb: 7, gpus: 0, image: "img:1", applications: ["jupyterlab", "jupyter"],
-    env: {}, token: "t".repeat(64), osDisk: "os-1", tempDisk: "tmp-1", userFiles: "uf", network: "net", readyTimeoutSeconds: 300,
+    env: {}, token: "t".repeat(64), osDisk: "os-1", tempDisk: "tmp-1", tempDiskGb: 28, userFiles: "uf", network: "net", readyTimeoutSeconds: 300,
 };
 const outputsOnly = { containerId: "abc", status: "Running", ports: { jupyter: 20001 }, __provider: "serialised" };
 

@@ -10,7 +10,7 @@ const spec: RuntimeSpec = {
     workspace: "ml-team", owner: "proj/dev", instance: "alice",
     image: "compute-instance-workstation:0.1.0", sizeName: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0,
     applications: ["jupyterlab", "jupyter"], env: { B: "2", A: "1" }, token: "0123456789abcdef0123456789abcdef",
-    osDisk: "ci-ml-team-alice-os-aaaaaa", tempDisk: "ci-ml-team-alice-temp-bbbbbb", userFiles: "ci-ml-team-userfiles",
+    osDisk: "ci-ml-team-alice-os-aaaaaa", tempDisk: "ci-ml-team-alice-temp-bbbbbb", tempDiskGb: 28, userFiles: "ci-ml-team-userfiles",
     network: "ci-ml-team", readyTimeoutSeconds: 300,
 };
 

@@ -47,6 +47,9 @@ async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
 export class DockerBackend implements Backend {
     readonly description: string;
     readonly liveResize = true;
+    // Local volumes have no size to change: the temp disk's size is a label.
+    readonly liveTempDiskResize = true;
+    readonly buildsImages = true;
     private readonly docker: Dockerode;
     private readonly local: boolean;
 
@@ -165,7 +168,7 @@ export class DockerBackend implements Backend {
         return diskVolumeName(ref, kind, randomBytes(3).toString("hex"));
     }
 
-    async createUserFiles(ref: Ownership, name: string): Promise<{ adopted: boolean }> {
+    async createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<{ adopted: boolean }> {
         const existing = await ignoreNotFound(this.docker.getVolume(name).inspect());
         if (existing) {
             if (existing.Labels?.[`${LABEL_PREFIX}/workspace`] !== ref.workspace) {
@@ -173,7 +176,7 @@ export class DockerBackend implements Backend {
             }
             return { adopted: true };
         }
-        await this.docker.createVolume({ Name: name, Labels: labelsFor(ref, "user-files") });
+        await this.docker.createVolume({ Name: name, Labels: labelsFor(ref, "user-files", { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) }) });
         return { adopted: false };
     }
 
@@ -223,6 +226,10 @@ export class DockerBackend implements Backend {
         const info = await ignoreNotFound(this.docker.getVolume(name).inspect());
         if (!info) return undefined;
         return { name, sizeGb: Number(info.Labels?.[`${LABEL_PREFIX}/size-gb`] ?? 0) };
+    }
+
+    async resizeDisk(): Promise<void> {
+        // Volume labels are fixed at creation and local volumes have no quota: the size lives in the state.
     }
 
     async deleteDisk(name: string): Promise<void> {

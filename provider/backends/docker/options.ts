@@ -6,22 +6,14 @@ import type Dockerode from "dockerode";
 import type { InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
 
-/** The instance user of the default image (Azure's compute instances use `azureuser` too). */
-export const INSTANCE_USER = "azureuser";
-export const HOME_DIR = `/home/${INSTANCE_USER}`;
-/** Where Azure mounts the workspace file share; Jupyter's working directory. */
-export const USER_FILES_DIR = `${HOME_DIR}/cloudfiles/code`;
-export const TEMP_DISK_DIR = "/mnt";
+import { Component, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
 
 /** Capabilities of the entry point only: ownership of the mount points, then setuid to the user. */
 export const STARTUP_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"] as const;
 
-export const LABEL_PREFIX = "compute-instance.pulumi.io";
-export const MANAGED_BY = "pulumi-compute-instance";
+export { LABEL_PREFIX };
 
 const GiB = 1024 ** 3;
-
-export type Component = "runtime" | "os-disk" | "temp-disk" | "user-files" | "network";
 
 /** Labels every object gets: the `app.kubernetes.io/*` set plus our own for lookups. */
 export function labelsFor(ref: Ownership & { instance?: string }, component: Component, extra: Record<string, string> = {}): Record<string, string> {
@@ -113,6 +105,7 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
             [`${LABEL_PREFIX}/applications`]: spec.applications.join(","),
             [`${LABEL_PREFIX}/os-disk`]: spec.osDisk,
             [`${LABEL_PREFIX}/temp-disk`]: spec.tempDisk,
+            [`${LABEL_PREFIX}/temp-disk-gb`]: String(spec.tempDiskGb),
         }),
         HostConfig: {
             NanoCpus: nanoCpus(spec.cpus),

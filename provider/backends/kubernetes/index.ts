@@ -1,0 +1,432 @@
+/**
+ * The Kubernetes backend: a thin adapter from the backend interface to the Kubernetes API
+ * (@kubernetes/client-node), applying the manifests of ./manifests.ts with server-side apply
+ * under one field manager.
+ */
+import type * as k8s from "@kubernetes/client-node";
+import { randomBytes } from "crypto";
+import {
+    Backend, BackendError, Capacity, DiskState, InstanceRef, LiveChanges, Ownership, RuntimeSpec, RuntimeState,
+} from "../backend";
+import { Progress } from "../../progress";
+import { waitUntilReady } from "../../readiness";
+import { PublishedPorts, SERVICES, ServiceName } from "../../spec/endpoints";
+import { LABEL_PREFIX } from "../layout";
+import {
+    FIELD_MANAGER, KubeObject, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
+    workspacePolicyManifest,
+} from "./manifests";
+import { parseCpu, parseMemoryGb } from "./quantity";
+
+export interface KubernetesTarget {
+    namespace: string;
+    kubeconfig?: string;
+    context?: string;
+    storageClass?: string;
+}
+
+const PING_TIMEOUT_MS = 5000;
+
+/** The verbs and resources the provider needs in the workspace's namespace. */
+const REQUIRED_ACCESS: { group: string; resource: string; verb: string }[] = [
+    ...["create", "patch", "get", "delete"].flatMap((verb) => [
+        { group: "apps", resource: "statefulsets", verb },
+        { group: "", resource: "persistentvolumeclaims", verb },
+        { group: "", resource: "services", verb },
+        { group: "", resource: "secrets", verb },
+        { group: "networking.k8s.io", resource: "networkpolicies", verb },
+    ]),
+    { group: "", resource: "pods", verb: "list" },
+    { group: "", resource: "pods", verb: "patch" },
+    { group: "", resource: "events", verb: "list" },
+];
+
+export function statusCode(e: unknown): number | undefined {
+    if (typeof e === "object" && e !== null && "code" in e && typeof (e as { code: unknown }).code === "number") return (e as { code: number }).code;
+    return undefined;
+}
+
+/** The API server's own words for a failed call. */
+export function reason(e: unknown): string {
+    if (typeof e === "object" && e !== null && "body" in e) {
+        const body = (e as { body: unknown }).body;
+        try {
+            const parsed = typeof body === "string" ? JSON.parse(body) : body;
+            if (parsed && typeof parsed === "object" && "message" in parsed) return String((parsed as { message: unknown }).message);
+        } catch { /* not JSON */ }
+    }
+    if (e instanceof Error) {
+        const cause = (e as { cause?: { code?: string } }).cause;
+        return cause?.code ? `${e.message} (${cause.code})` : e.message;
+    }
+    return String(e);
+}
+
+async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
+    try {
+        return await p;
+    } catch (e) {
+        if (statusCode(e) === 404) return undefined;
+        throw e;
+    }
+}
+
+export class KubernetesBackend implements Backend {
+    readonly description: string;
+    /** Pods are resized in place through the pods/resize subresource (Kubernetes 1.33 and later). */
+    readonly liveResize = true;
+    /** The temp disk is an emptyDir whose size limit is fixed for the pod's life. */
+    readonly liveTempDiskResize = false;
+    readonly buildsImages = false;
+    private readonly kc: k8s.KubeConfig;
+    private readonly lib: typeof k8s;
+    private readonly ns: string;
+
+    constructor(readonly target: KubernetesTarget) {
+        this.lib = require("@kubernetes/client-node") as typeof k8s;
+        this.kc = new this.lib.KubeConfig();
+        try {
+            if (target.kubeconfig) this.kc.loadFromFile(target.kubeconfig);
+            else this.kc.loadFromDefault();
+            if (target.context) this.kc.setCurrentContext(target.context);
+        } catch (e) {
+            throw new BackendError(`[backend.kubernetes] cannot load the kubeconfig ${target.kubeconfig ?? "(KUBECONFIG or ~/.kube/config)"}: ${reason(e)}`);
+        }
+        if (target.context && !this.kc.getContextObject(target.context)) {
+            throw new BackendError(`[backend.kubernetes.context] no context "${target.context}" in the kubeconfig; it has: ${this.kc.getContexts().map((c) => c.name).join(", ")}`);
+        }
+        this.ns = target.namespace;
+        const server = this.kc.getCurrentCluster()?.server ?? "(no cluster in the kubeconfig)";
+        this.description = `Kubernetes API server at ${server} (namespace ${this.ns})`;
+    }
+
+    private api<T extends k8s.ApiType>(type: new (config: k8s.Configuration) => T): T {
+        return this.kc.makeApiClient(type as unknown as k8s.ApiConstructor<T>);
+    }
+
+    private get core() { return this.api(this.lib.CoreV1Api); }
+    private get apps() { return this.api(this.lib.AppsV1Api); }
+    private get networking() { return this.api(this.lib.NetworkingV1Api); }
+
+    /** Server-side apply under this project's field manager. */
+    async apply(obj: KubeObject, dryRun = false): Promise<KubeObject> {
+        const objects = this.lib.KubernetesObjectApi.makeApiClient(this.kc);
+        return (await objects.patch(obj as k8s.KubernetesObject, undefined, dryRun ? "All" : undefined, FIELD_MANAGER, true, this.lib.PatchStrategy.ServerSideApply)) as KubeObject;
+    }
+
+    private async applyAll(objects: KubeObject[], what: string): Promise<void> {
+        for (const o of objects) {
+            try {
+                await this.apply(o);
+            } catch (e) {
+                throw new BackendError(`${what}: ${o.kind} ${o.metadata.name} was refused by the ${this.description}: ${reason(e)}`);
+            }
+        }
+    }
+
+    async ping(): Promise<void> {
+        const version = this.api(this.lib.VersionApi);
+        try {
+            await Promise.race([
+                version.getCode(),
+                new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${PING_TIMEOUT_MS / 1000}s`)), PING_TIMEOUT_MS).unref()),
+            ]);
+        } catch (e) {
+            throw new BackendError(`${this.description} does not answer (${reason(e)}); check [backend.kubernetes] and the kubeconfig`);
+        }
+        await this.checkAccess();
+        await this.checkStorageClass();
+    }
+
+    /** At preview: the namespace exists or can be made, and every verb the provider uses is allowed. */
+    private async checkAccess(): Promise<void> {
+        const authz = this.api(this.lib.AuthorizationV1Api);
+        const can = async (a: { group: string; resource: string; verb: string }, namespace?: string) =>
+            (await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { ...a, namespace } } } })).status?.allowed === true;
+        const exists = await ignoreNotFound(this.core.readNamespace({ name: this.ns })).catch((e) => {
+            if (statusCode(e) === 403) return "forbidden" as const;
+            throw e;
+        });
+        if (!exists || exists === "forbidden") {
+            if (!exists && !(await can({ group: "", resource: "namespaces", verb: "create" }))) {
+                throw new BackendError(`[backend.kubernetes.namespace] namespace "${this.ns}" does not exist and ${this.whoAmI()} may not create it; create it or pick an existing one`);
+            }
+        }
+        const denied: string[] = [];
+        for (const a of REQUIRED_ACCESS) {
+            if (!(await can(a, this.ns))) denied.push(`${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}`);
+        }
+        if (denied.length) {
+            throw new BackendError(`[backend.kubernetes] forbidden by RBAC for ${this.whoAmI()} in namespace "${this.ns}": ${denied.join(", ")}`);
+        }
+    }
+
+    private whoAmI(): string {
+        return `user "${this.kc.getCurrentUser()?.name ?? "unknown"}"`;
+    }
+
+    private async checkStorageClass(): Promise<void> {
+        const storage = this.api(this.lib.StorageV1Api);
+        if (this.target.storageClass) {
+            const sc = await ignoreNotFound(storage.readStorageClass({ name: this.target.storageClass })).catch(() => "unreadable");
+            if (!sc) {
+                const names = (await storage.listStorageClass().catch(() => ({ items: [] as k8s.V1StorageClass[] }))).items.map((s) => s.metadata?.name).join(", ");
+                throw new BackendError(`[backend.kubernetes.storageClass] storage class "${this.target.storageClass}" does not exist; the cluster has: ${names || "none"}`);
+            }
+        }
+    }
+
+    async capacity(): Promise<Capacity> {
+        const nodes = (await this.core.listNode()).items.filter((n) => !n.spec?.unschedulable && n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+        const best = { cpus: 0, memoryGb: 0, gpus: 0 };
+        for (const n of nodes) {
+            const a = n.status?.allocatable ?? {};
+            best.cpus = Math.max(best.cpus, parseCpu(a.cpu ?? "0"));
+            best.memoryGb = Math.max(best.memoryGb, parseMemoryGb(a.memory ?? "0"));
+            best.gpus = Math.max(best.gpus, Number(a["nvidia.com/gpu"] ?? 0));
+        }
+        return best;
+    }
+
+    // -- images --------------------------------------------------------------------------------
+
+    async ensureImage(): Promise<void> {
+        // The nodes pull images themselves; a missing one shows as the pod's events.
+    }
+
+    async inspectImage(image: string): Promise<{ id: string; contextHash?: string } | undefined> {
+        return { id: image };
+    }
+
+    async buildImage(image: string): Promise<{ id: string }> {
+        throw new BackendError(`${this.description} cannot build images: push ${image} to a registry the nodes pull from (or load it into the nodes), or set the workspace's image`);
+    }
+
+    // -- workspace -----------------------------------------------------------------------------
+
+    userFilesName(workspace: string): string {
+        return `ci-${workspace}-userfiles`;
+    }
+
+    workspaceNetworkName(workspace: string): string {
+        return `ci-${workspace}-default-deny`;
+    }
+
+    newDiskName(ref: InstanceRef, kind: "os" | "temp"): string {
+        return `ci-${ref.workspace}-${ref.instance}-${kind}-${randomBytes(3).toString("hex")}`;
+    }
+
+    private async ensureNamespace(): Promise<void> {
+        if (await ignoreNotFound(this.core.readNamespace({ name: this.ns }))) return;
+        await this.applyAll([namespaceManifest(this.ns)], "creating the namespace");
+    }
+
+    async createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<{ adopted: boolean }> {
+        await this.ensureNamespace();
+        const existing = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
+        if (existing) return { adopted: true };
+        await this.applyAll([pvcManifest({ name, namespace: this.ns, ref, component: "user-files", sizeGb, accessMode: "ReadWriteMany", storageClass: this.target.storageClass })], "creating the user files");
+        return { adopted: false };
+    }
+
+    async userFilesExists(name: string): Promise<boolean> {
+        return (await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }))) !== undefined;
+    }
+
+    async deleteUserFiles(name: string): Promise<void> {
+        await ignoreNotFound(this.core.deleteNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
+    }
+
+    async createWorkspaceNetwork(ref: Ownership, name: string): Promise<void> {
+        await this.ensureNamespace();
+        await this.applyAll([workspacePolicyManifest(name, this.ns, ref)], "creating the workspace network policy");
+    }
+
+    async workspaceNetworkExists(name: string): Promise<boolean> {
+        return (await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name, namespace: this.ns }))) !== undefined;
+    }
+
+    async deleteWorkspaceNetwork(name: string): Promise<void> {
+        const policy = await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name, namespace: this.ns }));
+        if (!policy) return;
+        // Instances of other stacks of the same workspace keep it.
+        const workspace = policy.metadata?.labels?.[`${LABEL_PREFIX}/workspace`];
+        const others = await this.apps.listNamespacedStatefulSet({ namespace: this.ns, labelSelector: `${LABEL_PREFIX}/workspace=${workspace}` });
+        if (others.items.length) return;
+        await ignoreNotFound(this.networking.deleteNamespacedNetworkPolicy({ name, namespace: this.ns }));
+    }
+
+    // -- disks ---------------------------------------------------------------------------------
+
+    async createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string): Promise<DiskState> {
+        // The temp disk is an emptyDir in the pod: nothing exists apart from the pod.
+        if (kind === "os") {
+            await this.ensureNamespace();
+            await this.applyAll([pvcManifest({ name, namespace: this.ns, ref, component: "os-disk", sizeGb, accessMode: "ReadWriteOnce", storageClass: this.target.storageClass })], "creating the OS disk");
+        }
+        return { name, sizeGb };
+    }
+
+    async readDisk(name: string): Promise<DiskState | undefined> {
+        if (/-temp-[0-9a-f]+$/.test(name)) return { name, sizeGb: 0 };
+        const pvc = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
+        if (!pvc) return undefined;
+        return { name, sizeGb: parseMemoryGb(pvc.spec?.resources?.requests?.storage ?? "0") };
+    }
+
+    async resizeDisk(name: string, sizeGb: number): Promise<void> {
+        if (/-temp-[0-9a-f]+$/.test(name)) return;
+        const pvc = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
+        if (!pvc) throw new BackendError(`OS disk ${name} is gone from the ${this.description}; run \`pulumi refresh\``);
+        try {
+            await this.apply({
+                apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: this.ns, annotations: { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) } },
+                spec: { resources: { requests: { storage: `${sizeGb}Gi` } } },
+            });
+        } catch (e) {
+            throw new BackendError(`could not grow OS disk ${name} to ${sizeGb} GiB: ${reason(e)} (the storage class must allow volume expansion)`);
+        }
+    }
+
+    async deleteDisk(name: string): Promise<void> {
+        if (/-temp-[0-9a-f]+$/.test(name)) return;
+        await ignoreNotFound(this.core.deleteNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
+    }
+
+    // -- runtime -------------------------------------------------------------------------------
+
+    async createRuntime(spec: RuntimeSpec, progress: Progress): Promise<RuntimeState> {
+        const name = runtimeName(spec);
+        await this.clearOrphan(name, spec);
+        try {
+            progress.status("applying StatefulSet, Service, Secret and NetworkPolicy");
+            await this.applyAll(runtimeManifests(spec, this.ns), `creating ${name}`);
+            const seconds = await waitUntilReady({
+                what: `pod ${name}-0`,
+                probe: async () => (await this.podOf(name))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
+                dead: async () => this.podTrouble(name),
+                diagnostics: () => this.events(name),
+                timeoutSeconds: spec.readyTimeoutSeconds,
+                progress,
+                intervalMs: 500,
+            });
+            progress.info(`ready in ${seconds.toFixed(1)}s`);
+            const state = await this.readRuntime(name);
+            if (!state) throw new BackendError(`StatefulSet ${name} disappeared right after it was created`);
+            return state;
+        } catch (e) {
+            // Nothing half-created: the runtime's objects go; the disks belong to their own resources.
+            await this.deleteRuntime(name).catch(() => undefined);
+            throw e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError") ? e : new BackendError(`could not create ${name}: ${reason(e)}`);
+        }
+    }
+
+    private async clearOrphan(name: string, spec: RuntimeSpec): Promise<void> {
+        const existing = await ignoreNotFound(this.apps.readNamespacedStatefulSet({ name, namespace: this.ns }));
+        if (!existing) return;
+        const owner = existing.metadata?.annotations?.[`${LABEL_PREFIX}/owner`];
+        if (owner !== spec.owner) {
+            throw new BackendError(`instance "${spec.instance}" already exists in workspace "${spec.workspace}" on the ${this.description} (StatefulSet ${name}, managed by ${owner ?? "something else"}); instance names must be unique in a workspace`);
+        }
+        await this.deleteRuntime(name);
+    }
+
+    private async podOf(name: string): Promise<k8s.V1Pod | undefined> {
+        return ignoreNotFound(this.core.readNamespacedPod({ name: `${name}-0`, namespace: this.ns }));
+    }
+
+    /** Reasons a pod will not get ready by waiting: unschedulable, image pull failures, crash loops. */
+    private async podTrouble(name: string): Promise<string | undefined> {
+        const pod = await this.podOf(name);
+        if (!pod) return undefined;
+        const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
+        if (scheduled?.status === "False" && scheduled.reason === "Unschedulable" && /Insufficient|didn't match|untolerated|unbound/.test(scheduled.message ?? "")) {
+            // "Insufficient nvidia.com/gpu", "Insufficient cpu": no node will ever fit this pod as the cluster is.
+            if (/Insufficient/.test(scheduled.message ?? "")) return `it cannot be scheduled: ${scheduled.message}`;
+        }
+        for (const cs of pod.status?.containerStatuses ?? []) {
+            const waiting = cs.state?.waiting?.reason;
+            if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CrashLoopBackOff|CreateContainerConfigError/.test(waiting)) {
+                return `${waiting}: ${cs.state?.waiting?.message ?? ""}`.trim();
+            }
+        }
+        return undefined;
+    }
+
+    private async events(name: string): Promise<string> {
+        const list = await this.core.listNamespacedEvent({ namespace: this.ns, fieldSelector: `involvedObject.name=${name}-0` });
+        return list.items.slice(-10).map((e) => `${e.type} ${e.reason}: ${e.message}`).join("\n");
+    }
+
+    async readRuntime(id: string): Promise<RuntimeState | undefined> {
+        const sts = await ignoreNotFound(this.apps.readNamespacedStatefulSet({ name: id, namespace: this.ns }));
+        if (!sts) return undefined;
+        const pod = await this.podOf(id);
+        // The running pod's resources are the truth (they change in place); the template's otherwise.
+        const container = pod?.spec?.containers?.[0] ?? sts.spec?.template.spec?.containers?.[0];
+        const limits = container?.resources?.limits ?? {};
+        const ports: PublishedPorts = {};
+        for (const p of container?.ports ?? []) {
+            if (p.name && p.name in SERVICES) ports[p.name as ServiceName] = p.containerPort;
+        }
+        const ready = pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+        return {
+            id,
+            uid: pod?.metadata?.uid ?? sts.metadata?.uid ?? "",
+            status: (sts.spec?.replicas ?? 1) === 0 ? "Stopped" : ready ? "Running" : pod ? "Starting" : "Creating",
+            image: container?.image ?? "",
+            cpus: parseCpu(String(limits.cpu ?? "0")),
+            memoryGb: parseMemoryGb(String(limits.memory ?? "0")),
+            gpus: Number(limits["nvidia.com/gpu"] ?? 0),
+            ports,
+            host: `${id}.${this.ns}.svc.cluster.local`,
+        };
+    }
+
+    async updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {
+        const before = await this.readRuntime(id);
+        if (!before) throw new BackendError(`${id} is gone from the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
+        const cpus = changes.cpus ?? before.cpus;
+        const memoryGb = changes.memoryGb ?? before.memoryGb;
+        const resources = containerResources(cpus, memoryGb, before.gpus);
+        // The running pod first (in place, no restart), then the template, for the next start.
+        const pod = await this.podOf(id);
+        if (pod) {
+            try {
+                await this.core.patchNamespacedPodResize(
+                    { name: `${id}-0`, namespace: this.ns, body: { spec: { containers: [{ name: "workstation", resources }] } } },
+                    this.lib.setHeaderOptions("Content-Type", this.lib.PatchStrategy.StrategicMergePatch),
+                );
+            } catch (e) {
+                throw new BackendError(`could not resize pod ${id}-0 in place on the ${this.description}: ${reason(e)} (in-place resize needs Kubernetes 1.33 or later)`);
+            }
+        }
+        const sts = await this.apps.readNamespacedStatefulSet({ name: id, namespace: this.ns });
+        const template = sts.spec?.template.spec?.containers?.[0];
+        if (template) {
+            await this.apply({
+                apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: id, namespace: this.ns },
+                spec: { template: { spec: { containers: [{ name: "workstation", resources }] } } },
+            } as KubeObject).catch((e) => {
+                throw new BackendError(`could not update ${id}'s template: ${reason(e)}`);
+            });
+        }
+        const after = await this.readRuntime(id);
+        if (!after) throw new BackendError(`${id} is gone from the ${this.description}`);
+        const wrong: string[] = [];
+        if (changes.cpus !== undefined && Math.abs(after.cpus - changes.cpus) > 1e-9) wrong.push(`cpus is ${after.cpus}, expected ${changes.cpus}`);
+        if (changes.memoryGb !== undefined && Math.abs(after.memoryGb - changes.memoryGb) > 1 / 1024) wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
+        if (wrong.length) throw new BackendError(`the cluster did not apply the update to ${id}: ${wrong.join("; ")}`);
+        return after;
+    }
+
+    async deleteRuntime(id: string): Promise<void> {
+        const ns = this.ns;
+        await ignoreNotFound(this.apps.deleteNamespacedStatefulSet({ name: id, namespace: ns, propagationPolicy: "Foreground" }));
+        await ignoreNotFound(this.core.deleteNamespacedService({ name: id, namespace: ns }));
+        await ignoreNotFound(this.networking.deleteNamespacedNetworkPolicy({ name: id, namespace: ns }));
+        await ignoreNotFound(this.core.deleteNamespacedSecret({ name: `${id}-token`, namespace: ns }));
+        // The pod holds the OS disk: wait until it is gone, so the disk can be deleted or reused.
+        for (let i = 0; i < 120 && (await this.podOf(id)); i++) await new Promise((r) => setTimeout(r, 500));
+    }
+}

@@ -1,0 +1,219 @@
+/**
+ * Spec → Kubernetes objects. Pure: every manifest is unit-tested (and snapshot-tested) without a
+ * cluster; the adapter in ./index.ts only applies them.
+ */
+import type { InstanceRef, Ownership, RuntimeSpec } from "../backend";
+import { SERVICES, servicesFor } from "../../spec/endpoints";
+import { Component, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
+
+export const FIELD_MANAGER = MANAGED_BY;
+/** The image's instance user; on Kubernetes the pod runs as it from the start (see images/README.md). */
+export const INSTANCE_UID = 1000;
+
+export interface KubeObject {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+    [key: string]: unknown;
+}
+
+/** `app.kubernetes.io/*` labels; the owner (`project/stack`) is not a valid label value, so it is an annotation. */
+export function k8sLabels(ref: Ownership & { instance?: string }, component: Component): Record<string, string> {
+    return {
+        "app.kubernetes.io/name": "compute-instance",
+        ...(ref.instance ? { "app.kubernetes.io/instance": ref.instance } : {}),
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": ref.workspace,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        [`${LABEL_PREFIX}/workspace`]: ref.workspace,
+    };
+}
+
+function meta(name: string, namespace: string, ref: Ownership & { instance?: string }, component: Component, annotations: Record<string, string> = {}) {
+    return { name, namespace, labels: k8sLabels(ref, component), annotations: { [`${LABEL_PREFIX}/owner`]: ref.owner, ...annotations } };
+}
+
+/** The labels that pick an instance's pod. */
+export function podSelector(ref: InstanceRef): Record<string, string> {
+    return {
+        "app.kubernetes.io/name": "compute-instance",
+        "app.kubernetes.io/instance": ref.instance,
+        "app.kubernetes.io/part-of": ref.workspace,
+    };
+}
+
+export function runtimeName(ref: InstanceRef): string {
+    return `ci-${ref.workspace}-${ref.instance}`;
+}
+
+export function tokenSecretName(ref: InstanceRef): string {
+    return `${runtimeName(ref)}-token`;
+}
+
+/** CPU as a quantity: whole cores as "4", fractions in millicores. */
+export function cpuQuantity(cpus: number): string {
+    return Number.isInteger(cpus) ? String(cpus) : `${Math.round(cpus * 1000)}m`;
+}
+
+export function memoryQuantity(memoryGb: number): string {
+    return `${Math.round(memoryGb * 1024)}Mi`;
+}
+
+export function namespaceManifest(namespace: string): KubeObject {
+    return { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, labels: { "app.kubernetes.io/managed-by": MANAGED_BY } } };
+}
+
+export function pvcManifest(p: {
+    name: string; namespace: string; ref: Ownership & { instance?: string }; component: Component;
+    sizeGb: number; accessMode: "ReadWriteOnce" | "ReadWriteMany"; storageClass?: string;
+}): KubeObject {
+    return {
+        apiVersion: "v1",
+        kind: "PersistentVolumeClaim",
+        metadata: meta(p.name, p.namespace, p.ref, p.component, { [`${LABEL_PREFIX}/size-gb`]: String(p.sizeGb) }),
+        spec: {
+            accessModes: [p.accessMode],
+            resources: { requests: { storage: `${p.sizeGb}Gi` } },
+            ...(p.storageClass ? { storageClassName: p.storageClass } : {}),
+        },
+    };
+}
+
+/**
+ * The workspace's network object: a default-deny policy for every pod of the workspace. Each
+ * instance's own policy then admits its ports (policies add up).
+ */
+export function workspacePolicyManifest(name: string, namespace: string, ref: Ownership): KubeObject {
+    return {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: meta(name, namespace, ref, "network"),
+        spec: {
+            podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace } },
+            policyTypes: ["Ingress"],
+            ingress: [],
+        },
+    };
+}
+
+export function tokenSecretManifest(spec: RuntimeSpec, namespace: string): KubeObject {
+    return {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: meta(tokenSecretName(spec), namespace, spec, "runtime"),
+        type: "Opaque",
+        stringData: { token: spec.token },
+    };
+}
+
+export function instancePolicyManifest(spec: RuntimeSpec, namespace: string): KubeObject {
+    return {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: meta(runtimeName(spec), namespace, spec, "network"),
+        spec: {
+            podSelector: { matchLabels: podSelector(spec) },
+            policyTypes: ["Ingress"],
+            ingress: [{ ports: servicesFor(spec.applications).map((s) => ({ protocol: "TCP", port: SERVICES[s].containerPort })) }],
+        },
+    };
+}
+
+export function serviceManifest(spec: RuntimeSpec, namespace: string): KubeObject {
+    return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: meta(runtimeName(spec), namespace, spec, "runtime"),
+        spec: {
+            type: "ClusterIP",
+            selector: podSelector(spec),
+            ports: servicesFor(spec.applications).map((s) => ({ name: s, protocol: "TCP", port: SERVICES[s].containerPort, targetPort: s })),
+        },
+    };
+}
+
+export function containerResources(cpus: number, memoryGb: number, gpus: number) {
+    const r: Record<string, string> = { cpu: cpuQuantity(cpus), memory: memoryQuantity(memoryGb) };
+    if (gpus > 0) r["nvidia.com/gpu"] = String(gpus);
+    // Requests equal limits: an instance's size is dedicated to it, as a VM's is (Guaranteed QoS).
+    return { requests: { ...r }, limits: { ...r } };
+}
+
+/**
+ * One pod per instance, as a StatefulSet (replicas 0 when stopped). OnDelete updates: a changed
+ * template waits for the next start, so CPU and memory are resized in the running pod instead
+ * (the pods/resize subresource) without a restart.
+ */
+export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replicas = 1): KubeObject {
+    const name = runtimeName(spec);
+    const labels = { ...k8sLabels(spec, "runtime"), [`${LABEL_PREFIX}/size`]: spec.sizeName };
+    const services = servicesFor(spec.applications);
+    return {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        metadata: {
+            ...meta(name, namespace, spec, "runtime", { [`${LABEL_PREFIX}/os-disk`]: spec.osDisk, [`${LABEL_PREFIX}/size`]: spec.sizeName }),
+        },
+        spec: {
+            replicas,
+            serviceName: name,
+            selector: { matchLabels: podSelector(spec) },
+            updateStrategy: { type: "OnDelete" },
+            template: {
+                metadata: { labels, annotations: { [`${LABEL_PREFIX}/owner`]: spec.owner } },
+                spec: {
+                    hostname: spec.instance,
+                    automountServiceAccountToken: false,
+                    enableServiceLinks: false,
+                    terminationGracePeriodSeconds: 10,
+                    securityContext: {
+                        runAsUser: INSTANCE_UID,
+                        runAsGroup: INSTANCE_UID,
+                        runAsNonRoot: true,
+                        // The kubelet gives the volumes to the instance user's group.
+                        fsGroup: INSTANCE_UID,
+                        fsGroupChangePolicy: "OnRootMismatch",
+                        seccompProfile: { type: "RuntimeDefault" },
+                    },
+                    containers: [
+                        {
+                            name: "workstation",
+                            image: spec.image,
+                            env: [
+                                ...Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => ({ name: k, value: v })),
+                                { name: "CI_APPLICATIONS", value: spec.applications.join(",") },
+                                { name: "JUPYTER_TOKEN", valueFrom: { secretKeyRef: { name: tokenSecretName(spec), key: "token" } } },
+                            ],
+                            ports: services.map((s) => ({ name: s, containerPort: SERVICES[s].containerPort, protocol: "TCP" })),
+                            resources: containerResources(spec.cpus, spec.memoryGb, spec.gpus),
+                            resizePolicy: [
+                                { resourceName: "cpu", restartPolicy: "NotRequired" },
+                                { resourceName: "memory", restartPolicy: "NotRequired" },
+                            ],
+                            securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } },
+                            // /login answers without the token: the server is up and serving.
+                            readinessProbe: { httpGet: { path: "/login", port: "jupyter" }, periodSeconds: 2, failureThreshold: 3 },
+                            volumeMounts: [
+                                { name: "os-disk", mountPath: HOME_DIR },
+                                { name: "temp-disk", mountPath: TEMP_DISK_DIR },
+                                { name: "user-files", mountPath: USER_FILES_DIR },
+                                { name: "shm", mountPath: "/dev/shm" },
+                            ],
+                        },
+                    ],
+                    volumes: [
+                        { name: "os-disk", persistentVolumeClaim: { claimName: spec.osDisk } },
+                        { name: "temp-disk", emptyDir: { sizeLimit: `${spec.tempDiskGb}Gi` } },
+                        { name: "user-files", persistentVolumeClaim: { claimName: spec.userFiles } },
+                        { name: "shm", emptyDir: { medium: "Memory", sizeLimit: memoryQuantity(Math.min(2, spec.memoryGb / 4)) } },
+                    ],
+                },
+            },
+        },
+    };
+}
+
+/** Every object of an instance's runtime, in the order they are applied. */
+export function runtimeManifests(spec: RuntimeSpec, namespace: string): KubeObject[] {
+    return [tokenSecretManifest(spec, namespace), instancePolicyManifest(spec, namespace), serviceManifest(spec, namespace), statefulSetManifest(spec, namespace)];
+}
