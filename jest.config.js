@@ -4,12 +4,16 @@ const transform = {
     "^.+\\.[tj]s$": ["ts-jest", { tsconfig: { allowJs: true, module: "commonjs", esModuleInterop: true, strict: true, target: "es2022" } }],
 };
 
+// @kubernetes/client-node 1.x is ESM that Jest's CommonJS runtime refuses: transform it too.
+const transformIgnorePatterns = ["/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)"];
+
 module.exports = {
     projects: [
         {
             displayName: "unit",
             testMatch: ["<rootDir>/test/unit/**/*.test.ts"],
             transform,
+            transformIgnorePatterns,
             // @pulumi/pulumi keeps process-wide state on purpose; Jest's cleanup of globals only warns about it.
             testEnvironmentOptions: { globalsCleanup: "off" },
         },
@@ -17,6 +21,7 @@ module.exports = {
             displayName: "e2e",
             testMatch: ["<rootDir>/test/e2e/**/*.test.ts"],
             transform,
+            transformIgnorePatterns,
             setupFilesAfterEnv: ["<rootDir>/test/support/e2e-setup.ts"],
             testEnvironmentOptions: { globalsCleanup: "off" },
         },

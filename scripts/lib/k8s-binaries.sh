@@ -14,7 +14,7 @@ STAGING_VERSION="v0.${K8S_VERSION#1.}"
 log() { printf '[k8s-binaries] %s\n' "$*" >&2; }
 
 if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kube-controller-manager" ] && [ -x "$OUT/kube-scheduler" ] \
-   && [ -x "$OUT/kubectl" ] && [ -x "$OUT/kwok" ]; then
+   && [ -x "$OUT/kubectl" ] && [ -x "$OUT/kwok" ] && [ -f "$OUT/kwok-stages.yaml" ]; then
   echo "$OUT"; exit 0
 fi
 
@@ -47,6 +47,13 @@ log "building kwok v$KWOK_VERSION"
 (cd "$work" \
   && GOFLAGS=-mod=mod go get "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" \
   && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$OUT.tmp/kwok" sigs.k8s.io/kwok/cmd/kwok)
+# kwok's stages (what it makes nodes and pods go through), from the same module: nodes initialise
+# and keep a lease; pods become Ready, complete, and are deleted, as a kubelet would report.
+stages="$(cd "$work" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
+for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+         pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+  printf -- '---\n'; cat "$stages/$f"
+done >"$OUT.tmp/kwok-stages.yaml"
 
 rm -rf "$OUT"; mv "$OUT.tmp" "$OUT"
 log "cached in $OUT"

@@ -1,0 +1,104 @@
+// One contract, every backend: what the providers rely on, checked against the real Docker
+// engine and the real Kubernetes API server (scripts/cluster), without Pulumi in between.
+import type { Backend, RuntimeSpec } from "../../provider/backends/backend";
+import { contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
+import { silentProgress } from "../../provider/progress";
+import { BackendUnderTest, dockerUnderTest, kubernetesUnderTest } from "../support/backends";
+import { uniqueWorkspace } from "../support/stacks";
+
+const image = workstationImageTag(contextHash(workstationContextDir()));
+
+describe.each([
+    ["docker", () => dockerUnderTest],
+    ["kubernetes", () => kubernetesUnderTest(uniqueWorkspace("ns"))],
+])("the %s backend keeps the backend contract", (_name, under: () => BackendUnderTest) => {
+    const workspace = uniqueWorkspace("ct");
+    const ref = { workspace, owner: "contract/test", instance: "alice" };
+    let u: BackendUnderTest;
+    let b: Backend;
+    let spec: RuntimeSpec;
+    let runtimeId: string;
+    let uid: string;
+
+    beforeAll(() => {
+        u = under();
+        b = u.make();
+    });
+
+    afterAll(async () => {
+        if (!b) return;
+        await b.deleteRuntime(runtimeId ?? `ci-${workspace}-alice`).catch(() => undefined);
+        if (spec) {
+            await b.deleteDisk(spec.osDisk).catch(() => undefined);
+            await b.deleteDisk(spec.tempDisk).catch(() => undefined);
+        }
+        await b.deleteUserFiles(b.userFilesName(workspace)).catch(() => undefined);
+        await b.deleteWorkspaceNetwork(b.workspaceNetworkName(workspace)).catch(() => undefined);
+    });
+
+    test("answers, and says how large an instance it can run", async () => {
+        await b.ping();
+        const c = await b.capacity();
+        expect(c.cpus).toBeGreaterThanOrEqual(1);
+        expect(c.memoryGb).toBeGreaterThanOrEqual(1);
+    });
+
+    test("workspace objects: user files and network", async () => {
+        const userFiles = b.userFilesName(workspace);
+        expect(await b.createUserFiles(ref, userFiles, 10)).toEqual({ adopted: false });
+        expect(await b.userFilesExists(userFiles)).toBe(true);
+        // Declared again (another stack, or after a retained delete): adopted, not made twice.
+        expect(await b.createUserFiles(ref, userFiles, 10)).toEqual({ adopted: true });
+        await b.createWorkspaceNetwork(ref, b.workspaceNetworkName(workspace));
+        expect(await b.workspaceNetworkExists(b.workspaceNetworkName(workspace))).toBe(true);
+    });
+
+    test("disks are created and read back", async () => {
+        const os = b.newDiskName(ref, "os");
+        const temp = b.newDiskName(ref, "temp");
+        expect(os).not.toBe(b.newDiskName(ref, "os"));
+        expect(await b.createDisk(ref, "os", 20, os)).toEqual({ name: os, sizeGb: 20 });
+        await b.createDisk(ref, "temp", 4, temp);
+        expect(await b.readDisk(os)).toBeDefined();
+        expect(await b.readDisk(temp)).toBeDefined();
+        spec = {
+            ...ref, image, sizeName: "custom", cpus: 0.5, memoryGb: 1, gpus: 0, applications: ["jupyterlab", "jupyter"],
+            env: { CONTRACT: "yes" }, token: "c0ffee".repeat(8), osDisk: os, tempDisk: temp, tempDiskGb: 4,
+            userFiles: b.userFilesName(workspace), network: b.workspaceNetworkName(workspace), readyTimeoutSeconds: 180,
+        };
+    });
+
+    test("a runtime is created, waits until ready, and reads back as created", async () => {
+        const state = await b.createRuntime(spec, silentProgress);
+        runtimeId = state.id;
+        uid = state.uid;
+        expect(state).toMatchObject({ status: "Running", image, cpus: 0.5, memoryGb: 1, gpus: 0 });
+        expect(state.ports.jupyter).toBeGreaterThan(0);
+        expect(await b.readRuntime(state.id)).toEqual(state);
+    });
+
+    test("CPU and memory change live: same running unit, new limits read back", async () => {
+        const after = await b.updateRuntime(runtimeId, { cpus: 1, memoryGb: 1.5 });
+        expect(after).toMatchObject({ cpus: 1, memoryGb: 1.5, uid });
+        expect(await b.readRuntime(runtimeId)).toMatchObject({ cpus: 1, memoryGb: 1.5, uid });
+    });
+
+    test("a runtime deleted out of band reads as gone, and can be created again on the same disks", async () => {
+        await u.deleteRuntimeOutOfBand(runtimeId);
+        for (let i = 0; i < 60 && (await b.readRuntime(runtimeId)); i++) await new Promise((r) => setTimeout(r, 500));
+        expect(await b.readRuntime(runtimeId)).toBeUndefined();
+        const again = await b.createRuntime(spec, silentProgress);
+        expect(again.id).toBe(runtimeId);
+        expect(again.uid).not.toBe(uid);
+        expect(again.status).toBe("Running");
+    });
+
+    test("deleting the runtime and the disks leaves the user files", async () => {
+        await b.deleteRuntime(runtimeId);
+        expect(await b.readRuntime(runtimeId)).toBeUndefined();
+        await b.deleteDisk(spec.osDisk);
+        expect(await b.readDisk(spec.osDisk)).toBeUndefined();
+        await b.deleteDisk(spec.tempDisk);
+        expect(await b.userFilesExists(spec.userFiles)).toBe(true);
+    });
+});

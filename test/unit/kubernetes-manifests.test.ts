@@ -1,0 +1,100 @@
+import type { RuntimeSpec } from "../../provider/backends/backend";
+import {
+    containerResources, cpuQuantity, instancePolicyManifest, memoryQuantity, pvcManifest, runtimeManifests, serviceManifest,
+    statefulSetManifest, workspacePolicyManifest,
+} from "../../provider/backends/kubernetes/manifests";
+import { parseCpu, parseMemoryGb, parseQuantity } from "../../provider/backends/kubernetes/quantity";
+import { runtimeRules } from "../../provider/resources/runtime";
+import { classify } from "../../provider/changes";
+
+const spec: RuntimeSpec = {
+    workspace: "ml-team", owner: "proj/dev", instance: "alice",
+    image: "registry.example.com/workstation:1", sizeName: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0,
+    applications: ["jupyterlab", "jupyter"], env: { B: "2", A: "1" }, token: "0123456789abcdef0123456789abcdef",
+    osDisk: "ci-ml-team-alice-os-aaaaaa", tempDisk: "ci-ml-team-alice-temp-bbbbbb", tempDiskGb: 28, userFiles: "ci-ml-team-userfiles",
+    network: "ci-ml-team-default-deny", readyTimeoutSeconds: 300,
+};
+
+describe("spec → Kubernetes manifests", () => {
+    test("snapshot of every object of a runtime", () => {
+        expect(runtimeManifests(spec, "ml")).toMatchSnapshot();
+    });
+
+    test("a StatefulSet of one pod, updated on delete so resizes happen in place", () => {
+        const sts = statefulSetManifest(spec, "ml") as any;
+        expect(sts.spec.replicas).toBe(1);
+        expect(sts.spec.updateStrategy).toEqual({ type: "OnDelete" });
+        const c = sts.spec.template.spec.containers[0];
+        expect(c.resources).toEqual({ requests: { cpu: "4", memory: "14336Mi" }, limits: { cpu: "4", memory: "14336Mi" } });
+        expect(c.resizePolicy).toEqual([{ resourceName: "cpu", restartPolicy: "NotRequired" }, { resourceName: "memory", restartPolicy: "NotRequired" }]);
+    });
+
+    test("non-root, no privilege escalation, all capabilities dropped, no service-account token", () => {
+        const pod = (statefulSetManifest(spec, "ml") as any).spec.template.spec;
+        expect(pod.securityContext).toMatchObject({ runAsUser: 1000, runAsNonRoot: true, fsGroup: 1000 });
+        expect(pod.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+        expect(pod.automountServiceAccountToken).toBe(false);
+    });
+
+    test("disks: OS disk claim at home, temp disk an emptyDir with its size at /mnt, the user files claim as the notebooks' directory", () => {
+        const pod = (statefulSetManifest(spec, "ml") as any).spec.template.spec;
+        expect(pod.volumes.slice(0, 3)).toEqual([
+            { name: "os-disk", persistentVolumeClaim: { claimName: spec.osDisk } },
+            { name: "temp-disk", emptyDir: { sizeLimit: "28Gi" } },
+            { name: "user-files", persistentVolumeClaim: { claimName: spec.userFiles } },
+        ]);
+        expect(pod.containers[0].volumeMounts.map((m: { mountPath: string }) => m.mountPath)).toEqual(["/home/azureuser", "/mnt", "/home/azureuser/cloudfiles/code", "/dev/shm"]);
+    });
+
+    test("the token comes from the instance's Secret, never inline", () => {
+        const env = (statefulSetManifest(spec, "ml") as any).spec.template.spec.containers[0].env;
+        expect(env).toContainEqual({ name: "JUPYTER_TOKEN", valueFrom: { secretKeyRef: { name: "ci-ml-team-alice-token", key: "token" } } });
+        expect(JSON.stringify(statefulSetManifest(spec, "ml"))).not.toContain(spec.token);
+    });
+
+    test("GPUs are nvidia.com/gpu limits", () => {
+        expect(containerResources(6, 112, 1).limits).toEqual({ cpu: "6", memory: "114688Mi", "nvidia.com/gpu": "1" });
+    });
+
+    test("app.kubernetes.io labels; the owner, not a valid label value, is an annotation", () => {
+        const svc = serviceManifest(spec, "ml");
+        expect(svc.metadata.labels).toMatchObject({
+            "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/instance": "alice",
+            "app.kubernetes.io/managed-by": "pulumi-compute-instance", "app.kubernetes.io/part-of": "ml-team",
+        });
+        expect(svc.metadata.annotations).toMatchObject({ "compute-instance.pulumi.io/owner": "proj/dev" });
+    });
+
+    test("network: the workspace denies all ingress; each instance admits its own ports", () => {
+        expect((workspacePolicyManifest("ci-ml-team-default-deny", "ml", spec) as any).spec).toEqual({
+            podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" } },
+            policyTypes: ["Ingress"],
+            ingress: [],
+        });
+        expect((instancePolicyManifest(spec, "ml") as any).spec.ingress).toEqual([{ ports: [{ protocol: "TCP", port: 8888 }] }]);
+    });
+
+    test("claims: RWO for the OS disk, RWX for user files, with the storage class when given", () => {
+        const pvc = pvcManifest({ name: "x", namespace: "ml", ref: spec, component: "user-files", sizeGb: 100, accessMode: "ReadWriteMany", storageClass: "nfs" }) as any;
+        expect(pvc.spec).toEqual({ accessModes: ["ReadWriteMany"], resources: { requests: { storage: "100Gi" } }, storageClassName: "nfs" });
+    });
+});
+
+test("quantities", () => {
+    expect(cpuQuantity(0.5)).toBe("500m");
+    expect(cpuQuantity(2)).toBe("2");
+    expect(memoryQuantity(3.5)).toBe("3584Mi");
+    expect(parseCpu("500m")).toBe(0.5);
+    expect(parseCpu("4")).toBe(4);
+    expect(parseMemoryGb("14336Mi")).toBe(14);
+    expect(parseMemoryGb("128Gi")).toBe(128);
+    expect(parseQuantity("1k")).toBe(1000);
+    expect(() => parseQuantity("lots")).toThrow("not a quantity");
+});
+
+test("on Kubernetes a temp disk resize restarts the runtime (emptyDir limits are fixed per pod)", () => {
+    const base = { cpus: 1, memoryGb: 2, tempDiskGb: 28 };
+    expect(classify(runtimeRules(true, false), base, { ...base, tempDiskGb: 30 }).replaces).toEqual(["tempDiskGb"]);
+    expect(classify(runtimeRules(true, true), base, { ...base, tempDiskGb: 30 }).replaces).toEqual([]);
+    expect(classify(runtimeRules(true, false), base, { ...base, memoryGb: 4 }).replaces).toEqual([]);
+});
