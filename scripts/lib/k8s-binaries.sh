@@ -8,17 +8,21 @@ set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
 CACHE="${K8S_CACHE:-$HOME/.cache/pulumi-compute-instance/kubernetes}"
+# Bump STAGES_REVISION when the stage file below changes, so cached builds pick it up.
+STAGES_REVISION=2
 OUT="$CACHE/v$K8S_VERSION-kwok-v$KWOK_VERSION"
 STAGING_VERSION="v0.${K8S_VERSION#1.}"
 
 log() { printf '[k8s-binaries] %s\n' "$*" >&2; }
 
 if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kube-controller-manager" ] && [ -x "$OUT/kube-scheduler" ] \
-   && [ -x "$OUT/kubectl" ] && [ -x "$OUT/kwok" ] && [ -f "$OUT/kwok-stages.yaml" ]; then
+   && [ -x "$OUT/kubectl" ] && [ -x "$OUT/kwok" ] && [ "$(cat "$OUT/stages-revision" 2>/dev/null)" = "$STAGES_REVISION" ]; then
   echo "$OUT"; exit 0
 fi
 
 rm -rf "$OUT.tmp"; mkdir -p "$OUT.tmp"
+# Binaries already built for this version are kept; only what is missing is built.
+[ -d "$OUT" ] && cp -a "$OUT/." "$OUT.tmp/"
 
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with local paths; a module that
 # builds it must pin each of them to the matching published version instead.
@@ -31,30 +35,51 @@ mkdir -p "$work"
     | grep -v '^k8s.io/sample-' \
     | while read -r m; do printf 'replace %s => %s %s\n' "$m" "$m" "$STAGING_VERSION"; done
 } >"$work/go.mod"
-log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl v$K8S_VERSION (first run on this machine: about 15 minutes)"
+if ! [ -x "$OUT.tmp/kube-apiserver" ] || ! [ -x "$OUT.tmp/kube-controller-manager" ] || ! [ -x "$OUT.tmp/kube-scheduler" ] || ! [ -x "$OUT.tmp/kubectl" ]; then
+log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl v$K8S_VERSION (first run on this machine: about 10 minutes)"
 (cd "$work" \
   && GOFLAGS=-mod=mod go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" \
   && for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+       [ -x "$OUT.tmp/$cmd" ] && continue
        log "  go build $cmd"
        GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION" \
          -o "$OUT.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
      done)
+fi
 
 work="$CACHE/src-kwok-$KWOK_VERSION"
 mkdir -p "$work"
 printf 'module local/kwok-build\n\ngo 1.26\n\nrequire sigs.k8s.io/kwok v%s\n' "$KWOK_VERSION" >"$work/go.mod"
-log "building kwok v$KWOK_VERSION"
-(cd "$work" \
-  && GOFLAGS=-mod=mod go get "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" \
-  && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$OUT.tmp/kwok" sigs.k8s.io/kwok/cmd/kwok)
+(cd "$work" && GOFLAGS=-mod=mod go get "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION")
+if ! [ -x "$OUT.tmp/kwok" ]; then
+  log "building kwok v$KWOK_VERSION"
+  (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$OUT.tmp/kwok" sigs.k8s.io/kwok/cmd/kwok)
+fi
 # kwok's stages (what it makes nodes and pods go through), from the same module: nodes initialise
 # and keep a lease; pods become Ready, complete, and are deleted, as a kubelet would report.
 stages="$(cd "$work" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
 for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
          pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
   printf -- '---\n'; cat "$stages/$f"
-done >"$OUT.tmp/kwok-stages.yaml"
+done | awk '
+  # A kubelet that resizes pods in place reports each running container'"'"'s resources; the API
+  # server accepts a resize only for pods that show them. Make kwok report them too.
+  /name: pod-ready/ { in_ready = 1 }
+  { print }
+  in_ready && !done && /^        restartCount: 0$/ {
+    print "        resources:"
+    print "          limits:"
+    print "          {{ range $k, $v := .resources.limits }}"
+    print "            {{ $k | Quote }}: {{ $v | Quote }}"
+    print "          {{ end }}"
+    print "          requests:"
+    print "          {{ range $k, $v := .resources.requests }}"
+    print "            {{ $k | Quote }}: {{ $v | Quote }}"
+    print "          {{ end }}"
+    done = 1
+  }' >"$OUT.tmp/kwok-stages.yaml"
 
+echo "$STAGES_REVISION" >"$OUT.tmp/stages-revision"
 rm -rf "$OUT"; mv "$OUT.tmp" "$OUT"
 log "cached in $OUT"
 echo "$OUT"

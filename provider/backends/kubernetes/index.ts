@@ -108,10 +108,19 @@ export class KubernetesBackend implements Backend {
     private get apps() { return this.api(this.lib.AppsV1Api); }
     private get networking() { return this.api(this.lib.NetworkingV1Api); }
 
-    /** Server-side apply under this project's field manager. */
+    /** Server-side apply of a whole object under this project's field manager. */
     async apply(obj: KubeObject, dryRun = false): Promise<KubeObject> {
         const objects = this.lib.KubernetesObjectApi.makeApiClient(this.kc);
         return (await objects.patch(obj as k8s.KubernetesObject, undefined, dryRun ? "All" : undefined, FIELD_MANAGER, true, this.lib.PatchStrategy.ServerSideApply)) as KubeObject;
+    }
+
+    /**
+     * A change to some fields of an object. Not an apply: applying a partial object would take
+     * away every field this manager set before and left out now.
+     */
+    private async patchFields(obj: KubeObject): Promise<void> {
+        const objects = this.lib.KubernetesObjectApi.makeApiClient(this.kc);
+        await objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, this.lib.PatchStrategy.StrategicMergePatch);
     }
 
     private async applyAll(objects: KubeObject[], what: string): Promise<void> {
@@ -279,7 +288,7 @@ export class KubernetesBackend implements Backend {
         const pvc = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
         if (!pvc) throw new BackendError(`OS disk ${name} is gone from the ${this.description}; run \`pulumi refresh\``);
         try {
-            await this.apply({
+            await this.patchFields({
                 apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: this.ns, annotations: { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) } },
                 spec: { resources: { requests: { storage: `${sizeGb}Gi` } } },
             });
@@ -291,6 +300,8 @@ export class KubernetesBackend implements Backend {
     async deleteDisk(name: string): Promise<void> {
         if (/-temp-[0-9a-f]+$/.test(name)) return;
         await ignoreNotFound(this.core.deleteNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
+        // The claim lingers while a pod still uses it (pvc-protection): wait, as Docker's volume removal does.
+        await this.waitUntilGone(name, "claim", () => ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns })), 60);
     }
 
     // -- runtime -------------------------------------------------------------------------------
@@ -298,6 +309,12 @@ export class KubernetesBackend implements Backend {
     async createRuntime(spec: RuntimeSpec, progress: Progress): Promise<RuntimeState> {
         const name = runtimeName(spec);
         await this.clearOrphan(name, spec);
+        // A pod left by a StatefulSet deleted out of band is waiting for the garbage collector: a
+        // new StatefulSet would adopt it, and the collector then take it away. It goes now.
+        if (await this.podOf(name)) {
+            await ignoreNotFound(this.core.deleteNamespacedPod({ name: `${name}-0`, namespace: this.ns }));
+            await this.waitUntilGone(name, "pod", () => this.podOf(name), 120);
+        }
         try {
             progress.status("applying StatefulSet, Service, Secret and NetworkPolicy");
             await this.applyAll(runtimeManifests(spec, this.ns), `creating ${name}`);
@@ -404,7 +421,7 @@ export class KubernetesBackend implements Backend {
         const sts = await this.apps.readNamespacedStatefulSet({ name: id, namespace: this.ns });
         const template = sts.spec?.template.spec?.containers?.[0];
         if (template) {
-            await this.apply({
+            await this.patchFields({
                 apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: id, namespace: this.ns },
                 spec: { template: { spec: { containers: [{ name: "workstation", resources }] } } },
             } as KubeObject).catch((e) => {
@@ -422,11 +439,21 @@ export class KubernetesBackend implements Backend {
 
     async deleteRuntime(id: string): Promise<void> {
         const ns = this.ns;
-        await ignoreNotFound(this.apps.deleteNamespacedStatefulSet({ name: id, namespace: ns, propagationPolicy: "Foreground" }));
+        await ignoreNotFound(this.apps.deleteNamespacedStatefulSet({ name: id, namespace: ns }));
+        // The pod directly too, rather than waiting for the garbage collector to get to it.
+        await ignoreNotFound(this.core.deleteNamespacedPod({ name: `${id}-0`, namespace: ns }));
         await ignoreNotFound(this.core.deleteNamespacedService({ name: id, namespace: ns }));
         await ignoreNotFound(this.networking.deleteNamespacedNetworkPolicy({ name: id, namespace: ns }));
         await ignoreNotFound(this.core.deleteNamespacedSecret({ name: `${id}-token`, namespace: ns }));
         // The pod holds the OS disk: wait until it is gone, so the disk can be deleted or reused.
-        for (let i = 0; i < 120 && (await this.podOf(id)); i++) await new Promise((r) => setTimeout(r, 500));
+        await this.waitUntilGone(id, "pod", () => this.podOf(id), 120);
+    }
+
+    private async waitUntilGone(name: string, what: string, read: () => Promise<unknown>, seconds: number): Promise<void> {
+        const deadline = Date.now() + seconds * 1000;
+        while (await read()) {
+            if (Date.now() > deadline) throw new BackendError(`the ${what} of ${name} is still there after ${seconds}s on the ${this.description}`);
+            await new Promise((r) => setTimeout(r, 250));
+        }
     }
 }
