@@ -135,7 +135,8 @@ export interface Backend {
 
 /** A backend operation refused because of user input or the backend's state; the message is for users. */
 export class BackendError extends Error {
-    constructor(message: string) {
+    /** @param field the user's field at fault, when there is one (e.g. `backend.kubernetes.namespace`). */
+    constructor(message: string, readonly field?: string) {
         super(message);
         this.name = "BackendError";
     }

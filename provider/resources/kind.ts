@@ -3,7 +3,7 @@
  * paths, change classification, and the wiring fields every backend-bound resource carries.
  */
 import { z } from "zod";
-import type { Backend } from "../backends/backend";
+import { Backend, BackendError } from "../backends/backend";
 import { backendFor, ensureReachable } from "../backends";
 import { FieldRules, classify } from "../changes";
 import { FieldProblem, formatPath } from "../spec/errors";
@@ -74,7 +74,7 @@ export async function checkWith(schema: z.ZodType, news: Props, userPaths: Recor
         try {
             await ensureReachable(backend);
         } catch (e) {
-            return { inputs, problems: [{ field: "backend", message: (e as Error).message }] };
+            return { inputs, problems: [{ field: e instanceof BackendError && e.field ? e.field : "backend", message: (e as Error).message }] };
         }
     }
     return { inputs, problems: [] };

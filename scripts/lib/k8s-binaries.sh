@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
 # Builds a Kubernetes control plane from the Go module proxy (no release downloads, no images):
-# kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from k8s.io/kubernetes, and
-# kwok (nodes and pods simulated by a controller). Cached under $CACHE keyed by version; prints
-# the directory holding the binaries. etcd comes from Debian's etcd-server package.
+# kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from k8s.io/kubernetes, kwok
+# (nodes and pods simulated by a controller) and etcd. Cached under $CACHE keyed by version; prints
+# the directory holding the binaries.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
+ETCD_VERSION="${ETCD_VERSION:-3.6.8}"
 CACHE="${K8S_CACHE:-$HOME/.cache/pulumi-compute-instance/kubernetes}"
 # Bump STAGES_REVISION when the stage file below changes, so cached builds pick it up.
 STAGES_REVISION=2
-OUT="$CACHE/v$K8S_VERSION-kwok-v$KWOK_VERSION"
+OUT="$CACHE/v$K8S_VERSION-kwok-v$KWOK_VERSION-etcd-v$ETCD_VERSION"
 STAGING_VERSION="v0.${K8S_VERSION#1.}"
 
 log() { printf '[k8s-binaries] %s\n' "$*" >&2; }
 
 if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kube-controller-manager" ] && [ -x "$OUT/kube-scheduler" ] \
-   && [ -x "$OUT/kubectl" ] && [ -x "$OUT/kwok" ] && [ "$(cat "$OUT/stages-revision" 2>/dev/null)" = "$STAGES_REVISION" ]; then
+   && [ -x "$OUT/kubectl" ] && [ -x "$OUT/kwok" ] && [ -x "$OUT/etcd" ] && [ "$(cat "$OUT/stages-revision" 2>/dev/null)" = "$STAGES_REVISION" ]; then
   echo "$OUT"; exit 0
 fi
 
 rm -rf "$OUT.tmp"; mkdir -p "$OUT.tmp"
-# Binaries already built for this version are kept; only what is missing is built.
+# Binaries already built for these versions are kept; only what is missing is built.
 [ -d "$OUT" ] && cp -a "$OUT/." "$OUT.tmp/"
+for old in "$CACHE"/v"$K8S_VERSION"-kwok-v"$KWOK_VERSION"*; do
+  [ -d "$old" ] && [ "$old" != "$OUT" ] && [ "$old" != "$OUT.tmp" ] && cp -an "$old/." "$OUT.tmp/" 2>/dev/null || true
+done
+rm -f "$OUT.tmp/kwok-stages.yaml" "$OUT.tmp/stages-revision"
+
+# etcd: the API server of this version streams lists from the watch cache, which needs an etcd
+# that supports progress requests (3.4.31+/3.5.13+); Debian bookworm's 3.4.23 does not.
+if ! [ -x "$OUT.tmp/etcd" ]; then
+  work="$CACHE/src-etcd-$ETCD_VERSION"
+  mkdir -p "$work"
+  printf 'module local/etcd-build\n\ngo 1.26\n\nrequire go.etcd.io/etcd/server/v3 v%s\n' "$ETCD_VERSION" >"$work/go.mod"
+  printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n' >"$work/main.go"
+  log "building etcd v$ETCD_VERSION"
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$OUT.tmp/etcd" .)
+fi
 
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with local paths; a module that
 # builds it must pin each of them to the matching published version instead.

@@ -68,7 +68,8 @@ export class DockerBackend implements Backend {
         } catch (e) {
             throw new BackendError(
                 `${this.description} does not answer (${reason(e)}). Start Docker (scripts/bootstrap does it on Debian), ` +
-                `or point [backend.docker.host] or DOCKER_HOST at an engine that runs.`,
+                `or point backend.docker.host or DOCKER_HOST at an engine that runs.`,
+                "backend",
             );
         }
     }

@@ -90,10 +90,10 @@ export class KubernetesBackend implements Backend {
             else this.kc.loadFromDefault();
             if (target.context) this.kc.setCurrentContext(target.context);
         } catch (e) {
-            throw new BackendError(`[backend.kubernetes] cannot load the kubeconfig ${target.kubeconfig ?? "(KUBECONFIG or ~/.kube/config)"}: ${reason(e)}`);
+            throw new BackendError(`cannot load the kubeconfig ${target.kubeconfig ?? "(KUBECONFIG or ~/.kube/config)"}: ${reason(e)}`, "backend.kubernetes.kubeconfig");
         }
         if (target.context && !this.kc.getContextObject(target.context)) {
-            throw new BackendError(`[backend.kubernetes.context] no context "${target.context}" in the kubeconfig; it has: ${this.kc.getContexts().map((c) => c.name).join(", ")}`);
+            throw new BackendError(`no context "${target.context}" in the kubeconfig; it has: ${this.kc.getContexts().map((c) => c.name).join(", ")}`, "backend.kubernetes.context");
         }
         this.ns = target.namespace;
         const server = this.kc.getCurrentCluster()?.server ?? "(no cluster in the kubeconfig)";
@@ -141,7 +141,7 @@ export class KubernetesBackend implements Backend {
                 new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${PING_TIMEOUT_MS / 1000}s`)), PING_TIMEOUT_MS).unref()),
             ]);
         } catch (e) {
-            throw new BackendError(`${this.description} does not answer (${reason(e)}); check [backend.kubernetes] and the kubeconfig`);
+            throw new BackendError(`${this.description} does not answer (${reason(e)}); check the kubeconfig`, "backend");
         }
         await this.checkAccess();
         await this.checkStorageClass();
@@ -158,7 +158,7 @@ export class KubernetesBackend implements Backend {
         });
         if (!exists || exists === "forbidden") {
             if (!exists && !(await can({ group: "", resource: "namespaces", verb: "create" }))) {
-                throw new BackendError(`[backend.kubernetes.namespace] namespace "${this.ns}" does not exist and ${this.whoAmI()} may not create it; create it or pick an existing one`);
+                throw new BackendError(`namespace "${this.ns}" does not exist and ${this.whoAmI()} may not create it; create it or pick an existing one`, "backend.kubernetes.namespace");
             }
         }
         const denied: string[] = [];
@@ -166,7 +166,7 @@ export class KubernetesBackend implements Backend {
             if (!(await can(a, this.ns))) denied.push(`${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}`);
         }
         if (denied.length) {
-            throw new BackendError(`[backend.kubernetes] forbidden by RBAC for ${this.whoAmI()} in namespace "${this.ns}": ${denied.join(", ")}`);
+            throw new BackendError(`forbidden by RBAC for ${this.whoAmI()} in namespace "${this.ns}": ${denied.join(", ")}`, "backend.kubernetes");
         }
     }
 
@@ -180,7 +180,7 @@ export class KubernetesBackend implements Backend {
             const sc = await ignoreNotFound(storage.readStorageClass({ name: this.target.storageClass })).catch(() => "unreadable");
             if (!sc) {
                 const names = (await storage.listStorageClass().catch(() => ({ items: [] as k8s.V1StorageClass[] }))).items.map((s) => s.metadata?.name).join(", ");
-                throw new BackendError(`[backend.kubernetes.storageClass] storage class "${this.target.storageClass}" does not exist; the cluster has: ${names || "none"}`);
+                throw new BackendError(`storage class "${this.target.storageClass}" does not exist; the cluster has: ${names || "none"}`, "backend.kubernetes.storageClass");
             }
         }
     }
@@ -316,11 +316,15 @@ export class KubernetesBackend implements Backend {
             await this.waitUntilGone(name, "pod", () => this.podOf(name), 120);
         }
         try {
+            await this.waitForClaims([spec.osDisk, spec.userFiles], progress, spec.readyTimeoutSeconds);
             progress.status("applying StatefulSet, Service, Secret and NetworkPolicy");
             await this.applyAll(runtimeManifests(spec, this.ns), `creating ${name}`);
             const seconds = await waitUntilReady({
                 what: `pod ${name}-0`,
-                probe: async () => (await this.podOf(name))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
+                // The pod Ready, and the StatefulSet saying so (what `kubectl get` shows).
+                probe: async () =>
+                    (await this.podOf(name))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true
+                    && ((await this.apps.readNamespacedStatefulSet({ name, namespace: this.ns })).status?.readyReplicas ?? 0) >= 1,
                 dead: async () => this.podTrouble(name),
                 diagnostics: () => this.events(name),
                 timeoutSeconds: spec.readyTimeoutSeconds,
@@ -335,6 +339,30 @@ export class KubernetesBackend implements Backend {
             // Nothing half-created: the runtime's objects go; the disks belong to their own resources.
             await this.deleteRuntime(name).catch(() => undefined);
             throw e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError") ? e : new BackendError(`could not create ${name}: ${reason(e)}`);
+        }
+    }
+
+    /**
+     * Claims of storage classes that bind at once are waited for before the pod exists: a pod
+     * scheduled against a claim still pending waits out the scheduler's back-off after it binds.
+     * Claims bound when a pod asks (WaitForFirstConsumer) are not waited for.
+     */
+    private async waitForClaims(names: string[], progress: Progress, timeoutSeconds: number): Promise<void> {
+        const storage = this.api(this.lib.StorageV1Api);
+        const deadline = Date.now() + timeoutSeconds * 1000;
+        for (const name of names) {
+            for (;;) {
+                const pvc = await this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns });
+                if (pvc.status?.phase === "Bound") break;
+                const className = pvc.spec?.storageClassName;
+                const cls = className ? await ignoreNotFound(storage.readStorageClass({ name: className })).catch(() => undefined) : undefined;
+                if (!cls || cls.volumeBindingMode === "WaitForFirstConsumer") break;
+                if (Date.now() > deadline) {
+                    throw new BackendError(`claim ${name} is not bound after ${timeoutSeconds}s: is the provisioner of storage class "${className}" running?`);
+                }
+                progress.status(`waiting for claim ${name} to be bound`);
+                await new Promise((r) => setTimeout(r, 250));
+            }
         }
     }
 

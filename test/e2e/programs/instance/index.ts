@@ -1,6 +1,6 @@
 // Driven by test/e2e through the Automation API: config says what to declare.
 import * as pulumi from "@pulumi/pulumi";
-import { ComputeInstance, ComputeInstanceArgs, Workspace } from "pulumi-compute-instance";
+import { BackendArgs, ComputeInstance, ComputeInstanceArgs, Workspace } from "pulumi-compute-instance";
 
 const config = new pulumi.Config();
 const workspaceName = config.require("workspaceName");
@@ -10,8 +10,10 @@ const instances = config.requireObject<Record<string, Omit<ComputeInstanceArgs, 
 // own checks are exercised rather than the components' eager ones.
 const viaOutputs = config.getBoolean("viaOutputs") ?? false;
 
+const backend = config.getObject<BackendArgs>("backend") ?? { docker: dockerHost ? { host: dockerHost } : {} };
 const workspace = new Workspace(workspaceName, {
-    backend: { docker: dockerHost ? { host: dockerHost } : {} },
+    backend,
+    image: config.get("image"),
     userFiles: { retainOnDelete: config.getBoolean("retainUserFiles") ?? true },
 });
 
