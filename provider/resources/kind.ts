@@ -6,7 +6,7 @@ import { z } from "zod";
 import { Backend, BackendError } from "../backends/backend";
 import { backendFor, ensureReachable } from "../backends";
 import { FieldRules, classify } from "../changes";
-import { FieldProblem, formatPath } from "../spec/errors";
+import { FieldProblem } from "../spec/errors";
 import { BackendSpec, DEFAULT_DOCKER_HOST, backendSchema, nameSchema } from "../spec/schema";
 import { UNKNOWN, containsUnknown, knownProblems } from "../spec/validate";
 import { Progress, progressFor } from "../progress";
@@ -107,5 +107,3 @@ export function diffWith(kind: ResourceKind, olds: Props, news: Props) {
         deleteBeforeReplace: c.replaces.length > 0 && kind.deleteBeforeReplace === true,
     };
 }
-
-export { formatPath };
