@@ -71,8 +71,6 @@ export interface ComputeInstanceArgs {
     readyTimeout?: pulumi.Input<string>;
 }
 
-const RUNTIME_TYPE = "pulumi-nodejs:dynamic/compute-instance:Runtime";
-
 /**
  * A compute instance: a single-node data-science workstation (JupyterLab, Jupyter) with an OS
  * disk, a temp disk at `/mnt` and the workspace's user files, on the workspace's backend.
@@ -134,7 +132,6 @@ export class ComputeInstance extends pulumi.ComponentResource {
         const runtimeName = `${name}-runtime`;
         const runtime = new KindResource("Runtime", runtimeName, {
             ...wiring,
-            progressUrn: pulumi.createUrn(runtimeName, RUNTIME_TYPE, this),
             size: args.size,
             image: args.image ?? ws.image,
             applications: args.applications,

@@ -114,7 +114,6 @@ export class Workspace extends pulumi.ComponentResource {
                 backend: args.backend,
                 image: workstationImageTag(hash),
                 contextHash: hash,
-                progressUrn: pulumi.createUrn(imageName, "pulumi-nodejs:dynamic/compute-instance:WorkstationImage", this),
             }, ["imageId"], { parent: this });
             // An output of the image resource: instances depend on it, so they start after the build.
             this.image = image.get<string>("image");

@@ -9,7 +9,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { KIND_KEY } from "./kindKey";
 import { formatProblem } from "./spec/errors";
-import { Props, ResourceKind, diffWith } from "./resources/kind";
+import { Props, ResourceKind, diffWith, progressOf } from "./resources/kind";
+import { summarize } from "./summary";
 import { runtime } from "./resources/runtime";
 import { osDisk, tempDisk } from "./resources/disks";
 import { accessToken } from "./resources/token";
@@ -49,7 +50,11 @@ export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.Ch
 }
 
 export async function diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
-    return diffWith(kindOf(news), olds, news);
+    const { classification, ...result } = diffWith(kindOf(news), olds, news);
+    // What the change does, in words, under the resource in the preview.
+    const line = summarize(String(news[KIND_KEY]), olds, news, classification);
+    if (line) progressOf(news, "").info(line);
+    return result;
 }
 
 export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {

@@ -41,7 +41,12 @@ export class KindResource extends pulumi.dynamic.Resource {
      *   properties it was given, so they are passed as undefined (which sends nothing).
      */
     constructor(kind: KindName, name: string, props: pulumi.Inputs, outputs: readonly string[], opts?: pulumi.CustomResourceOptions) {
-        super(sharedProvider(), name, { ...Object.fromEntries(outputs.map((o) => [o, undefined])), ...props, [KIND_KEY]: kind }, opts, TYPE_MODULE, kind);
+        // Its own URN, so the provider can put progress and change summaries on its row. Taken
+        // as plain text: an input that depends on the parent component would wait for all of
+        // the component's children, this one among them.
+        const urn = pulumi.createUrn(name, `pulumi-nodejs:dynamic/${TYPE_MODULE}:${kind}`, opts?.parent);
+        const progressUrn = pulumi.output(new Promise<string>((resolve) => urn.apply(resolve)));
+        super(sharedProvider(), name, { ...Object.fromEntries(outputs.map((o) => [o, undefined])), progressUrn, ...props, [KIND_KEY]: kind }, opts, TYPE_MODULE, kind);
     }
 
     /** An output property by name (dynamic resources declare theirs at run time). */

@@ -27,6 +27,22 @@ export function backendFor(spec: BackendSpec): Backend {
 }
 
 const reachable = new Map<string, Promise<void>>();
+const capacities = new Map<string, Promise<import("./backend").Capacity>>();
+
+/**
+ * A backend's capacity, asked once per process: a preview checks every instance against it, and
+ * a cluster's nodes do not change between two resources of one deployment.
+ */
+export function capacityOf(spec: BackendSpec): Promise<import("./backend").Capacity> {
+    const key = stableJson(spec);
+    let p = capacities.get(key);
+    if (!p) {
+        p = backendFor(spec).capacity();
+        p.catch(() => capacities.delete(key));
+        capacities.set(key, p);
+    }
+    return p;
+}
 
 /** Pings a backend once per process; later calls share the first answer. */
 export function ensureReachable(spec: BackendSpec): Promise<void> {

@@ -102,6 +102,7 @@ export function progressOf(props: Props, prefix: string): Progress {
 export function diffWith(kind: ResourceKind, olds: Props, news: Props) {
     const c = classify(kind.rules(news, olds), olds, news);
     return {
+        classification: c,
         changes: c.changed.length > 0,
         replaces: c.replaces,
         deleteBeforeReplace: c.replaces.length > 0 && kind.deleteBeforeReplace === true,

@@ -8,7 +8,7 @@ import { FieldRules } from "../changes";
 import { endpointsFor } from "../spec/endpoints";
 import { Application, BackendSpec, instanceFields, nameSchema } from "../spec/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
-import { backendFor } from "../backends";
+import { backendFor, capacityOf } from "../backends";
 import { capacityProblems } from "../capacity";
 import { containsUnknown } from "../spec/validate";
 
@@ -107,7 +107,7 @@ async function checkRuntime(news: Props) {
     if (outcome.problems.length || typeof i.cpus !== "number" || containsUnknown(news.backend)) return outcome;
     const backend = backendOf(i);
     const size = { name: typeof i.size === "string" ? i.size : "custom", cpus: i.cpus as number, memoryGb: i.memoryGb as number, gpus: i.gpus as number };
-    return { inputs: i, problems: capacityProblems(size, await backend.capacity(), `the ${backend.description}`) };
+    return { inputs: i, problems: capacityProblems(size, await capacityOf(i.backend as BackendSpec), `the ${backend.description}`) };
 }
 
 export const runtime: ResourceKind = {

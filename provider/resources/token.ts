@@ -1,9 +1,10 @@
 /** The access token of an instance's applications. */
 import { randomBytes } from "crypto";
 import { z } from "zod";
-import { Props, ResourceKind, checkWith } from "./kind";
+import { Props, ResourceKind, checkWith, wiringFields } from "./kind";
 
 const tokenSchema = z.object({
+    progressUrn: wiringFields.progressUrn,
     tokenVersion: z.number().int({ message: "must be a whole number" }).min(0, { message: "must be 0 or more" }).default(1),
 });
 
@@ -13,7 +14,7 @@ const tokenSchema = z.object({
  */
 export const accessToken: ResourceKind = {
     check: (news) => checkWith(tokenSchema, news),
-    rules: () => ({ tokenVersion: "replace" }),
+    rules: () => ({ tokenVersion: "replace", progressUrn: "ignore" }),
     async create(inputs) {
         return { id: randomBytes(8).toString("hex"), outs: { ...inputs, token: randomBytes(32).toString("hex") } };
     },

@@ -1,0 +1,50 @@
+/**
+ * One line per changed resource for reviewers, shown under the resource in `pulumi preview`:
+ * whether the change is applied live, restarts the instance, or replaces a disk, and what that
+ * does to each disk (the data contract of DESIGN.md). Pure.
+ */
+import type { Classification } from "./changes";
+
+type Props = Record<string, unknown>;
+
+const SECRET_FIELDS = new Set(["token", "env"]);
+
+function show(v: unknown): string {
+    if (v === undefined) return "(none)";
+    if (typeof v === "string") return v;
+    return JSON.stringify(v);
+}
+
+/** `size Standard_DS3_v2 → Standard_DS12_v2, memoryGb 14 → 28`; secrets only by name. */
+export function describeFields(fields: string[], olds: Props, news: Props): string {
+    return fields
+        .map((f) => (SECRET_FIELDS.has(f) ? `${f} changed` : `${f} ${show(olds[f])} → ${show(news[f])}`))
+        .join(", ");
+}
+
+export function summarize(kind: string, olds: Props, news: Props, c: Classification): string | undefined {
+    if (!c.changed.length) return undefined;
+    const who = String(news.instance ?? news.workspace ?? "");
+    const what = describeFields(c.changed, olds, news);
+    const replaced = c.replaces.length > 0;
+    switch (kind) {
+        case "Runtime":
+            return replaced
+                ? `${who}: restart (${what}); OS disk kept; /mnt wiped; user files kept`
+                : `${who}: applied live, no restart (${what}); all disks kept`;
+        case "OsDisk":
+            return replaced
+                ? `${who}: OS DISK REPLACED (${what}): the home directory and what was installed in it start over; user files are kept`
+                : `${who}: OS disk ${what}, in place; kept`;
+        case "TempDisk":
+            return replaced ? `${who}: new temp disk (${what}); /mnt is scratch` : `${who}: temp disk ${what}, in place`;
+        case "UserFiles":
+            return replaced
+                ? `${who}: user files MOVE to a new store (${what}); the old one is kept unless retainOnDelete is false`
+                : `${who}: user files ${what}, in place`;
+        case "AccessToken":
+            return `${who}: new access token; the instance restarts with it`;
+        default:
+            return `${who}: ${replaced ? "replaced" : "updated"} (${what})`;
+    }
+}
