@@ -130,11 +130,18 @@ describe("a compute instance on the local Docker engine", () => {
         expect((await execIn(container, ["cat", "/mnt/scratch.txt"])).output).toBe("scratch\n");
     });
 
-    test("a preview of a disk resize shows the disk updated and the container untouched", async () => {
+    test("a preview of a temp disk resize shows updates in place, no replacement, and says so", async () => {
         await t.setConfig(config(3, 12));
-        await t.stack.preview(collect(t));
-        expect(customSteps(t)).toEqual({ "alice-temp-disk": "update" });
-        await t.setConfig(config(3));
+        try {
+            await t.stack.preview(collect(t));
+            // The runtime records the new size (on Docker a volume has no size to change).
+            expect(customSteps(t)).toEqual({ "alice-temp-disk": "update", "alice-runtime": "update" });
+            const said = t.log.join("");
+            expect(said).toContain("alice: temp disk sizeGb 8 → 12, in place");
+            expect(said).toContain("alice: applied live, no restart (tempDiskGb 8 → 12); all disks kept");
+        } finally {
+            await t.setConfig(config(3));
+        }
     });
 
     test("refresh finds nothing to change", async () => {
