@@ -2,9 +2,9 @@
  * Loaded by name inside the dynamic-provider plugin (see ./dynamic.ts): routes each call to the
  * resource kind's implementation and shapes the answers the way the plugin host expects.
  *
- * A stable interface: the six exported functions below are called by provider code serialised
- * into users' states, which Pulumi does not rewrite when only the package changes. Their names
- * and parameters must never change; add new functions instead.
+ * A stable interface: `provider` (and the six functions it is made of) is what the provider text
+ * stored in users' states loads (see ./dynamic.ts), and Pulumi does not rewrite that text when
+ * only the package changes. Names and parameters must never change; add new ones instead.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { KIND_KEY } from "./kindKey";
@@ -75,3 +75,6 @@ export async function update(id: string, olds: Props, news: Props): Promise<pulu
 export async function remove(id: string, props: Props): Promise<void> {
     await kindOf(props).delete(id, props);
 }
+
+/** The object the dynamic-provider plugin calls (see PROVIDER_SOURCE in ./dynamic.ts). */
+export const provider: pulumi.dynamic.ResourceProvider = { check, diff, create, read, update, delete: remove };
