@@ -69,6 +69,12 @@ export interface ComputeInstanceArgs {
      * Default: `"5m"`.
      */
     readyTimeout?: pulumi.Input<string>;
+    /**
+     * Reimage trigger: setting it, or changing its value, replaces the OS disk with a fresh one
+     * (the home directory and what was installed there start over; user files are kept), e.g.
+     * `reimage: "2026-11-27"`. Azure: the compute instance's reimage action.
+     */
+    reimage?: pulumi.Input<string>;
 }
 
 /**
@@ -109,7 +115,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             throw new Error(`ComputeInstance "${name}": [workspace] must be a Workspace`);
         }
         const instanceName = args.instanceName ?? name;
-        const { workspace: _ws, instanceName: _n, ...rest } = args;
+        const { workspace: _ws, instanceName: _n, reimage: _r, ...rest } = args;
         // Plain values are checked now, so a typo fails before anything is registered; values
         // that come from other resources are checked by the providers once known.
         parseOrThrow(instanceSchema.in.partial(), plainParts({ ...rest, name: instanceName }), `ComputeInstance "${name}"`);
@@ -122,6 +128,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
         const osDisk = new KindResource("OsDisk", `${name}-os-disk`, {
             ...wiring,
             sizeGb: pulumi.output(args.osDisk).apply((d) => d?.sizeGb),
+            reimage: args.reimage,
         }, ["volumeName"], child);
         const tempDisk = new KindResource("TempDisk", `${name}-temp-disk`, {
             ...wiring,
