@@ -8,6 +8,8 @@ import type { Classification } from "./changes";
 type Props = Record<string, unknown>;
 
 const SECRET_FIELDS = new Set(["token", "env"]);
+/** Names derived from others: they change with what they are derived from, which is named instead. */
+const DERIVED_FIELDS = new Set(["volumeName", "networkName"]);
 
 function show(v: unknown): string {
     if (v === undefined) return "(none)";
@@ -18,6 +20,7 @@ function show(v: unknown): string {
 /** `size Standard_DS3_v2 → Standard_DS12_v2, memoryGb 14 → 28`; secrets only by name. */
 export function describeFields(fields: string[], olds: Props, news: Props): string {
     return fields
+        .filter((f) => !DERIVED_FIELDS.has(f))
         .map((f) => (SECRET_FIELDS.has(f) ? `${f} changed` : `${f} ${show(olds[f])} → ${show(news[f])}`))
         .join(", ");
 }
@@ -28,10 +31,13 @@ export function summarize(kind: string, olds: Props, news: Props, c: Classificat
     const what = describeFields(c.changed, olds, news);
     const replaced = c.replaces.length > 0;
     switch (kind) {
-        case "Runtime":
-            return replaced
-                ? `${who}: restart (${what}); OS disk kept; /mnt wiped; user files kept`
-                : `${who}: applied live, no restart (${what}); all disks kept`;
+        case "Runtime": {
+            if (!replaced) return `${who}: applied live, no restart (${what}); all disks kept`;
+            // A restart onto another OS disk or user-files store is not a restart that keeps them.
+            const osDisk = c.changed.includes("osDisk") ? "onto the new OS disk" : "OS disk kept";
+            const userFiles = c.changed.includes("userFiles") ? "user files from the new store" : "user files kept";
+            return `${who}: restart (${what}); ${osDisk}; /mnt wiped; ${userFiles}`;
+        }
         case "OsDisk":
             return replaced
                 ? `${who}: OS DISK REPLACED (${what}): the home directory and what was installed in it start over; user files are kept`

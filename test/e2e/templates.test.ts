@@ -32,9 +32,9 @@ function fromTemplate(template: string, project: string): string {
     return dir;
 }
 
-/** The prompts' defaults, as `pulumi new --yes` sets them. */
-function templateDefaults(dir: string): Record<string, string> {
-    const yaml = fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8");
+/** The prompts' defaults, as `pulumi new --yes` sets them (the generated Pulumi.yaml drops the template section). */
+function templateDefaults(template: string): Record<string, string> {
+    const yaml = fs.readFileSync(path.join(ROOT, "templates", template, "Pulumi.yaml"), "utf8");
     const out: Record<string, string> = {};
     for (const m of yaml.matchAll(/^ {4}(\w+):\n(?: {6}\w+: .*\n)*? {6}default: (.*)$/gm)) out[m[1]] = m[2].trim();
     return out;
@@ -42,7 +42,8 @@ function templateDefaults(dir: string): Record<string, string> {
 
 test("compute-instance-docker: pulumi new, then a preview that would create the workspace and the instance", async () => {
     const dir = fromTemplate("compute-instance-docker", "tpl-docker");
-    const defaults = templateDefaults(dir);
+    expect(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")).toContain("name: tpl-docker");
+    const defaults = templateDefaults("compute-instance-docker");
     expect(defaults).toEqual({ workspaceName: "ml-team", instanceName: "alice", size: "Standard_DS2_v2" });
     const t = await programStack("tpl-docker", { ...defaults, workspaceName: "tpl-docker-ws" }, dir);
     try {
@@ -57,7 +58,7 @@ test("compute-instance-docker: pulumi new, then a preview that would create the 
 
 test("compute-instance-kubernetes: a missing required prompt stops the preview with its name; answered, the preview succeeds", async () => {
     const dir = fromTemplate("compute-instance-kubernetes", "tpl-k8s");
-    const defaults = templateDefaults(dir);
+    const defaults = templateDefaults("compute-instance-kubernetes");
     expect(defaults).toEqual({ namespace: "ml-team", instanceName: "alice", size: "Standard_DS2_v2" });
     const t = await programStack("tpl-k8s", { ...defaults, namespace: "tpl-k8s-ns", kubeconfig: testKubeconfig() }, dir);
     try {

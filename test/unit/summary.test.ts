@@ -35,3 +35,12 @@ test("no change, no line", () => {
     const disk = { instance: "alice", sizeGb: 8 };
     expect(summarize("TempDisk", disk, disk, classify(tempDisk.rules({}, {}), disk, disk))).toBeUndefined();
 });
+
+test("a restart onto a new OS disk does not claim the disk was kept; derived names are not listed", () => {
+    const news = { ...runtime, osDisk: "os-2" };
+    const line = summarize("Runtime", { ...runtime, osDisk: "os-1" }, news, classify(runtimeRules(true), { ...runtime, osDisk: "os-1" }, news));
+    expect(line).toBe("alice: restart (osDisk os-1 → os-2); onto the new OS disk; /mnt wiped; user files kept");
+    const disk = { instance: "alice", sizeGb: 32, volumeName: "v1" };
+    const c = classify(osDisk.rules({}, {}), disk, { ...disk, reimage: "x", volumeName: "v2" });
+    expect(summarize("OsDisk", disk, { ...disk, reimage: "x", volumeName: "v2" }, c)).toContain("(reimage (none) → x)");
+});
