@@ -11,6 +11,7 @@ module.exports = {
     projects: [
         {
             displayName: "unit",
+            modulePathIgnorePatterns: ["<rootDir>/templates/"],
             testMatch: ["<rootDir>/test/unit/**/*.test.ts"],
             transform,
             transformIgnorePatterns,
@@ -19,6 +20,7 @@ module.exports = {
         },
         {
             displayName: "e2e",
+            modulePathIgnorePatterns: ["<rootDir>/templates/"],
             testMatch: ["<rootDir>/test/e2e/**/*.test.ts"],
             transform,
             transformIgnorePatterns,

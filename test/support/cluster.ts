@@ -12,7 +12,8 @@ export function kubectlPath(): string {
 }
 
 export function kubectl(args: string[], kubeconfig = testKubeconfig()): string {
-    return execFileSync(kubectlPath(), ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
+    // stderr is kept with the error (tests expect some commands to fail), not printed.
+    return execFileSync(kubectlPath(), ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
 /**
