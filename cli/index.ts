@@ -1,21 +1,85 @@
 #!/usr/bin/env node
 /**
- * `compute-instance`: commands around the Pulumi components.
- *   compute-instance build-image [--docker-host URL]   build the default workstation image
+ * `compute-instance`: commands around the Pulumi components, like `az ml compute start/stop`.
+ *
+ *   compute-instance status|start|stop|restart INSTANCE --workspace WS [backend flags]
+ *   compute-instance build-image [--docker-host URL] [--force]
+ *
+ * Backend flags: --docker-host URL (default DOCKER_HOST or the local socket), or
+ * --namespace NS [--kubeconfig PATH] [--context NAME] for Kubernetes.
+ *
+ * Power state is runtime state: starting or stopping never changes the stack's configuration,
+ * and `pulumi up` never undoes it.
  */
+import type { Backend, RuntimeState } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
 import { contextHash, workstationContextDir, workstationImageTag } from "../provider/image/context";
 import { progressTo } from "../provider/progress";
-import { DEFAULT_DOCKER_HOST } from "../provider/spec/schema";
+import { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "../provider/spec/schema";
+import { parseDurationSeconds } from "../provider/spec/duration";
+
+const USAGE = `usage:
+  compute-instance status|start|stop|restart INSTANCE --workspace WS [--docker-host URL | --namespace NS [--kubeconfig PATH] [--context NAME]] [--timeout 5m]
+  compute-instance build-image [--docker-host URL] [--force]`;
+
+class UsageError extends Error {}
 
 function flag(args: string[], name: string): string | undefined {
     const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1] : undefined;
+    if (i < 0) return undefined;
+    const v = args[i + 1];
+    if (v === undefined || v.startsWith("--")) throw new UsageError(`${name} needs a value`);
+    return v;
+}
+
+function backendFrom(args: string[]): Backend {
+    const namespace = flag(args, "--namespace");
+    if (namespace) {
+        const { KubernetesBackend } = require("../provider/backends/kubernetes") as typeof import("../provider/backends/kubernetes");
+        return new KubernetesBackend({ namespace, kubeconfig: flag(args, "--kubeconfig"), context: flag(args, "--context") });
+    }
+    return new DockerBackend(flag(args, "--docker-host") ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
+}
+
+const say = progressTo((m, ephemeral) => {
+    if (!ephemeral || process.stderr.isTTY) console.error(m);
+});
+
+function show(instance: string, s: RuntimeState): string {
+    const ports = Object.entries(s.ports).map(([k, v]) => `${k}:${v}`).join(" ");
+    return `${instance}\t${s.status}\tcpus=${s.cpus} memoryGb=${s.memoryGb}${s.gpus ? ` gpus=${s.gpus}` : ""}\t${ports}\t${s.id}`;
+}
+
+async function power(command: string, args: string[]): Promise<void> {
+    const instance = args.find((a, i) => !a.startsWith("--") && (i === 0 || !args[i - 1].startsWith("--")));
+    const workspace = flag(args, "--workspace");
+    if (!instance || !workspace) throw new UsageError("name the instance and its --workspace");
+    const timeout = parseDurationSeconds(flag(args, "--timeout") ?? "") ?? DEFAULT_READY_TIMEOUT_SECONDS;
+    const backend = backendFrom(args);
+    await backend.ping();
+    const id = backend.runtimeIdFor({ workspace, instance });
+    let state: RuntimeState | undefined;
+    switch (command) {
+        case "status":
+            state = await backend.readRuntime(id);
+            if (!state) throw new Error(`no instance "${instance}" in workspace "${workspace}" on the ${backend.description}`);
+            break;
+        case "stop":
+            state = await backend.stopRuntime(id);
+            break;
+        case "start":
+            state = await backend.startRuntime(id, say, timeout);
+            break;
+        case "restart":
+            await backend.stopRuntime(id);
+            state = await backend.startRuntime(id, say, timeout);
+            break;
+    }
+    if (state) console.log(show(instance, state));
 }
 
 async function buildImage(args: string[]): Promise<void> {
-    const host = flag(args, "--docker-host") ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST;
-    const backend = new DockerBackend(host);
+    const backend = new DockerBackend(flag(args, "--docker-host") ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
     await backend.ping();
     const hash = contextHash(workstationContextDir());
     const tag = workstationImageTag(hash);
@@ -25,20 +89,23 @@ async function buildImage(args: string[]): Promise<void> {
         return;
     }
     let last = "";
-    const progress = progressTo((m) => {
+    await backend.buildImage(tag, workstationContextDir(), hash, progressTo((m) => {
         if (m !== last) console.log(m);
         last = m;
-    });
-    await backend.buildImage(tag, workstationContextDir(), hash, progress);
+    }));
 }
-
-const USAGE = `usage: compute-instance build-image [--docker-host URL] [--force]`;
 
 async function main(argv: string[]): Promise<number> {
     const [command, ...rest] = argv;
     switch (command) {
         case "build-image":
             await buildImage(rest);
+            return 0;
+        case "status":
+        case "start":
+        case "stop":
+        case "restart":
+            await power(command, rest);
             return 0;
         default:
             console.error(USAGE);
@@ -50,6 +117,7 @@ main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e) => {
         console.error(`compute-instance: ${e instanceof Error ? e.message : String(e)}`);
-        process.exit(1);
+        if (e instanceof UsageError) console.error(USAGE);
+        process.exit(e instanceof UsageError ? 64 : 1);
     },
 );

@@ -131,6 +131,16 @@ export interface Backend {
     /** Applies live changes and verifies them by reading back. */
     updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState>;
     deleteRuntime(id: string): Promise<void>;
+
+    /** The runtime id of an instance of a workspace (for commands that name instances). */
+    runtimeIdFor(ref: { workspace: string; instance: string }): string;
+    /**
+     * Power: stop keeps the OS disk and the user files (and, like a VM's deallocation, loses the
+     * temp disk at the next start); start waits until the applications answer again. Neither
+     * changes configuration, so neither ever shows as a diff.
+     */
+    stopRuntime(id: string): Promise<RuntimeState>;
+    startRuntime(id: string, progress: Progress, timeoutSeconds: number): Promise<RuntimeState>;
 }
 
 /** A backend operation refused because of user input or the backend's state; the message is for users. */

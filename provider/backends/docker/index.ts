@@ -410,6 +410,41 @@ export class DockerBackend implements Backend {
         return after;
     }
 
+    runtimeIdFor(ref: { workspace: string; instance: string }): string {
+        return containerName({ ...ref, owner: "" });
+    }
+
+    async stopRuntime(id: string): Promise<RuntimeState> {
+        const c = this.docker.getContainer(id);
+        const info = await ignoreNotFound(c.inspect());
+        if (!info) throw new BackendError(`no instance ${id} on the ${this.description}`);
+        if (info.State.Running || info.State.Restarting) await c.stop({ t: 10 });
+        const after = await this.readRuntime(id);
+        if (!after || after.status !== "Stopped") throw new BackendError(`${id} did not stop (it is ${after?.status ?? "gone"})`);
+        return after;
+    }
+
+    async startRuntime(id: string, progress: Progress, timeoutSeconds: number): Promise<RuntimeState> {
+        const c = this.docker.getContainer(id);
+        const info = await ignoreNotFound(c.inspect());
+        if (!info) throw new BackendError(`no instance ${id} on the ${this.description}`);
+        if (!info.State.Running) await c.start();
+        const state = await this.readRuntime(id);
+        if (!state) throw new BackendError(`${id} disappeared while starting`);
+        // The token the instance was created with is in its environment.
+        const token = (info.Config.Env ?? []).find((e) => e.startsWith("JUPYTER_TOKEN="))?.slice("JUPYTER_TOKEN=".length) ?? "";
+        const seconds = await waitUntilReady({
+            what: "Jupyter",
+            probe: () => this.probeJupyter(c, state.ports, token),
+            dead: async () => ((await c.inspect()).State.Running ? undefined : "the container exited"),
+            diagnostics: () => this.logTail(c),
+            timeoutSeconds,
+            progress,
+        });
+        progress.info(`ready in ${seconds.toFixed(1)}s`);
+        return { ...state, status: "Running" };
+    }
+
     async deleteRuntime(id: string): Promise<void> {
         const c = this.docker.getContainer(id);
         if (!(await ignoreNotFound(c.inspect()))) return;

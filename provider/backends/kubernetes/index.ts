@@ -473,6 +473,42 @@ export class KubernetesBackend implements Backend {
         return after;
     }
 
+    runtimeIdFor(ref: { workspace: string; instance: string }): string {
+        return runtimeName({ ...ref, owner: "" });
+    }
+
+    private async scale(id: string, replicas: number): Promise<void> {
+        if (!(await ignoreNotFound(this.apps.readNamespacedStatefulSet({ name: id, namespace: this.ns })))) {
+            throw new BackendError(`no instance ${id} on the ${this.description}`);
+        }
+        await this.patchFields({ apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: id, namespace: this.ns }, spec: { replicas } });
+    }
+
+    async stopRuntime(id: string): Promise<RuntimeState> {
+        await this.scale(id, 0);
+        await this.waitUntilGone(id, "pod", () => this.podOf(id), 120);
+        const after = await this.readRuntime(id);
+        if (!after || after.status !== "Stopped") throw new BackendError(`${id} did not stop (it is ${after?.status ?? "gone"})`);
+        return after;
+    }
+
+    async startRuntime(id: string, progress: Progress, timeoutSeconds: number): Promise<RuntimeState> {
+        await this.scale(id, 1);
+        const seconds = await waitUntilReady({
+            what: `pod ${id}-0`,
+            probe: async () => (await this.podOf(id))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
+            dead: () => this.podTrouble(id),
+            diagnostics: () => this.events(id),
+            timeoutSeconds,
+            progress,
+            intervalMs: 500,
+        });
+        progress.info(`ready in ${seconds.toFixed(1)}s`);
+        const state = await this.readRuntime(id);
+        if (!state) throw new BackendError(`${id} disappeared while starting`);
+        return state;
+    }
+
     async deleteRuntime(id: string): Promise<void> {
         const ns = this.ns;
         await ignoreNotFound(this.apps.deleteNamespacedStatefulSet({ name: id, namespace: ns }));
