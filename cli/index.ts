@@ -15,7 +15,7 @@ import type { Backend, RuntimeState } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
 import { contextHash, workstationContextDir, workstationImageTag } from "../provider/image/context";
 import { progressTo } from "../provider/progress";
-import { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "../provider/spec/schema";
+import { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "../provider/spec/defaults";
 import { parseDurationSeconds } from "../provider/spec/duration";
 
 const USAGE = `usage:
@@ -56,8 +56,15 @@ async function power(command: string, args: string[]): Promise<void> {
     if (!instance || !workspace) throw new UsageError("name the instance and its --workspace");
     const timeout = parseDurationSeconds(flag(args, "--timeout") ?? "") ?? DEFAULT_READY_TIMEOUT_SECONDS;
     const backend = backendFrom(args);
-    await backend.ping();
     const id = backend.runtimeIdFor({ workspace, instance });
+    // No ping first (a round trip on every command): a backend that does not answer is
+    // diagnosed when the command's own call fails.
+    try {
+        await backend.readRuntime(id);
+    } catch {
+        await backend.ping();
+        throw new Error(`the ${backend.description} failed to answer for "${instance}"`);
+    }
     let state: RuntimeState | undefined;
     switch (command) {
         case "status":

@@ -16,8 +16,8 @@ export const DEFAULT_OS_DISK_GB = 128;
 /** Size of the workspace's user-files store when none is given. */
 export const DEFAULT_USER_FILES_GB = 100;
 export const MAX_DISK_GB = 65536;
-export const DEFAULT_READY_TIMEOUT_SECONDS = 300;
-export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
+export { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "./defaults";
+import { DEFAULT_READY_TIMEOUT_SECONDS } from "./defaults";
 
 /** Environment variable names the instance sets itself. */
 export const RESERVED_ENV = ["JUPYTER_TOKEN", "CI_APPLICATIONS", "NOTEBOOK_DIR", "INSTANCE_USER", "HOME", "PATH"];
