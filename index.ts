@@ -2,8 +2,11 @@
  * pulumi-compute-instance: self-hosted ML compute instances (Azure ML-style data-science
  * workstations) as Pulumi components, on your own Docker engine (or Kubernetes cluster).
  */
-export { Workspace, WorkspaceArgs, BackendArgs, DockerBackendArgs, KubernetesBackendArgs, UserFilesArgs } from "./components/workspace";
-export { ComputeInstance, ComputeInstanceArgs, CustomSize, OsDiskArgs, TempDiskArgs } from "./components/computeInstance";
+export { Workspace, WorkspaceArgs, AgentArgs, BackendArgs, DockerBackendArgs, KubernetesBackendArgs, UserFilesArgs } from "./components/workspace";
+export {
+    ComputeInstance, ComputeInstanceArgs, CustomSize, IdleShutdownArgs, OsDiskArgs, ScheduleArgs, ScheduleOutput, TempDiskArgs,
+} from "./components/computeInstance";
+export { MAX_SCHEDULES, MIN_IDLE_SECONDS, type Firing, type ScheduleAction } from "./provider/spec/schedule";
 export type { Endpoints } from "./provider/spec/endpoints";
 export type { InstanceStatus } from "./provider/backends/backend";
 export { APPLICATIONS, Application, DEFAULT_APPLICATIONS, DEFAULT_OS_DISK_GB } from "./provider/spec/schema";

@@ -3,7 +3,7 @@
  * `compute-instance`: commands around the Pulumi components, like `az ml compute start/stop`.
  *
  *   compute-instance status|start|stop|restart INSTANCE --workspace WS [backend flags]
- *   compute-instance build-image [--docker-host URL] [--force]
+ *   compute-instance build-image [--docker-host URL] [--force]   (the workstation and agent images)
  *
  * Backend flags: --docker-host URL (default DOCKER_HOST or the local socket), or
  * --namespace NS [--kubeconfig PATH] [--context NAME] for Kubernetes.
@@ -13,7 +13,9 @@
  */
 import type { Backend, RuntimeState } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
-import { contextHash, workstationContextDir, workstationImageTag } from "../provider/image/context";
+import { agentContextDir, agentImageTag, contextHash, workstationContextDir, workstationImageTag } from "../provider/image/context";
+import { policyKey } from "../provider/backends/layout";
+import type { Operation } from "../agent/decide";
 import { progressTo } from "../provider/progress";
 import { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "../provider/spec/defaults";
 import { parseDurationSeconds } from "../provider/spec/duration";
@@ -82,21 +84,45 @@ async function power(command: string, args: string[]): Promise<void> {
             state = await backend.startRuntime(id, say, timeout);
             break;
     }
-    if (state) console.log(show(instance, state));
+    if (!state) return;
+    console.log(show(instance, state));
+    const store = backend.agentStore(workspace);
+    if (command !== "status") {
+        // Recorded for `status` and for people reading the agent's store, as Azure's lastOperation.
+        const op: Operation = { operation: command === "stop" ? "Stop" : command === "start" ? "Start" : "Restart", trigger: "User", at: new Date().toISOString(), reason: "compute-instance CLI", status: "Succeeded" };
+        await store.writePolicy(policyKey.operation(instance), op).catch(() => undefined);
+        return;
+    }
+    const last = await lastOperation(store, instance).catch(() => undefined);
+    if (last) console.log(`last operation: ${last.operation} by ${last.trigger} at ${last.at}: ${last.status}${last.error ? ` (${last.error})` : ""} (${last.reason})`);
+}
+
+/** The newest of what the agent did and what a user did with this CLI. */
+async function lastOperation(store: ReturnType<Backend["agentStore"]>, instance: string): Promise<Operation | undefined> {
+    const [memory, user] = await Promise.all([store.readMemory(), store.readPolicy(policyKey.operation(instance))]);
+    const byAgent = (memory as { lastOperation?: Record<string, Operation> } | undefined)?.lastOperation?.[instance];
+    const byUser = user as Operation | undefined;
+    if (!byAgent || !byUser) return byAgent ?? byUser;
+    return byAgent.at > byUser.at ? byAgent : byUser;
 }
 
 async function buildImage(args: string[]): Promise<void> {
     const backend = new DockerBackend(flag(args, "--docker-host") ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
     await backend.ping();
-    const hash = contextHash(workstationContextDir());
-    const tag = workstationImageTag(hash);
+    await buildOne(backend, workstationContextDir(), workstationImageTag, args.includes("--force"));
+    await buildOne(backend, agentContextDir(), agentImageTag, args.includes("--force"));
+}
+
+async function buildOne(backend: DockerBackend, dir: string, tagOf: (hash: string) => string, force: boolean): Promise<void> {
+    const hash = contextHash(dir);
+    const tag = tagOf(hash);
     const have = await backend.inspectImage(tag);
-    if (have?.contextHash === hash && !args.includes("--force")) {
+    if (have?.contextHash === hash && !force) {
         console.log(`${tag} is up to date (context ${hash})`);
         return;
     }
     let last = "";
-    await backend.buildImage(tag, workstationContextDir(), hash, progressTo((m) => {
+    await backend.buildImage(tag, dir, hash, progressTo((m) => {
         if (m !== last) console.log(m);
         last = m;
     }));

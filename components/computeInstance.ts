@@ -5,6 +5,7 @@ import type { Endpoints } from "../provider/spec/endpoints";
 import { Application, instanceSchema } from "../provider/spec/schema";
 import { parseOrThrow } from "../provider/spec/validate";
 import { plainParts } from "./plain";
+import { Firing, ScheduleAction, idleShutdownSchema, schedulesSchema } from "../provider/spec/schedule";
 import { Workspace } from "./workspace";
 
 /** A custom size, when no catalog size fits. */
@@ -32,6 +33,39 @@ export interface TempDiskArgs {
      * disk (28 GiB for Standard_DS3_v2). On Docker the size is recorded, not enforced.
      */
     sizeGb?: pulumi.Input<number>;
+}
+
+/** A start or stop schedule (Azure: `schedules.computeStartStop`). */
+export interface ScheduleArgs {
+    /**
+     * The schedule's identity among the instance's, 1 to 32 lowercase letters, digits and `-`.
+     * Default: its position in the list. Name schedules you may reorder or remove.
+     */
+    name?: string;
+    /** `"start"` or `"stop"`. */
+    action: pulumi.Input<ScheduleAction>;
+    /** Five-field cron: minute hour day-of-month month day-of-week, e.g. `"0 18 * * 1-5"`. */
+    cron: pulumi.Input<string>;
+    /** IANA time zone the cron is read in, e.g. `"Europe/Madrid"`. Default: `"UTC"`. */
+    timeZone?: pulumi.Input<string>;
+    /** Default: `true`. A disabled schedule never fires. */
+    enabled?: pulumi.Input<boolean>;
+}
+
+export interface IdleShutdownArgs {
+    /**
+     * Stop the instance after this long with no busy kernel, no open terminal and no kernel
+     * activity, e.g. `"30m"` or ISO 8601 `"PT30M"` (Azure: `idleTimeBeforeShutdown`). At least 1 minute.
+     */
+    after: pulumi.Input<string>;
+}
+
+/** A schedule as the stack outputs show it. */
+export interface ScheduleOutput {
+    name: string;
+    action: ScheduleAction;
+    /** The next firings, in UTC and in the schedule's time zone, as of the last deployment or refresh. */
+    nextFirings: Firing[];
 }
 
 export interface ComputeInstanceArgs {
@@ -75,6 +109,14 @@ export interface ComputeInstanceArgs {
      * `reimage: "2026-11-27"`. Azure: the compute instance's reimage action.
      */
     reimage?: pulumi.Input<string>;
+    /**
+     * Start and stop schedules, enforced by the workspace agent (at most 8). Power state is not
+     * configuration: a scheduled stop never shows as a change in `pulumi preview`, and `pulumi up`
+     * never starts a stopped instance. Changing a schedule applies live.
+     */
+    schedules?: ScheduleArgs[];
+    /** Stop the instance when it has been idle this long (enforced by the workspace agent). */
+    idleShutdown?: IdleShutdownArgs;
 }
 
 /**
@@ -107,6 +149,8 @@ export class ComputeInstance extends pulumi.ComponentResource {
     /** Backend names of the disks. */
     readonly osDiskVolume: pulumi.Output<string>;
     readonly tempDiskVolume: pulumi.Output<string>;
+    /** The schedules and their next firings. */
+    readonly schedules: pulumi.Output<ScheduleOutput[]>;
 
     constructor(name: string, args: ComputeInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("compute-instance:index:ComputeInstance", name, {}, opts);
@@ -115,10 +159,14 @@ export class ComputeInstance extends pulumi.ComponentResource {
             throw new Error(`ComputeInstance "${name}": [workspace] must be a Workspace`);
         }
         const instanceName = args.instanceName ?? name;
-        const { workspace: _ws, instanceName: _n, reimage: _r, ...rest } = args;
+        const { workspace: _ws, instanceName: _n, reimage: _r, schedules = [], idleShutdown, ...rest } = args;
         // Plain values are checked now, so a typo fails before anything is registered; values
         // that come from other resources are checked by the providers once known.
         parseOrThrow(instanceSchema.in.partial(), plainParts({ ...rest, name: instanceName }), `ComputeInstance "${name}"`);
+        if (!Array.isArray(schedules)) throw new Error(`ComputeInstance "${name}": [schedules] must be a list (its length must be known when the program runs)`);
+        const plainSchedules = plainParts({ schedules, idleShutdown });
+        parseOrThrow(schedulesSchema.optional(), plainSchedules.schedules, `ComputeInstance "${name}": schedules`);
+        if (plainSchedules.idleShutdown !== undefined) parseOrThrow(idleShutdownSchema.partial(), plainSchedules.idleShutdown, `ComputeInstance "${name}": idleShutdown`);
 
         const wiring = { backend: ws.backend, workspace: ws.workspaceName, owner: ws.owner, instance: instanceName };
         const child = { parent: this };
@@ -153,6 +201,23 @@ export class ComputeInstance extends pulumi.ComponentResource {
         }, ["status", "endpoints", "ports", "containerId", "cpus", "memoryGb", "gpus", "readyTimeoutSeconds"],
             { ...child, additionalSecretOutputs: ["token"] });
 
+        const policyWiring = { ...wiring, agent: ws.agentId };
+        const scheduleResources = schedules.map((sch, index) => new KindResource("Schedule", `${name}-schedule-${sch.name ?? index}`, {
+            ...policyWiring,
+            index,
+            all: schedules,
+            name: sch.name ?? String(index),
+            action: sch.action,
+            cron: sch.cron,
+            timeZone: sch.timeZone,
+            enabled: sch.enabled,
+        }, ["nextFirings"], child));
+        if (idleShutdown) {
+            new KindResource("IdleShutdown", `${name}-idle-shutdown`, { ...policyWiring, after: idleShutdown.after }, [], child);
+        }
+        this.schedules = pulumi.all(scheduleResources.map((r, i) => pulumi.all([schedules[i].action, r.get<Firing[]>("nextFirings")])
+            .apply(([action, nextFirings]): ScheduleOutput => ({ name: schedules[i].name ?? String(i), action, nextFirings }))));
+
         this.instanceId = pulumi.interpolate`${ws.workspaceName}/${instanceName}`;
         this.status = runtime.get<InstanceStatus>("status");
         this.endpoints = runtime.get<Endpoints>("endpoints");
@@ -171,6 +236,8 @@ export class ComputeInstance extends pulumi.ComponentResource {
             memoryGb: this.memoryGb,
             osDiskVolume: this.osDiskVolume,
             tempDiskVolume: this.tempDiskVolume,
+            schedules: this.schedules,
         });
     }
 }
+

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KindResource } from "../provider/dynamic";
-import { contextHash, workstationContextDir, workstationImageTag } from "../provider/image/context";
+import { agentContextDir, agentImageTag, contextHash, workstationContextDir, workstationImageTag } from "../provider/image/context";
 import { parseOrThrow } from "../provider/spec/validate";
 import { DEFAULT_DOCKER_HOST, workspaceSchema } from "../provider/spec/schema";
 import { plainParts } from "./plain";
@@ -43,6 +43,19 @@ export interface UserFilesArgs {
     sizeGb?: pulumi.Input<number>;
 }
 
+export interface AgentArgs {
+    /**
+     * How often the agent checks schedules and idleness, e.g. `"30s"` (default) or `"PT1M"`.
+     * A schedule fires within one interval of its time.
+     */
+    checkInterval?: pulumi.Input<string>;
+    /**
+     * The agent's image. Default on Docker: built on the engine from this package
+     * (`images/agent`); on Kubernetes, give an image the cluster can pull (see images/README.md).
+     */
+    image?: pulumi.Input<string>;
+}
+
 export interface WorkspaceArgs {
     /**
      * Where instances run, e.g. `{ docker: {} }` for the local engine.
@@ -61,6 +74,11 @@ export interface WorkspaceArgs {
      * (`images/workstation`), built on the engine by the first `pulumi up` that needs it.
      */
     image?: pulumi.Input<string>;
+    /**
+     * The workspace agent, which starts and stops instances on their schedules and stops idle
+     * ones between `pulumi up`s (a container on Docker, a Deployment on Kubernetes).
+     */
+    agent?: AgentArgs;
 }
 
 /**
@@ -85,6 +103,8 @@ export class Workspace extends pulumi.ComponentResource {
     readonly image: pulumi.Output<string>;
     /** `project/stack` recorded as the owner of every object this stack makes. */
     readonly owner: string;
+    /** Backend id of the workspace agent (a container or a Deployment). */
+    readonly agentId: pulumi.Output<string>;
 
     constructor(name: string, args: WorkspaceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("compute-instance:index:Workspace", name, {}, opts);
@@ -119,7 +139,19 @@ export class Workspace extends pulumi.ComponentResource {
             this.image = image.get<string>("image");
         }
 
+        // The agent's image on Docker is built from the package, as the workstation's is.
+        const agentHash = contextHash(agentContextDir());
+        const agent = new KindResource("WorkspaceAgent", `${name}-agent`, {
+            ...wiring,
+            image: args.agent?.image ?? agentImageTag(agentHash),
+            contextHash: agentHash,
+            network: this.networkName,
+            checkInterval: args.agent?.checkInterval,
+        }, ["agentId", "running"], { parent: this });
+        this.agentId = agent.get<string>("agentId");
+
         this.registerOutputs({
+            agentId: this.agentId,
             workspaceName: this.workspaceName,
             userFilesVolume: this.userFilesVolume,
             networkName: this.networkName,

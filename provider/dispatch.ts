@@ -16,6 +16,7 @@ import { osDisk, tempDisk } from "./resources/disks";
 import { accessToken } from "./resources/token";
 import { userFiles, workspaceNetwork } from "./resources/workspace";
 import { workstationImage } from "./resources/image";
+import { idleShutdown, schedule, workspaceAgent } from "./resources/agent";
 
 export const KINDS = {
     UserFiles: userFiles,
@@ -25,6 +26,9 @@ export const KINDS = {
     OsDisk: osDisk,
     TempDisk: tempDisk,
     Runtime: runtime,
+    WorkspaceAgent: workspaceAgent,
+    Schedule: schedule,
+    IdleShutdown: idleShutdown,
 } satisfies Record<string, ResourceKind>;
 
 export type KindName = keyof typeof KINDS;

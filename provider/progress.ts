@@ -12,22 +12,24 @@ export interface Progress {
     status(message: string): void;
     /** A line worth keeping ("ready in 6.1s"). */
     info(message: string): void;
+    /** Something the user should act on, though nothing failed (shown as a warning). */
+    warn(message: string): void;
 }
 
-export type ProgressSink = (message: string, ephemeral: boolean) => void;
+export type ProgressSink = (message: string, ephemeral: boolean, warning?: boolean) => void;
 
 export function progressTo(sink: ProgressSink): Progress {
-    return { status: (m) => sink(m, true), info: (m) => sink(m, false) };
+    return { status: (m) => sink(m, true), info: (m) => sink(m, false), warn: (m) => sink(m, false, true) };
 }
 
-export const stderrProgress: Progress = progressTo((m, ephemeral) => {
-    if (!ephemeral || process.stderr.isTTY) process.stderr.write(`${m}\n`);
+export const stderrProgress: Progress = progressTo((m, ephemeral, warning) => {
+    if (!ephemeral || process.stderr.isTTY) process.stderr.write(`${warning ? "warning: " : ""}${m}\n`);
 });
 
 export const silentProgress: Progress = progressTo(() => undefined);
 
 interface EngineLogger {
-    log(urn: string, message: string, ephemeral: boolean): void;
+    log(urn: string, message: string, ephemeral: boolean, warning?: boolean): void;
 }
 
 let engineLogger: EngineLogger | null | undefined;
@@ -53,9 +55,9 @@ function getEngineLogger(): EngineLogger | null {
         const client = new engrpc.EngineClient(addr, grpc.credentials.createInsecure());
         let last: Promise<void> = Promise.resolve();
         engineLogger = {
-            log(urn, message, ephemeral) {
+            log(urn, message, ephemeral, warning) {
                 const req = new engproto.LogRequest();
-                req.setSeverity(engproto.LogSeverity.INFO);
+                req.setSeverity(warning ? engproto.LogSeverity.WARNING : engproto.LogSeverity.INFO);
                 req.setMessage(message);
                 req.setUrn(urn);
                 req.setEphemeral(ephemeral);
@@ -73,6 +75,6 @@ function getEngineLogger(): EngineLogger | null {
 export function progressFor(urn: string | undefined, prefix = ""): Progress {
     const engine = getEngineLogger();
     const text = (m: string) => (prefix ? `${prefix}: ${m}` : m);
-    if (engine && urn) return progressTo((m, ephemeral) => engine.log(urn, m, ephemeral));
-    return progressTo((m, ephemeral) => (ephemeral ? stderrProgress.status(text(m)) : stderrProgress.info(text(m))));
+    if (engine && urn) return progressTo((m, ephemeral, warning) => engine.log(urn, m, ephemeral, warning));
+    return progressTo((m, ephemeral, warning) => (warning ? stderrProgress.warn(text(m)) : ephemeral ? stderrProgress.status(text(m)) : stderrProgress.info(text(m))));
 }

@@ -141,6 +141,60 @@ export interface Backend {
      */
     stopRuntime(id: string): Promise<RuntimeState>;
     startRuntime(id: string, progress: Progress, timeoutSeconds: number): Promise<RuntimeState>;
+
+    /** Creates or updates the workspace agent (and, on Docker, builds its image when missing). */
+    ensureAgent(spec: AgentSpec, progress: Progress): Promise<AgentState>;
+    readAgent(workspace: string): Promise<AgentState | undefined>;
+    /** Removes the agent and its store. */
+    deleteAgent(workspace: string): Promise<void>;
+    agentStore(workspace: string): AgentStore;
+    /** The workspace's instances, of every stack, with what the agent needs to read their activity. */
+    listInstances(workspace: string): Promise<InstanceView[]>;
+}
+
+/** The workspace agent: one per workspace, enforcing schedules and idle shutdown. */
+export interface AgentSpec extends Ownership {
+    image: string;
+    checkIntervalSeconds: number;
+    /** Backend name of the workspace network (Docker: the agent joins it to reach the instances). */
+    network: string;
+}
+
+export interface AgentState {
+    /** Backend id (Docker container name, Kubernetes Deployment name). */
+    id: string;
+    image: string;
+    checkIntervalSeconds: number;
+    running: boolean;
+}
+
+/** An instance as the agent sees it. */
+export interface InstanceView {
+    instance: string;
+    /** `project/stack` that manages it. */
+    owner: string;
+    /** Runtime id, as runtimeIdFor gives it. */
+    id: string;
+    status: InstanceStatus;
+    /** When the running unit last started (ISO), when it runs. */
+    startedAt?: string;
+    /** Base URL of the instance's Jupyter server as seen from inside the workspace (the agent). */
+    jupyterUrl?: string;
+    token?: string;
+}
+
+/**
+ * What the agent keeps per workspace: the policies (schedules, idle shutdown) that resources
+ * write, one key each so that resources never race, and the agent's own memory. Lives apart
+ * from every instance's runtime, so replacing a runtime loses nothing.
+ */
+export interface AgentStore {
+    /** Writes one policy; `undefined` removes it. */
+    writePolicy(key: string, value: unknown): Promise<void>;
+    readPolicy(key: string): Promise<unknown>;
+    readPolicies(): Promise<Record<string, unknown>>;
+    readMemory(): Promise<unknown>;
+    writeMemory(memory: unknown): Promise<void>;
 }
 
 /** A backend operation refused because of user input or the backend's state; the message is for users. */

@@ -10,4 +10,14 @@ export const TEMP_DISK_DIR = "/mnt";
 export const LABEL_PREFIX = "compute-instance.pulumi.io";
 export const MANAGED_BY = "pulumi-compute-instance";
 
-export type Component = "runtime" | "os-disk" | "temp-disk" | "user-files" | "network";
+export type Component = "runtime" | "os-disk" | "temp-disk" | "user-files" | "network" | "agent";
+
+/** Where the workspace agent keeps its policies and memory (a volume on Docker). */
+export const AGENT_STATE_DIR = "/var/lib/compute-instance-agent";
+/** Policy keys: one per resource, so that resources writing at once never race. */
+export const policyKey = {
+    schedule: (instance: string, name: string) => `schedule.${instance}.${name}`,
+    idle: (instance: string) => `idle.${instance}`,
+    /** The last power operation a user made with the CLI (the agent records its own in its memory). */
+    operation: (instance: string) => `operation.${instance}`,
+};

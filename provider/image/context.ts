@@ -52,3 +52,12 @@ export function extraCaDirs(env: NodeJS.ProcessEnv = process.env): string[] {
     const configured = env.COMPUTE_INSTANCE_EXTRA_CA_DIR;
     return configured !== undefined ? configured.split(path.delimiter).filter(Boolean) : ["/usr/local/share/ca-certificates"];
 }
+
+/** The workspace agent's build context: its Dockerfile and bundle, made by `npm run build`. */
+export function agentContextDir(): string {
+    return path.join(packageRoot(), "bin", "agent-image");
+}
+
+export function agentImageTag(hash: string): string {
+    return `compute-instance-agent:${packageVersion()}-${hash}`;
+}

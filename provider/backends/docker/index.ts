@@ -6,8 +6,10 @@ import type Dockerode from "dockerode";
 import { randomBytes } from "crypto";
 import * as net from "net";
 import {
-    Backend, BackendError, Capacity, DiskState, InstanceRef, LiveChanges, Ownership, RuntimeSpec, RuntimeState,
+    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceView, LiveChanges,
+    Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
+import { AGENT_STATE_DIR } from "../layout";
 import { Progress } from "../../progress";
 import { httpStatus } from "../../http";
 import { waitUntilReady } from "../../readiness";
@@ -15,7 +17,7 @@ import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, servicesFor } f
 import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/context";
 import { connectionOptions, isLocalEngine } from "./connection";
 import {
-    LABEL_PREFIX, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
+    LABEL_PREFIX, agentContainerName, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
     networkName, preferredPort, statusFromDocker, userFilesVolumeName,
 } from "./options";
 
@@ -44,6 +46,14 @@ async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
     }
 }
 
+export interface DockerBackendOptions {
+    /**
+     * How instances' Jupyter servers are reached: on their published ports (from the engine's
+     * host) or by container name on the workspace network (from the agent's container).
+     */
+    reachInstancesBy?: "published-port" | "workspace-network";
+}
+
 export class DockerBackend implements Backend {
     readonly description: string;
     readonly liveResize = true;
@@ -53,7 +63,7 @@ export class DockerBackend implements Backend {
     private readonly docker: Dockerode;
     private readonly local: boolean;
 
-    constructor(readonly host: string) {
+    constructor(readonly host: string, private readonly options: DockerBackendOptions = {}) {
         const Docker = require("dockerode") as typeof Dockerode;
         this.docker = new Docker({ ...connectionOptions(host), timeout: 0 });
         this.description = `Docker engine at ${host}`;
@@ -345,6 +355,10 @@ export class DockerBackend implements Backend {
     }
 
     private async probeJupyter(container: Dockerode.Container, ports: PublishedPorts, token: string): Promise<boolean> {
+        if (this.options.reachInstancesBy === "workspace-network") {
+            const name = (await container.inspect()).Name.replace(/^\//, "");
+            return (await httpStatus(`http://${name}:${SERVICES.jupyter.containerPort}/api/status`, { Authorization: `token ${token}` })) === 200;
+        }
         if (this.local) {
             return (await httpStatus(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/api/status`, { Authorization: `token ${token}` })) === 200;
         }
@@ -451,6 +465,174 @@ export class DockerBackend implements Backend {
         // A short grace period lets kernels and editors flush what they are writing.
         await ignoreNotFound(c.stop({ t: 10 })).catch(() => undefined);
         await ignoreNotFound(c.remove({ force: true }));
+    }
+
+    // -- workspace agent -------------------------------------------------------------------------
+
+    async ensureAgent(spec: AgentSpec, progress: Progress): Promise<AgentState> {
+        await this.ensureImage(spec.image, progress);
+        const volume = agentVolumeName(spec.workspace);
+        if (!(await ignoreNotFound(this.docker.getVolume(volume).inspect()))) {
+            await this.docker.createVolume({ Name: volume, Labels: labelsFor(spec, "agent") });
+        }
+        const name = agentContainerName(spec.workspace);
+        const have = await this.readAgent(spec.workspace);
+        if (have && (have.image !== spec.image || have.checkIntervalSeconds !== spec.checkIntervalSeconds)) {
+            // The store is on the volume: a new container picks up where the old one stopped.
+            await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
+        } else if (have?.running) {
+            return have;
+        }
+        if (!have || have.image !== spec.image || have.checkIntervalSeconds !== spec.checkIntervalSeconds) {
+            await this.docker.createContainer(agentCreateOptions(spec));
+        }
+        progress.status("starting the workspace agent");
+        await this.docker.getContainer(name).start().catch((e) => {
+            if (statusCode(e) !== 304) throw new BackendError(`the workspace agent ${name} did not start on the ${this.description}: ${reason(e)}`);
+        });
+        const after = await this.readAgent(spec.workspace);
+        if (!after?.running) throw new BackendError(`the workspace agent ${name} exited right after it started: ${await this.logTail(this.docker.getContainer(name))}`);
+        return after;
+    }
+
+    async readAgent(workspace: string): Promise<AgentState | undefined> {
+        const info = await ignoreNotFound(this.docker.getContainer(agentContainerName(workspace)).inspect());
+        if (!info) return undefined;
+        return {
+            id: agentContainerName(workspace),
+            image: info.Config.Image,
+            checkIntervalSeconds: Number(info.Config.Labels?.[`${LABEL_PREFIX}/check-interval-seconds`] ?? 0),
+            running: info.State.Running,
+        };
+    }
+
+    async deleteAgent(workspace: string): Promise<void> {
+        await ignoreNotFound(this.docker.getContainer(agentContainerName(workspace)).remove({ force: true }));
+        await this.removeVolume(agentVolumeName(workspace), "workspace agent");
+    }
+
+    agentStore(workspace: string): AgentStore {
+        return new DockerAgentStore(this.docker.getContainer(agentContainerName(workspace)), this.description);
+    }
+
+    async listInstances(workspace: string): Promise<InstanceView[]> {
+        const list = await this.docker.listContainers({
+            all: true,
+            filters: { label: [`${LABEL_PREFIX}/workspace=${workspace}`, "app.kubernetes.io/component=runtime"] },
+        });
+        const views: InstanceView[] = [];
+        for (const c of list) {
+            const info = await ignoreNotFound(this.docker.getContainer(c.Id).inspect());
+            if (!info) continue;
+            const name = info.Name.replace(/^\//, "");
+            const token = (info.Config.Env ?? []).find((e) => e.startsWith("JUPYTER_TOKEN="))?.slice("JUPYTER_TOKEN=".length);
+            views.push({
+                instance: info.Config.Labels?.["app.kubernetes.io/instance"] ?? name,
+                owner: info.Config.Labels?.[`${LABEL_PREFIX}/owner`] ?? "",
+                id: name,
+                status: statusFromDocker(info.State),
+                ...(info.State.Running ? { startedAt: info.State.StartedAt } : {}),
+                jupyterUrl: `http://${name}:${SERVICES.jupyter.containerPort}`,
+                ...(token ? { token } : {}),
+            });
+        }
+        return views;
+    }
+}
+
+/**
+ * The agent's store on Docker: files on the agent's volume, read and written through the Docker
+ * API's archive endpoints on the agent container, so it works against remote engines too and
+ * whether the agent runs or not. Removing a policy writes `null` (an archive cannot delete).
+ */
+class DockerAgentStore implements AgentStore {
+    constructor(private readonly container: Dockerode.Container, private readonly where: string) {}
+
+    async writePolicy(key: string, value: unknown): Promise<void> {
+        await this.put(`policies/${key}.json`, value === undefined ? null : value);
+    }
+
+    async readPolicy(key: string): Promise<unknown> {
+        const files = await this.get(`${AGENT_STATE_DIR}/policies/${key}.json`);
+        return parseJson(Object.values(files)[0]) ?? undefined;
+    }
+
+    async readPolicies(): Promise<Record<string, unknown>> {
+        const files = await this.get(`${AGENT_STATE_DIR}/policies`);
+        const out: Record<string, unknown> = {};
+        for (const [file, text] of Object.entries(files)) {
+            const m = /(?:^|\/)([^/]+)\.json$/.exec(file);
+            const value = parseJson(text);
+            if (m && value !== null && value !== undefined) out[m[1]] = value;
+        }
+        return out;
+    }
+
+    async readMemory(): Promise<unknown> {
+        return parseJson(Object.values(await this.get(`${AGENT_STATE_DIR}/memory.json`))[0]);
+    }
+
+    async writeMemory(memory: unknown): Promise<void> {
+        await this.put("memory.json", memory);
+    }
+
+    private async put(file: string, value: unknown): Promise<void> {
+        const tar = require("tar-stream") as typeof import("tar-stream");
+        const pack = tar.pack();
+        const body = Buffer.from(JSON.stringify(value));
+        // Directories first, so the archive lands whether or not they exist yet.
+        const dirs = file.split("/").slice(0, -1);
+        dirs.forEach((_, i) => pack.entry({ name: dirs.slice(0, i + 1).join("/"), type: "directory", mode: 0o755 }));
+        pack.entry({ name: file, mode: 0o644, mtime: new Date() }, body);
+        pack.finalize();
+        const chunks: Buffer[] = [];
+        for await (const chunk of pack) chunks.push(chunk as Buffer);
+        try {
+            await this.container.putArchive(Buffer.concat(chunks), { path: AGENT_STATE_DIR });
+        } catch (e) {
+            throw this.failure(e);
+        }
+    }
+
+    /** Files under `path` (a file or a directory), by name, as text; none when it is missing. */
+    private async get(path: string): Promise<Record<string, string>> {
+        let stream: NodeJS.ReadableStream;
+        try {
+            stream = await this.container.getArchive({ path });
+        } catch (e) {
+            // dockerode words every 404 of this endpoint "no such container": ask the container.
+            if (statusCode(e) === 404 && (await ignoreNotFound(this.container.inspect()))) return {};
+            throw this.failure(e);
+        }
+        const tar = require("tar-stream") as typeof import("tar-stream");
+        const extract = tar.extract();
+        const files: Record<string, string> = {};
+        const done = (async () => {
+            for await (const entry of extract) {
+                const chunks: Buffer[] = [];
+                for await (const chunk of entry) chunks.push(chunk as Buffer);
+                if (entry.header.type === "file") files[entry.header.name] = Buffer.concat(chunks).toString("utf8");
+            }
+        })();
+        stream.pipe(extract);
+        await done;
+        return files;
+    }
+
+    private failure(e: unknown): Error {
+        if (statusCode(e) === 404) {
+            return new BackendError(`the workspace agent's container is missing on the ${this.where}; run \`pulumi refresh\` and \`pulumi up\` to re-create it`);
+        }
+        return new BackendError(`could not reach the workspace agent's store on the ${this.where}: ${reason(e)}`);
+    }
+}
+
+function parseJson(text: string | undefined): unknown {
+    if (text === undefined) return undefined;
+    try {
+        return JSON.parse(text);
+    } catch {
+        return undefined;
     }
 }
 

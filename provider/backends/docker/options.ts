@@ -3,10 +3,10 @@
  * (and snapshot-tested) without an engine.
  */
 import type Dockerode from "dockerode";
-import type { InstanceRef, Ownership, RuntimeSpec } from "../backend";
+import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
 
-import { Component, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
+import { AGENT_STATE_DIR, Component, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
 
 /** Capabilities of the entry point only: ownership of the mount points, then setuid to the user. */
 export const STARTUP_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"] as const;
@@ -147,4 +147,51 @@ export function statusFromDocker(state: { Status?: string; Running?: boolean; Re
         case "dead": return "Unusable";
         default: return "Unknown";
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workspace agent
+
+export function agentContainerName(workspace: string): string {
+    return `ci-${workspace}-agent`;
+}
+
+/** Its store: policies and memory survive a re-created agent container. */
+export function agentVolumeName(workspace: string): string {
+    return `ci-${workspace}-agent`;
+}
+
+/** The engine's own socket, as a bind mount sees it: the path on the engine's host. */
+export const ENGINE_SOCKET = "/var/run/docker.sock";
+
+export function agentCreateOptions(spec: AgentSpec): Dockerode.ContainerCreateOptions {
+    return {
+        name: agentContainerName(spec.workspace),
+        Image: spec.image,
+        Env: [
+            `CI_AGENT_WORKSPACE=${spec.workspace}`,
+            `CI_AGENT_BACKEND=${JSON.stringify({ kind: "docker", host: `unix://${ENGINE_SOCKET}` })}`,
+            `CI_AGENT_CHECK_INTERVAL_SECONDS=${spec.checkIntervalSeconds}`,
+        ],
+        Labels: labelsFor(spec, "agent", { [`${LABEL_PREFIX}/check-interval-seconds`]: String(spec.checkIntervalSeconds) }),
+        HostConfig: {
+            Mounts: [
+                // Stopping and starting containers is what the agent is for: it needs the engine.
+                { Type: "bind", Source: ENGINE_SOCKET, Target: ENGINE_SOCKET },
+                { Type: "volume", Source: agentVolumeName(spec.workspace), Target: AGENT_STATE_DIR },
+            ],
+            // On the workspace network it reaches each instance's Jupyter server by name.
+            NetworkMode: spec.network,
+            // Back after a crash and after an engine restart, unless someone stopped it on purpose.
+            RestartPolicy: { Name: "unless-stopped" },
+            Memory: 256 * 1024 ** 2,
+            NanoCpus: nanoCpus(0.25),
+            PidsLimit: 64,
+            // Root only to open the engine's socket (owned by root); no capabilities at all.
+            CapDrop: ["ALL"],
+            SecurityOpt: ["no-new-privileges:true"],
+            ReadonlyRootfs: true,
+            LogConfig: { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } },
+        },
+    };
 }

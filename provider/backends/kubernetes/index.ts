@@ -6,14 +6,15 @@
 import type * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "crypto";
 import {
-    Backend, BackendError, Capacity, DiskState, InstanceRef, LiveChanges, Ownership, RuntimeSpec, RuntimeState,
+    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceView, LiveChanges,
+    Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
 import { Progress } from "../../progress";
 import { waitUntilReady } from "../../readiness";
 import { PublishedPorts, SERVICES, ServiceName } from "../../spec/endpoints";
 import { LABEL_PREFIX } from "../layout";
 import {
-    FIELD_MANAGER, KubeObject, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
+    FIELD_MANAGER, KubeObject, agentManifests, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
     workspacePolicyManifest,
 } from "./manifests";
 import { parseCpu, parseMemoryGb } from "./quantity";
@@ -521,11 +522,115 @@ export class KubernetesBackend implements Backend {
         await this.waitUntilGone(id, "pod", () => this.podOf(id), 120);
     }
 
+    // -- workspace agent -------------------------------------------------------------------------
+
+    async ensureAgent(spec: AgentSpec, progress: Progress): Promise<AgentState> {
+        await this.ensureNamespace();
+        progress.status("applying the workspace agent (ServiceAccount, Role, RoleBinding, ConfigMaps, Deployment)");
+        await this.applyAll(agentManifests(spec, this.ns), "creating the workspace agent");
+        const state = await this.readAgent(spec.workspace);
+        if (!state) throw new BackendError(`the workspace agent's Deployment ${agentName(spec.workspace)} disappeared right after it was applied`);
+        return state;
+    }
+
+    async readAgent(workspace: string): Promise<AgentState | undefined> {
+        const name = agentName(workspace);
+        const d = await ignoreNotFound(this.apps.readNamespacedDeployment({ name, namespace: this.ns }));
+        if (!d) return undefined;
+        return {
+            id: name,
+            image: d.spec?.template.spec?.containers?.[0]?.image ?? "",
+            checkIntervalSeconds: Number(d.metadata?.annotations?.[`${LABEL_PREFIX}/check-interval-seconds`] ?? 0),
+            running: (d.spec?.replicas ?? 0) > 0,
+        };
+    }
+
+    async deleteAgent(workspace: string): Promise<void> {
+        const name = agentName(workspace);
+        const namespace = this.ns;
+        const rbac = this.api(this.lib.RbacAuthorizationV1Api);
+        await ignoreNotFound(this.apps.deleteNamespacedDeployment({ name, namespace }));
+        await ignoreNotFound(rbac.deleteNamespacedRoleBinding({ name, namespace }));
+        await ignoreNotFound(rbac.deleteNamespacedRole({ name, namespace }));
+        await ignoreNotFound(this.core.deleteNamespacedServiceAccount({ name, namespace }));
+        await ignoreNotFound(this.core.deleteNamespacedConfigMap({ name: agentPoliciesName(workspace), namespace }));
+        await ignoreNotFound(this.core.deleteNamespacedConfigMap({ name: agentMemoryName(workspace), namespace }));
+    }
+
+    agentStore(workspace: string): AgentStore {
+        const core = () => this.core;
+        const namespace = this.ns;
+        const where = this.description;
+        const lib = this.lib;
+        const read = async (name: string): Promise<Record<string, string>> => {
+            try {
+                return (await core().readNamespacedConfigMap({ name, namespace })).data ?? {};
+            } catch (e) {
+                if (statusCode(e) === 404) throw new BackendError(`the workspace agent's ConfigMap ${name} is missing on the ${where}; run \`pulumi refresh\` and \`pulumi up\` to re-create it`);
+                throw new BackendError(`could not read ConfigMap ${name} on the ${where}: ${reason(e)}`);
+            }
+        };
+        // A JSON merge patch of one key: resources writing their own keys at once never race,
+        // and, unlike an apply, it leaves the keys of every other resource alone.
+        const patch = async (name: string, data: Record<string, string | null>) => {
+            try {
+                await core().patchNamespacedConfigMap(
+                    { name, namespace, body: { data }, fieldManager: FIELD_MANAGER },
+                    lib.setHeaderOptions("Content-Type", lib.PatchStrategy.MergePatch),
+                );
+            } catch (e) {
+                throw new BackendError(`could not write ConfigMap ${name} on the ${where}: ${reason(e)}`);
+            }
+        };
+        const policies = agentPoliciesName(workspace);
+        const memory = agentMemoryName(workspace);
+        return {
+            writePolicy: (key, value) => patch(policies, { [key]: value === undefined ? null : JSON.stringify(value) }),
+            readPolicy: async (key) => parseJson((await read(policies))[key]),
+            readPolicies: async () => Object.fromEntries(Object.entries(await read(policies)).map(([k, v]) => [k, parseJson(v)])),
+            readMemory: async () => parseJson((await read(memory)).memory),
+            writeMemory: (m) => patch(memory, { memory: JSON.stringify(m) }),
+        };
+    }
+
+    async listInstances(workspace: string): Promise<InstanceView[]> {
+        const selector = `${LABEL_PREFIX}/workspace=${workspace},app.kubernetes.io/component=runtime`;
+        const list = await this.apps.listNamespacedStatefulSet({ namespace: this.ns, labelSelector: selector });
+        const views: InstanceView[] = [];
+        for (const sts of list.items) {
+            const id = sts.metadata?.name ?? "";
+            const state = await this.readRuntime(id);
+            if (!state) continue;
+            const pod = await this.podOf(id);
+            const secret = await ignoreNotFound(this.core.readNamespacedSecret({ name: `${id}-token`, namespace: this.ns }));
+            const token = secret?.data?.token ? Buffer.from(secret.data.token, "base64").toString("utf8") : undefined;
+            views.push({
+                instance: sts.metadata?.labels?.["app.kubernetes.io/instance"] ?? id,
+                owner: sts.metadata?.annotations?.[`${LABEL_PREFIX}/owner`] ?? "",
+                id,
+                status: state.status,
+                ...(state.status === "Running" && pod?.status?.startTime ? { startedAt: new Date(pod.status.startTime).toISOString() } : {}),
+                jupyterUrl: `http://${id}.${this.ns}.svc:${SERVICES.jupyter.containerPort}`,
+                ...(token ? { token } : {}),
+            });
+        }
+        return views;
+    }
+
     private async waitUntilGone(name: string, what: string, read: () => Promise<unknown>, seconds: number): Promise<void> {
         const deadline = Date.now() + seconds * 1000;
         while (await read()) {
             if (Date.now() > deadline) throw new BackendError(`the ${what} of ${name} is still there after ${seconds}s on the ${this.description}`);
             await new Promise((r) => setTimeout(r, 250));
         }
+    }
+}
+
+function parseJson(text: string | undefined): unknown {
+    if (text === undefined) return undefined;
+    try {
+        return JSON.parse(text);
+    } catch {
+        return undefined;
     }
 }

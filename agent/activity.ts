@@ -1,0 +1,24 @@
+/**
+ * Reading an instance's activity from its Jupyter server: kernels (with their execution state
+ * and last activity) and terminals. `no_track_activity` keeps the agent's own requests from
+ * counting as activity, as JupyterHub's culler does.
+ */
+import type { Activity } from "./decide";
+
+export async function readActivity(jupyterUrl: string, token: string, timeoutMs = 5000): Promise<Activity> {
+    const get = async (path: string): Promise<unknown> => {
+        const abort = new AbortController();
+        const timer = setTimeout(() => abort.abort(), timeoutMs);
+        try {
+            const res = await fetch(`${jupyterUrl}${path}?no_track_activity=1`, { headers: { Authorization: `token ${token}` }, signal: abort.signal });
+            if (res.status === 404) return [];
+            if (!res.ok) throw new Error(`${path} answered HTTP ${res.status}`);
+            return await res.json();
+        } finally {
+            clearTimeout(timer);
+        }
+    };
+    const [kernels, terminals] = await Promise.all([get("/api/kernels"), get("/api/terminals")]);
+    if (!Array.isArray(kernels) || !Array.isArray(terminals)) throw new Error("the Jupyter server answered something that is not a list of kernels and terminals");
+    return { kernels, terminals } as Activity;
+}

@@ -1,0 +1,126 @@
+/**
+ * The workspace agent's check: read the policies, the instances and the agent's memory; start or
+ * stop what a schedule or idle shutdown says; remember. One instance that cannot be read or acted
+ * on is logged and skipped: the others are still checked.
+ */
+import type { AgentStore, Backend, InstanceView } from "../provider/backends/backend";
+import { progressTo } from "../provider/progress";
+import { ScheduleSpec, scheduleSchema } from "../provider/spec/schedule";
+import { readActivity } from "./activity";
+import { Activity, AgentMemory, Operation, PowerAction, Trigger, dueScheduleAction, emptyMemory, idleVerdict } from "./decide";
+
+export interface InstancePolicy {
+    schedules: ScheduleSpec[];
+    idleAfterSeconds?: number;
+}
+
+export type Logger = (entry: Record<string, unknown>) => void;
+
+export const jsonLogger: Logger = (entry) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+
+/** Policies by instance, from the store's keys (`schedule.<instance>.<name>`, `idle.<instance>`). */
+export function policiesByInstance(raw: Record<string, unknown>, log: Logger): Map<string, InstancePolicy> {
+    const out = new Map<string, InstancePolicy>();
+    const of = (instance: string) => {
+        let p = out.get(instance);
+        if (!p) out.set(instance, (p = { schedules: [] }));
+        return p;
+    };
+    for (const [key, value] of Object.entries(raw)) {
+        const [kind, instance, name] = key.split(".");
+        if (kind === "schedule" && instance && name) {
+            const r = scheduleSchema.safeParse(value);
+            if (r.success) of(instance).schedules.push({ ...r.data, name });
+            else log({ level: "warning", instance, message: `ignoring schedule "${name}": ${r.error.issues[0]?.message}` });
+        } else if (kind === "idle" && instance) {
+            const after = (value as { afterSeconds?: unknown } | null)?.afterSeconds;
+            if (typeof after === "number" && after > 0) of(instance).idleAfterSeconds = after;
+        }
+    }
+    return out;
+}
+
+export function memoryFrom(raw: unknown): AgentMemory {
+    const m = raw && typeof raw === "object" ? (raw as Partial<AgentMemory>) : {};
+    return { ...emptyMemory(), handledUntil: { ...(m.handledUntil ?? {}) }, lastOperation: { ...(m.lastOperation ?? {}) } };
+}
+
+export interface AgentContext {
+    workspace: string;
+    backend: Backend;
+    store: AgentStore;
+    log: Logger;
+    /** How long a scheduled start waits for the instance to answer. */
+    startTimeoutSeconds: number;
+    /** Reads activity; the default asks the instance's Jupyter server. */
+    activity?: (view: InstanceView) => Promise<Activity>;
+    now?: () => Date;
+}
+
+/** One check of every instance of the workspace. Returns the memory it saved. */
+export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
+    const now = ctx.now?.() ?? new Date();
+    const [rawPolicies, instances, rawMemory] = await Promise.all([ctx.store.readPolicies(), ctx.backend.listInstances(ctx.workspace), ctx.store.readMemory()]);
+    const policies = policiesByInstance(rawPolicies, ctx.log);
+    const memory = memoryFrom(rawMemory);
+    const before = JSON.stringify(memory);
+    const handled: Record<string, string> = {};
+
+    for (const view of instances) {
+        const policy = policies.get(view.instance) ?? { schedules: [] };
+        const due = dueScheduleAction(view.instance, policy.schedules, memory.handledUntil, now);
+        Object.assign(handled, due.handledUntil);
+        try {
+            if (due.decision) {
+                const d = due.decision;
+                await act(ctx, memory, view, d.action, "Schedule", `schedule "${d.schedule}" fired at ${d.firedAt.toISOString()}`);
+                continue;
+            }
+            if (policy.idleAfterSeconds && view.status === "Running" && view.startedAt) {
+                const activity = await (ctx.activity ?? defaultActivity)(view);
+                const verdict = idleVerdict(policy.idleAfterSeconds, activity, new Date(view.startedAt), now);
+                if (verdict.idle) await act(ctx, memory, view, "stop", "IdleShutdown", verdict.reason);
+            }
+        } catch (e) {
+            ctx.log({ level: "error", instance: view.instance, message: `skipped this check: ${(e as Error).message}` });
+        }
+    }
+    // Marks of schedules and instances that no longer exist are dropped.
+    memory.handledUntil = handled;
+    for (const name of Object.keys(memory.lastOperation)) {
+        if (!instances.some((v) => v.instance === name)) delete memory.lastOperation[name];
+    }
+    if (JSON.stringify(memory) !== before) await ctx.store.writeMemory(memory);
+    return memory;
+}
+
+async function defaultActivity(view: InstanceView): Promise<Activity> {
+    if (!view.jupyterUrl || !view.token) throw new Error("the instance's Jupyter address or token is unknown");
+    return readActivity(view.jupyterUrl, view.token);
+}
+
+async function act(ctx: AgentContext, memory: AgentMemory, view: InstanceView, action: PowerAction, trigger: Trigger, reason: string): Promise<void> {
+    const wanted = action === "stop" ? "Stopped" : "Running";
+    if (view.status === wanted) {
+        ctx.log({ level: "info", instance: view.instance, trigger, message: `already ${wanted.toLowerCase()}: nothing to do (${reason})` });
+        return;
+    }
+    const op: Operation = { operation: action === "stop" ? "Stop" : "Start", trigger, at: new Date().toISOString(), reason, status: "Succeeded" };
+    ctx.log({ level: "info", instance: view.instance, operation: op.operation, trigger, reason, message: `${action === "stop" ? "stopping" : "starting"}` });
+    const started = Date.now();
+    try {
+        if (action === "stop") await ctx.backend.stopRuntime(view.id);
+        else {
+            const progress = progressTo((m, ephemeral) => (ephemeral ? undefined : ctx.log({ level: "info", instance: view.instance, message: m })));
+            await ctx.backend.startRuntime(view.id, progress, ctx.startTimeoutSeconds);
+        }
+    } catch (e) {
+        op.status = "Failed";
+        op.error = (e as Error).message;
+    }
+    memory.lastOperation[view.instance] = op;
+    ctx.log({
+        level: op.status === "Succeeded" ? "info" : "error", instance: view.instance, operation: op.operation, trigger, status: op.status,
+        seconds: Math.round((Date.now() - started) / 100) / 10, ...(op.error ? { error: op.error } : {}),
+    });
+}

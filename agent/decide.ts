@@ -1,0 +1,106 @@
+/**
+ * What the workspace agent decides at each check, from what it read: pure, so the rules that
+ * users rely on (a schedule fires once, a missed firing is caught up once, a busy kernel keeps an
+ * instance alive) are tested without clocks or engines.
+ */
+import { ScheduleSpec, latestFiring } from "../provider/spec/schedule";
+
+/** Who asked for a power change; Azure's `lastOperation.operationTrigger`. */
+export type Trigger = "User" | "Schedule" | "IdleShutdown";
+export type PowerAction = "start" | "stop";
+
+/** The agent's memory, persisted between checks and across restarts of the agent or the engine. */
+export interface AgentMemory {
+    /** Per schedule (`instance/name`): the instant up to which its firings have been handled (ISO). */
+    handledUntil: Record<string, string>;
+    /** Per instance: the last power operation the agent (or the CLI) made. */
+    lastOperation: Record<string, Operation>;
+}
+
+export interface Operation {
+    operation: "Start" | "Stop" | "Restart";
+    trigger: Trigger;
+    /** ISO time the operation was made. */
+    at: string;
+    /** Why, for people reading the log: the schedule and its firing, or how long the instance was idle. */
+    reason: string;
+    status: "Succeeded" | "Failed";
+    error?: string;
+}
+
+export const emptyMemory = (): AgentMemory => ({ handledUntil: {}, lastOperation: {} });
+
+export interface ScheduleDecision {
+    action: PowerAction;
+    schedule: string;
+    firedAt: Date;
+}
+
+export const scheduleKey = (instance: string, schedule: string) => `${instance}/${schedule}`;
+
+/**
+ * The schedule action due for one instance, and the new handled-until marks.
+ *
+ * Each schedule acts on its latest firing since it was last handled: a firing missed while the
+ * agent was down is caught up at the next check, once, however many were missed. When several
+ * schedules fired since (a start at 08:00 and a stop at 18:00, both missed), the latest decides,
+ * as if the agent had been up. A schedule seen for the first time never acts on its past firings.
+ */
+export function dueScheduleAction(
+    instance: string,
+    schedules: readonly ScheduleSpec[],
+    handledUntil: Readonly<Record<string, string>>,
+    now: Date,
+): { decision?: ScheduleDecision; handledUntil: Record<string, string> } {
+    const marks: Record<string, string> = {};
+    let decision: ScheduleDecision | undefined;
+    for (const s of schedules) {
+        if (!s.enabled) continue;
+        const key = scheduleKey(instance, s.name);
+        marks[key] = now.toISOString();
+        const since = handledUntil[key];
+        if (since === undefined) continue;
+        const fired = latestFiring(s, now);
+        if (!fired || fired.getTime() <= Date.parse(since)) continue;
+        if (!decision || fired.getTime() > decision.firedAt.getTime()) decision = { action: s.action, schedule: s.name, firedAt: fired };
+    }
+    return { decision, handledUntil: marks };
+}
+
+/** What an instance's Jupyter server says of its kernels and terminals, and its other sessions. */
+export interface Activity {
+    kernels: { execution_state?: string; last_activity?: string }[];
+    terminals: { name?: string; last_activity?: string }[];
+    /** Open SSH and editor connections, when the backend can count them. */
+    connections?: number;
+}
+
+export interface IdleVerdict {
+    idle: boolean;
+    /** Since when nothing happened (ISO), or undefined while something is happening now. */
+    quietSince?: string;
+    /** What keeps the instance alive, or how long it has been idle. */
+    reason: string;
+}
+
+const BUSY_STATES = new Set(["busy", "starting", "restarting", "autorestarting"]);
+
+/**
+ * Whether a running instance has been idle for the whole period: no kernel busy, no open
+ * terminal, no SSH or editor connection, and no kernel or terminal activity within the period.
+ * An open but idle kernel does not count, and neither do the UI's own API calls (an open browser
+ * tab polls the server all day: Jupyter's `/api/status` last_activity would never go quiet).
+ */
+export function idleVerdict(afterSeconds: number, activity: Activity, startedAt: Date, now: Date): IdleVerdict {
+    const busy = activity.kernels.filter((k) => BUSY_STATES.has(k.execution_state ?? ""));
+    if (busy.length) return { idle: false, reason: `${busy.length} kernel(s) busy` };
+    if (activity.terminals.length) return { idle: false, reason: `${activity.terminals.length} terminal(s) open` };
+    if (activity.connections) return { idle: false, reason: `${activity.connections} SSH/editor connection(s) open` };
+    const times = [startedAt.getTime(), ...activity.kernels.map((k) => Date.parse(k.last_activity ?? ""))].filter(Number.isFinite);
+    const quietSince = Math.max(...times);
+    const quietSeconds = Math.floor((now.getTime() - quietSince) / 1000);
+    const iso = new Date(quietSince).toISOString();
+    return quietSeconds >= afterSeconds
+        ? { idle: true, quietSince: iso, reason: `idle for ${quietSeconds}s (limit ${afterSeconds}s) since ${iso}` }
+        : { idle: false, quietSince: iso, reason: `quiet for ${quietSeconds}s of ${afterSeconds}s` };
+}

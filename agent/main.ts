@@ -1,0 +1,55 @@
+/**
+ * Entry point of the workspace agent (bundled into bin/agent-image/agent.js, run by the agent's
+ * container or pod). Configured by environment:
+ *   CI_AGENT_WORKSPACE               the workspace it looks after
+ *   CI_AGENT_BACKEND                 JSON backend spec ({"kind":"docker","host":...} or {"kind":"kubernetes","namespace":...})
+ *   CI_AGENT_CHECK_INTERVAL_SECONDS  how often it checks (default 30)
+ */
+import type { BackendSpec } from "../provider/spec/schema";
+import type { Backend } from "../provider/backends/backend";
+import { DockerBackend } from "../provider/backends/docker";
+import { KubernetesBackend } from "../provider/backends/kubernetes";
+import { AgentContext, checkOnce, jsonLogger } from "./agent";
+
+function backendOf(spec: BackendSpec): Backend {
+    // Inside the workspace the agent reaches instances by name, not on the host's published ports.
+    return spec.kind === "docker" ? new DockerBackend(spec.host, { reachInstancesBy: "workspace-network" }) : new KubernetesBackend(spec);
+}
+
+async function main(): Promise<void> {
+    const workspace = process.env.CI_AGENT_WORKSPACE ?? "";
+    const spec = JSON.parse(process.env.CI_AGENT_BACKEND ?? "null") as BackendSpec | null;
+    const interval = Number(process.env.CI_AGENT_CHECK_INTERVAL_SECONDS ?? 30);
+    if (!workspace || !spec || !(interval > 0)) {
+        jsonLogger({ level: "error", message: "CI_AGENT_WORKSPACE, CI_AGENT_BACKEND and CI_AGENT_CHECK_INTERVAL_SECONDS must be set" });
+        process.exit(2);
+    }
+    const backend = backendOf(spec);
+    const ctx: AgentContext = { workspace, backend, store: backend.agentStore(workspace), log: jsonLogger, startTimeoutSeconds: 600 };
+    let stopping = false;
+    let wake: (() => void) | undefined;
+    const stop = () => {
+        stopping = true;
+        wake?.();
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    jsonLogger({ level: "info", message: `workspace agent of "${workspace}" on the ${backend.description}, checking every ${interval}s` });
+    while (!stopping) {
+        const started = Date.now();
+        try {
+            await checkOnce(ctx);
+        } catch (e) {
+            // The engine restarting, the API server away: try again at the next check.
+            jsonLogger({ level: "error", message: `check failed: ${(e as Error).message}` });
+        }
+        const wait = Math.max(0, interval * 1000 - (Date.now() - started));
+        await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, wait);
+        });
+    }
+    jsonLogger({ level: "info", message: "stopped" });
+}
+
+void main();

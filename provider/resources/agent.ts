@@ -1,0 +1,195 @@
+/**
+ * The workspace agent and the policies it enforces: `WorkspaceAgent` (one per workspace), and per
+ * instance one `Schedule` resource per schedule and an `IdleShutdown`. Policies are written to the
+ * agent's store, one key per resource; changing one is an update of that resource alone and
+ * never touches the instance's runtime.
+ */
+import { z } from "zod";
+import { FieldProblem } from "../spec/errors";
+import { agentContextDir } from "../image/context";
+import { policyKey } from "../backends/layout";
+import { durationSeconds } from "../spec/duration";
+import { nameSchema } from "../spec/schema";
+import {
+    MIN_IDLE_SECONDS, ScheduleSpec, describeFirings, dstGap, scheduleSchema, schedulesSchema,
+} from "../spec/schedule";
+import { containsUnknown } from "../spec/validate";
+import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+
+/** How often the agent checks when the workspace does not say. */
+export const DEFAULT_CHECK_INTERVAL_SECONDS = 30;
+
+const agentSchema = z.object({
+    ...wiringFields,
+    image: z.string().min(1),
+    /** Hash of the build context, for backends that build the image themselves. */
+    contextHash: z.string().min(1),
+    network: z.string().min(1),
+    checkInterval: durationSeconds(1).default(DEFAULT_CHECK_INTERVAL_SECONDS),
+});
+
+async function ensureAgent(inputs: Props) {
+    const backend = backendOf(inputs);
+    const image = inputs.image as string;
+    const progress = progressOf(inputs, "workspace agent");
+    if (backend.buildsImages) {
+        const have = await backend.inspectImage(image);
+        if (have?.contextHash !== inputs.contextHash) await backend.buildImage(image, agentContextDir(), inputs.contextHash as string, progress);
+    }
+    return backend.ensureAgent({
+        workspace: inputs.workspace as string,
+        owner: inputs.owner as string,
+        image,
+        network: inputs.network as string,
+        checkIntervalSeconds: inputs.checkInterval as number,
+    }, progress);
+}
+
+/**
+ * The agent that enforces schedules and idle shutdown between `pulumi up`s. Its store (the
+ * policies and what it has done) goes with it when the workspace is deleted.
+ */
+export const workspaceAgent: ResourceKind = {
+    check: (news) => checkWith(agentSchema, news, { checkInterval: "agent.checkInterval" }),
+    // A new image or interval re-creates the agent's container; the store is kept, so nothing of
+    // the instances changes.
+    rules: () => ({ ...wiringRules, image: "live", contextHash: "live", network: "live", checkInterval: "live" }),
+    async create(inputs) {
+        const state = await ensureAgent(inputs);
+        return { id: state.id, outs: { ...inputs, agentId: state.id } };
+    },
+    async read(id, props) {
+        const state = await backendOf(props).readAgent(props.workspace as string);
+        if (!state) return undefined;
+        return { ...props, agentId: id, image: state.image, checkInterval: state.checkIntervalSeconds, running: state.running };
+    },
+    async update(_id, olds, news) {
+        const state = await ensureAgent(news);
+        return { ...olds, ...news, agentId: state.id };
+    },
+    async delete(_id, props) {
+        const backend = backendOf(props);
+        // Other stacks of the same workspace still have instances: their agent stays. (This
+        // stack's own instances are being deleted in the same deployment.)
+        const others = (await backend.listInstances(props.workspace as string)).filter((i) => i.owner !== props.owner);
+        if (others.length > 0) return;
+        await backend.deleteAgent(props.workspace as string);
+    },
+};
+
+const policyWiring = {
+    ...wiringFields,
+    instance: nameSchema,
+    /** The agent's id: only here so that policies are written after the agent exists. */
+    agent: z.string().min(1),
+};
+
+const policyRules = { ...wiringRules, instance: "replace", agent: "ignore" } as const;
+
+const NEXT_FIRINGS = 3;
+
+const scheduleResourceSchema = z.object({
+    ...policyWiring,
+    /** Position among the instance's schedules and the whole list, for the checks across schedules. */
+    index: z.number().int().min(0),
+    all: z.array(z.unknown()),
+});
+
+/** Problems of the whole list that concern this schedule, with their paths as the user wrote them. */
+function listProblems(all: unknown[], index: number): FieldProblem[] {
+    if (containsUnknown(all)) return [];
+    const r = schedulesSchema.safeParse(all);
+    if (r.success) return [];
+    return r.error.issues
+        .filter((i) => i.path.length === 0 || i.path[0] === index)
+        .map((i) => ({ field: ["schedules", ...i.path].map((p, n) => (typeof p === "number" ? `[${p}]` : n ? `.${String(p)}` : String(p))).join(""), message: i.message }));
+}
+
+function scheduleOf(p: Props): ScheduleSpec {
+    return { name: p.name as string, action: p.action as ScheduleSpec["action"], cron: p.cron as string, timeZone: p.timeZone as string, enabled: p.enabled as boolean };
+}
+
+function firings(p: Props) {
+    return { nextFirings: p.enabled ? describeFirings(scheduleOf(p), NEXT_FIRINGS, new Date()) : [] };
+}
+
+const storeOf = (p: Props) => backendOf(p).agentStore(p.workspace as string);
+const policyValue = (p: Props) => ({ action: p.action, cron: p.cron, timeZone: p.timeZone, enabled: p.enabled });
+
+/**
+ * One start or stop schedule of an instance. Its outputs show the next firings in UTC and in the
+ * schedule's time zone (as of the last deployment or refresh).
+ */
+export const schedule: ResourceKind = {
+    async check(news) {
+        const index = typeof news.index === "number" ? news.index : 0;
+        const userPaths = Object.fromEntries(["name", "action", "cron", "timeZone", "enabled"].map((k) => [k, `schedules[${index}].${k}`]));
+        const base = await checkWith(scheduleResourceSchema, news, userPaths);
+        const own = await checkWith(scheduleSchema.extend({ name: z.string().min(1) }), pick(news, ["name", "action", "cron", "timeZone", "enabled"]), userPaths);
+        const problems = [...base.problems, ...own.problems, ...(own.problems.length ? [] : listProblems((news.all as unknown[]) ?? [], index))];
+        if (problems.length) return { inputs: news, problems };
+        const inputs = { ...base.inputs, ...own.inputs };
+        const gap = containsUnknown(inputs) ? undefined : dstGap(scheduleOf(inputs));
+        if (gap) {
+            progressOf(inputs, "").warn(
+                `schedules[${index}] (${inputs.action} "${inputs.cron}" in ${inputs.timeZone}): ${gap.skipped} does not exist ` +
+                `(clocks go forward); it fires at ${gap.firesAt.local} instead`,
+            );
+        }
+        return { inputs, problems: [] } satisfies CheckOutcome;
+    },
+    rules: () => ({
+        ...policyRules, name: "replace", index: "ignore", all: "ignore",
+        action: "live", cron: "live", timeZone: "live", enabled: "live",
+    }),
+    async create(inputs) {
+        const key = policyKey.schedule(inputs.instance as string, inputs.name as string);
+        await storeOf(inputs).writePolicy(key, policyValue(inputs));
+        return { id: key, outs: { ...inputs, ...firings(inputs) } };
+    },
+    async read(id, props) {
+        const have = (await storeOf(props).readPolicy(id)) as Props | undefined;
+        if (!have || typeof have !== "object") return undefined;
+        const now = { ...props, ...pick(have, ["action", "cron", "timeZone", "enabled"]) };
+        return { ...now, ...firings(now) };
+    },
+    async update(id, olds, news) {
+        await storeOf(news).writePolicy(id, policyValue(news));
+        return { ...olds, ...news, ...firings(news) };
+    },
+    async delete(id, props) {
+        await storeOf(props).writePolicy(id, undefined);
+    },
+};
+
+const idleSchema = z.object({
+    ...policyWiring,
+    after: durationSeconds(MIN_IDLE_SECONDS),
+});
+
+/** Idle shutdown of an instance: stopped by the agent after this long with nothing going on. */
+export const idleShutdown: ResourceKind = {
+    check: (news) => checkWith(idleSchema, news, { after: "idleShutdown.after" }),
+    rules: () => ({ ...policyRules, after: "live" }),
+    async create(inputs) {
+        const key = policyKey.idle(inputs.instance as string);
+        await storeOf(inputs).writePolicy(key, { afterSeconds: inputs.after });
+        return { id: key, outs: inputs };
+    },
+    async read(id, props) {
+        const have = (await storeOf(props).readPolicy(id)) as { afterSeconds?: unknown } | undefined;
+        if (!have || typeof have.afterSeconds !== "number") return undefined;
+        return { ...props, after: have.afterSeconds };
+    },
+    async update(id, olds, news) {
+        await storeOf(news).writePolicy(id, { afterSeconds: news.after });
+        return { ...olds, ...news };
+    },
+    async delete(id, props) {
+        await storeOf(props).writePolicy(id, undefined);
+    },
+};
+
+function pick(p: Props, keys: string[]): Props {
+    return Object.fromEntries(keys.filter((k) => k in p).map((k) => [k, p[k]]));
+}
