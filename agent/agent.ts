@@ -55,6 +55,8 @@ export interface AgentContext {
     /** Reads activity; the default asks the instance's Jupyter server. */
     activity?: (view: InstanceView) => Promise<Activity>;
     now?: () => Date;
+    /** The last problem logged per instance, kept by a long-running agent between checks. */
+    problems?: Map<string, string>;
 }
 
 /** One check of every instance of the workspace. Returns the memory it saved. */
@@ -81,8 +83,12 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
                 const verdict = idleVerdict(policy.idleAfterSeconds, activity, new Date(view.startedAt), now);
                 if (verdict.idle) await act(ctx, memory, view, "stop", "IdleShutdown", verdict.reason);
             }
+            ctx.problems?.delete(view.instance);
         } catch (e) {
-            ctx.log({ level: "error", instance: view.instance, message: `skipped this check: ${(e as Error).message}` });
+            // Logged when the problem starts or changes, not at every check.
+            const message = `skipped this check: ${(e as Error).message}`;
+            if (ctx.problems?.get(view.instance) !== message) ctx.log({ level: "error", instance: view.instance, message });
+            ctx.problems?.set(view.instance, message);
         }
     }
     // Marks of schedules and instances that no longer exist are dropped.
@@ -120,7 +126,7 @@ async function act(ctx: AgentContext, memory: AgentMemory, view: InstanceView, a
     }
     memory.lastOperation[view.instance] = op;
     ctx.log({
-        level: op.status === "Succeeded" ? "info" : "error", instance: view.instance, operation: op.operation, trigger, status: op.status,
+        level: op.status === "Succeeded" ? "info" : "error", instance: view.instance, operation: op.operation, trigger, reason, status: op.status,
         seconds: Math.round((Date.now() - started) / 100) / 10, ...(op.error ? { error: op.error } : {}),
     });
 }

@@ -83,7 +83,9 @@ export interface IdleVerdict {
     reason: string;
 }
 
-const BUSY_STATES = new Set(["busy", "starting", "restarting", "autorestarting"]);
+// Only "busy" is work in progress. A kernel started through the API that no client ever
+// connected to stays "starting" for good; its start counts as activity through last_activity.
+const BUSY_STATES = new Set(["busy"]);
 
 /**
  * Whether a running instance has been idle for the whole period: no kernel busy, no open

@@ -25,7 +25,7 @@ async function main(): Promise<void> {
         process.exit(2);
     }
     const backend = backendOf(spec);
-    const ctx: AgentContext = { workspace, backend, store: backend.agentStore(workspace), log: jsonLogger, startTimeoutSeconds: 600 };
+    const ctx: AgentContext = { workspace, backend, store: backend.agentStore(workspace), log: jsonLogger, startTimeoutSeconds: 600, problems: new Map() };
     let stopping = false;
     let wake: (() => void) | undefined;
     const stop = () => {

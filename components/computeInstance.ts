@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
 import { KindResource } from "../provider/dynamic";
 import type { InstanceStatus } from "../provider/backends/backend";
 import type { Endpoints } from "../provider/spec/endpoints";
@@ -164,9 +165,11 @@ export class ComputeInstance extends pulumi.ComponentResource {
         // that come from other resources are checked by the providers once known.
         parseOrThrow(instanceSchema.in.partial(), plainParts({ ...rest, name: instanceName }), `ComputeInstance "${name}"`);
         if (!Array.isArray(schedules)) throw new Error(`ComputeInstance "${name}": [schedules] must be a list (its length must be known when the program runs)`);
-        const plainSchedules = plainParts({ schedules, idleShutdown });
-        parseOrThrow(schedulesSchema.optional(), plainSchedules.schedules, `ComputeInstance "${name}": schedules`);
-        if (plainSchedules.idleShutdown !== undefined) parseOrThrow(idleShutdownSchema.partial(), plainSchedules.idleShutdown, `ComputeInstance "${name}": idleShutdown`);
+        parseOrThrow(
+            z.object({ schedules: schedulesSchema, idleShutdown: idleShutdownSchema }).partial(),
+            plainParts({ schedules, idleShutdown }),
+            `ComputeInstance "${name}"`,
+        );
 
         const wiring = { backend: ws.backend, workspace: ws.workspaceName, owner: ws.owner, instance: instanceName };
         const child = { parent: this };

@@ -5,7 +5,7 @@
  * never touches the instance's runtime.
  */
 import { z } from "zod";
-import { FieldProblem } from "../spec/errors";
+import { FieldProblem, formatPath } from "../spec/errors";
 import { agentContextDir } from "../image/context";
 import { policyKey } from "../backends/layout";
 import { durationSeconds } from "../spec/duration";
@@ -102,7 +102,7 @@ function listProblems(all: unknown[], index: number): FieldProblem[] {
     if (r.success) return [];
     return r.error.issues
         .filter((i) => i.path.length === 0 || i.path[0] === index)
-        .map((i) => ({ field: ["schedules", ...i.path].map((p, n) => (typeof p === "number" ? `[${p}]` : n ? `.${String(p)}` : String(p))).join(""), message: i.message }));
+        .map((i) => ({ field: formatPath(["schedules", ...i.path]), message: i.message }));
 }
 
 function scheduleOf(p: Props): ScheduleSpec {

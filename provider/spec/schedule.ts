@@ -42,7 +42,7 @@ export function cronProblem(cron: string): string | undefined {
 export const scheduleSchema = z.strictObject({
     /** Identity of the schedule among the instance's; default: its position. */
     name: z.string().regex(SCHEDULE_NAME, { message: "must be 1 to 32 lowercase letters, digits and '-'" }).optional(),
-    action: z.enum(SCHEDULE_ACTIONS, { message: `must be one of: ${SCHEDULE_ACTIONS.join(", ")}` }),
+    action: z.enum(SCHEDULE_ACTIONS, { message: "unknown action" }),
     cron: z.string({ message: 'must be a cron expression such as "0 18 * * 1-5"' }).superRefine((c, ctx) => {
         const problem = cronProblem(c);
         if (problem) ctx.addIssue({ code: "custom", message: problem });

@@ -58,6 +58,56 @@ describe.each([
     });
 });
 
+describe.each([
+    ["in the component, for plain values", false],
+    ["in the provider's check, for values known only later", true],
+])("bad schedules and idle periods are refused at preview %s", (_how, viaOutputs) => {
+    const stop = (cron: string, extra: Record<string, unknown> = {}) => ({ action: "stop", cron, ...extra });
+
+    test("an invalid cron says what a cron looks like", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { schedules: [stop("0 18 * *")] } } });
+        expect(m).toContain('[schedules[0].cron] "0 18 * *" is not a cron expression: write five fields "minute hour day-of-month month day-of-week"');
+        await nothingCreated();
+    });
+
+    test("an unknown time zone", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { schedules: [stop("0 18 * * *", { timeZone: "Europe/Atlantis" })] } } });
+        expect(m).toContain("[schedules[0].timeZone] is not an IANA time zone");
+        await nothingCreated();
+    });
+
+    test("an unknown action lists the actions", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { schedules: [{ action: "pause", cron: "0 18 * * *" }] } } });
+        expect(m).toContain('[schedules[0].action] unknown action; allowed: "start", "stop"');
+        await nothingCreated();
+    });
+
+    test("more schedules than allowed", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { schedules: Array.from({ length: 9 }, (_, i) => stop(`${i} 18 * * *`)) } } });
+        expect(m).toContain("[schedules] at most 8 schedules per instance");
+        await nothingCreated();
+    });
+
+    test("a start and a stop at the same minute", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { schedules: [{ action: "start", cron: "0 8 * * 1-5" }, stop("0 8 * * 1")] } } });
+        expect(m).toMatch(/\[schedules\[1\]\.cron\] starts and stops the instance at the same minute as schedules\[0\] \(both fire at \d{4}-\d\d-\d\dT08:00Z\)/);
+        await nothingCreated();
+    });
+
+    test("an idle period under one minute", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { idleShutdown: { after: "30s" } } } });
+        expect(m).toContain("[idleShutdown.after] must be at least 60s, got 30s");
+        await nothingCreated();
+    });
+});
+
+test("a schedule whose time falls in a DST gap previews with a warning saying when it fires instead", async () => {
+    await t.setConfig({ workspaceName: ws, viaOutputs: false, dockerHost: "", instances: { alice: { size: { cpus: 1, memoryGb: 1 }, schedules: [{ action: "start", cron: "30 2 * * *", timeZone: "Europe/Madrid" }] } } });
+    const r = await t.stack.preview(collect(t));
+    expect(r.stdout).toMatch(/warning: .*schedules\[0\] \(start "30 2 \* \* \*" in Europe\/Madrid\): \d{4}-03-\d\d 02:30 does not exist \(clocks go forward\); it fires at \d{4}-03-\d\d 03:00 \(Europe\/Madrid\) instead/);
+    await nothingCreated();
+});
+
 test("a Docker host that does not answer is named", async () => {
     const m = await previewError({ dockerHost: "tcp://127.0.0.1:1", instances: { alice: { size: { cpus: 1, memoryGb: 1 } } } });
     expect(m).toContain("[backend] Docker engine at tcp://127.0.0.1:1 does not answer");

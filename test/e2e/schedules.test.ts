@@ -136,11 +136,12 @@ describe("schedules and idle shutdown on Docker", () => {
 
         await waitFor("the start schedule to fire", start.at.getTime() - Date.now() + 60_000, async () => running(`ci-${ws}-alice`));
         expect(Date.now()).toBeGreaterThanOrEqual(start.at.getTime());
+        // The agent starts it, waits for Jupyter to answer, then logs the start as done.
+        const ops = async () => (await agentLog(ws)).filter((e) => e.instance === "alice" && e.status).map((e) => [e.operation, e.trigger, e.status]);
+        await waitFor("the start to be logged", 60_000, async () => (await ops()).length === 2);
+        expect(await ops()).toEqual([["Stop", "Schedule", "Succeeded"], ["Start", "Schedule", "Succeeded"]]);
+        expect((await fetch(`${urls.alice.origin}/api/status`, { headers: { Authorization: `token ${urls.alice.token}` } })).status).toBe(200);
         expect((await execIn(`ci-${ws}-alice`, ["cat", "/home/azureuser/home.txt"])).output).toBe("kept\n");
-        const alice = (await agentLog(ws)).filter((e) => e.instance === "alice" && e.status);
-        expect(alice.map((e) => [e.operation, e.trigger, e.status])).toEqual([["Stop", "Schedule", "Succeeded"], ["Start", "Schedule", "Succeeded"]]);
-        // The agent starts it and waits for Jupyter; /mnt is wiped by the instance's own start.
-        await waitFor("Jupyter to answer", 60_000, async () => (await fetch(`${urls.alice.origin}/api/status`, { headers: { Authorization: `token ${urls.alice.token}` } }).catch(() => undefined))?.status === 200);
         expect((await execIn(`ci-${ws}-alice`, ["ls", "-A", "/mnt"])).output).toBe("");
     });
 

@@ -141,3 +141,22 @@ describe("capacity at preview", () => {
         expect(capacityProblems({ name: "custom", cpus: 1, memoryGb: 2, gpus: 0 }, twoCores, "e")).toEqual([]);
     });
 });
+
+describe("workspace agent container", () => {
+    const { agentCreateOptions } = require("../../provider/backends/docker/options") as typeof import("../../provider/backends/docker/options");
+    const o = agentCreateOptions({ workspace: "team", owner: "p/s", image: "compute-instance-agent:1", network: "ci-team", checkIntervalSeconds: 30 });
+
+    test("snapshot", () => {
+        expect(o).toMatchSnapshot();
+    });
+
+    test("the engine's socket and its store; on the workspace network; restarted unless stopped; no capabilities, read-only", () => {
+        expect(o.HostConfig?.Mounts).toEqual([
+            { Type: "bind", Source: "/var/run/docker.sock", Target: "/var/run/docker.sock" },
+            { Type: "volume", Source: "ci-team-agent", Target: "/var/lib/compute-instance-agent" },
+        ]);
+        expect(o.HostConfig).toMatchObject({ NetworkMode: "ci-team", RestartPolicy: { Name: "unless-stopped" }, CapDrop: ["ALL"], ReadonlyRootfs: true });
+        expect(o.HostConfig?.CapAdd).toBeUndefined();
+        expect(o.Env).toContain("CI_AGENT_CHECK_INTERVAL_SECONDS=30");
+    });
+});

@@ -98,3 +98,33 @@ test("on Kubernetes a temp disk resize restarts the runtime (emptyDir limits are
     expect(classify(runtimeRules(true, true), base, { ...base, tempDiskGb: 30 }).replaces).toEqual([]);
     expect(classify(runtimeRules(true, false), base, { ...base, memoryGb: 4 }).replaces).toEqual([]);
 });
+
+describe("workspace agent manifests", () => {
+    const { agentManifests } = require("../../provider/backends/kubernetes/manifests") as typeof import("../../provider/backends/kubernetes/manifests");
+    const objects = agentManifests({ workspace: "team", owner: "p/s", image: "registry.example.com/agent:1", network: "team", checkIntervalSeconds: 30 }, "ml");
+    const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
+
+    test("snapshot", () => {
+        expect(objects).toMatchSnapshot();
+    });
+
+    test("least privilege: scale StatefulSets, read pods and tokens, read its policies, write only its own memory; nothing cluster-wide", () => {
+        expect(objects.map((o) => o.kind)).toEqual(["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "ConfigMap", "Deployment"]);
+        const rules = byKind("Role")[0].rules as { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+        const verbs = rules.flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${v} ${res}${r.resourceNames ? `/${r.resourceNames.join(",")}` : ""}`)));
+        expect(verbs.sort()).toEqual([
+            "get configmaps/ci-team-agent-memory", "get configmaps/ci-team-agent-policies", "get pods", "get secrets", "get statefulsets",
+            "list events", "list pods", "list statefulsets", "patch configmaps/ci-team-agent-memory", "patch statefulsets",
+        ]);
+        expect(verbs.some((v) => /delete|create|\*/.test(v))).toBe(false);
+    });
+
+    test("one agent at a time, non-root, read-only, no capabilities", () => {
+        const d = byKind("Deployment")[0] as unknown as { spec: { replicas: number; strategy: { type: string }; template: { spec: { serviceAccountName: string; securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown> }[] } } } };
+        expect(d.spec.replicas).toBe(1);
+        expect(d.spec.strategy.type).toBe("Recreate");
+        expect(d.spec.template.spec.serviceAccountName).toBe("ci-team-agent");
+        expect(d.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true });
+        expect(d.spec.template.spec.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+    });
+});

@@ -1,0 +1,161 @@
+import { checkOnce, policiesByInstance } from "../../agent/agent";
+import { Activity, dueScheduleAction, idleVerdict } from "../../agent/decide";
+import type { AgentStore, Backend, InstanceView, RuntimeState } from "../../provider/backends/backend";
+import type { ScheduleSpec } from "../../provider/spec/schedule";
+
+const at = (iso: string) => new Date(iso);
+const stop18: ScheduleSpec = { name: "evening", action: "stop", cron: "0 18 * * *", timeZone: "UTC", enabled: true };
+const start8: ScheduleSpec = { name: "morning", action: "start", cron: "0 8 * * *", timeZone: "UTC", enabled: true };
+
+describe("schedule decisions", () => {
+    test("a schedule seen for the first time never acts on its past firings", () => {
+        const r = dueScheduleAction("alice", [stop18], {}, at("2026-11-27T18:30:00Z"));
+        expect(r.decision).toBeUndefined();
+        expect(r.handledUntil).toEqual({ "alice/evening": "2026-11-27T18:30:00.000Z" });
+    });
+
+    test("a firing between two checks acts once; the next check does nothing", () => {
+        const first = dueScheduleAction("alice", [stop18], { "alice/evening": "2026-11-27T17:59:58.000Z" }, at("2026-11-27T18:00:00.500Z"));
+        expect(first.decision).toEqual({ action: "stop", schedule: "evening", firedAt: at("2026-11-27T18:00:00Z") });
+        const second = dueScheduleAction("alice", [stop18], first.handledUntil, at("2026-11-27T18:00:02.500Z"));
+        expect(second.decision).toBeUndefined();
+    });
+
+    test("firings missed while the agent was down are caught up once, and the latest decides", () => {
+        // Down from Thursday 07:00 to Friday 09:00: stops at 18:00 and starts at 08:00 were missed.
+        const marks = { "alice/evening": "2026-11-26T07:00:00.000Z", "alice/morning": "2026-11-26T07:00:00.000Z" };
+        const r = dueScheduleAction("alice", [stop18, start8], marks, at("2026-11-27T09:00:00Z"));
+        expect(r.decision).toEqual({ action: "start", schedule: "morning", firedAt: at("2026-11-27T08:00:00Z") });
+        expect(dueScheduleAction("alice", [stop18, start8], r.handledUntil, at("2026-11-27T09:00:30Z")).decision).toBeUndefined();
+        // Down over 18:00 only: the stop.
+        const r2 = dueScheduleAction("alice", [stop18, start8], { "alice/evening": "2026-11-27T17:00:00.000Z", "alice/morning": "2026-11-27T17:00:00.000Z" }, at("2026-11-27T19:00:00Z"));
+        expect(r2.decision?.action).toBe("stop");
+    });
+
+    test("disabled schedules never fire and lose their marks", () => {
+        const r = dueScheduleAction("alice", [{ ...stop18, enabled: false }], { "alice/evening": "2026-11-27T17:00:00.000Z" }, at("2026-11-27T19:00:00Z"));
+        expect(r).toEqual({ decision: undefined, handledUntil: {} });
+    });
+
+    test("time zones: 18:00 in Madrid is 17:00 UTC in winter", () => {
+        const madrid = { ...stop18, timeZone: "Europe/Madrid" };
+        expect(dueScheduleAction("alice", [madrid], { "alice/evening": "2026-11-27T16:59:00.000Z" }, at("2026-11-27T17:00:01Z")).decision?.firedAt).toEqual(at("2026-11-27T17:00:00Z"));
+    });
+});
+
+describe("idle verdicts", () => {
+    const started = at("2026-11-27T10:00:00Z");
+    const quietKernel = { execution_state: "idle", last_activity: "2026-11-27T10:05:00Z" };
+
+    test("an open idle kernel does not keep the instance alive; idleness counts from its last activity", () => {
+        expect(idleVerdict(1800, { kernels: [quietKernel], terminals: [] }, started, at("2026-11-27T10:34:59Z"))).toMatchObject({ idle: false });
+        expect(idleVerdict(1800, { kernels: [quietKernel], terminals: [] }, started, at("2026-11-27T10:35:00Z"))).toMatchObject({
+            idle: true, quietSince: "2026-11-27T10:05:00.000Z",
+        });
+    });
+
+    test("a busy kernel, an open terminal or an SSH/editor connection keep it alive however long ago anything happened", () => {
+        const late = at("2026-11-28T10:00:00Z");
+        expect(idleVerdict(60, { kernels: [{ execution_state: "busy", last_activity: "2026-11-27T10:00:00Z" }], terminals: [] }, started, late))
+            .toEqual({ idle: false, reason: "1 kernel(s) busy" });
+        expect(idleVerdict(60, { kernels: [], terminals: [{ name: "1" }] }, started, late)).toEqual({ idle: false, reason: "1 terminal(s) open" });
+        expect(idleVerdict(60, { kernels: [], terminals: [], connections: 2 }, started, late)).toEqual({ idle: false, reason: "2 SSH/editor connection(s) open" });
+    });
+
+    test("a kernel no client ever connected to reports \"starting\" for good: it counts from its start, not as busy", () => {
+        const neverConnected = { execution_state: "starting", last_activity: "2026-11-27T10:00:05Z" };
+        expect(idleVerdict(60, { kernels: [neverConnected], terminals: [] }, started, at("2026-11-27T10:01:04Z")).idle).toBe(false);
+        expect(idleVerdict(60, { kernels: [neverConnected], terminals: [] }, started, at("2026-11-27T10:01:05Z")).idle).toBe(true);
+    });
+
+    test("a fresh start resets the clock: an instance started a minute ago is not idle for 30 minutes", () => {
+        expect(idleVerdict(1800, { kernels: [], terminals: [] }, at("2026-11-27T12:00:00Z"), at("2026-11-27T12:01:00Z")).idle).toBe(false);
+    });
+});
+
+describe("policies from the store", () => {
+    test("schedules and idle periods by instance; tombstones and bad entries are skipped, with a warning for the latter", () => {
+        const log: Record<string, unknown>[] = [];
+        const p = policiesByInstance({
+            "schedule.alice.0": { action: "stop", cron: "0 18 * * *", timeZone: "UTC", enabled: true },
+            "schedule.alice.1": { action: "start", cron: "not a cron", timeZone: "UTC", enabled: true },
+            "idle.alice": { afterSeconds: 1800 },
+            "idle.bob": null,
+            "operation.alice": { operation: "Stop" },
+        }, (e) => log.push(e));
+        expect([...p.entries()]).toEqual([["alice", { schedules: [{ ...stop18, name: "0" }], idleAfterSeconds: 1800 }]]);
+        expect(log).toEqual([expect.objectContaining({ level: "warning", instance: "alice", message: expect.stringMatching(/ignoring schedule "1"/) })]);
+    });
+});
+
+describe("one check", () => {
+    // The backend and store here are in-memory stand-ins for the logic of one check; the real
+    // agent against the real engine and cluster is tested in test/e2e/schedules.test.ts.
+    function world(views: InstanceView[], policies: Record<string, unknown>, activity: Record<string, Activity | Error>) {
+        const calls: string[] = [];
+        let memory: unknown;
+        const store: AgentStore = {
+            writePolicy: async () => undefined,
+            readPolicy: async () => undefined,
+            readPolicies: async () => policies,
+            readMemory: async () => memory,
+            writeMemory: async (m) => { memory = JSON.parse(JSON.stringify(m)); },
+        };
+        const state = (id: string, status: RuntimeState["status"]) => ({ id, status } as RuntimeState);
+        const backend = {
+            listInstances: async () => views,
+            stopRuntime: async (id: string) => { calls.push(`stop ${id}`); return state(id, "Stopped"); },
+            startRuntime: async (id: string) => {
+                calls.push(`start ${id}`);
+                if (id === "broken") throw new Error("would not start");
+                return state(id, "Running");
+            },
+        } as unknown as Backend;
+        const log: Record<string, unknown>[] = [];
+        return {
+            calls, log, memory: () => memory,
+            ctx: (now: string) => ({
+                workspace: "ws", backend, store, log: (e: Record<string, unknown>) => log.push(e), startTimeoutSeconds: 60, now: () => at(now),
+                activity: async (v: InstanceView) => {
+                    const a = activity[v.instance];
+                    if (a instanceof Error) throw a;
+                    return a ?? { kernels: [], terminals: [] };
+                },
+            }),
+        };
+    }
+    const view = (instance: string, status: InstanceView["status"], startedAt?: string): InstanceView =>
+        ({ instance, owner: "p/s", id: instance, status, ...(startedAt ? { startedAt } : {}) });
+
+    test("an instance whose activity cannot be read is logged and skipped; the others are still handled", async () => {
+        const w = world(
+            [view("unreadable", "Running", "2026-11-27T09:00:00Z"), view("idle", "Running", "2026-11-27T09:00:00Z")],
+            { "idle.unreadable": { afterSeconds: 60 }, "idle.idle": { afterSeconds: 60 } },
+            { unreadable: new Error("connection refused") },
+        );
+        await checkOnce(w.ctx("2026-11-27T10:00:00Z"));
+        expect(w.calls).toEqual(["stop idle"]);
+        expect(w.log).toContainEqual(expect.objectContaining({ level: "error", instance: "unreadable", message: "skipped this check: connection refused" }));
+        expect(w.memory()).toMatchObject({ lastOperation: { idle: { operation: "Stop", trigger: "IdleShutdown", status: "Succeeded" } } });
+    });
+
+    test("a failed start is recorded as Failed and not retried at every check", async () => {
+        const policies = { "schedule.broken.m": { action: "start", cron: "0 8 * * *", timeZone: "UTC", enabled: true } };
+        const w = world([view("broken", "Stopped")], policies, {});
+        await checkOnce(w.ctx("2026-11-27T07:59:59Z"));
+        await checkOnce(w.ctx("2026-11-27T08:00:01Z"));
+        await checkOnce(w.ctx("2026-11-27T08:00:03Z"));
+        expect(w.calls).toEqual(["start broken"]);
+        expect(w.memory()).toMatchObject({ lastOperation: { broken: { operation: "Start", trigger: "Schedule", status: "Failed", error: "would not start" } } });
+    });
+
+    test("a schedule whose instance is already in the wanted state does nothing; stopped instances are not read for idleness", async () => {
+        const policies = { "schedule.off.e": { action: "stop", cron: "0 18 * * *", timeZone: "UTC", enabled: true }, "idle.off": { afterSeconds: 60 } };
+        const w = world([view("off", "Stopped")], policies, { off: new Error("must not be read") });
+        await checkOnce(w.ctx("2026-11-27T17:59:59Z"));
+        await checkOnce(w.ctx("2026-11-27T18:00:01Z"));
+        expect(w.calls).toEqual([]);
+        expect(w.log.filter((e) => e.level === "error")).toEqual([]);
+        expect(w.log).toContainEqual(expect.objectContaining({ instance: "off", message: expect.stringMatching(/^already stopped/) }));
+    });
+});
