@@ -129,7 +129,7 @@ export const schedule: ResourceKind = {
         const problems = [...base.problems, ...own.problems, ...(own.problems.length ? [] : listProblems((news.all as unknown[]) ?? [], index))];
         if (problems.length) return { inputs: news, problems };
         const inputs = { ...base.inputs, ...own.inputs };
-        const gap = containsUnknown(inputs) ? undefined : dstGap(scheduleOf(inputs));
+        const gap = containsUnknown([inputs.cron, inputs.timeZone]) ? undefined : dstGap(scheduleOf(inputs));
         if (gap) {
             progressOf(inputs, "").warn(
                 `schedules[${index}] (${inputs.action} "${inputs.cron}" in ${inputs.timeZone}): ${gap.skipped} does not exist ` +

@@ -182,8 +182,10 @@ export function dstGap(s: Pick<ScheduleSpec, "cron" | "timeZone">, from = new Da
     const wallClock = new Cron(s.cron, { timezone: "UTC", paused: true });
     const end = from.getTime() + DST_HORIZON_MS;
     const DAY = 86400_000;
-    let before = utcOffsetMinutes(from, s.timeZone);
-    for (let t = from.getTime() + DAY; t <= end + DAY; t += DAY) {
+    // Whole minutes throughout: the skipped wall times are tested minute by minute.
+    const start = Math.floor(from.getTime() / 60_000) * 60_000;
+    let before = utcOffsetMinutes(new Date(start), s.timeZone);
+    for (let t = start + DAY; t <= end + DAY; t += DAY) {
         const after = utcOffsetMinutes(new Date(t), s.timeZone);
         if (after > before) {
             // Clocks jumped forward within the last day: find the minute, then test each skipped one.

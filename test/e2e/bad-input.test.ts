@@ -63,39 +63,40 @@ describe.each([
     ["in the provider's check, for values known only later", true],
 ])("bad schedules and idle periods are refused at preview %s", (_how, viaOutputs) => {
     const stop = (cron: string, extra: Record<string, unknown> = {}) => ({ action: "stop", cron, ...extra });
+    const size = { cpus: 1, memoryGb: 1 };
 
     test("an invalid cron says what a cron looks like", async () => {
-        const m = await previewError({ viaOutputs, instances: { alice: { schedules: [stop("0 18 * *")] } } });
+        const m = await previewError({ viaOutputs, instances: { alice: { size, schedules: [stop("0 18 * *")] } } });
         expect(m).toContain('[schedules[0].cron] "0 18 * *" is not a cron expression: write five fields "minute hour day-of-month month day-of-week"');
         await nothingCreated();
     });
 
     test("an unknown time zone", async () => {
-        const m = await previewError({ viaOutputs, instances: { alice: { schedules: [stop("0 18 * * *", { timeZone: "Europe/Atlantis" })] } } });
+        const m = await previewError({ viaOutputs, instances: { alice: { size, schedules: [stop("0 18 * * *", { timeZone: "Europe/Atlantis" })] } } });
         expect(m).toContain("[schedules[0].timeZone] is not an IANA time zone");
         await nothingCreated();
     });
 
     test("an unknown action lists the actions", async () => {
-        const m = await previewError({ viaOutputs, instances: { alice: { schedules: [{ action: "pause", cron: "0 18 * * *" }] } } });
+        const m = await previewError({ viaOutputs, instances: { alice: { size, schedules: [{ action: "pause", cron: "0 18 * * *" }] } } });
         expect(m).toContain('[schedules[0].action] unknown action; allowed: "start", "stop"');
         await nothingCreated();
     });
 
     test("more schedules than allowed", async () => {
-        const m = await previewError({ viaOutputs, instances: { alice: { schedules: Array.from({ length: 9 }, (_, i) => stop(`${i} 18 * * *`)) } } });
+        const m = await previewError({ viaOutputs, instances: { alice: { size, schedules: Array.from({ length: 9 }, (_, i) => stop(`${i} 18 * * *`)) } } });
         expect(m).toContain("[schedules] at most 8 schedules per instance");
         await nothingCreated();
     });
 
     test("a start and a stop at the same minute", async () => {
-        const m = await previewError({ viaOutputs, instances: { alice: { schedules: [{ action: "start", cron: "0 8 * * 1-5" }, stop("0 8 * * 1")] } } });
+        const m = await previewError({ viaOutputs, instances: { alice: { size, schedules: [{ action: "start", cron: "0 8 * * 1-5" }, stop("0 8 * * 1")] } } });
         expect(m).toMatch(/\[schedules\[1\]\.cron\] starts and stops the instance at the same minute as schedules\[0\] \(both fire at \d{4}-\d\d-\d\dT08:00Z\)/);
         await nothingCreated();
     });
 
     test("an idle period under one minute", async () => {
-        const m = await previewError({ viaOutputs, instances: { alice: { idleShutdown: { after: "30s" } } } });
+        const m = await previewError({ viaOutputs, instances: { alice: { size, idleShutdown: { after: "30s" } } } });
         expect(m).toContain("[idleShutdown.after] must be at least 60s, got 30s");
         await nothingCreated();
     });
@@ -132,7 +133,8 @@ test("a create that fails midway removes its container and leaves a state that u
     }
     expect(message).toContain("JupyterLab did not start: the container exited");
     const left = await workspaceObjects(ws);
-    expect(left.containers).toEqual([]);
+    // Only the workspace's agent, made by the same `up`, and nothing of the instance.
+    expect(left.containers).toEqual([`ci-${ws}-agent`]);
     const state = JSON.stringify(await t.stack.exportStack());
     expect(state).not.toContain("compute-instance:Runtime::alice-runtime");
     expect(await docker.listContainers({ all: true, filters: { name: [`ci-${ws}-alice`] } })).toEqual([]);
@@ -140,6 +142,6 @@ test("a create that fails midway removes its container and leaves a state that u
     // The fix is an ordinary `up`; the disks made before the failure are reused.
     await t.setConfig({ workspaceName: ws, dockerHost: "", viaOutputs: false, instances: { alice: { size: { cpus: 1, memoryGb: 1 } } } });
     await t.stack.up(collect(t));
-    expect((await workspaceObjects(ws)).containers).toEqual([`ci-${ws}-alice`]);
+    expect((await workspaceObjects(ws)).containers).toEqual([`ci-${ws}-agent`, `ci-${ws}-alice`]);
     expect((await workspaceObjects(ws)).volumes).toEqual(left.volumes);
 });

@@ -72,3 +72,26 @@ test("compute-instance-kubernetes: a missing required prompt stops the preview w
         await t.dispose();
     }
 });
+
+test("team: an instance per user listed in config, each with the weekday stop schedule, in one workspace", async () => {
+    const dir = fromTemplate("team", "tpl-team");
+    const defaults = templateDefaults("team");
+    expect(defaults).toEqual({ workspaceName: "ml-team", users: "alice,bob", size: "Standard_DS2_v2", stopCron: "0 19 * * 1-5", timeZone: "UTC", idleShutdown: "60m" });
+    const t = await programStack("tpl-team", { ...defaults, workspaceName: "tpl-team-ws", users: "alice, bob,carol", size: "Standard_DS1_v2", timeZone: "Europe/Madrid" }, dir);
+    try {
+        const types: string[] = [];
+        const r = await t.stack.preview({ onEvent: (e) => { if (e.resourcePreEvent) types.push(`${e.resourcePreEvent.metadata.type.split(":").pop()} ${e.resourcePreEvent.metadata.urn.split("::").pop()}`); } });
+        expect(r.changeSummary.create).toBeGreaterThanOrEqual(3 * 7);
+        expect(types.filter((x) => x.startsWith("Schedule ")).sort()).toEqual(["Schedule alice-schedule-weekday-stop", "Schedule bob-schedule-weekday-stop", "Schedule carol-schedule-weekday-stop"]);
+        expect(types.filter((x) => x.startsWith("IdleShutdown ")).length).toBe(3);
+        expect(types.filter((x) => x.startsWith("WorkspaceAgent ")).length).toBe(1);
+        // A bad cron in the prompt answers fails the preview naming the field.
+        await t.setConfig({ ...defaults, workspaceName: "tpl-team-ws", stopCron: "19:00 weekdays" });
+        let message = "";
+        await t.stack.preview().catch((e) => (message = errorText(e)));
+        expect(message).toContain('[schedules[0].cron] "19:00 weekdays" is not a cron expression');
+    } finally {
+        await t.dispose();
+        await purgeWorkspace("tpl-team-ws");
+    }
+});

@@ -100,6 +100,8 @@ describe("firings", () => {
             firesAt: { utc: "2027-03-28T01:00:00.000Z", local: "2027-03-28 03:00 (Europe/Madrid)" },
         });
         expect(dstGap({ cron: "30 2 * * 0", timeZone: "America/New_York" }, NOW)?.skipped).toBe("2027-03-14 02:30");
+        // From any instant, not only whole minutes (found by the e2e preview: "now" has seconds).
+        expect(dstGap({ cron: "30 2 * * *", timeZone: "Europe/Madrid" }, new Date("2026-11-27T10:00:17.345Z"))?.skipped).toBe("2027-03-28 02:30");
         expect(dstGap({ cron: "0 18 * * *", timeZone: "Europe/Madrid" }, NOW)).toBeUndefined();
         expect(dstGap({ cron: "30 2 * * *", timeZone: "UTC" }, NOW)).toBeUndefined();
         expect(dstGap({ cron: "30 2 * * *", timeZone: "Asia/Kolkata" }, NOW)).toBeUndefined();
