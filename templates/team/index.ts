@@ -21,5 +21,5 @@ for (const user of users) {
         schedules: [{ name: "weekday-stop", action: "stop", cron: config.require("stopCron"), timeZone: config.require("timeZone") }],
         ...(idle ? { idleShutdown: { after: idle } } : {}),
     });
-    instances[user] = instance.endpoints.jupyterLab;
+    instances[user] = instance.endpoints.apply((e) => e.jupyterLab);
 }

@@ -76,6 +76,9 @@ rules:
 - { apiGroups: [apps], resources: [statefulsets], verbs: [get, list, patch, delete] }
 - { apiGroups: [""], resources: [persistentvolumeclaims, services, secrets, pods, events], verbs: ["*"] }
 - { apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: ["*"] }
+- { apiGroups: [""], resources: [configmaps, serviceaccounts], verbs: ["*"] }
+- { apiGroups: [apps], resources: [deployments], verbs: ["*"] }
+- { apiGroups: [rbac.authorization.k8s.io], resources: [roles, rolebindings], verbs: ["*"] }
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding

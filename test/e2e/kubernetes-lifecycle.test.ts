@@ -3,7 +3,7 @@
 // refresh is quiet → StatefulSet deleted out of band → refresh + up → destroy keeps the user files.
 import type { RuntimeSpec } from "../../provider/backends/backend";
 import { KubernetesBackend } from "../../provider/backends/kubernetes";
-import { runtimeManifests, pvcManifest, workspacePolicyManifest } from "../../provider/backends/kubernetes/manifests";
+import { agentManifests, runtimeManifests, pvcManifest, workspacePolicyManifest } from "../../provider/backends/kubernetes/manifests";
 import { testKubeconfig } from "../support/backends";
 import { kubectl } from "../support/cluster";
 import { TestStack, collect, customSteps, programStack, uniqueWorkspace } from "../support/stacks";
@@ -83,6 +83,7 @@ describe("a compute instance on Kubernetes", () => {
             ...runtimeManifests({ ...base, instance: "dryrun2", sizeName: "custom", cpus: 0.25, memoryGb: 1.5, gpus: 0, applications: ["jupyterlab", "jupyter"] }, namespace),
             pvcManifest({ name: "dry-pvc", namespace, ref: base, component: "os-disk", sizeGb: 128, accessMode: "ReadWriteOnce", storageClass: "standard" }),
             workspacePolicyManifest("dry-policy", namespace, base),
+            ...agentManifests({ workspace: ws, owner: "dry/run", image: "registry.example.com/agent:1", network: "net", checkIntervalSeconds: 30 }, namespace),
         ];
         for (const o of shapes) await expect(b.apply(o, true)).resolves.toMatchObject({ kind: o.kind });
         expect(() => kubectl(["get", "statefulset", "ci-" + ws + "-dryrun", "-n", namespace])).toThrow();

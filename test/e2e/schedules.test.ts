@@ -2,7 +2,7 @@
 // engine, checking every 2 s): a stop schedule stops the instance at its minute and a start
 // schedule starts it again; an idle instance is stopped and a busy one is not; a firing missed
 // while the agent was down is caught up once; power changes never show in preview or refresh.
-import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 const SIZE = { cpus: 0.5, memoryGb: 1 };
 
@@ -17,18 +17,6 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 }
 
 const running = async (container: string) => (await docker.getContainer(container).inspect()).State.Running;
-
-/** The agent's log lines (JSON), newest last. */
-async function agentLog(ws: string): Promise<Record<string, unknown>[]> {
-    const raw = (await docker.getContainer(`ci-${ws}-agent`).logs({ stdout: true, stderr: true })) as unknown as Buffer;
-    const text: string[] = [];
-    for (let i = 0; i + 8 <= raw.length; ) {
-        const len = raw.readUInt32BE(i + 4);
-        text.push(raw.subarray(i + 8, i + 8 + len).toString("utf8"));
-        i += 8 + len;
-    }
-    return text.join("").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-}
 
 /** A cron for the UTC minute at least `leadSeconds` from now, and that minute as a Date. */
 function minuteAhead(leadSeconds: number, plusMinutes = 0): { cron: string; at: Date } {

@@ -130,3 +130,15 @@ export async function execIn(container: string, cmd: string[], user = "azureuser
 export function errorText(e: unknown): string {
     return e instanceof Error ? `${e.message}\n${(e as { commandResult?: { stderr?: string; stdout?: string } }).commandResult?.stdout ?? ""}` : String(e);
 }
+
+/** The workspace agent's log lines (JSON), oldest first. */
+export async function agentLog(workspace: string): Promise<Record<string, unknown>[]> {
+    const raw = (await docker.getContainer(`ci-${workspace}-agent`).logs({ stdout: true, stderr: true })) as unknown as Buffer;
+    const text: string[] = [];
+    for (let i = 0; i + 8 <= raw.length; ) {
+        const len = raw.readUInt32BE(i + 4);
+        text.push(raw.subarray(i + 8, i + 8 + len).toString("utf8"));
+        i += 8 + len;
+    }
+    return text.join("").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}

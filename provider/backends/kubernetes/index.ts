@@ -36,6 +36,12 @@ const REQUIRED_ACCESS: { group: string; resource: string; verb: string }[] = [
         { group: "", resource: "services", verb },
         { group: "", resource: "secrets", verb },
         { group: "networking.k8s.io", resource: "networkpolicies", verb },
+        // The workspace agent.
+        { group: "apps", resource: "deployments", verb },
+        { group: "", resource: "serviceaccounts", verb },
+        { group: "", resource: "configmaps", verb },
+        { group: "rbac.authorization.k8s.io", resource: "roles", verb },
+        { group: "rbac.authorization.k8s.io", resource: "rolebindings", verb },
     ]),
     { group: "", resource: "pods", verb: "list" },
     { group: "", resource: "pods", verb: "patch" },
@@ -162,10 +168,8 @@ export class KubernetesBackend implements Backend {
                 throw new BackendError(`namespace "${this.ns}" does not exist and ${this.whoAmI()} may not create it; create it or pick an existing one`, "backend.kubernetes.namespace");
             }
         }
-        const denied: string[] = [];
-        for (const a of REQUIRED_ACCESS) {
-            if (!(await can(a, this.ns))) denied.push(`${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}`);
-        }
+        const allowed = await Promise.all(REQUIRED_ACCESS.map((a) => can(a, this.ns)));
+        const denied = REQUIRED_ACCESS.filter((_, i) => !allowed[i]).map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}`);
         if (denied.length) {
             throw new BackendError(`forbidden by RBAC for ${this.whoAmI()} in namespace "${this.ns}": ${denied.join(", ")}`, "backend.kubernetes");
         }

@@ -1,0 +1,70 @@
+// The workspace agent survives an engine restart and catches up, once, on the firing it missed
+// while the engine was down. The engine is really stopped and started again, so this runs only
+// where scripts/lib/docker-engine.sh started dockerd itself (as on CI and on these machines);
+// elsewhere (Docker Desktop, a systemd engine) it says so and does nothing.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { ROOT, TestStack, agentLog, collect, docker, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+
+function ownDockerd(): number | undefined {
+    if (process.getuid?.() !== 0 || !fs.existsSync("/var/log/dockerd.log")) return undefined;
+    try {
+        return Number(execFileSync("pgrep", ["-x", "dockerd"], { encoding: "utf8" }).trim().split("\n")[0]) || undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+const pid = ownDockerd();
+const maybe = pid ? test : test.skip;
+if (!pid) console.log("engine-restart: skipped, the Docker engine was not started by scripts/lib/docker-engine.sh");
+
+async function engineAnswers(): Promise<boolean> {
+    return docker.ping().then(() => true, () => false);
+}
+
+describe("an engine restart", () => {
+    const ws = uniqueWorkspace("rst");
+    let t: TestStack | undefined;
+
+    afterAll(async () => {
+        if (!(await engineAnswers())) execFileSync(path.join(ROOT, "scripts/lib/docker-engine.sh"), { stdio: "ignore" });
+        if (t) {
+            await t.stack.destroy().catch(() => undefined);
+            await t.dispose();
+        }
+        await purgeWorkspace(ws);
+    });
+
+    maybe("brings the agent back, and it stops the instance whose stop firing passed while the engine was down, once", async () => {
+        const at = new Date(Math.ceil((Date.now() + 50_000) / 60_000) * 60_000);
+        t = await programStack("instance", {
+            workspaceName: ws, agentCheckInterval: "2s",
+            instances: { alice: { size: { cpus: 0.5, memoryGb: 1 }, schedules: [{ name: "evening", action: "stop", cron: `${at.getUTCMinutes()} ${at.getUTCHours()} * * *` }] } },
+        });
+        await t.stack.up(collect(t));
+        await new Promise((r) => setTimeout(r, 5000)); // the agent has seen the schedule
+
+        process.kill(pid as number, "SIGTERM");
+        for (let i = 0; i < 60 && (await engineAnswers()); i++) await new Promise((r) => setTimeout(r, 500));
+        expect(await engineAnswers()).toBe(false);
+        await new Promise((r) => setTimeout(r, Math.max(0, at.getTime() - Date.now()) + 5000));
+        execFileSync(path.join(ROOT, "scripts/lib/docker-engine.sh"), { stdio: "ignore" });
+
+        // The instance (running when the engine stopped) and the agent both come back; the agent stops it.
+        const deadline = Date.now() + 60_000;
+        let log: Record<string, unknown>[] = [];
+        for (;;) {
+            log = await agentLog(ws);
+            if (log.some((e) => e.status)) break;
+            if (Date.now() > deadline) throw new Error(`no operation 60s after the engine came back; agent log:\n${JSON.stringify(log, null, 1)}`);
+            await new Promise((r) => setTimeout(r, 1000));
+        }
+        await new Promise((r) => setTimeout(r, 6000));
+        expect((await docker.getContainer(`ci-${ws}-alice`).inspect()).State.Running).toBe(false);
+        expect((await docker.getContainer(`ci-${ws}-agent`).inspect()).State.Running).toBe(true);
+        const stops = log.filter((e) => e.operation === "Stop" && e.status === "Succeeded");
+        expect(stops).toEqual([expect.objectContaining({ instance: "alice", trigger: "Schedule", reason: `schedule "evening" fired at ${at.toISOString()}` })]);
+    });
+});
