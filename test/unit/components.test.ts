@@ -12,6 +12,8 @@ pulumi.runtime.setMocks(
             if (args.type.endsWith(":OsDisk") || args.type.endsWith(":TempDisk")) extra.volumeName = `${args.name}-vol`;
             if (args.type.endsWith(":UserFiles")) extra.volumeName = "ci-team-userfiles";
             if (args.type.endsWith(":WorkspaceNetwork")) extra.networkName = "ci-team";
+            if (args.type.endsWith(":WorkspaceAgent")) extra.agentId = "ci-team-agent";
+            if (args.type.endsWith(":Schedule")) extra.nextFirings = [{ utc: "2026-11-27T18:00:00.000Z", local: "2026-11-27 19:00 (Europe/Madrid)" }];
             if (args.type.endsWith(":Runtime")) Object.assign(extra, { status: "Running", endpoints: { jupyterLab: "http://127.0.0.1:1/lab" } });
             return { id: `${args.name}-id`, state: { ...args.inputs, ...extra } };
         },
@@ -101,5 +103,38 @@ describe("Workspace and ComputeInstance", () => {
 
     test("values known only later are left to the providers' checks", () => {
         expect(() => new ComputeInstance("later", { workspace: ws, size: pulumi.output("Standard_Nope") })).not.toThrow();
+    });
+});
+
+describe("schedules and idle shutdown", () => {
+    const ws = new Workspace("sched", { backend: { docker: {} }, image: "my/image:1", agent: { checkInterval: "10s" } });
+    const bob = new ComputeInstance("bob", {
+        workspace: ws,
+        schedules: [{ action: "stop", cron: "0 18 * * 1-5", timeZone: "Europe/Madrid" }, { name: "morning", action: "start", cron: pulumi.output("0 8 * * 1-5") }],
+        idleShutdown: { after: "45m" },
+    });
+
+    test("one Schedule resource per schedule, named by its name or position, an IdleShutdown, and the workspace's agent", async () => {
+        await value(bob.schedules);
+        expect(byName("sched-agent").type).toBe("pulumi-nodejs:dynamic/compute-instance:WorkspaceAgent");
+        expect(byName("sched-agent").inputs).toMatchObject({ workspace: "sched", checkInterval: "10s", network: "ci-team", image: expect.stringMatching(/^compute-instance-agent:/) });
+        expect(byName("bob-schedule-0").inputs).toMatchObject({ name: "0", index: 0, action: "stop", cron: "0 18 * * 1-5", timeZone: "Europe/Madrid", instance: "bob", agent: "ci-team-agent" });
+        expect(byName("bob-schedule-morning").inputs).toMatchObject({ name: "morning", index: 1, action: "start", cron: "0 8 * * 1-5" });
+        expect(byName("bob-idle-shutdown").inputs).toMatchObject({ after: "45m", instance: "bob", agent: "ci-team-agent" });
+        // Every schedule sees the whole list, for the checks across schedules (same-minute conflicts).
+        expect((byName("bob-schedule-0").inputs.all as unknown[]).length).toBe(2);
+    });
+
+    test("the schedules output lists each with its next firings", async () => {
+        expect(await value(bob.schedules)).toEqual([
+            { name: "0", action: "stop", nextFirings: [{ utc: "2026-11-27T18:00:00.000Z", local: "2026-11-27 19:00 (Europe/Madrid)" }] },
+            { name: "morning", action: "start", nextFirings: [{ utc: "2026-11-27T18:00:00.000Z", local: "2026-11-27 19:00 (Europe/Madrid)" }] },
+        ]);
+    });
+
+    test("plain bad schedules fail in the constructor, naming the field", () => {
+        expect(() => new ComputeInstance("bad4", { workspace: ws, schedules: [{ action: "stop", cron: "every day" }] })).toThrow('[schedules[0].cron] "every day" is not a cron expression');
+        expect(() => new ComputeInstance("bad5", { workspace: ws, idleShutdown: { after: "10s" } })).toThrow("[idleShutdown.after] must be at least 60s, got 10s");
+        expect(() => new ComputeInstance("bad6", { workspace: ws, schedules: pulumi.output([]) as never })).toThrow("[schedules] must be a list");
     });
 });
