@@ -8,8 +8,7 @@ import { z } from "zod";
 import { FieldProblem, formatPath } from "../spec/errors";
 import { agentContextDir } from "../image/context";
 import { policyKey } from "../backends/layout";
-import { durationSeconds } from "../spec/duration";
-import { nameSchema } from "../spec/schema";
+import { durationSeconds, nameSchema } from "../spec/schema";
 import {
     MIN_IDLE_SECONDS, ScheduleSpec, describeFirings, dstGap, scheduleSchema, schedulesSchema,
 } from "../spec/schedule";

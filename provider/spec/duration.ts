@@ -1,5 +1,4 @@
-import { z } from "zod";
-
+// No zod here: the compute-instance CLI parses --timeout with this, and its start-up time counts (bench/power).
 /**
  * Durations as users write them: `90s`, `30m`, `1h30m`, `2h`, or ISO 8601 (`PT30M`, Azure's
  * idleTimeBeforeShutdown format). Returns seconds, or undefined when the text is not a duration.
@@ -24,17 +23,3 @@ export function formatDuration(seconds: number): string {
     return [h ? `${h}h` : "", m ? `${m}m` : "", s || (!h && !m) ? `${s}s` : ""].join("");
 }
 
-/** A duration field: text (`"30m"`, `"PT30M"`) or seconds, at least `minSeconds`. */
-export const durationSeconds = (minSeconds: number) =>
-    z.union([z.string(), z.number()]).transform((v, ctx) => {
-        const seconds = typeof v === "number" ? v : parseDurationSeconds(v);
-        if (seconds === undefined || !Number.isFinite(seconds)) {
-            ctx.addIssue({ code: "custom", message: `"${v}" is not a duration; write e.g. "90s", "5m", "1h30m" or ISO 8601 "PT5M"` });
-            return z.NEVER;
-        }
-        if (seconds < minSeconds) {
-            ctx.addIssue({ code: "custom", message: `must be at least ${minSeconds}s, got ${seconds}s` });
-            return z.NEVER;
-        }
-        return seconds;
-    });

@@ -3,8 +3,7 @@
  * normalised specs the providers work from. Pure: no I/O, so every rule is unit-tested.
  */
 import { z } from "zod";
-import { durationSeconds } from "./duration";
-export { durationSeconds };
+import { parseDurationSeconds } from "./duration";
 import { DEFAULT_SIZE_NAME, defaultTempDiskGb, findSize, sizeNames } from "./sizes";
 
 /** Applications served from an instance. JupyterLab and the classic notebook share one server. */
@@ -35,6 +34,21 @@ export const diskSizeGb = z
     .int({ message: "must be a whole number of GiB" })
     .min(1, { message: "must be at least 1 GiB" })
     .max(MAX_DISK_GB, { message: `must be at most ${MAX_DISK_GB} GiB` });
+
+/** A duration field: text (`"30m"`, `"PT30M"`) or seconds, at least `minSeconds`. */
+export const durationSeconds = (minSeconds: number) =>
+    z.union([z.string(), z.number()]).transform((v, ctx) => {
+        const seconds = typeof v === "number" ? v : parseDurationSeconds(v);
+        if (seconds === undefined || !Number.isFinite(seconds)) {
+            ctx.addIssue({ code: "custom", message: `"${v}" is not a duration; write e.g. "90s", "5m", "1h30m" or ISO 8601 "PT5M"` });
+            return z.NEVER;
+        }
+        if (seconds < minSeconds) {
+            ctx.addIssue({ code: "custom", message: `must be at least ${minSeconds}s, got ${seconds}s` });
+            return z.NEVER;
+        }
+        return seconds;
+    });
 
 // ---------------------------------------------------------------------------------------------
 // Backends
