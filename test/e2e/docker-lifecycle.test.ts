@@ -175,7 +175,9 @@ describe("a compute instance on the local Docker engine", () => {
 
     test("destroy removes the instance and its disks and keeps the user files", async () => {
         const before = await workspaceObjects(ws);
-        expect(before.volumes).toHaveLength(3);
+        // OS disk, temp disk, user files, and the workspace agent's store.
+        expect(before.volumes).toHaveLength(4);
+        expect(before.volumes).toContain(`ci-${ws}-agent`);
         await t.stack.destroy(collect(t));
         const after = await workspaceObjects(ws);
         expect(after).toEqual({ containers: [], volumes: [`ci-${ws}-userfiles`], networks: [] });

@@ -120,6 +120,12 @@ describe("pulumi preview --diff, one row of the data contract each", () => {
         expectGolden("06-temp-disk", await previewDiff({ alice: { ...alice, tempDisk: { sizeGb: 12 } } }));
     });
 
+    test("schedules and idle shutdown added → their own resources created, nothing of the instance touched", async () => {
+        expectGolden("08-add-schedules", await previewDiff({
+            alice: { ...alice, schedules: [{ action: "stop", cron: "0 19 * * 1-5", timeZone: "Europe/Madrid" }], idleShutdown: { after: "45m" } },
+        }));
+    });
+
     test("instance deleted → its parts deleted; the workspace and its user files stay", async () => {
         expectGolden("07-delete-instance", await previewDiff({}));
     });
