@@ -15,7 +15,8 @@ const rounds = Number(process.argv[2] ?? 5);
 async function untilAnswers(url: string, token: string): Promise<void> {
     for (;;) {
         try {
-            if ((await httpStatus(url, { Authorization: `token ${token}` })) === 200) return;
+            // The same probe timeout as the provider's, so both sides poll alike.
+            if ((await httpStatus(url, { Authorization: `token ${token}` }, 400)) === 200) return;
         } catch { /* not yet */ }
         await new Promise((r) => setTimeout(r, 100));
     }

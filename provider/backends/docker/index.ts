@@ -23,6 +23,12 @@ import {
 
 const GiB = 1024 ** 3;
 const PING_TIMEOUT_MS = 5000;
+/**
+ * One readiness probe. Short: while the server is not listening yet, the engine's port proxy
+ * accepts the connection and then holds it, so a probe sent too early waits out its timeout
+ * (with 2 s, every start took 2.1 s however fast Jupyter was: bench/power).
+ */
+const PROBE_TIMEOUT_MS = 400;
 
 function statusCode(e: unknown): number | undefined {
     return typeof e === "object" && e !== null && "statusCode" in e ? Number((e as { statusCode: unknown }).statusCode) : undefined;
@@ -357,10 +363,10 @@ export class DockerBackend implements Backend {
     private async probeJupyter(container: Dockerode.Container, ports: PublishedPorts, token: string): Promise<boolean> {
         if (this.options.reachInstancesBy === "workspace-network") {
             const name = (await container.inspect()).Name.replace(/^\//, "");
-            return (await httpStatus(`http://${name}:${SERVICES.jupyter.containerPort}/api/status`, { Authorization: `token ${token}` })) === 200;
+            return (await httpStatus(`http://${name}:${SERVICES.jupyter.containerPort}/api/status`, { Authorization: `token ${token}` }, PROBE_TIMEOUT_MS)) === 200;
         }
         if (this.local) {
-            return (await httpStatus(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/api/status`, { Authorization: `token ${token}` })) === 200;
+            return (await httpStatus(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/api/status`, { Authorization: `token ${token}` }, PROBE_TIMEOUT_MS)) === 200;
         }
         // A remote engine publishes on its own loopback: ask from inside the container.
         const exec = await container.exec({
