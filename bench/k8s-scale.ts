@@ -3,13 +3,16 @@
  * given list (default 50, 100, 200): wall time of `pulumi up`, a no-op `pulumi preview` and
  * `pulumi destroy`, total and per instance, and how each grows with N (ratio to the smallest N,
  * against the ratio of the N themselves: linear growth keeps them equal).
- *   bench/run k8s-scale [N ...]
+ *   bench/run k8s-scale [--skip-checkpoints] [N ...]
+ * --skip-checkpoints: the state is written once at the end instead of after every step
+ * (PULUMI_SKIP_CHECKPOINTS), to tell the engine's checkpoint cost from ours.
  * Target: linear growth; a no-op preview of 200 instances under 30 s.
  */
 import { execFileSync } from "child_process";
 import { programStack, uniqueWorkspace } from "../test/support/stacks";
 import { testKubeconfig } from "../test/support/backends";
 
+const skipCheckpoints = process.argv.includes("--skip-checkpoints");
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const ns = sizes.length ? sizes : [50, 100, 200];
 
@@ -28,7 +31,11 @@ async function run(n: number): Promise<Row> {
         workspaceName: ws, image: "registry.example.com/ml/workstation:1",
         backend: { kubernetes: { namespace: `ci-${ws}`, kubeconfig: testKubeconfig() } }, instances,
     });
-    const env = { ...process.env, ...(t.stack.workspace as unknown as { envVars: Record<string, string> }).envVars };
+    const env = {
+        ...process.env,
+        ...(t.stack.workspace as unknown as { envVars: Record<string, string> }).envVars,
+        ...(skipCheckpoints ? { PULUMI_SKIP_CHECKPOINTS: "true", PULUMI_EXPERIMENTAL: "true" } : {}),
+    };
     const cli = (args: string[]) => execFileSync("pulumi", [...args, "--stack", t.stack.name, "--non-interactive"], { cwd: t.stack.workspace.workDir, env, stdio: "ignore", maxBuffer: 1 << 28 });
     try {
         const up = timed(() => cli(["up", "--yes", "--skip-preview"]));
@@ -41,7 +48,7 @@ async function run(n: number): Promise<Row> {
 }
 
 async function main() {
-    console.log(`k8s-scale: N = ${ns.join(", ")} instances in one stack on the local cluster`);
+    console.log(`k8s-scale: N = ${ns.join(", ")} instances in one stack on the local cluster${skipCheckpoints ? ", PULUMI_SKIP_CHECKPOINTS" : ""}`);
     const rows: Row[] = [];
     for (const n of ns) {
         const r = await run(n);
