@@ -165,4 +165,17 @@ describe("schedules and idle shutdown on Docker", () => {
         expect(stops).toHaveLength(1);
         expect(String(stops[0].reason)).toContain(stop.at.toISOString());
     });
+
+    test("the agent removed out of band: refresh drops it and the policies, up makes them again", async () => {
+        await docker.getContainer(`ci-${ws}-agent`).remove({ force: true });
+        const r = await t.stack.refresh(collect(t));
+        expect(r.summary.resourceChanges?.delete).toBe(4); // the agent, alice's schedule, bob's and carol's idle shutdowns
+        await t.stack.up(collect(t));
+        expect((await docker.getContainer(`ci-${ws}-agent`).inspect()).State.Running).toBe(true);
+        // Removed policies stay as `null` files (an archive cannot delete): list the others.
+        const live = 'for f in /var/lib/compute-instance-agent/policies/*; do [ "$(cat "$f")" = null ] || basename "$f"; done';
+        const files = (await execIn(`ci-${ws}-agent`, ["sh", "-c", live], "root")).output.split("\n").filter(Boolean).sort();
+        expect(files).toEqual(["idle.bob.json", "idle.carol.json", "schedule.alice.evening.json"]);
+        await quiet(t);
+    });
 });

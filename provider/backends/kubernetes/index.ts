@@ -570,7 +570,8 @@ export class KubernetesBackend implements Backend {
             try {
                 return (await core().readNamespacedConfigMap({ name, namespace })).data ?? {};
             } catch (e) {
-                if (statusCode(e) === 404) throw new BackendError(`the workspace agent's ConfigMap ${name} is missing on the ${where}; run \`pulumi refresh\` and \`pulumi up\` to re-create it`);
+                // Deleted out of band: nothing to read; refresh drops the policies, `up` writes them again.
+                if (statusCode(e) === 404) return {};
                 throw new BackendError(`could not read ConfigMap ${name} on the ${where}: ${reason(e)}`);
             }
         };
