@@ -49,7 +49,18 @@ async function ensureAgent(inputs: Props) {
  * policies and what it has done) goes with it when the workspace is deleted.
  */
 export const workspaceAgent: ResourceKind = {
-    check: (news) => checkWith(agentSchema, news, { checkInterval: "agent.checkInterval" }),
+    async check(news) {
+        const outcome = await checkWith(agentSchema, news, { checkInterval: "agent.checkInterval" });
+        const { backend, image } = outcome.inputs as { backend?: { kind?: string }; image?: unknown };
+        // A cluster pulls images and cannot build this one: say so before the pod waits forever.
+        if (!outcome.problems.length && backend?.kind === "kubernetes" && typeof image === "string" && image.startsWith("compute-instance-agent:")) {
+            progressOf(outcome.inputs, "").warn(
+                `the workspace agent's image ${image} is built from this package and is in no registry: push it where the nodes ` +
+                "pull from and set the Workspace's agent.image (see images/README.md); until then schedules and idle shutdown are not enforced",
+            );
+        }
+        return outcome;
+    },
     // A new image or interval re-creates the agent's container; the store is kept, so nothing of
     // the instances changes.
     rules: () => ({ ...wiringRules, image: "live", contextHash: "live", network: "live", checkInterval: "live" }),

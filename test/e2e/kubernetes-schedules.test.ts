@@ -44,6 +44,8 @@ describe("the workspace agent on Kubernetes", () => {
     });
 
     test("the agent is a Deployment with its own ServiceAccount; kubectl shows it", () => {
+        // The default agent image is in no registry: the preview and up say so.
+        expect(t.log.join("")).toMatch(/warning: the workspace agent's image compute-instance-agent:\S+ is built from this package and is in no registry/);
         expect(kubectl(["get", "deployment", `ci-${ws}-agent`, "-n", namespace, "-o", "jsonpath={.spec.template.spec.serviceAccountName} {.spec.replicas}"])).toBe(`ci-${ws}-agent 1`);
         const policies = JSON.parse(kubectl(["get", "configmap", `ci-${ws}-agent-policies`, "-n", namespace, "-o", "jsonpath={.data}"]));
         expect(Object.keys(policies).sort()).toEqual(["idle.alice", "schedule.alice.0"]);
