@@ -69,6 +69,7 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
     const handled: Record<string, string> = {};
 
     for (const view of instances) {
+        noteUserOperation(ctx, memory, view.instance, rawPolicies[`operation.${view.instance}`]);
         const policy = policies.get(view.instance) ?? { schedules: [] };
         const due = dueScheduleAction(view.instance, policy.schedules, memory.handledUntil, now);
         Object.assign(handled, due.handledUntil);
@@ -98,6 +99,19 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
     }
     if (JSON.stringify(memory) !== before) await ctx.store.writeMemory(memory);
     return memory;
+}
+
+/**
+ * Operations made by hand (the CLI records them in the store) join the agent's log and its last
+ * operation, so one log tells every power change and who asked for it.
+ */
+function noteUserOperation(ctx: AgentContext, memory: AgentMemory, instance: string, raw: unknown): void {
+    const op = raw as Partial<Operation> | null | undefined;
+    if (!op || op.trigger !== "User" || typeof op.at !== "string") return;
+    const last = memory.lastOperation[instance];
+    if (last && last.at >= op.at) return;
+    memory.lastOperation[instance] = op as Operation;
+    ctx.log({ level: "info", instance, operation: op.operation, trigger: "User", reason: op.reason, status: op.status, at: op.at });
 }
 
 async function defaultActivity(view: InstanceView): Promise<Activity> {

@@ -2,7 +2,9 @@
 // engine, checking every 2 s): a stop schedule stops the instance at its minute and a start
 // schedule starts it again; an idle instance is stopped and a busy one is not; a firing missed
 // while the agent was down is caught up once; power changes never show in preview or refresh.
-import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { execFileSync } from "child_process";
+import * as path from "path";
+import { ROOT, TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 const SIZE = { cpus: 0.5, memoryGb: 1 };
 
@@ -166,6 +168,14 @@ describe("schedules and idle shutdown on Docker", () => {
         expect(String(stops[0].reason)).toContain(stop.at.toISOString());
     });
 
+    test("a stop by hand is logged by the agent with trigger User, and status tells it", async () => {
+        const cli = (args: string[]) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args, "--workspace", ws], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+        cli(["stop", "carol"]);
+        await waitFor("the agent to log the stop by hand", 20_000, async () =>
+            (await agentLog(ws)).some((e) => e.instance === "carol" && e.trigger === "User" && e.operation === "Stop" && e.status === "Succeeded"));
+        expect(cli(["status", "carol"])).toMatch(/^carol\tStopped\t.*\nlast operation: Stop by User at \S+: Succeeded \(compute-instance CLI\)\n$/);
+    });
+
     test("the agent removed out of band: refresh drops it and the policies, up makes them again", async () => {
         await docker.getContainer(`ci-${ws}-agent`).remove({ force: true });
         const r = await t.stack.refresh(collect(t));
@@ -175,7 +185,8 @@ describe("schedules and idle shutdown on Docker", () => {
         // Removed policies stay as `null` files (an archive cannot delete): list the others.
         const live = 'for f in /var/lib/compute-instance-agent/policies/*; do [ "$(cat "$f")" = null ] || basename "$f"; done';
         const files = (await execIn(`ci-${ws}-agent`, ["sh", "-c", live], "root")).output.split("\n").filter(Boolean).sort();
-        expect(files).toEqual(["idle.bob.json", "idle.carol.json", "schedule.alice.evening.json"]);
+        // (and the record of the stop by hand above, which is history, not a policy)
+        expect(files).toEqual(["idle.bob.json", "idle.carol.json", "operation.carol.json", "schedule.alice.evening.json"]);
         await quiet(t);
     });
 });

@@ -149,6 +149,16 @@ describe("one check", () => {
         expect(w.memory()).toMatchObject({ lastOperation: { broken: { operation: "Start", trigger: "Schedule", status: "Failed", error: "would not start" } } });
     });
 
+    test("an operation made by hand with the CLI joins the log and the last operation, once", async () => {
+        const byHand = { operation: "Stop", trigger: "User", at: "2026-11-27T09:00:00.000Z", reason: "compute-instance CLI", status: "Succeeded" };
+        const w = world([view("alice", "Stopped")], { "operation.alice": byHand }, {});
+        await checkOnce(w.ctx("2026-11-27T09:00:02Z"));
+        await checkOnce(w.ctx("2026-11-27T09:00:04Z"));
+        expect(w.log.filter((e) => e.trigger === "User")).toEqual([expect.objectContaining({ instance: "alice", operation: "Stop", status: "Succeeded" })]);
+        expect(w.memory()).toMatchObject({ lastOperation: { alice: byHand } });
+        expect(w.calls).toEqual([]);
+    });
+
     test("a schedule whose instance is already in the wanted state does nothing; stopped instances are not read for idleness", async () => {
         const policies = { "schedule.off.e": { action: "stop", cron: "0 18 * * *", timeZone: "UTC", enabled: true }, "idle.off": { afterSeconds: 60 } };
         const w = world([view("off", "Stopped")], policies, { off: new Error("must not be read") });
