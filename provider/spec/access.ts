@@ -1,0 +1,87 @@
+/**
+ * Input rules for secure access (issue #6): SSH public keys, CIDR ranges and the names of the
+ * users instances are created for. Pure and checked at preview; not wired to the components
+ * until sshd, the network rules and assigned users are enforced by the backends.
+ */
+import { isIP } from "net";
+import { z } from "zod";
+
+/** Key types sshd accepts by default (OpenSSH 9); DSA is gone, RSA must be at least 2048 bits. */
+export const SSH_KEY_TYPES = [
+    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa",
+    "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+] as const;
+const MIN_RSA_BITS = 2048;
+
+interface ParsedKey {
+    type: string;
+    isPrivateKey(): boolean;
+    getPublicSSH(): Buffer;
+}
+
+/** Why a text is not an SSH public key sshd would accept, or undefined when it is one. Never echoes the text. */
+export function sshPublicKeyProblem(text: string): string | undefined {
+    const { utils } = require("ssh2") as { utils: { parseKey(data: string): ParsedKey | ParsedKey[] | Error } };
+    const trimmed = text.trim();
+    if (/PRIVATE KEY/.test(trimmed)) return "is a private key: give the public key (the .pub file, one line starting with e.g. ssh-ed25519)";
+    if (trimmed.includes("\n")) return "must be one key on one line (the contents of a .pub file)";
+    const parsed = utils.parseKey(trimmed);
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (!key || key instanceof Error) return 'is not an OpenSSH public key; it looks like "ssh-ed25519 AAAAC3Nza... user@host" (the contents of ~/.ssh/id_ed25519.pub)';
+    if (key.isPrivateKey()) return "is a private key: give the public key (the .pub file)";
+    if (!(SSH_KEY_TYPES as readonly string[]).includes(key.type)) return `has key type ${key.type}; allowed: ${SSH_KEY_TYPES.join(", ")}`;
+    if (key.type === "ssh-rsa") {
+        const bits = rsaModulusBits(key.getPublicSSH());
+        if (bits < MIN_RSA_BITS) return `is a ${bits}-bit RSA key; RSA keys must have at least ${MIN_RSA_BITS} bits (or use ssh-ed25519)`;
+    }
+    return undefined;
+}
+
+/** Bits of an RSA public key's modulus, from its SSH wire form (string type, mpint e, mpint n). */
+function rsaModulusBits(blob: Buffer): number {
+    let at = 0;
+    const next = () => {
+        const len = blob.readUInt32BE(at);
+        const value = blob.subarray(at + 4, at + 4 + len);
+        at += 4 + len;
+        return value;
+    };
+    next(); // type
+    next(); // e
+    let n = next();
+    while (n.length && n[0] === 0) n = n.subarray(1);
+    return n.length ? (n.length - 1) * 8 + (32 - Math.clz32(n[0])) : 0;
+}
+
+export const sshPublicKeySchema = z.string({ message: "must be an SSH public key" }).superRefine((k, ctx) => {
+    const problem = sshPublicKeyProblem(k);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** Why a text is not a CIDR range (`10.0.0.0/8`, `2001:db8::/32`; a bare address is one host), or undefined. */
+export function cidrProblem(text: string): string | undefined {
+    const [address, prefix, ...rest] = text.trim().split("/");
+    const family = isIP(address ?? "");
+    if (rest.length || family === 0) return `"${text}" is not a CIDR range; write e.g. "10.0.0.0/8", "192.168.1.7/32" or "2001:db8::/32"`;
+    if (prefix === undefined) return undefined;
+    const max = family === 4 ? 32 : 128;
+    if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) return `"${text}" has prefix length /${prefix}; an IPv${family} prefix is 0 to ${max}`;
+    return undefined;
+}
+
+export const cidrSchema = z.string({ message: "must be a CIDR range" }).superRefine((c, ctx) => {
+    const problem = cidrProblem(c);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/**
+ * The user an instance is created for: a POSIX login name (the instance's user and home) that is
+ * also usable in Kubernetes object names and RBAC subjects (lowercase, no dots or underscores).
+ */
+export const POSIX_USER = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;
+export const RESERVED_USERS = ["root", "daemon", "bin", "sys", "sync", "nobody", "sshd", "messagebus"];
+
+export const userNameSchema = z
+    .string({ message: "must be a user name" })
+    .regex(POSIX_USER, { message: "must be 1 to 32 lowercase letters, digits and '-', starting with a letter and not ending with '-' (a POSIX login name that Kubernetes accepts too)" })
+    .refine((u) => !RESERVED_USERS.includes(u), { message: `is a system account; reserved: ${RESERVED_USERS.join(", ")}` });
