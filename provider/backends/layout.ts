@@ -21,3 +21,13 @@ export const policyKey = {
     /** The last power operation a user made with the CLI (the agent records its own in its memory). */
     operation: (instance: string) => `operation.${instance}`,
 };
+
+/** A value read back from the agent's store; what does not parse reads as nothing. */
+export function parseStoredJson(text: string | undefined): unknown {
+    if (text === undefined) return undefined;
+    try {
+        return JSON.parse(text);
+    } catch {
+        return undefined;
+    }
+}

@@ -5,7 +5,7 @@ import type { RuntimeSpec } from "../../provider/backends/backend";
 import { KubernetesBackend } from "../../provider/backends/kubernetes";
 import { agentManifests, runtimeManifests, pvcManifest, workspacePolicyManifest } from "../../provider/backends/kubernetes/manifests";
 import { testKubeconfig } from "../support/backends";
-import { kubectl } from "../support/cluster";
+import { kubectl, tearDownOnCluster } from "../support/cluster";
 import { TestStack, collect, customSteps, programStack, uniqueWorkspace } from "../support/stacks";
 
 const ws = uniqueWorkspace("k8s");
@@ -28,13 +28,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-    if (t) {
-        await t.stack.destroy().catch(() => undefined);
-        await t.dispose();
-    }
-    try {
-        kubectl(["delete", "namespace", namespace, "--wait=false"]);
-    } catch { /* already gone */ }
+    await tearDownOnCluster(t, namespace);
 });
 
 describe("a compute instance on Kubernetes", () => {

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { testKubeconfig } from "../support/backends";
-import { kubectl } from "../support/cluster";
+import { kubectl, tearDownOnCluster } from "../support/cluster";
 import { ROOT, TestStack, collect, programStack, uniqueWorkspace } from "../support/stacks";
 
 function minuteAhead(leadSeconds: number): { cron: string; at: Date } {
@@ -18,7 +18,8 @@ describe("the workspace agent on Kubernetes", () => {
     const ws = uniqueWorkspace("ksch");
     const namespace = `ci-${ws}`;
     const sa = `system:serviceaccount:${namespace}:ci-${ws}-agent`;
-    const stop = minuteAhead(45);
+    // Far enough ahead that the agent, started after the stack is up, sees the schedule before it fires.
+    const stop = minuteAhead(75);
     let t: TestStack;
     let agent: ChildProcess | undefined;
     const agentOutput: string[] = [];
@@ -34,13 +35,7 @@ describe("the workspace agent on Kubernetes", () => {
 
     afterAll(async () => {
         agent?.kill("SIGTERM");
-        if (t) {
-            await t.stack.destroy().catch(() => undefined);
-            await t.dispose();
-        }
-        try {
-            kubectl(["delete", "namespace", namespace, "--wait=false"]);
-        } catch { /* gone */ }
+        await tearDownOnCluster(t, namespace);
     });
 
     test("the agent is a Deployment with its own ServiceAccount; kubectl shows it", () => {
@@ -102,7 +97,13 @@ describe("the workspace agent on Kubernetes", () => {
             await new Promise((r) => setTimeout(r, 1000));
         }
         expect(Date.now()).toBeGreaterThanOrEqual(stop.at.getTime());
-        const lines = agentOutput.join("").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+        // Scaled to zero at once; the agent logs the stop when the pod is gone, a few seconds on.
+        const logged = () => agentOutput.join("").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+        while (!logged().some((l) => l.status)) {
+            if (Date.now() > deadline + 60_000) throw new Error(`the stop was never logged; agent said:\n${agentOutput.join("")}`);
+            await new Promise((r) => setTimeout(r, 500));
+        }
+        const lines = logged();
         // Outside the cluster the instance's Jupyter cannot be reached for its idleness: the agent
         // says so once, goes on, and the schedule still acts.
         expect(lines.filter((l) => l.level === "error")).toEqual([expect.objectContaining({ instance: "alice", message: expect.stringMatching(/^skipped this check: /) })]);

@@ -4,7 +4,7 @@
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { testKubeconfig } from "../support/backends";
-import { kubectl } from "../support/cluster";
+import { kubectl, tearDownOnCluster } from "../support/cluster";
 import { ROOT, TestStack, collect, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 const cli = (args: string[]) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -79,13 +79,7 @@ describe("power on Kubernetes", () => {
     });
 
     afterAll(async () => {
-        if (t) {
-            await t.stack.destroy().catch(() => undefined);
-            await t.dispose();
-        }
-        try {
-            kubectl(["delete", "namespace", namespace, "--wait=false"]);
-        } catch { /* gone */ }
+        await tearDownOnCluster(t, namespace);
     });
 
     test("stop scales to zero and keeps the claims; nothing shows in refresh or preview; start brings the pod back", async () => {

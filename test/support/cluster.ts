@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { testKubeconfig } from "./backends";
+import type { TestStack } from "./stacks";
 
 export function kubectlPath(): string {
     const p = process.env.COMPUTE_INSTANCE_TEST_KUBECTL;
@@ -47,4 +48,15 @@ export function unreachableKubeconfig(): string {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ci-unreachable-")), "kubeconfig");
     fs.writeFileSync(file, fs.readFileSync(testKubeconfig(), "utf8").replace(/server: \S+/, "server: https://127.0.0.1:1"));
     return file;
+}
+
+/** After a suite on the cluster: destroy the stack, drop its state, and delete its namespace. */
+export async function tearDownOnCluster(t: TestStack | undefined, namespace: string): Promise<void> {
+    if (t) {
+        await t.stack.destroy().catch(() => undefined);
+        await t.dispose();
+    }
+    try {
+        kubectl(["delete", "namespace", namespace, "--wait=false"]);
+    } catch { /* already gone */ }
 }

@@ -9,7 +9,7 @@ import {
     AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
-import { AGENT_STATE_DIR } from "../layout";
+import { AGENT_STATE_DIR, parseStoredJson } from "../layout";
 import { Progress } from "../../progress";
 import { httpStatus } from "../../http";
 import { waitUntilReady } from "../../readiness";
@@ -483,15 +483,11 @@ export class DockerBackend implements Backend {
         }
         const name = agentContainerName(spec.workspace);
         const have = await this.readAgent(spec.workspace);
-        if (have && (have.image !== spec.image || have.checkIntervalSeconds !== spec.checkIntervalSeconds)) {
-            // The store is on the volume: a new container picks up where the old one stopped.
-            await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
-        } else if (have?.running) {
-            return have;
-        }
-        if (!have || have.image !== spec.image || have.checkIntervalSeconds !== spec.checkIntervalSeconds) {
-            await this.docker.createContainer(agentCreateOptions(spec));
-        }
+        const stale = have !== undefined && (have.image !== spec.image || have.checkIntervalSeconds !== spec.checkIntervalSeconds);
+        if (have?.running && !stale) return have;
+        // The store is on the volume: a new container picks up where the old one stopped.
+        if (stale) await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
+        if (!have || stale) await this.docker.createContainer(agentCreateOptions(spec));
         progress.status("starting the workspace agent");
         await this.docker.getContainer(name).start().catch((e) => {
             if (statusCode(e) !== 304) throw new BackendError(`the workspace agent ${name} did not start on the ${this.description}: ${reason(e)}`);
@@ -560,7 +556,7 @@ class DockerAgentStore implements AgentStore {
 
     async readPolicy(key: string): Promise<unknown> {
         const files = await this.get(`${AGENT_STATE_DIR}/policies/${key}.json`);
-        return parseJson(Object.values(files)[0]) ?? undefined;
+        return parseStoredJson(Object.values(files)[0]) ?? undefined;
     }
 
     async readPolicies(): Promise<Record<string, unknown>> {
@@ -568,14 +564,14 @@ class DockerAgentStore implements AgentStore {
         const out: Record<string, unknown> = {};
         for (const [file, text] of Object.entries(files)) {
             const m = /(?:^|\/)([^/]+)\.json$/.exec(file);
-            const value = parseJson(text);
+            const value = parseStoredJson(text);
             if (m && value !== null && value !== undefined) out[m[1]] = value;
         }
         return out;
     }
 
     async readMemory(): Promise<unknown> {
-        return parseJson(Object.values(await this.get(`${AGENT_STATE_DIR}/memory.json`))[0]);
+        return parseStoredJson(Object.values(await this.get(`${AGENT_STATE_DIR}/memory.json`))[0]);
     }
 
     async writeMemory(memory: unknown): Promise<void> {
@@ -632,15 +628,6 @@ class DockerAgentStore implements AgentStore {
             return new BackendError(`the workspace agent's container is missing on the ${this.where}; run \`pulumi refresh\` and \`pulumi up\` to re-create it`);
         }
         return new BackendError(`could not reach the workspace agent's store on the ${this.where}: ${reason(e)}`);
-    }
-}
-
-function parseJson(text: string | undefined): unknown {
-    if (text === undefined) return undefined;
-    try {
-        return JSON.parse(text);
-    } catch {
-        return undefined;
     }
 }
 

@@ -6,13 +6,13 @@
 import type * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "crypto";
 import {
-    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceView, LiveChanges,
+    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
 import { Progress } from "../../progress";
 import { waitUntilReady } from "../../readiness";
 import { PublishedPorts, SERVICES, ServiceName } from "../../spec/endpoints";
-import { LABEL_PREFIX } from "../layout";
+import { LABEL_PREFIX, parseStoredJson } from "../layout";
 import {
     FIELD_MANAGER, KubeObject, agentManifests, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
     workspacePolicyManifest,
@@ -76,6 +76,13 @@ async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
         if (statusCode(e) === 404) return undefined;
         throw e;
     }
+}
+
+/** Azure's state of an instance from its StatefulSet and pod: scaled to zero is Stopped. */
+function statusOf(sts: k8s.V1StatefulSet, pod: k8s.V1Pod | undefined): InstanceStatus {
+    if ((sts.spec?.replicas ?? 1) === 0) return "Stopped";
+    if (pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) return "Running";
+    return pod ? "Starting" : "Creating";
 }
 
 export class KubernetesBackend implements Backend {
@@ -427,11 +434,10 @@ export class KubernetesBackend implements Backend {
         for (const p of container?.ports ?? []) {
             if (p.name && p.name in SERVICES) ports[p.name as ServiceName] = p.containerPort;
         }
-        const ready = pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
         return {
             id,
             uid: pod?.metadata?.uid ?? sts.metadata?.uid ?? "",
-            status: (sts.spec?.replicas ?? 1) === 0 ? "Stopped" : ready ? "Running" : pod ? "Starting" : "Creating",
+            status: statusOf(sts, pod),
             image: container?.image ?? "",
             cpus: parseCpu(String(limits.cpu ?? "0")),
             memoryGb: parseMemoryGb(String(limits.memory ?? "0")),
@@ -591,30 +597,35 @@ export class KubernetesBackend implements Backend {
         const memory = agentMemoryName(workspace);
         return {
             writePolicy: (key, value) => patch(policies, { [key]: value === undefined ? null : JSON.stringify(value) }),
-            readPolicy: async (key) => parseJson((await read(policies))[key]),
-            readPolicies: async () => Object.fromEntries(Object.entries(await read(policies)).map(([k, v]) => [k, parseJson(v)])),
-            readMemory: async () => parseJson((await read(memory)).memory),
+            readPolicy: async (key) => parseStoredJson((await read(policies))[key]),
+            readPolicies: async () => Object.fromEntries(Object.entries(await read(policies)).map(([k, v]) => [k, parseStoredJson(v)])),
+            readMemory: async () => parseStoredJson((await read(memory)).memory),
             writeMemory: (m) => patch(memory, { memory: JSON.stringify(m) }),
         };
     }
 
     async listInstances(workspace: string): Promise<InstanceView[]> {
         const selector = `${LABEL_PREFIX}/workspace=${workspace},app.kubernetes.io/component=runtime`;
-        const list = await this.apps.listNamespacedStatefulSet({ namespace: this.ns, labelSelector: selector });
+        // Two lists for the whole workspace, then a token for each running instance only: the
+        // agent asks at every check.
+        const [list, pods] = await Promise.all([
+            this.apps.listNamespacedStatefulSet({ namespace: this.ns, labelSelector: selector }),
+            this.core.listNamespacedPod({ namespace: this.ns, labelSelector: `app.kubernetes.io/name=compute-instance,app.kubernetes.io/part-of=${workspace}` }),
+        ]);
+        const podByName = new Map(pods.items.map((p) => [p.metadata?.name ?? "", p]));
         const views: InstanceView[] = [];
         for (const sts of list.items) {
             const id = sts.metadata?.name ?? "";
-            const state = await this.readRuntime(id);
-            if (!state) continue;
-            const pod = await this.podOf(id);
-            const secret = await ignoreNotFound(this.core.readNamespacedSecret({ name: `${id}-token`, namespace: this.ns }));
+            const pod = podByName.get(`${id}-0`);
+            const status = statusOf(sts, pod);
+            const secret = status === "Running" ? await ignoreNotFound(this.core.readNamespacedSecret({ name: `${id}-token`, namespace: this.ns })) : undefined;
             const token = secret?.data?.token ? Buffer.from(secret.data.token, "base64").toString("utf8") : undefined;
             views.push({
                 instance: sts.metadata?.labels?.["app.kubernetes.io/instance"] ?? id,
                 owner: sts.metadata?.annotations?.[`${LABEL_PREFIX}/owner`] ?? "",
                 id,
-                status: state.status,
-                ...(state.status === "Running" && pod?.status?.startTime ? { startedAt: new Date(pod.status.startTime).toISOString() } : {}),
+                status,
+                ...(status === "Running" && pod?.status?.startTime ? { startedAt: new Date(pod.status.startTime).toISOString() } : {}),
                 jupyterUrl: `http://${id}.${this.ns}.svc:${SERVICES.jupyter.containerPort}`,
                 ...(token ? { token } : {}),
             });
@@ -628,14 +639,5 @@ export class KubernetesBackend implements Backend {
             if (Date.now() > deadline) throw new BackendError(`the ${what} of ${name} is still there after ${seconds}s on the ${this.description}`);
             await new Promise((r) => setTimeout(r, 250));
         }
-    }
-}
-
-function parseJson(text: string | undefined): unknown {
-    if (text === undefined) return undefined;
-    try {
-        return JSON.parse(text);
-    } catch {
-        return undefined;
     }
 }
