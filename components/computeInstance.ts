@@ -61,6 +61,22 @@ export interface IdleShutdownArgs {
     after: pulumi.Input<string>;
 }
 
+/** SSH access (Azure: `sshSettings`). */
+export interface SshArgs {
+    /** Default: `false`. Turning SSH on or off restarts the instance (home and user files are kept). */
+    enabled?: pulumi.Input<boolean>;
+    /**
+     * The one public key sshd accepts, for the instance user `azureuser` (no passwords, no root
+     * login): the contents of e.g. `~/.ssh/id_ed25519.pub`. Required when enabled.
+     */
+    publicKey?: pulumi.Input<string>;
+    /**
+     * Docker: the host port SSH is published on (127.0.0.1); default: a free port, kept across
+     * restarts. Kubernetes: the Service's port; default 22.
+     */
+    port?: pulumi.Input<number>;
+}
+
 /** A schedule as the stack outputs show it. */
 export interface ScheduleOutput {
     name: string;
@@ -118,6 +134,8 @@ export interface ComputeInstanceArgs {
     schedules?: ScheduleArgs[];
     /** Stop the instance when it has been idle this long (enforced by the workspace agent). */
     idleShutdown?: IdleShutdownArgs;
+    /** SSH access with one public key; off by default. The URL is `endpoints.ssh`. */
+    ssh?: pulumi.Input<SshArgs>;
 }
 
 /**
@@ -140,7 +158,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
     readonly instanceId: pulumi.Output<string>;
     /** The instance's state when this deployment last changed it (Azure state names). */
     readonly status: pulumi.Output<InstanceStatus>;
-    /** URLs of the applications, on 127.0.0.1. */
+    /** URLs of the applications (on 127.0.0.1 on Docker) and `ssh` when SSH is on. */
     readonly endpoints: pulumi.Output<Endpoints>;
     /** The applications' access token. A secret. */
     readonly token: pulumi.Output<string>;
@@ -195,6 +213,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             applications: args.applications,
             env: args.env,
             readyTimeout: args.readyTimeout,
+            ssh: args.ssh,
             osDisk: osDisk.get<string>("volumeName"),
             tempDisk: tempDisk.get<string>("volumeName"),
             tempDiskGb: tempDisk.get<number>("sizeGb"),

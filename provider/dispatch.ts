@@ -49,7 +49,9 @@ export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.Ch
     const { inputs, problems } = await kindOf(news).check(news, olds);
     return {
         inputs: withKind(inputs, news),
-        failures: problems.map((p) => ({ property: p.field.split(/[.[]/)[0] || "", reason: formatProblem(p) })),
+        // No property: the engine would print the property's whole value beside the reason, and
+        // that value may be a pasted private key or a secret env var. The reason names the field.
+        failures: problems.map((p) => ({ property: "", reason: formatProblem(p) })),
     };
 }
 

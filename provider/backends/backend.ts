@@ -4,6 +4,7 @@
  */
 import type { Application } from "../spec/schema";
 import type { PublishedPorts } from "../spec/endpoints";
+import type { SshSpec } from "../spec/access";
 import type { Progress } from "../progress";
 
 /** Azure ML's compute instance states, the ones this project reports. */
@@ -46,6 +47,8 @@ export interface RuntimeSpec extends InstanceRef {
     userFiles: string;
     network: string;
     readyTimeoutSeconds: number;
+    /** The SSH policy; null when SSH is off. */
+    ssh: SshSpec | null;
     /** Host ports to keep, when a replacement should answer at the same URLs. */
     preferredPorts?: PublishedPorts;
 }

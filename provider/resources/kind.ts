@@ -68,7 +68,9 @@ export async function checkWith(schema: z.ZodType, news: Props, userPaths: Recor
         return top in userPaths ? { ...p, field: userPaths[top] + p.field.slice(top.length) } : p;
     });
     if (mapped.length || !data) return { inputs: news, problems: mapped };
-    const inputs = data as Props;
+    // A field a schema defaults to "absent" comes out as undefined, which the plugin host cannot
+    // send (protobuf Struct has no undefined): leave it out.
+    const inputs = Object.fromEntries(Object.entries(data as Props).filter(([, v]) => v !== undefined));
     const backend = inputs.backend as BackendSpec | undefined;
     if (backend && !containsUnknown(withHost.backend)) {
         try {

@@ -11,6 +11,8 @@ import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wi
 import { backendFor, capacityOf } from "../backends";
 import { capacityProblems } from "../capacity";
 import { containsUnknown } from "../spec/validate";
+import type { SshSpec } from "../spec/access";
+import { INSTANCE_USER } from "../backends/layout";
 
 const runtimeSchema = z
     .object({
@@ -21,6 +23,7 @@ const runtimeSchema = z
         applications: instanceFields.applications,
         env: instanceFields.env,
         readyTimeout: instanceFields.readyTimeout,
+        ssh: instanceFields.ssh,
         osDisk: z.string().min(1),
         tempDisk: z.string().min(1),
         tempDiskGb: z.number().int().min(1),
@@ -59,6 +62,7 @@ function specOf(p: Props): RuntimeSpec {
         userFiles: p.userFiles as string,
         network: p.network as string,
         readyTimeoutSeconds: p.readyTimeoutSeconds as number,
+        ssh: (p.ssh as SshSpec | null | undefined) ?? null,
     };
 }
 
@@ -73,7 +77,7 @@ function observed(props: Props, state: RuntimeState, status = props.status): Pro
         containerId: state.uid,
         status,
         ports: state.ports,
-        endpoints: endpointsFor(props.applications as Application[], state.host, state.ports),
+        endpoints: endpointsFor(props.applications as Application[], state.host, state.ports, INSTANCE_USER),
     };
 }
 
@@ -97,6 +101,8 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true): Fi
         userFiles: "replace",
         network: "replace",
         readyTimeoutSeconds: "live",
+        // sshd and its published port are the container's: a restart turns SSH on, off or re-keys it.
+        ssh: "replace",
     };
 }
 

@@ -1,7 +1,6 @@
 /**
- * Input rules for secure access (issue #6): SSH public keys, CIDR ranges and the names of the
- * users instances are created for. Pure and checked at preview; not wired to the components
- * until sshd, the network rules and assigned users are enforced by the backends.
+ * Input rules for secure access: SSH public keys and the SSH policy, CIDR ranges and the names of
+ * the users instances are created for. Pure and checked at preview.
  */
 import { isIP } from "net";
 import { z } from "zod";
@@ -85,3 +84,36 @@ export const userNameSchema = z
     .string({ message: "must be a user name" })
     .regex(POSIX_USER, { message: "must be 1 to 32 lowercase letters, digits and '-', starting with a letter and not ending with '-' (a POSIX login name that Kubernetes accepts too)" })
     .refine((u) => !RESERVED_USERS.includes(u), { message: `is a system account; reserved: ${RESERVED_USERS.join(", ")}` });
+
+/** Port sshd listens on inside an instance: above 1024, because it runs as the instance user. */
+export const SSH_CONTAINER_PORT = 2222;
+
+/**
+ * The SSH policy (Azure: `sshSettings`). Off by default; when on, sshd accepts only `publicKey`,
+ * for the instance user, with no passwords and no root login.
+ */
+export const sshSchema = z
+    .strictObject({
+        enabled: z.boolean({ message: "must be true or false" }).default(false),
+        publicKey: sshPublicKeySchema.optional(),
+        port: z
+            .number({ message: "must be a port number" })
+            .int({ message: "must be a whole number" })
+            .min(1024, { message: "must be 1024 or more (ports below need privileges on the host)" })
+            .max(65535, { message: "must be at most 65535" })
+            .optional(),
+    })
+    .superRefine((s, ctx) => {
+        if (s.enabled && s.publicKey === undefined) {
+            ctx.addIssue({ code: "custom", path: ["publicKey"], message: "is required when ssh is enabled (the contents of e.g. ~/.ssh/id_ed25519.pub)" });
+        }
+    })
+    // Off is absent, not null: stacks deployed before SSH existed see no change.
+    .transform((s): SshSpec | undefined => (s.enabled && s.publicKey ? { publicKey: s.publicKey.trim(), ...(s.port ? { port: s.port } : {}) } : undefined));
+
+/** SSH as the providers carry it; absent when off. */
+export interface SshSpec {
+    publicKey: string;
+    /** Host port (Docker) or Service port (Kubernetes); chosen by the backend when absent. */
+    port?: number;
+}

@@ -1,11 +1,13 @@
 import type { Application } from "./schema";
+import { SSH_CONTAINER_PORT } from "./access";
 
 /**
  * The network services inside an instance. JupyterLab and the classic notebook are extensions of
- * one Jupyter server, so they share a port and differ by path.
+ * one Jupyter server, so they share a port and differ by path; sshd runs when SSH is enabled.
  */
 export const SERVICES = {
     jupyter: { containerPort: 8888 },
+    ssh: { containerPort: SSH_CONTAINER_PORT },
 } as const;
 export type ServiceName = keyof typeof SERVICES;
 
@@ -23,19 +25,25 @@ export interface Endpoints {
     jupyterLab?: string;
     /** The classic notebook interface (Notebook 7), e.g. `http://127.0.0.1:49153/tree`. */
     jupyter?: string;
+    /** SSH, when enabled: `ssh://azureuser@127.0.0.1:PORT` (key only). */
+    ssh?: string;
 }
 
-export function servicesFor(applications: readonly Application[]): ServiceName[] {
-    return [...new Set(applications.map((a) => APPLICATION_ROUTES[a].service))];
+/** The services an instance runs: those of its applications, and sshd when SSH is on. */
+export function servicesFor(applications: readonly Application[], ssh: boolean): ServiceName[] {
+    const services: ServiceName[] = [...new Set(applications.map((a) => APPLICATION_ROUTES[a].service))];
+    if (ssh) services.push("ssh");
+    return services;
 }
 
-export function endpointsFor(applications: readonly Application[], host: string, ports: PublishedPorts): Endpoints {
+export function endpointsFor(applications: readonly Application[], host: string, ports: PublishedPorts, user: string): Endpoints {
     const out: Endpoints = {};
     for (const app of applications) {
         const route = APPLICATION_ROUTES[app];
         const port = ports[route.service];
         if (port !== undefined) out[route.endpoint] = `http://${formatHost(host)}:${port}${route.path}`;
     }
+    if (ports.ssh !== undefined) out.ssh = `ssh://${user}@${formatHost(host)}:${ports.ssh}`;
     return out;
 }
 

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { parseDurationSeconds } from "./duration";
+import { sshSchema } from "./access";
 import { DEFAULT_SIZE_NAME, defaultTempDiskGb, findSize, sizeNames } from "./sizes";
 
 /** Applications served from an instance. JupyterLab and the classic notebook share one server. */
@@ -20,7 +21,7 @@ export { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "./defaults";
 import { DEFAULT_READY_TIMEOUT_SECONDS } from "./defaults";
 
 /** Environment variable names the instance sets itself. */
-export const RESERVED_ENV = ["JUPYTER_TOKEN", "CI_APPLICATIONS", "NOTEBOOK_DIR", "INSTANCE_USER", "HOME", "PATH"];
+export const RESERVED_ENV = ["JUPYTER_TOKEN", "CI_APPLICATIONS", "CI_SSH_AUTHORIZED_KEY", "NOTEBOOK_DIR", "INSTANCE_USER", "HOME", "PATH"];
 
 // Azure's rule for compute names (3 to 24 characters, starting with a letter), lower-cased so the
 // same name is valid for Docker containers and Kubernetes objects.
@@ -177,6 +178,7 @@ export const instanceFields = {
         )
         .default({}),
     readyTimeout: durationSeconds(10).default(DEFAULT_READY_TIMEOUT_SECONDS),
+    ssh: sshSchema.prefault({ enabled: false }),
 };
 
 export const instanceSchema = z
@@ -194,6 +196,7 @@ export const instanceSchema = z
         tempDiskGb: i.tempDisk.sizeGb ?? i.size.tempDiskGb,
         env: i.env,
         readyTimeoutSeconds: i.readyTimeout,
+        ssh: i.ssh,
     }));
 
 export type InstanceInput = z.input<typeof instanceSchema>;

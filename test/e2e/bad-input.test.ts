@@ -56,6 +56,20 @@ describe.each([
         expect(m).toMatch(/\[applications\[1\]\] unknown application; allowed: "jupyterlab", "jupyter"/);
         await nothingCreated();
     });
+
+    test("an SSH key that is not a public key, without echoing it", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { ssh: { enabled: true, publicKey: "hunter2-not-a-key" } } } });
+        expect(m).toContain("[ssh.publicKey] is not an OpenSSH public key");
+        expect(m).not.toContain("hunter2");
+        await nothingCreated();
+    });
+
+    test("SSH enabled without a key, and a privileged port", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { ssh: { enabled: true, port: 22 } } } });
+        expect(m).toContain("[ssh.port] must be 1024 or more");
+        expect(m).toContain("[ssh.publicKey] is required when ssh is enabled");
+        await nothingCreated();
+    });
 });
 
 describe.each([

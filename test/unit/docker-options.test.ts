@@ -11,8 +11,9 @@ const spec: RuntimeSpec = {
     image: "compute-instance-workstation:0.1.0", sizeName: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0,
     applications: ["jupyterlab", "jupyter"], env: { B: "2", A: "1" }, token: "0123456789abcdef0123456789abcdef",
     osDisk: "ci-ml-team-alice-os-aaaaaa", tempDisk: "ci-ml-team-alice-temp-bbbbbb", tempDiskGb: 28, userFiles: "ci-ml-team-userfiles",
-    network: "ci-ml-team", readyTimeoutSeconds: 300,
+    network: "ci-ml-team", readyTimeoutSeconds: 300, ssh: null,
 };
+const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
 
 describe("spec → Docker create options", () => {
     const opts = containerCreateOptions(spec, { jupyter: 23456 });
@@ -94,11 +95,42 @@ test("Docker states map to Azure's", () => {
 });
 
 test("endpoints: JupyterLab and the classic notebook share the Jupyter port", () => {
-    expect(endpointsFor(["jupyterlab", "jupyter"], "127.0.0.1", { jupyter: 20001 })).toEqual({
+    expect(endpointsFor(["jupyterlab", "jupyter"], "127.0.0.1", { jupyter: 20001 }, "azureuser")).toEqual({
         jupyterLab: "http://127.0.0.1:20001/lab",
         jupyter: "http://127.0.0.1:20001/tree",
     });
-    expect(endpointsFor(["jupyter"], "127.0.0.1", { jupyter: 20001 })).toEqual({ jupyter: "http://127.0.0.1:20001/tree" });
+    expect(endpointsFor(["jupyter"], "127.0.0.1", { jupyter: 20001 }, "azureuser")).toEqual({ jupyter: "http://127.0.0.1:20001/tree" });
+});
+
+test("endpoints: SSH as an ssh:// URL with the instance user", () => {
+    expect(endpointsFor(["jupyter"], "127.0.0.1", { jupyter: 20001, ssh: 20022 }, "azureuser")).toEqual({
+        jupyter: "http://127.0.0.1:20001/tree",
+        ssh: "ssh://azureuser@127.0.0.1:20022",
+    });
+    expect(endpointsFor(["jupyter"], "::1", { ssh: 22 }, "azureuser").ssh).toBe("ssh://azureuser@[::1]:22");
+});
+
+describe("SSH on Docker", () => {
+    const opts = containerCreateOptions({ ...spec, ssh: { publicKey: PUBLIC_KEY } }, { jupyter: 23456, ssh: 23457 });
+
+    test("sshd's port is published on loopback beside Jupyter's", () => {
+        expect(opts.HostConfig?.PortBindings).toEqual({
+            "8888/tcp": [{ HostIp: "127.0.0.1", HostPort: "23456" }],
+            "2222/tcp": [{ HostIp: "127.0.0.1", HostPort: "23457" }],
+        });
+        expect(Object.keys(opts.ExposedPorts ?? {})).toEqual(["8888/tcp", "2222/tcp"]);
+    });
+
+    test("the one accepted key reaches the entry point; no capability is added for sshd", () => {
+        expect(opts.Env).toContain(`CI_SSH_AUTHORIZED_KEY=${PUBLIC_KEY}`);
+        expect(opts.HostConfig?.CapAdd).toEqual(containerCreateOptions(spec, { jupyter: 1 }).HostConfig?.CapAdd);
+    });
+
+    test("off: no port, no key", () => {
+        const off = containerCreateOptions(spec, { jupyter: 23456 });
+        expect(off.Env?.some((e) => e.startsWith("CI_SSH"))).toBe(false);
+        expect(Object.keys(off.HostConfig?.PortBindings ?? {})).toEqual(["8888/tcp"]);
+    });
 });
 
 describe("Docker host URLs", () => {

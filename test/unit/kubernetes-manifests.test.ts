@@ -12,8 +12,38 @@ const spec: RuntimeSpec = {
     image: "registry.example.com/workstation:1", sizeName: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0,
     applications: ["jupyterlab", "jupyter"], env: { B: "2", A: "1" }, token: "0123456789abcdef0123456789abcdef",
     osDisk: "ci-ml-team-alice-os-aaaaaa", tempDisk: "ci-ml-team-alice-temp-bbbbbb", tempDiskGb: 28, userFiles: "ci-ml-team-userfiles",
-    network: "ci-ml-team-default-deny", readyTimeoutSeconds: 300,
+    network: "ci-ml-team-default-deny", readyTimeoutSeconds: 300, ssh: null,
 };
+const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
+
+describe("SSH on Kubernetes", () => {
+    const withSsh: RuntimeSpec = { ...spec, ssh: { publicKey: PUBLIC_KEY } };
+    const pod = (statefulSetManifest(withSsh, "ml") as any).spec.template.spec;
+
+    test("the key is mounted read-only from the instance's Secret where sshd reads it", () => {
+        const secret = runtimeManifests(withSsh, "ml")[0] as any;
+        expect(secret.stringData["ssh-authorized-key"]).toBe(`${PUBLIC_KEY}\n`);
+        expect(pod.containers[0].volumeMounts).toContainEqual({ name: "ssh-keys", mountPath: "/etc/compute-instance/ssh", readOnly: true });
+        expect(pod.volumes).toContainEqual({
+            name: "ssh-keys",
+            secret: { secretName: "ci-ml-team-alice-token", items: [{ key: "ssh-authorized-key", path: "authorized_keys" }], defaultMode: 0o444 },
+        });
+    });
+
+    test("sshd runs unprivileged on 2222; the Service answers on 22 or the chosen port", () => {
+        expect(pod.containers[0].ports).toContainEqual({ name: "ssh", containerPort: 2222, protocol: "TCP" });
+        expect(pod.containers[0].securityContext.capabilities).toEqual({ drop: ["ALL"] });
+        expect((serviceManifest(withSsh, "ml") as any).spec.ports).toContainEqual({ name: "ssh", protocol: "TCP", port: 22, targetPort: "ssh" });
+        expect((serviceManifest({ ...spec, ssh: { publicKey: PUBLIC_KEY, port: 2200 } }, "ml") as any).spec.ports)
+            .toContainEqual({ name: "ssh", protocol: "TCP", port: 2200, targetPort: "ssh" });
+        expect((instancePolicyManifest(withSsh, "ml") as any).spec.ingress[0].ports).toContainEqual({ protocol: "TCP", port: 2222 });
+    });
+
+    test("off: no key, no port, no volume", () => {
+        const json = JSON.stringify(runtimeManifests(spec, "ml"));
+        expect(json).not.toContain("ssh");
+    });
+});
 
 describe("spec → Kubernetes manifests", () => {
     test("snapshot of every object of a runtime", () => {

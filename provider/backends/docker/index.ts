@@ -279,12 +279,12 @@ export class DockerBackend implements Backend {
         const name = containerName(spec);
         await this.clearOrphan(name, spec);
 
-        const services = servicesFor(spec.applications);
+        const services = servicesFor(spec.applications, spec.ssh !== null);
         let container: Dockerode.Container | undefined;
         try {
             let ports: PublishedPorts = {};
             for (let attempt = 0; ; attempt++) {
-                ports = await this.choosePorts(services, attempt === 0 ? spec : undefined);
+                ports = await this.choosePorts(services, spec, attempt === 0);
                 container = await this.docker.createContainer(containerCreateOptions(spec, ports));
                 progress.status("starting container");
                 try {
@@ -303,7 +303,7 @@ export class DockerBackend implements Backend {
             const started = container;
             const seconds = await waitUntilReady({
                 what: spec.applications.includes("jupyterlab") ? "JupyterLab" : "Jupyter",
-                probe: () => this.probeJupyter(started, ports, spec.token),
+                probe: async () => (await this.probeJupyter(started, ports, spec.token)) && (!spec.ssh || (await this.probeSsh(started, ports))),
                 dead: async () => {
                     // The restart policy brings a crashed server back up: a restart is a death too.
                     const info = await started.inspect();
@@ -344,10 +344,18 @@ export class DockerBackend implements Backend {
         await this.docker.getContainer(name).remove({ force: true });
     }
 
-    private async choosePorts(services: ServiceName[], preferFor?: RuntimeSpec): Promise<PublishedPorts> {
+    private async choosePorts(services: ServiceName[], spec: RuntimeSpec, preferred: boolean): Promise<PublishedPorts> {
         const ports: PublishedPorts = {};
         for (const s of services) {
-            const want = preferFor ? (preferFor.preferredPorts?.[s] ?? preferredPort(preferFor, s)) : undefined;
+            // A port the user chose is used or the create fails: never silently another one.
+            if (s === "ssh" && spec.ssh?.port) {
+                if (this.local && !(await portIsFree(spec.ssh.port))) {
+                    throw new BackendError(`ssh.port ${spec.ssh.port} is already in use on the engine's host; choose another port or leave it out to get a free one`);
+                }
+                ports[s] = spec.ssh.port;
+                continue;
+            }
+            const want = preferred ? (spec.preferredPorts?.[s] ?? preferredPort(spec, s)) : undefined;
             ports[s] = want && (!this.local || (await portIsFree(want))) ? want : await this.freePort();
         }
         return ports;
@@ -369,9 +377,23 @@ export class DockerBackend implements Backend {
             return (await httpStatus(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/api/status`, { Authorization: `token ${token}` }, PROBE_TIMEOUT_MS)) === 200;
         }
         // A remote engine publishes on its own loopback: ask from inside the container.
-        const exec = await container.exec({
-            Cmd: ["python3", "-c", `import os,urllib.request as u;u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}/api/status",headers={"Authorization":"token "+os.environ["JUPYTER_TOKEN"]}),timeout=2)`],
-        });
+        return this.execSucceeds(container, [
+            "python3", "-c", `import os,urllib.request as u;u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}/api/status",headers={"Authorization":"token "+os.environ["JUPYTER_TOKEN"]}),timeout=2)`,
+        ]);
+    }
+
+    /** sshd answers with its banner. */
+    private async probeSsh(container: Dockerode.Container, ports: PublishedPorts): Promise<boolean> {
+        if (this.options.reachInstancesBy === "workspace-network") {
+            const name = (await container.inspect()).Name.replace(/^\//, "");
+            return sshBanner(name, SERVICES.ssh.containerPort, PROBE_TIMEOUT_MS);
+        }
+        if (this.local) return ports.ssh !== undefined && sshBanner(PUBLISH_ADDRESS, ports.ssh, PROBE_TIMEOUT_MS);
+        return this.execSucceeds(container, ["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${SERVICES.ssh.containerPort} && head -c 4 <&3 | grep -q SSH-`]);
+    }
+
+    private async execSucceeds(container: Dockerode.Container, cmd: string[]): Promise<boolean> {
+        const exec = await container.exec({ Cmd: cmd });
         await (await exec.start({ hijack: true, stdin: false })).resume();
         for (let i = 0; i < 50; i++) {
             const info = await exec.inspect();
@@ -455,7 +477,7 @@ export class DockerBackend implements Backend {
         const token = (info.Config.Env ?? []).find((e) => e.startsWith("JUPYTER_TOKEN="))?.slice("JUPYTER_TOKEN=".length) ?? "";
         const seconds = await waitUntilReady({
             what: "Jupyter",
-            probe: () => this.probeJupyter(c, state.ports, token),
+            probe: async () => (await this.probeJupyter(c, state.ports, token)) && (state.ports.ssh === undefined || (await this.probeSsh(c, state.ports))),
             dead: async () => ((await c.inspect()).State.Running ? undefined : "the container exited"),
             diagnostics: () => this.logTail(c),
             timeoutSeconds,
@@ -662,5 +684,20 @@ function portIsFree(port: number): Promise<boolean> {
         srv.unref();
         srv.once("error", () => resolve(false));
         srv.listen(port, PUBLISH_ADDRESS, () => srv.close(() => resolve(true)));
+    });
+}
+
+/** Whether an SSH server answers at host:port with its identification line, within the timeout. */
+function sshBanner(host: string, port: number, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const socket = net.connect({ host, port });
+        const done = (ok: boolean) => {
+            socket.destroy();
+            resolve(ok);
+        };
+        socket.setTimeout(timeoutMs, () => done(false));
+        socket.once("data", (d) => done(d.toString("latin1").startsWith("SSH-")));
+        socket.once("error", () => done(false));
+        socket.once("end", () => done(false));
     });
 }

@@ -80,7 +80,7 @@ function portKey(service: ServiceName): string {
 }
 
 export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts): Dockerode.ContainerCreateOptions {
-    const services = servicesFor(spec.applications);
+    const services = servicesFor(spec.applications, spec.ssh !== null);
     const exposed: Record<string, object> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
     for (const s of services) {
@@ -98,6 +98,8 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
             ...Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`),
             `CI_APPLICATIONS=${spec.applications.join(",")}`,
             `JUPYTER_TOKEN=${spec.token}`,
+            // A public key: the entry point writes it, root-owned, where sshd looks for keys.
+            ...(spec.ssh ? [`CI_SSH_AUTHORIZED_KEY=${spec.ssh.publicKey}`] : []),
         ],
         ExposedPorts: exposed,
         Labels: labelsFor(spec, "runtime", {

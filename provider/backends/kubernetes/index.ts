@@ -434,6 +434,9 @@ export class KubernetesBackend implements Backend {
         for (const p of container?.ports ?? []) {
             if (p.name && p.name in SERVICES) ports[p.name as ServiceName] = p.containerPort;
         }
+        // SSH is reached on its Service port, not on sshd's unprivileged port in the pod.
+        const sshPort = sts.metadata?.annotations?.[`${LABEL_PREFIX}/ssh-port`];
+        if (ports.ssh !== undefined && sshPort) ports.ssh = Number(sshPort);
         return {
             id,
             uid: pod?.metadata?.uid ?? sts.metadata?.uid ?? "",

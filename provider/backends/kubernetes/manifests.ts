@@ -96,14 +96,26 @@ export function workspacePolicyManifest(name: string, namespace: string, ref: Ow
     };
 }
 
+/** Where the workstation's sshd reads the one key it accepts (root-owned, read-only). */
+export const SSH_KEYS_DIR = "/etc/compute-instance/ssh";
+
 export function tokenSecretManifest(spec: RuntimeSpec, namespace: string): KubeObject {
     return {
         apiVersion: "v1",
         kind: "Secret",
         metadata: meta(tokenSecretName(spec), namespace, spec, "runtime"),
         type: "Opaque",
-        stringData: { token: spec.token },
+        stringData: { token: spec.token, ...(spec.ssh ? { "ssh-authorized-key": `${spec.ssh.publicKey}\n` } : {}) },
     };
+}
+
+/** The Service port SSH answers on: the user's choice, else 22 (a Service port needs no privileges). */
+export function sshServicePort(spec: RuntimeSpec): number {
+    return spec.ssh?.port ?? 22;
+}
+
+function servicesOf(spec: RuntimeSpec) {
+    return servicesFor(spec.applications, spec.ssh !== null);
 }
 
 export function instancePolicyManifest(spec: RuntimeSpec, namespace: string): KubeObject {
@@ -114,7 +126,7 @@ export function instancePolicyManifest(spec: RuntimeSpec, namespace: string): Ku
         spec: {
             podSelector: { matchLabels: podSelector(spec) },
             policyTypes: ["Ingress"],
-            ingress: [{ ports: servicesFor(spec.applications).map((s) => ({ protocol: "TCP", port: SERVICES[s].containerPort })) }],
+            ingress: [{ ports: servicesOf(spec).map((s) => ({ protocol: "TCP", port: SERVICES[s].containerPort })) }],
         },
     };
 }
@@ -127,7 +139,7 @@ export function serviceManifest(spec: RuntimeSpec, namespace: string): KubeObjec
         spec: {
             type: "ClusterIP",
             selector: podSelector(spec),
-            ports: servicesFor(spec.applications).map((s) => ({ name: s, protocol: "TCP", port: SERVICES[s].containerPort, targetPort: s })),
+            ports: servicesOf(spec).map((s) => ({ name: s, protocol: "TCP", port: s === "ssh" ? sshServicePort(spec) : SERVICES[s].containerPort, targetPort: s })),
         },
     };
 }
@@ -147,12 +159,16 @@ export function containerResources(cpus: number, memoryGb: number, gpus: number)
 export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replicas = 1): KubeObject {
     const name = runtimeName(spec);
     const labels = { ...k8sLabels(spec, "runtime"), [`${LABEL_PREFIX}/size`]: spec.sizeName };
-    const services = servicesFor(spec.applications);
+    const services = servicesOf(spec);
     return {
         apiVersion: "apps/v1",
         kind: "StatefulSet",
         metadata: {
-            ...meta(name, namespace, spec, "runtime", { [`${LABEL_PREFIX}/os-disk`]: spec.osDisk, [`${LABEL_PREFIX}/size`]: spec.sizeName }),
+            ...meta(name, namespace, spec, "runtime", {
+                [`${LABEL_PREFIX}/os-disk`]: spec.osDisk,
+                [`${LABEL_PREFIX}/size`]: spec.sizeName,
+                ...(spec.ssh ? { [`${LABEL_PREFIX}/ssh-port`]: String(sshServicePort(spec)) } : {}),
+            }),
         },
         spec: {
             replicas,
@@ -198,6 +214,7 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                                 { name: "temp-disk", mountPath: TEMP_DISK_DIR },
                                 { name: "user-files", mountPath: USER_FILES_DIR },
                                 { name: "shm", mountPath: "/dev/shm" },
+                                ...(spec.ssh ? [{ name: "ssh-keys", mountPath: SSH_KEYS_DIR, readOnly: true }] : []),
                             ],
                         },
                     ],
@@ -206,6 +223,9 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                         { name: "temp-disk", emptyDir: { sizeLimit: `${spec.tempDiskGb}Gi` } },
                         { name: "user-files", persistentVolumeClaim: { claimName: spec.userFiles } },
                         { name: "shm", emptyDir: { medium: "Memory", sizeLimit: memoryQuantity(Math.min(2, spec.memoryGb / 4)) } },
+                        ...(spec.ssh
+                            ? [{ name: "ssh-keys", secret: { secretName: tokenSecretName(spec), items: [{ key: "ssh-authorized-key", path: "authorized_keys" }], defaultMode: 0o444 } }]
+                            : []),
                     ],
                 },
             },

@@ -1,0 +1,121 @@
+// SSH with a real client (ssh2) against the real sshd of an instance on the real engine: the one
+// key logs in as the instance user; another key, a password, keyboard-interactive and root are
+// refused; the host key survives a restart; turning SSH off is a restart that keeps home.
+import { Client, utils } from "ssh2";
+import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+
+type Login = { username?: string; privateKey?: string; password?: string; tryKeyboard?: boolean };
+
+/** Connects, runs one command, returns its output and the server's host key (SHA-256). */
+function sshRun(url: string, login: Login, command: string): Promise<{ output: string; hostKey: string }> {
+    const u = new URL(url);
+    return new Promise((resolve, reject) => {
+        const c = new Client();
+        let hostKey = "";
+        c.on("ready", () => {
+            c.exec(command, (err, stream) => {
+                if (err) return reject(err);
+                let output = "";
+                stream.on("data", (d: Buffer) => (output += d.toString()));
+                stream.stderr.on("data", (d: Buffer) => (output += d.toString()));
+                stream.on("close", () => {
+                    c.end();
+                    resolve({ output, hostKey });
+                });
+            });
+        });
+        c.on("keyboard-interactive", (_n, _i, _l, prompts, finish) => finish(prompts.map(() => "azureuser")));
+        c.on("error", reject);
+        c.connect({
+            host: u.hostname,
+            port: Number(u.port),
+            username: login.username ?? u.username,
+            privateKey: login.privateKey,
+            password: login.password,
+            tryKeyboard: login.tryKeyboard,
+            readyTimeout: 10000,
+            hostHash: "sha256",
+            hostVerifier: (h: string) => {
+                hostKey = h;
+                return true;
+            },
+        } as Parameters<Client["connect"]>[0]);
+    });
+}
+
+const refusal = (p: Promise<unknown>) => expect(p).rejects.toThrow(/All configured authentication methods failed/);
+
+describe("SSH on Docker", () => {
+    const ws = uniqueWorkspace("ssh");
+    const container = `ci-${ws}-alice`;
+    const key = utils.generateKeyPairSync("ed25519", { comment: "alice@laptop" });
+    const other = utils.generateKeyPairSync("ed25519", { comment: "mallory@elsewhere" });
+    const base = { size: { cpus: 1, memoryGb: 2 } };
+    let t: TestStack;
+    let url = "";
+    let hostKey = "";
+
+    const sshUrl = async () => ((await t.stack.outputs()).out.value as Record<string, { endpoints: { ssh?: string } }>).alice.endpoints.ssh;
+
+    beforeAll(async () => {
+        t = await programStack("instance", { workspaceName: ws, instances: { alice: { ...base, ssh: { enabled: true, publicKey: key.public } } } });
+        await t.stack.up(collect(t));
+        url = (await sshUrl()) ?? "";
+    });
+
+    afterAll(async () => {
+        if (t) {
+            await t.stack.destroy().catch(() => undefined);
+            await t.dispose();
+        }
+        await purgeWorkspace(ws);
+    });
+
+    test("the endpoint is an ssh:// URL on loopback for the instance user", () => {
+        expect(url).toMatch(/^ssh:\/\/azureuser@127\.0\.0\.1:\d+$/);
+    });
+
+    test("the key logs in as the instance user, with no capabilities, home on the OS disk", async () => {
+        const r = await sshRun(url, { privateKey: key.private }, "id -un; grep CapEff /proc/self/status; echo from-ssh > ~/ssh.txt; pwd");
+        expect(r.output).toBe("azureuser\nCapEff:\t0000000000000000\n/home/azureuser\n");
+        hostKey = r.hostKey;
+        expect(hostKey).not.toBe("");
+        expect((await execIn(container, ["cat", "/home/azureuser/ssh.txt"])).output).toBe("from-ssh\n");
+    });
+
+    test("another key, a password, keyboard-interactive and root are refused", async () => {
+        await refusal(sshRun(url, { privateKey: other.private }, "true"));
+        await refusal(sshRun(url, { password: "azureuser" }, "true"));
+        await refusal(sshRun(url, { tryKeyboard: true, password: "azureuser" }, "true"));
+        await refusal(sshRun(url, { username: "root", privateKey: key.private }, "true"));
+    });
+
+    test("the user cannot add keys: the key file is root's", async () => {
+        expect((await execIn(container, ["ls", "-ln", "/etc/compute-instance/ssh/authorized_keys"])).output).toMatch(/^-rw-r--r-- 1 0 0 /);
+        const r = await execIn(container, ["sh", "-c", "echo x >> /etc/compute-instance/ssh/authorized_keys"]);
+        expect(r.output).toMatch(/Permission denied/);
+        expect(r.code).not.toBe(0);
+    });
+
+    test("a restart-class change keeps the URL and the host key; only the runtime is replaced", async () => {
+        await t.setConfig({ workspaceName: ws, instances: { alice: { ...base, env: { X: "1" }, ssh: { enabled: true, publicKey: key.public } } } });
+        await t.stack.up(collect(t));
+        expect(Object.keys(customSteps(t))).toEqual(["alice-runtime"]);
+        expect(await sshUrl()).toBe(url);
+        const r = await sshRun(url, { privateKey: key.private }, "cat ~/ssh.txt");
+        expect(r).toEqual({ output: "from-ssh\n", hostKey });
+    });
+
+    test("turning SSH off restarts the instance without sshd; home is kept", async () => {
+        await t.setConfig({ workspaceName: ws, instances: { alice: { ...base, env: { X: "1" } } } });
+        const p = await t.stack.preview({ ...collect(t), diff: true });
+        expect(Object.keys(customSteps(t))).toEqual(["alice-runtime"]);
+        expect(p.stdout).toMatch(/- ssh\s*:/);
+        await t.stack.up(collect(t));
+        expect(await sshUrl()).toBeUndefined();
+        await expect(sshRun(url, { privateKey: key.private }, "true")).rejects.toThrow();
+        expect((await execIn(container, ["sh", "-c", "cat ~/ssh.txt; pgrep -c sshd || true; ls /etc/compute-instance/ssh/"])).output).toBe("from-ssh\n0\n");
+        const info = await docker.getContainer(container).inspect();
+        expect(Object.keys(info.HostConfig.PortBindings ?? {})).toEqual(["8888/tcp"]);
+    });
+});
