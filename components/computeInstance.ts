@@ -8,6 +8,7 @@ import { parseOrThrow } from "../provider/spec/validate";
 import { plainParts } from "./plain";
 import { Firing, ScheduleAction, idleShutdownSchema, schedulesSchema } from "../provider/spec/schedule";
 import { Workspace } from "./workspace";
+import { SharingPolicy, sharingPolicySchema } from "../provider/spec/access";
 
 /** A custom size, when no catalog size fits. */
 export interface CustomSize {
@@ -136,6 +137,36 @@ export interface ComputeInstanceArgs {
     idleShutdown?: IdleShutdownArgs;
     /** SSH access with one public key; off by default. The URL is `endpoints.ssh`. */
     ssh?: pulumi.Input<SshArgs>;
+    /**
+     * Create on behalf of: the user the instance is for (Azure:
+     * `personalComputeInstanceSettings.assignedUser`). Recorded on the instance's objects; on
+     * Kubernetes the user (or groups) may port-forward, exec and read logs of this pod only.
+     * Changing it restarts the instance.
+     */
+    assignedUser?: pulumi.Input<AssignedUserArgs>;
+    /**
+     * Whose token opens the applications (Azure: `applicationSharingPolicy`): `"Personal"` (the
+     * default here; Azure's is `"Shared"`): the instance's own token, for its user only;
+     * `"Shared"`: the workspace's token, the same for every shared instance. Known when the
+     * program runs (it decides which token resource exists). Changing it restarts the instance.
+     */
+    applicationSharingPolicy?: SharingPolicy;
+    /**
+     * Version of a Personal instance's access token; raise it to rotate the token (the instance
+     * restarts with the new one and the old one stops working). Default: 1.
+     */
+    tokenVersion?: pulumi.Input<number>;
+}
+
+export interface AssignedUserArgs {
+    /** A POSIX login name that Kubernetes accepts too, e.g. `"alice"`. */
+    name: pulumi.Input<string>;
+    /** The user's id in your directory (e.g. an Entra object id), recorded as a label. */
+    id?: pulumi.Input<string>;
+    /** Kubernetes: the RBAC user name granted the pod (e.g. an OIDC e-mail). Default: `name`. */
+    kubernetesUser?: pulumi.Input<string>;
+    /** Kubernetes: RBAC groups granted the pod too. */
+    kubernetesGroups?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 /**
@@ -178,7 +209,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             throw new Error(`ComputeInstance "${name}": [workspace] must be a Workspace`);
         }
         const instanceName = args.instanceName ?? name;
-        const { workspace: _ws, instanceName: _n, reimage: _r, schedules = [], idleShutdown, ...rest } = args;
+        const { workspace: _ws, instanceName: _n, reimage: _r, schedules = [], idleShutdown, applicationSharingPolicy = "Personal", tokenVersion, ...rest } = args;
         // Plain values are checked now, so a typo fails before anything is registered; values
         // that come from other resources are checked by the providers once known.
         parseOrThrow(instanceSchema.in.partial(), plainParts({ ...rest, name: instanceName }), `ComputeInstance "${name}"`);
@@ -188,12 +219,18 @@ export class ComputeInstance extends pulumi.ComponentResource {
             plainParts({ schedules, idleShutdown }),
             `ComputeInstance "${name}"`,
         );
+        parseOrThrow(z.object({ applicationSharingPolicy: sharingPolicySchema }), { applicationSharingPolicy }, `ComputeInstance "${name}"`);
+        if (applicationSharingPolicy === "Shared" && tokenVersion !== undefined) {
+            throw new Error(`ComputeInstance "${name}": [tokenVersion] rotates a Personal instance's own token; a Shared instance uses the workspace's token (raise the Workspace's sharedTokenVersion)`);
+        }
 
         const wiring = { backend: ws.backend, workspace: ws.workspaceName, owner: ws.owner, instance: instanceName };
         const child = { parent: this };
 
-        const token = new KindResource("AccessToken", `${name}-token`, { tokenVersion: 1 }, ["token"],
-            { ...child, additionalSecretOutputs: ["token"] });
+        const token = applicationSharingPolicy === "Shared"
+            ? ws.sharedToken()
+            : new KindResource("AccessToken", `${name}-token`, { tokenVersion: tokenVersion ?? 1 }, ["token"],
+                { ...child, additionalSecretOutputs: ["token"] }).get<string>("token");
         const osDisk = new KindResource("OsDisk", `${name}-os-disk`, {
             ...wiring,
             sizeGb: pulumi.output(args.osDisk).apply((d) => d?.sizeGb),
@@ -214,12 +251,13 @@ export class ComputeInstance extends pulumi.ComponentResource {
             env: args.env,
             readyTimeout: args.readyTimeout,
             ssh: args.ssh,
+            assignedUser: args.assignedUser,
             osDisk: osDisk.get<string>("volumeName"),
             tempDisk: tempDisk.get<string>("volumeName"),
             tempDiskGb: tempDisk.get<number>("sizeGb"),
             userFiles: ws.userFilesVolume,
             network: ws.networkName,
-            token: token.get<string>("token"),
+            token,
         }, ["status", "endpoints", "ports", "containerId", "cpus", "memoryGb", "gpus", "readyTimeoutSeconds"],
             { ...child, additionalSecretOutputs: ["token"] });
 
@@ -243,7 +281,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
         this.instanceId = pulumi.interpolate`${ws.workspaceName}/${instanceName}`;
         this.status = runtime.get<InstanceStatus>("status");
         this.endpoints = runtime.get<Endpoints>("endpoints");
-        this.token = pulumi.secret(token.get<string>("token"));
+        this.token = pulumi.secret(token);
         this.cpus = runtime.get<number>("cpus");
         this.memoryGb = runtime.get<number>("memoryGb");
         this.osDiskVolume = osDisk.get<string>("volumeName");

@@ -79,6 +79,11 @@ export interface WorkspaceArgs {
      * ones between `pulumi up`s (a container on Docker, a Deployment on Kubernetes).
      */
     agent?: AgentArgs;
+    /**
+     * Version of the workspace's shared access token (the token of instances whose
+     * `applicationSharingPolicy` is `"Shared"`). Raise it to rotate the token: those instances restart.
+     */
+    sharedTokenVersion?: pulumi.Input<number>;
 }
 
 /**
@@ -105,12 +110,17 @@ export class Workspace extends pulumi.ComponentResource {
     readonly owner: string;
     /** Backend id of the workspace agent (a container or a Deployment). */
     readonly agentId: pulumi.Output<string>;
+    private readonly resourceName: string;
+    private readonly sharedTokenVersion?: pulumi.Input<number>;
+    private shared?: pulumi.Output<string>;
 
     constructor(name: string, args: WorkspaceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("compute-instance:index:Workspace", name, {}, opts);
         const workspaceName = args.workspaceName ?? name;
         parseOrThrow(workspaceSchema({ dockerHost: DEFAULT_DOCKER_HOST }).partial(), plainParts({ name: workspaceName, backend: args.backend }), `Workspace "${name}"`);
 
+        this.resourceName = name;
+        this.sharedTokenVersion = args.sharedTokenVersion;
         this.owner = `${pulumi.getProject()}/${pulumi.getStack()}`;
         this.workspaceName = pulumi.output(workspaceName);
         this.backend = pulumi.output(args.backend) as pulumi.Output<BackendArgs>;
@@ -157,5 +167,18 @@ export class Workspace extends pulumi.ComponentResource {
             networkName: this.networkName,
             image: this.image,
         });
+    }
+
+    /**
+     * The workspace's shared access token (a secret), made the first time an instance with
+     * `applicationSharingPolicy: "Shared"` asks for it, so workspaces without one have no such resource.
+     */
+    sharedToken(): pulumi.Output<string> {
+        if (!this.shared) {
+            const token = new KindResource("AccessToken", `${this.resourceName}-shared-token`, { tokenVersion: this.sharedTokenVersion ?? 1 }, ["token"],
+                { parent: this, additionalSecretOutputs: ["token"] });
+            this.shared = pulumi.secret(token.get<string>("token"));
+        }
+        return this.shared;
     }
 }

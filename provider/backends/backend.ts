@@ -4,7 +4,7 @@
  */
 import type { Application } from "../spec/schema";
 import type { PublishedPorts } from "../spec/endpoints";
-import type { SshSpec } from "../spec/access";
+import type { AssignedUser, SshSpec } from "../spec/access";
 import type { Progress } from "../progress";
 
 /** Azure ML's compute instance states, the ones this project reports. */
@@ -49,6 +49,8 @@ export interface RuntimeSpec extends InstanceRef {
     readyTimeoutSeconds: number;
     /** The SSH policy; null when SSH is off. */
     ssh: SshSpec | null;
+    /** Who the instance is for: recorded on its objects; on Kubernetes, granted their pod. */
+    assignedUser?: AssignedUser;
     /** Host ports to keep, when a replacement should answer at the same URLs. */
     preferredPorts?: PublishedPorts;
 }

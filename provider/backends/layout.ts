@@ -31,3 +31,10 @@ export function parseStoredJson(text: string | undefined): unknown {
         return undefined;
     }
 }
+
+/** Who an instance is for, as labels (the creator is the owner label: the stack that made it). */
+export function assignedUserLabels(spec: { assignedUser?: { name: string; id?: string } }): Record<string, string> {
+    const u = spec.assignedUser;
+    if (!u) return {};
+    return { [`${LABEL_PREFIX}/assigned-user`]: u.name, ...(u.id ? { [`${LABEL_PREFIX}/assigned-user-id`]: u.id } : {}) };
+}

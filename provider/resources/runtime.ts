@@ -11,7 +11,7 @@ import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wi
 import { backendFor, capacityOf } from "../backends";
 import { capacityProblems } from "../capacity";
 import { containsUnknown } from "../spec/validate";
-import type { SshSpec } from "../spec/access";
+import type { AssignedUser, SshSpec } from "../spec/access";
 import { INSTANCE_USER } from "../backends/layout";
 
 const runtimeSchema = z
@@ -24,6 +24,7 @@ const runtimeSchema = z
         env: instanceFields.env,
         readyTimeout: instanceFields.readyTimeout,
         ssh: instanceFields.ssh,
+        assignedUser: instanceFields.assignedUser,
         osDisk: z.string().min(1),
         tempDisk: z.string().min(1),
         tempDiskGb: z.number().int().min(1),
@@ -63,6 +64,7 @@ function specOf(p: Props): RuntimeSpec {
         network: p.network as string,
         readyTimeoutSeconds: p.readyTimeoutSeconds as number,
         ssh: (p.ssh as SshSpec | null | undefined) ?? null,
+        ...(p.assignedUser ? { assignedUser: p.assignedUser as AssignedUser } : {}),
     };
 }
 
@@ -103,6 +105,9 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true): Fi
         readyTimeoutSeconds: "live",
         // sshd and its published port are the container's: a restart turns SSH on, off or re-keys it.
         ssh: "replace",
+        // Labels of a container are fixed at creation; on Kubernetes the pod's labels and the
+        // user's RoleBinding change with it.
+        assignedUser: "replace",
     };
 }
 

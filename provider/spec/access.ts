@@ -117,3 +117,20 @@ export interface SshSpec {
     /** Host port (Docker) or Service port (Kubernetes); chosen by the backend when absent. */
     port?: number;
 }
+
+/** Who an instance is created for (Azure: `personalComputeInstanceSettings.assignedUser`). */
+export const assignedUserSchema = z.strictObject({
+    name: userNameSchema,
+    /** The user's id in your directory (Azure: the object id), recorded on the instance. */
+    id: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, { message: "must be 1 to 63 letters, digits, '.', '_' and '-', starting and ending with a letter or digit (e.g. a directory object id)" }).optional(),
+    /** Kubernetes: the RBAC user granted their pod. Default: `name`. */
+    kubernetesUser: z.string().min(1, { message: "must not be empty" }).optional(),
+    /** Kubernetes: RBAC groups granted the pod too. */
+    kubernetesGroups: z.array(z.string().min(1, { message: "must not be empty" })).optional(),
+});
+export type AssignedUser = z.output<typeof assignedUserSchema>;
+
+/** Whose token opens the instance's applications (Azure: `applicationSharingPolicy`). */
+export const SHARING_POLICIES = ["Personal", "Shared"] as const;
+export type SharingPolicy = (typeof SHARING_POLICIES)[number];
+export const sharingPolicySchema = z.enum(SHARING_POLICIES, { message: `must be one of ${SHARING_POLICIES.map((p) => `"${p}"`).join(", ")}` });

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { parseDurationSeconds } from "./duration";
-import { sshSchema } from "./access";
+import { assignedUserSchema, sshSchema } from "./access";
 import { DEFAULT_SIZE_NAME, defaultTempDiskGb, findSize, sizeNames } from "./sizes";
 
 /** Applications served from an instance. JupyterLab and the classic notebook share one server. */
@@ -179,6 +179,7 @@ export const instanceFields = {
         .default({}),
     readyTimeout: durationSeconds(10).default(DEFAULT_READY_TIMEOUT_SECONDS),
     ssh: sshSchema.prefault({ enabled: false }),
+    assignedUser: assignedUserSchema.optional(),
 };
 
 export const instanceSchema = z
@@ -197,6 +198,7 @@ export const instanceSchema = z
         env: i.env,
         readyTimeoutSeconds: i.readyTimeout,
         ssh: i.ssh,
+        assignedUser: i.assignedUser,
     }));
 
 export type InstanceInput = z.input<typeof instanceSchema>;

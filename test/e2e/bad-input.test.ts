@@ -70,6 +70,18 @@ describe.each([
         expect(m).toContain("[ssh.publicKey] is required when ssh is enabled");
         await nothingCreated();
     });
+
+    test("an assigned user name that is not a POSIX/Kubernetes name", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { assignedUser: { name: "Alice.Smith" } } } });
+        expect(m).toContain("[assignedUser.name] must be 1 to 32 lowercase letters, digits and '-'");
+        await nothingCreated();
+    });
+});
+
+test("an unknown sharing policy lists the policies", async () => {
+    const m = await previewError({ instances: { alice: { applicationSharingPolicy: "Team" } } });
+    expect(m).toContain('[applicationSharingPolicy] must be one of "Personal", "Shared"');
+    await nothingCreated();
 });
 
 describe.each([

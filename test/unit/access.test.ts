@@ -1,4 +1,4 @@
-import { cidrProblem, sshPublicKeyProblem, userNameSchema } from "../../provider/spec/access";
+import { assignedUserSchema, cidrProblem, sharingPolicySchema, sshPublicKeyProblem, sshSchema, userNameSchema } from "../../provider/spec/access";
 
 const { utils } = require("ssh2") as { utils: { generateKeyPairSync(type: string, opts?: object): { public: string; private: string } } };
 // A DSA public key (ssh-keygen -t dsa): sshd no longer accepts the type, and ssh2 cannot make one.
@@ -61,4 +61,30 @@ describe("user names", () => {
         const r = userNameSchema.safeParse("root");
         expect(r.success ? "" : r.error.issues[0].message).toMatch(/^is a system account; reserved: root/);
     });
+});
+
+describe("the SSH policy", () => {
+    const key = utils.generateKeyPairSync("ed25519").public;
+
+    test("off unless enabled; off is absent, so older states see no change", () => {
+        expect(sshSchema.parse({ enabled: false, publicKey: key })).toBeUndefined();
+        expect(sshSchema.parse({})).toBeUndefined();
+        expect(sshSchema.parse({ enabled: true, publicKey: `${key}\n`, port: 2200 })).toEqual({ publicKey: key, port: 2200 });
+    });
+
+    test("enabled needs a key; ports below 1024 are refused", () => {
+        const r = sshSchema.safeParse({ enabled: true, port: 22 });
+        expect(r.success).toBe(false);
+        expect(r.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`).sort()).toEqual([
+            "port: must be 1024 or more (ports below need privileges on the host)",
+            "publicKey: is required when ssh is enabled (the contents of e.g. ~/.ssh/id_ed25519.pub)",
+        ]);
+    });
+});
+
+test("assigned users and sharing policies", () => {
+    expect(assignedUserSchema.parse({ name: "alice", id: "0f1e2d3c-aaaa" })).toEqual({ name: "alice", id: "0f1e2d3c-aaaa" });
+    expect(assignedUserSchema.safeParse({ name: "Alice" }).success).toBe(false);
+    expect(assignedUserSchema.safeParse({ name: "alice", id: "alice@example.com" }).error?.issues[0].message).toMatch(/^must be 1 to 63 letters, digits, '\.', '_' and '-'/);
+    expect(sharingPolicySchema.safeParse("Team").error?.issues[0].message).toBe('must be one of "Personal", "Shared"');
 });

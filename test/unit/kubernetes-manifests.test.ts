@@ -16,6 +16,32 @@ const spec: RuntimeSpec = {
 };
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
 
+describe("create on behalf of, on Kubernetes", () => {
+    const forAlice: RuntimeSpec = { ...spec, assignedUser: { name: "alice", id: "0f1e2d3c", kubernetesGroups: ["ml-leads"] } };
+
+    test("a Role naming only the user's pod, bound to the user and the groups", () => {
+        const [role, binding] = runtimeManifests(forAlice, "ml").filter((o) => o.kind === "Role" || o.kind === "RoleBinding") as any[];
+        expect(role.metadata.name).toBe("ci-ml-team-alice-user");
+        for (const rule of role.rules) expect(rule.resourceNames).toEqual(["ci-ml-team-alice-0"]);
+        expect(role.rules.flatMap((r: any) => r.verbs).sort()).toEqual(["create", "get", "get"]);
+        expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "ci-ml-team-alice-user" });
+        expect(binding.subjects).toEqual([
+            { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "alice" },
+            { kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: "ml-leads" },
+        ]);
+    });
+
+    test("the pod is labelled with the user and the user's id", () => {
+        const labels = (statefulSetManifest(forAlice, "ml") as any).spec.template.metadata.labels;
+        expect(labels["compute-instance.pulumi.io/assigned-user"]).toBe("alice");
+        expect(labels["compute-instance.pulumi.io/assigned-user-id"]).toBe("0f1e2d3c");
+    });
+
+    test("no assigned user, no Role", () => {
+        expect(runtimeManifests(spec, "ml").map((o) => o.kind)).toEqual(["Secret", "NetworkPolicy", "Service", "StatefulSet"]);
+    });
+});
+
 describe("SSH on Kubernetes", () => {
     const withSsh: RuntimeSpec = { ...spec, ssh: { publicKey: PUBLIC_KEY } };
     const pod = (statefulSetManifest(withSsh, "ml") as any).spec.template.spec;

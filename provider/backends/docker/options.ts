@@ -6,7 +6,7 @@ import type Dockerode from "dockerode";
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
 
-import { AGENT_STATE_DIR, Component, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
+import { AGENT_STATE_DIR, Component, assignedUserLabels, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
 
 /** Capabilities of the entry point only: ownership of the mount points, then setuid to the user. */
 export const STARTUP_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"] as const;
@@ -108,6 +108,7 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
             [`${LABEL_PREFIX}/os-disk`]: spec.osDisk,
             [`${LABEL_PREFIX}/temp-disk`]: spec.tempDisk,
             [`${LABEL_PREFIX}/temp-disk-gb`]: String(spec.tempDiskGb),
+            ...assignedUserLabels(spec),
         }),
         HostConfig: {
             NanoCpus: nanoCpus(spec.cpus),

@@ -121,6 +121,7 @@ export class KubernetesBackend implements Backend {
     private get core() { return this.api(this.lib.CoreV1Api); }
     private get apps() { return this.api(this.lib.AppsV1Api); }
     private get networking() { return this.api(this.lib.NetworkingV1Api); }
+    private get rbac() { return this.api(this.lib.RbacAuthorizationV1Api); }
 
     /** Server-side apply of a whole object under this project's field manager. */
     async apply(obj: KubeObject, dryRun = false): Promise<KubeObject> {
@@ -531,6 +532,8 @@ export class KubernetesBackend implements Backend {
         await ignoreNotFound(this.core.deleteNamespacedService({ name: id, namespace: ns }));
         await ignoreNotFound(this.networking.deleteNamespacedNetworkPolicy({ name: id, namespace: ns }));
         await ignoreNotFound(this.core.deleteNamespacedSecret({ name: `${id}-token`, namespace: ns }));
+        await ignoreNotFound(this.rbac.deleteNamespacedRoleBinding({ name: `${id}-user`, namespace: ns }));
+        await ignoreNotFound(this.rbac.deleteNamespacedRole({ name: `${id}-user`, namespace: ns }));
         // The pod holds the OS disk: wait until it is gone, so the disk can be deleted or reused.
         await this.waitUntilGone(id, "pod", () => this.podOf(id), 120);
     }

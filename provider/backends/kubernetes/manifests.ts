@@ -4,7 +4,7 @@
  */
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import { SERVICES, servicesFor } from "../../spec/endpoints";
-import { Component, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
+import { Component, HOME_DIR, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
 
 export const FIELD_MANAGER = MANAGED_BY;
 /** The image's instance user; on Kubernetes the pod runs as it from the start (see images/README.md). */
@@ -158,7 +158,7 @@ export function containerResources(cpus: number, memoryGb: number, gpus: number)
  */
 export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replicas = 1): KubeObject {
     const name = runtimeName(spec);
-    const labels = { ...k8sLabels(spec, "runtime"), [`${LABEL_PREFIX}/size`]: spec.sizeName };
+    const labels = { ...k8sLabels(spec, "runtime"), [`${LABEL_PREFIX}/size`]: spec.sizeName, ...assignedUserLabels(spec) };
     const services = servicesOf(spec);
     return {
         apiVersion: "apps/v1",
@@ -233,9 +233,50 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
     };
 }
 
+/** The Role and RoleBinding of an instance's assigned user. */
+export function assignedUserRoleName(ref: InstanceRef): string {
+    return `${runtimeName(ref)}-user`;
+}
+
+/**
+ * The assigned user may reach their own pod (port-forward to the UIs and SSH, exec a shell, read
+ * its log) and nothing else: every rule names the one pod.
+ */
+export function assignedUserManifests(spec: RuntimeSpec, namespace: string): KubeObject[] {
+    const u = spec.assignedUser;
+    if (!u) return [];
+    const name = assignedUserRoleName(spec);
+    const pod = `${runtimeName(spec)}-0`;
+    const subjects = [
+        { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: u.kubernetesUser ?? u.name },
+        ...(u.kubernetesGroups ?? []).map((g) => ({ kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: g })),
+    ];
+    return [
+        {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "Role",
+            metadata: meta(name, namespace, spec, "runtime"),
+            rules: [
+                { apiGroups: [""], resources: ["pods", "pods/log"], resourceNames: [pod], verbs: ["get"] },
+                { apiGroups: [""], resources: ["pods/portforward", "pods/exec"], resourceNames: [pod], verbs: ["get", "create"] },
+            ],
+        },
+        {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "RoleBinding",
+            metadata: meta(name, namespace, spec, "runtime"),
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+            subjects,
+        },
+    ];
+}
+
 /** Every object of an instance's runtime, in the order they are applied. */
 export function runtimeManifests(spec: RuntimeSpec, namespace: string): KubeObject[] {
-    return [tokenSecretManifest(spec, namespace), instancePolicyManifest(spec, namespace), serviceManifest(spec, namespace), statefulSetManifest(spec, namespace)];
+    return [
+        tokenSecretManifest(spec, namespace), instancePolicyManifest(spec, namespace), serviceManifest(spec, namespace),
+        ...assignedUserManifests(spec, namespace), statefulSetManifest(spec, namespace),
+    ];
 }
 
 // ---------------------------------------------------------------------------------------------

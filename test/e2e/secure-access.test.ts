@@ -1,0 +1,132 @@
+// Hardening, tokens and create-on-behalf-of on the real engine: the instance runs unprivileged,
+// Jupyter refuses requests and WebSocket upgrades without the token, the token is never in the
+// state file or the CLI's output, tokenVersion rotates it, Shared instances use the workspace's
+// token, and the assigned user is recorded on the instance.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as path from "path";
+import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+
+interface Out { endpoints: { jupyterLab: string }; token: string }
+
+/** Status of a WebSocket upgrade to a kernel's channels: 101 when Jupyter accepts it. */
+function upgradeStatus(base: string, kernelId: string, token?: string): Promise<number> {
+    const u = new URL(`${base}/api/kernels/${kernelId}/channels`);
+    return new Promise((resolve, reject) => {
+        const req = http.request({
+            host: u.hostname, port: u.port, path: u.pathname,
+            headers: {
+                Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": Buffer.from("0123456789abcdef").toString("base64"),
+                ...(token ? { Authorization: `token ${token}` } : {}),
+            },
+        });
+        req.on("upgrade", (res, socket) => {
+            socket.destroy();
+            resolve(res.statusCode ?? 0);
+        });
+        req.on("response", (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.end();
+    });
+}
+
+function filesUnder(dir: string): string[] {
+    return fs.readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+}
+
+describe("secure access on Docker", () => {
+    const ws = uniqueWorkspace("sec");
+    const small = { size: { cpus: 1, memoryGb: 2 } };
+    const instances = (aliceVersion?: number) => ({
+        alice: { ...small, assignedUser: { name: "alice", id: "0f1e2d3c-aaaa-bbbb-cccc-123456789abc" }, ...(aliceVersion ? { tokenVersion: aliceVersion } : {}) },
+        bob: { ...small, applicationSharingPolicy: "Shared" },
+        carol: { ...small, applicationSharingPolicy: "Shared" },
+    });
+    let t: TestStack;
+    let out: Record<string, Out> = {};
+    const refresh = async () => (out = (await t.stack.outputs()).out.value as Record<string, Out>);
+    const base = (name: string) => out[name].endpoints.jupyterLab.replace(/\/lab$/, "");
+
+    beforeAll(async () => {
+        t = await programStack("instance", { workspaceName: ws, instances: instances() });
+        await t.stack.up(collect(t));
+        await refresh();
+    });
+
+    afterAll(async () => {
+        if (t) {
+            await t.stack.destroy().catch(() => undefined);
+            await t.dispose();
+        }
+        await purgeWorkspace(ws);
+    });
+
+    test("the container is unprivileged and the applications run as the instance user with no capabilities", async () => {
+        const info = await docker.getContainer(`ci-${ws}-alice`).inspect();
+        expect(info.HostConfig.Privileged).toBe(false);
+        expect(info.HostConfig.CapDrop).toEqual(["ALL"]);
+        expect(info.HostConfig.CapAdd?.sort()).toEqual(["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]);
+        expect(info.HostConfig.SecurityOpt).toContain("no-new-privileges:true");
+        const jupyter = await execIn(`ci-${ws}-alice`, ["sh", "-c", "p=$(pgrep -f jupyter-server | head -1); stat -c %u /proc/$p; grep -E 'CapEff|NoNewPrivs' /proc/$p/status"]);
+        expect(jupyter.output).toBe("1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n");
+    });
+
+    test("tokens are 256 random bits; Jupyter refuses requests and WebSocket upgrades without the right one", async () => {
+        const token = out.alice.token;
+        expect(token).toMatch(/^[0-9a-f]{64}$/);
+        expect((await fetch(`${base("alice")}/api/status`)).status).toBe(403);
+        expect((await fetch(`${base("alice")}/api/status`, { headers: { Authorization: `token ${"0".repeat(64)}` } })).status).toBe(403);
+        const kernel = await fetch(`${base("alice")}/api/kernels`, { method: "POST", headers: { Authorization: `token ${token}` }, body: "{}" });
+        expect(kernel.status).toBe(201);
+        const { id } = (await kernel.json()) as { id: string };
+        expect(await upgradeStatus(base("alice"), id)).toBe(403);
+        expect(await upgradeStatus(base("alice"), id, "f".repeat(64))).toBe(403);
+        expect(await upgradeStatus(base("alice"), id, token)).toBe(101);
+    });
+
+    test("the state file, encrypted or not, and the CLI's output hold no token", async () => {
+        const tokens = Object.values(out).map((o) => o.token);
+        for (const file of filesUnder(t.stateDir)) {
+            const text = fs.readFileSync(file, "utf8");
+            for (const token of tokens) expect(text.includes(token)).toBe(false);
+        }
+        // `pulumi stack export` as a user runs it (the Automation API's exportStack shows secrets).
+        const exported = execFileSync("pulumi", ["stack", "export", "--stack", t.stack.name], {
+            cwd: t.stack.workspace.workDir, encoding: "utf8", env: { ...process.env, ...t.stack.workspace.envVars },
+        });
+        expect(exported).toContain('"ciphertext"');
+        for (const token of tokens) expect(exported.includes(token)).toBe(false);
+        const log = t.log.join("");
+        for (const token of tokens) expect(log.includes(token)).toBe(false);
+    });
+
+    test("Shared instances use the workspace's token; a Personal one has its own", () => {
+        expect(out.bob.token).toBe(out.carol.token);
+        expect(out.alice.token).not.toBe(out.bob.token);
+    });
+
+    test("the assigned user is recorded on the instance; the creator is the stack", async () => {
+        const labels = (await docker.getContainer(`ci-${ws}-alice`).inspect()).Config.Labels;
+        expect(labels["compute-instance.pulumi.io/assigned-user"]).toBe("alice");
+        expect(labels["compute-instance.pulumi.io/assigned-user-id"]).toBe("0f1e2d3c-aaaa-bbbb-cccc-123456789abc");
+        expect(labels["compute-instance.pulumi.io/owner"]).toMatch(/^e2e-instance\/t[0-9a-f]{6}$/);
+    });
+
+    test("raising tokenVersion rotates the token: the old one stops working, the disks stay", async () => {
+        const old = out.alice.token;
+        await execIn(`ci-${ws}-alice`, ["sh", "-c", "echo kept > ~/kept.txt"]);
+        await t.setConfig({ workspaceName: ws, instances: instances(2) });
+        await t.stack.up(collect(t));
+        expect(Object.keys(customSteps(t)).sort()).toEqual(["alice-runtime", "alice-token"]);
+        await refresh();
+        expect(out.alice.token).not.toBe(old);
+        expect((await fetch(`${base("alice")}/api/status`, { headers: { Authorization: `token ${old}` } })).status).toBe(403);
+        expect((await fetch(`${base("alice")}/api/status`, { headers: { Authorization: `token ${out.alice.token}` } })).status).toBe(200);
+        expect((await execIn(`ci-${ws}-alice`, ["cat", "/home/azureuser/kept.txt"])).output).toBe("kept\n");
+    });
+});
