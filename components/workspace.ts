@@ -4,6 +4,8 @@ import { agentContextDir, agentImageTag, contextHash, workstationContextDir, wor
 import { parseOrThrow } from "../provider/spec/validate";
 import { DEFAULT_DOCKER_HOST, workspaceSchema } from "../provider/spec/schema";
 import { plainParts } from "./plain";
+import { z } from "zod";
+import { egressSchema } from "../provider/spec/access";
 
 /** A Docker engine. */
 export interface DockerBackendArgs {
@@ -84,6 +86,19 @@ export interface WorkspaceArgs {
      * `applicationSharingPolicy` is `"Shared"`). Raise it to rotate the token: those instances restart.
      */
     sharedTokenVersion?: pulumi.Input<number>;
+    /** The workspace network's rules. */
+    network?: pulumi.Input<WorkspaceNetworkArgs>;
+}
+
+export interface WorkspaceNetworkArgs {
+    /**
+     * Where instances may open connections: `"allow"` (anywhere; the default), `"deny"` (only the
+     * workspace's own containers or pods, and DNS) or `{ allow: ["10.0.0.0/8", ...] }` (those
+     * IPv4 ranges too). Docker: iptables rules in DOCKER-USER and INPUT on the engine's host
+     * (needs a rootful engine that manages iptables); Kubernetes: a NetworkPolicy (needs a network
+     * plugin that enforces them). Changes apply live.
+     */
+    egress?: pulumi.Input<"allow" | "deny" | { allow: pulumi.Input<string>[] }>;
 }
 
 /**
@@ -119,6 +134,7 @@ export class Workspace extends pulumi.ComponentResource {
         const workspaceName = args.workspaceName ?? name;
         parseOrThrow(workspaceSchema({ dockerHost: DEFAULT_DOCKER_HOST }).partial(), plainParts({ name: workspaceName, backend: args.backend }), `Workspace "${name}"`);
 
+        parseOrThrow(z.object({ network: z.strictObject({ egress: egressSchema }).partial() }).partial(), plainParts({ network: args.network }), `Workspace "${name}"`);
         this.resourceName = name;
         this.sharedTokenVersion = args.sharedTokenVersion;
         this.owner = `${pulumi.getProject()}/${pulumi.getStack()}`;
@@ -159,6 +175,16 @@ export class Workspace extends pulumi.ComponentResource {
             checkInterval: args.agent?.checkInterval,
         }, ["agentId", "running"], { parent: this });
         this.agentId = agent.get<string>("agentId");
+
+        if (args.network !== undefined) {
+            new KindResource("NetworkRule", `${name}-egress`, {
+                ...wiring,
+                network: this.networkName,
+                egress: pulumi.output(args.network).apply((n) => n?.egress),
+                image: args.agent?.image ?? agentImageTag(agentHash),
+                agent: this.agentId,
+            }, ["signature"], { parent: this });
+        }
 
         this.registerOutputs({
             agentId: this.agentId,

@@ -17,6 +17,7 @@ import { accessToken } from "./resources/token";
 import { userFiles, workspaceNetwork } from "./resources/workspace";
 import { workstationImage } from "./resources/image";
 import { idleShutdown, schedule, workspaceAgent } from "./resources/agent";
+import { networkRule } from "./resources/networkRule";
 
 export const KINDS = {
     UserFiles: userFiles,
@@ -29,6 +30,7 @@ export const KINDS = {
     WorkspaceAgent: workspaceAgent,
     Schedule: schedule,
     IdleShutdown: idleShutdown,
+    NetworkRule: networkRule,
 } satisfies Record<string, ResourceKind>;
 
 export type KindName = keyof typeof KINDS;

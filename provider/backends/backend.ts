@@ -4,7 +4,7 @@
  */
 import type { Application } from "../spec/schema";
 import type { PublishedPorts } from "../spec/endpoints";
-import type { AssignedUser, SshSpec } from "../spec/access";
+import type { AssignedUser, EgressPolicy, SshSpec } from "../spec/access";
 import type { Progress } from "../progress";
 
 /** Azure ML's compute instance states, the ones this project reports. */
@@ -155,6 +155,24 @@ export interface Backend {
     agentStore(workspace: string): AgentStore;
     /** The workspace's instances, of every stack, with what the agent needs to read their activity. */
     listInstances(workspace: string): Promise<InstanceView[]>;
+
+    /**
+     * Makes the workspace's egress rules exactly so ("allow": none). Returns a signature of what
+     * is enforced, which {@link readEgress} gives back while the rules are intact.
+     */
+    applyEgress(spec: EgressSpec, progress: Progress): Promise<string>;
+    /** The signature of the rules in force; "none" when there are none, "partial" when tampered with. */
+    readEgress(spec: EgressSpec): Promise<string>;
+    removeEgress(spec: EgressSpec): Promise<void>;
+}
+
+/** The egress rules of a workspace's network. */
+export interface EgressSpec extends Ownership {
+    /** Backend name of the workspace network. */
+    network: string;
+    egress: EgressPolicy;
+    /** Docker: the image the rules are applied from (the agent's, which has iptables). */
+    image: string;
 }
 
 /** The workspace agent: one per workspace, enforcing schedules and idle shutdown. */

@@ -134,3 +134,17 @@ export type AssignedUser = z.output<typeof assignedUserSchema>;
 export const SHARING_POLICIES = ["Personal", "Shared"] as const;
 export type SharingPolicy = (typeof SHARING_POLICIES)[number];
 export const sharingPolicySchema = z.enum(SHARING_POLICIES, { message: `must be one of ${SHARING_POLICIES.map((p) => `"${p}"`).join(", ")}` });
+
+/**
+ * Where the workspace's instances may open connections (the network's egress): `"allow"`
+ * (anywhere; the default), `"deny"` (only the workspace's own containers or pods) or
+ * `{ allow: [CIDR, ...] }` (those ranges too). IPv4 ranges: Docker networks here are IPv4.
+ */
+export type EgressPolicy = "allow" | "deny" | { allow: string[] };
+
+const ipv4Cidr = cidrSchema.refine((c) => isIP(c.split("/")[0]) === 4, { message: "must be an IPv4 range (workspace networks are IPv4)" });
+
+export const egressSchema = z.union([
+    z.enum(["allow", "deny"]),
+    z.strictObject({ allow: z.array(ipv4Cidr).min(1, { message: 'must list at least one CIDR range; use "deny" for none' }).max(64, { message: "must list at most 64 ranges" }) }),
+], { message: 'must be "allow", "deny" or { allow: ["10.0.0.0/8", ...] }' });

@@ -6,7 +6,7 @@ import type Dockerode from "dockerode";
 import { randomBytes } from "crypto";
 import * as net from "net";
 import {
-    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceView, LiveChanges,
+    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, EgressSpec, InstanceRef, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
 import { AGENT_STATE_DIR, parseStoredJson } from "../layout";
@@ -16,8 +16,9 @@ import { waitUntilReady } from "../../readiness";
 import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
 import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/context";
 import { connectionOptions, isLocalEngine } from "./connection";
+import { applyEgressScript, egressSignature, readEgressScript, removeEgressScript } from "./firewall";
 import {
-    LABEL_PREFIX, agentContainerName, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
+    LABEL_PREFIX, agentContainerName, bridgeName, firewallCreateOptions, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
     networkName, preferredPort, statusFromDocker, userFilesVolumeName,
 } from "./options";
 
@@ -493,6 +494,52 @@ export class DockerBackend implements Backend {
         // A short grace period lets kernels and editors flush what they are writing.
         await ignoreNotFound(c.stop({ t: 10 })).catch(() => undefined);
         await ignoreNotFound(c.remove({ force: true }));
+    }
+
+    // -- egress --------------------------------------------------------------------------------
+
+    async applyEgress(spec: EgressSpec, progress: Progress): Promise<string> {
+        const bridge = await this.bridgeOf(spec.network);
+        await this.ensureImage(spec.image, progress);
+        progress.status(`applying egress rules (${typeof spec.egress === "string" ? spec.egress : `allow ${spec.egress.allow.length} ranges`}) on ${bridge}`);
+        await this.runOnHostNetwork(spec, applyEgressScript(spec.workspace, bridge, spec.egress));
+        return spec.egress === "allow" ? "none" : egressSignature(bridge, spec.egress);
+    }
+
+    async readEgress(spec: EgressSpec): Promise<string> {
+        const info = await ignoreNotFound(this.docker.getNetwork(spec.network).inspect());
+        if (!info) return "none";
+        const out = await this.runOnHostNetwork(spec, readEgressScript(spec.workspace, bridgeName(info)));
+        return /signature (\S+)/.exec(out)?.[1] ?? "partial";
+    }
+
+    async removeEgress(spec: EgressSpec): Promise<void> {
+        const info = await ignoreNotFound(this.docker.getNetwork(spec.network).inspect());
+        if (!info) return;
+        await this.runOnHostNetwork(spec, removeEgressScript(spec.workspace, bridgeName(info)));
+    }
+
+    private async bridgeOf(network: string): Promise<string> {
+        const info = await ignoreNotFound(this.docker.getNetwork(network).inspect());
+        if (!info) throw new BackendError(`the workspace network ${network} is not on the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\``);
+        return bridgeName(info);
+    }
+
+    /**
+     * Runs a script in the engine host's network namespace with only the capabilities iptables
+     * needs, in a container removed afterwards: the rules belong to the engine's host, wherever it is.
+     */
+    private async runOnHostNetwork(spec: EgressSpec, script: string): Promise<string> {
+        const c = await this.docker.createContainer(firewallCreateOptions(spec, spec.image, script));
+        try {
+            await c.start();
+            const { StatusCode } = (await c.wait()) as { StatusCode: number };
+            const out = demux((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
+            if (StatusCode !== 0) throw new BackendError(`egress rules on the ${this.description} failed (exit ${StatusCode}): ${out.trim()}`);
+            return out;
+        } finally {
+            await c.remove({ force: true }).catch(() => undefined);
+        }
     }
 
     // -- workspace agent -------------------------------------------------------------------------

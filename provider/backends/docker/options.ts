@@ -198,3 +198,29 @@ export function agentCreateOptions(spec: AgentSpec): Dockerode.ContainerCreateOp
         },
     };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Egress rules
+
+/** The Linux bridge of a Docker network: the name it was given, else `br-` and 12 hex of its id. */
+export function bridgeName(info: { Id: string; Options?: Record<string, string> }): string {
+    return info.Options?.["com.docker.network.bridge.name"] ?? `br-${info.Id.slice(0, 12)}`;
+}
+
+/** A one-shot container in the host's network namespace that may change its firewall, and nothing else. */
+export function firewallCreateOptions(ref: Ownership, image: string, script: string): Dockerode.ContainerCreateOptions {
+    return {
+        Image: image,
+        Entrypoint: ["sh", "-c"],
+        Cmd: [script],
+        Labels: labelsFor(ref, "network", { [`${LABEL_PREFIX}/role`]: "firewall" }),
+        HostConfig: {
+            NetworkMode: "host",
+            CapDrop: ["ALL"],
+            CapAdd: ["NET_ADMIN", "NET_RAW"],
+            SecurityOpt: ["no-new-privileges:true"],
+            ReadonlyRootfs: true,
+            Memory: 64 * 1024 ** 2,
+        },
+    };
+}

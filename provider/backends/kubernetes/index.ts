@@ -4,9 +4,10 @@
  * under one field manager.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { randomBytes } from "crypto";
+import { createHash, randomBytes } from "crypto";
+import { stableJson } from "../../changes";
 import {
-    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
+    AgentSpec, AgentState, EgressSpec, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
 import { Progress } from "../../progress";
@@ -14,7 +15,7 @@ import { waitUntilReady } from "../../readiness";
 import { PublishedPorts, SERVICES, ServiceName } from "../../spec/endpoints";
 import { LABEL_PREFIX, parseStoredJson } from "../layout";
 import {
-    FIELD_MANAGER, KubeObject, agentManifests, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
+    FIELD_MANAGER, KubeObject, agentManifests, egressPolicyManifest, egressPolicyName, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
     workspacePolicyManifest,
 } from "./manifests";
 import { parseCpu, parseMemoryGb } from "./quantity";
@@ -610,6 +611,29 @@ export class KubernetesBackend implements Backend {
         };
     }
 
+    // -- egress --------------------------------------------------------------------------------
+
+    async applyEgress(spec: EgressSpec, progress: Progress): Promise<string> {
+        if (spec.egress === "allow") {
+            await this.removeEgress(spec);
+            return "none";
+        }
+        progress.status("applying the egress NetworkPolicy");
+        const manifest = egressPolicyManifest(spec, this.ns, spec.egress);
+        await this.applyAll([manifest], "applying the egress NetworkPolicy");
+        return egressSignatureOf(manifest.spec);
+    }
+
+    /** The signature of the policy as the API server has it: an edit by hand shows as drift. */
+    async readEgress(spec: EgressSpec): Promise<string> {
+        const live = await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name: egressPolicyName(spec.workspace), namespace: this.ns }));
+        return live ? egressSignatureOf(live.spec) : "none";
+    }
+
+    async removeEgress(spec: EgressSpec): Promise<void> {
+        await ignoreNotFound(this.networking.deleteNamespacedNetworkPolicy({ name: egressPolicyName(spec.workspace), namespace: this.ns }));
+    }
+
     async listInstances(workspace: string): Promise<InstanceView[]> {
         const selector = `${LABEL_PREFIX}/workspace=${workspace},app.kubernetes.io/component=runtime`;
         // Two lists for the whole workspace, then a token for each running instance only: the
@@ -646,4 +670,10 @@ export class KubernetesBackend implements Backend {
             await new Promise((r) => setTimeout(r, 250));
         }
     }
+}
+
+/** A fingerprint of a NetworkPolicy's egress rules (what it selects and lets out). */
+function egressSignatureOf(spec: unknown): string {
+    const s = (spec ?? {}) as { podSelector?: unknown; egress?: unknown };
+    return createHash("sha256").update(stableJson({ podSelector: s.podSelector, egress: s.egress })).digest("hex").slice(0, 16);
 }

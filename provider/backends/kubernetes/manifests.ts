@@ -3,6 +3,7 @@
  * cluster; the adapter in ./index.ts only applies them.
  */
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
+import type { EgressPolicy } from "../../spec/access";
 import { SERVICES, servicesFor } from "../../spec/endpoints";
 import { Component, HOME_DIR, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
 
@@ -98,6 +99,32 @@ export function workspacePolicyManifest(name: string, namespace: string, ref: Ow
 
 /** Where the workstation's sshd reads the one key it accepts (root-owned, read-only). */
 export const SSH_KEYS_DIR = "/etc/compute-instance/ssh";
+
+export function egressPolicyName(workspace: string): string {
+    return `ci-${workspace}-egress`;
+}
+
+/**
+ * The workspace's egress: its instances may reach the workspace's own pods, DNS, and the allowed
+ * ranges. The agent is not selected (it must reach the API server).
+ */
+export function egressPolicyManifest(ref: Ownership, namespace: string, egress: Exclude<EgressPolicy, "allow">): KubeObject {
+    const allowed = egress === "deny" ? [] : egress.allow;
+    return {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: meta(egressPolicyName(ref.workspace), namespace, ref, "network"),
+        spec: {
+            podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace, "app.kubernetes.io/component": "runtime" } },
+            policyTypes: ["Egress"],
+            egress: [
+                { to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace } } }] },
+                { to: [{ namespaceSelector: {} }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
+                ...(allowed.length ? [{ to: allowed.map((cidr) => ({ ipBlock: { cidr } })) }] : []),
+            ],
+        },
+    };
+}
 
 export function tokenSecretManifest(spec: RuntimeSpec, namespace: string): KubeObject {
     return {

@@ -16,6 +16,7 @@ const workspace = new Workspace(workspaceName, {
     image: config.get("image"),
     userFiles: { retainOnDelete: config.getBoolean("retainUserFiles") ?? true },
     agent: { checkInterval: config.get("agentCheckInterval") },
+    network: config.getObject("network"),
 });
 
 // Schedules must be a list when the program runs; their fields may be outputs.
