@@ -17,6 +17,7 @@ describe("assigned users on Kubernetes", () => {
         t = await programStack("instance", {
             workspaceName: ws, image: "registry.example.com/ml/workstation:1",
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
+            network: { egress: { allow: ["10.20.0.0/16"] } },
             instances: {
                 alice: { size: { cpus: 1, memoryGb: 2 }, assignedUser: { name: "alice" }, ssh: { enabled: true, publicKey: PUBLIC_KEY } },
                 bob: { size: { cpus: 1, memoryGb: 2 }, assignedUser: { name: "bob", kubernetesUser: "bob@example.com", kubernetesGroups: ["ml-leads"] } },
@@ -67,10 +68,24 @@ describe("assigned users on Kubernetes", () => {
         expect(out.bob.endpoints.ssh).toBeUndefined();
     });
 
+    test("egress is a NetworkPolicy of the instances' pods; an edit by hand shows in refresh and up restores it", async () => {
+        const get = () => JSON.parse(kubectl(["get", "networkpolicy", `ci-${ws}-egress`, "-n", namespace, "-o", "jsonpath={.spec}"]));
+        const spec = get();
+        expect(spec.policyTypes).toEqual(["Egress"]);
+        expect(spec.podSelector.matchLabels["app.kubernetes.io/component"]).toBe("runtime");
+        expect(spec.egress[2]).toEqual({ to: [{ ipBlock: { cidr: "10.20.0.0/16" } }] });
+        kubectl(["patch", "networkpolicy", `ci-${ws}-egress`, "-n", namespace, "--type=json", "-p", '[{"op":"replace","path":"/spec/egress/2/to/0/ipBlock/cidr","value":"0.0.0.0/0"}]']);
+        const r = await t.stack.refresh(collect(t));
+        expect(r.summary.resourceChanges?.delete).toBe(1);
+        await t.stack.up(collect(t));
+        expect(get().egress[2]).toEqual({ to: [{ ipBlock: { cidr: "10.20.0.0/16" } }] });
+    });
+
     test("removing the assigned user removes the grant", async () => {
         await t.setConfig({
             workspaceName: ws, image: "registry.example.com/ml/workstation:1",
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
+            network: { egress: { allow: ["10.20.0.0/16"] } },
             instances: {
                 alice: { size: { cpus: 1, memoryGb: 2 }, ssh: { enabled: true, publicKey: PUBLIC_KEY } },
                 bob: { size: { cpus: 1, memoryGb: 2 }, assignedUser: { name: "bob", kubernetesUser: "bob@example.com", kubernetesGroups: ["ml-leads"] } },
