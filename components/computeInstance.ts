@@ -9,6 +9,18 @@ import { plainParts } from "./plain";
 import { Firing, ScheduleAction, idleShutdownSchema, schedulesSchema } from "../provider/spec/schedule";
 import { Workspace } from "./workspace";
 import { SharingPolicy, sharingPolicySchema } from "../provider/spec/access";
+import { SERVICES, ServiceName, serviceOfApplication } from "../provider/spec/endpoints";
+import { instanceFields, instanceNetworkSchema, resolveInboundRules } from "../provider/spec/schema";
+
+/** Inbound rules checked against what the instance serves, when all three are plain values. */
+const inboundAgainstServices = z
+    .object({ network: instanceNetworkSchema, applications: instanceFields.applications, ssh: instanceFields.ssh })
+    .superRefine((v, ctx) => {
+        const ports = Object.fromEntries(Object.entries(SERVICES).map(([k, d]) => [k, d.containerPort])) as Record<ServiceName, number>;
+        for (const p of resolveInboundRules(v.network, v.applications, v.ssh !== undefined, serviceOfApplication, ports).problems) {
+            ctx.addIssue({ code: "custom", path: ["network", ...p.path], message: p.message });
+        }
+    });
 
 /** A custom size, when no catalog size fits. */
 export interface CustomSize {
@@ -156,6 +168,33 @@ export interface ComputeInstanceArgs {
      * restarts with the new one and the old one stops working). Default: 1.
      */
     tokenVersion?: pulumi.Input<number>;
+    /** Who may connect to the instance's applications and SSH. */
+    network?: pulumi.Input<InstanceNetworkArgs>;
+}
+
+export interface InboundRuleArgs {
+    /** An application of the instance (`"jupyterlab"`, `"jupyter"`) or `"ssh"`; or give `port`. */
+    application?: pulumi.Input<"jupyterlab" | "jupyter" | "ssh">;
+    /** A port the instance serves (8888 Jupyter, 2222 SSH), instead of `application`. */
+    port?: pulumi.Input<number>;
+    /** CIDR ranges allowed to connect, e.g. `["10.0.0.0/8"]`; `"0.0.0.0/0"` for anywhere. */
+    from: pulumi.Input<pulumi.Input<string>[]>;
+}
+
+export interface InstanceNetworkArgs {
+    /**
+     * The services that may be reached from outside, and from where. With rules, only the
+     * services named are published (Docker) and the ranges apply live; without, every service is
+     * published on 127.0.0.1 (Docker) / open to the workspace's pods (Kubernetes). Docker enforces
+     * the ranges with iptables when `publicBind` is on (on loopback every client is this machine);
+     * Kubernetes with the instance's NetworkPolicy.
+     */
+    inbound?: pulumi.Input<pulumi.Input<InboundRuleArgs>[]>;
+    /**
+     * Docker: publish on every address of the engine's host (0.0.0.0) instead of 127.0.0.1.
+     * Changing it, or which services the rules name, restarts the instance. Default: `false`.
+     */
+    publicBind?: pulumi.Input<boolean>;
 }
 
 export interface AssignedUserArgs {
@@ -220,6 +259,10 @@ export class ComputeInstance extends pulumi.ComponentResource {
             `ComputeInstance "${name}"`,
         );
         parseOrThrow(z.object({ applicationSharingPolicy: sharingPolicySchema }), { applicationSharingPolicy }, `ComputeInstance "${name}"`);
+        const plain = plainParts({ network: args.network, applications: args.applications, ssh: args.ssh });
+        if (args.network !== undefined && Object.keys(plain).length === 3) {
+            parseOrThrow(inboundAgainstServices, plain, `ComputeInstance "${name}"`);
+        }
         if (applicationSharingPolicy === "Shared" && tokenVersion !== undefined) {
             throw new Error(`ComputeInstance "${name}": [tokenVersion] rotates a Personal instance's own token; a Shared instance uses the workspace's token (raise the Workspace's sharedTokenVersion)`);
         }
@@ -252,6 +295,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             readyTimeout: args.readyTimeout,
             ssh: args.ssh,
             assignedUser: args.assignedUser,
+            ...(args.network !== undefined ? { networkRules: args.network, firewallImage: ws.agentImage } : {}),
             osDisk: osDisk.get<string>("volumeName"),
             tempDisk: tempDisk.get<string>("volumeName"),
             tempDiskGb: tempDisk.get<number>("sizeGb"),

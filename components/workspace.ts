@@ -125,6 +125,8 @@ export class Workspace extends pulumi.ComponentResource {
     readonly owner: string;
     /** Backend id of the workspace agent (a container or a Deployment). */
     readonly agentId: pulumi.Output<string>;
+    /** The agent's image; on Docker it also applies network rules (it has iptables). */
+    readonly agentImage: pulumi.Output<string>;
     private readonly resourceName: string;
     private readonly sharedTokenVersion?: pulumi.Input<number>;
     private shared?: pulumi.Output<string>;
@@ -175,13 +177,14 @@ export class Workspace extends pulumi.ComponentResource {
             checkInterval: args.agent?.checkInterval,
         }, ["agentId", "running"], { parent: this });
         this.agentId = agent.get<string>("agentId");
+        this.agentImage = pulumi.output(args.agent?.image ?? agentImageTag(agentHash));
 
         if (args.network !== undefined) {
             new KindResource("NetworkRule", `${name}-egress`, {
                 ...wiring,
                 network: this.networkName,
                 egress: pulumi.output(args.network).apply((n) => n?.egress),
-                image: args.agent?.image ?? agentImageTag(agentHash),
+                image: this.agentImage,
                 agent: this.agentId,
             }, ["signature"], { parent: this });
         }

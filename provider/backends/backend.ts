@@ -2,7 +2,7 @@
  * The one interface every backend implements (Docker engine, Kubernetes). The providers speak
  * only this; the contract tests in test/contract run the same suite against each backend.
  */
-import type { Application } from "../spec/schema";
+import type { Application, InstanceNetwork } from "../spec/schema";
 import type { PublishedPorts } from "../spec/endpoints";
 import type { AssignedUser, EgressPolicy, SshSpec } from "../spec/access";
 import type { Progress } from "../progress";
@@ -51,6 +51,10 @@ export interface RuntimeSpec extends InstanceRef {
     ssh: SshSpec | null;
     /** Who the instance is for: recorded on its objects; on Kubernetes, granted their pod. */
     assignedUser?: AssignedUser;
+    /** Inbound rules; absent: every service published on loopback (Docker) / open to the workspace (Kubernetes). */
+    networkRules?: InstanceNetwork;
+    /** Docker: an image with iptables for the inbound rules (the workspace agent's). */
+    firewallImage?: string;
     /** Host ports to keep, when a replacement should answer at the same URLs. */
     preferredPorts?: PublishedPorts;
 }
@@ -135,6 +139,8 @@ export interface Backend {
     readRuntime(id: string): Promise<RuntimeState | undefined>;
     /** Applies live changes and verifies them by reading back. */
     updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState>;
+    /** Applies changed inbound ranges to a running instance (the published ports stay as they are). */
+    applyInboundRules(id: string, spec: RuntimeSpec): Promise<void>;
     deleteRuntime(id: string): Promise<void>;
 
     /** The runtime id of an instance of a workspace (for commands that name instances). */

@@ -5,8 +5,9 @@
 import { z } from "zod";
 import type { RuntimeSpec, RuntimeState } from "../backends/backend";
 import { FieldRules } from "../changes";
-import { endpointsFor } from "../spec/endpoints";
-import { Application, BackendSpec, instanceFields, nameSchema } from "../spec/schema";
+import { SERVICES, ServiceName, endpointsFor, serviceOfApplication } from "../spec/endpoints";
+import { sameValue } from "../changes";
+import { Application, BackendSpec, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema, resolveInboundRules } from "../spec/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { backendFor, capacityOf } from "../backends";
 import { capacityProblems } from "../capacity";
@@ -25,6 +26,8 @@ const runtimeSchema = z
         readyTimeout: instanceFields.readyTimeout,
         ssh: instanceFields.ssh,
         assignedUser: instanceFields.assignedUser,
+        networkRules: instanceFields.network,
+        firewallImage: z.string().min(1).optional(),
         osDisk: z.string().min(1),
         tempDisk: z.string().min(1),
         tempDiskGb: z.number().int().min(1),
@@ -32,8 +35,9 @@ const runtimeSchema = z
         network: z.string().min(1),
         token: z.string().min(16),
     })
-    .transform(({ size, readyTimeout, ...rest }) => ({
+    .transform(({ size, readyTimeout, networkRules, ...rest }, ctx) => ({
         ...rest,
+        ...(networkRules ? { networkRules: resolved(networkRules, rest.applications, rest.ssh !== undefined, ctx) } : {}),
         // The size as written (catalog name, canonical spelling) and the figures it stands for,
         // so a preview shows both "size" and the cpus/memory that change with it.
         size: size.name === "custom" ? { cpus: size.cpus, memoryGb: size.memoryGb, gpus: size.gpus } : size.name,
@@ -42,6 +46,22 @@ const runtimeSchema = z
         gpus: size.gpus,
         readyTimeoutSeconds: readyTimeout,
     }));
+
+function resolved(net: z.output<typeof instanceNetworkSchema>, applications: Application[], sshOn: boolean, ctx: z.RefinementCtx): InstanceNetwork {
+    const { network, problems } = resolveInboundRules(net, applications, sshOn, serviceOfApplication, containerPorts());
+    for (const p of problems) ctx.addIssue({ code: "custom", path: ["networkRules", ...p.path], message: p.message });
+    return network;
+}
+
+function containerPorts(): Record<ServiceName, number> {
+    return Object.fromEntries(Object.entries(SERVICES).map(([k, v]) => [k, v.containerPort])) as Record<ServiceName, number>;
+}
+
+/** What publishing looks like: a change of it restarts the container; a change of ranges only does not. */
+function publishing(v: unknown): string {
+    const n = v as InstanceNetwork | undefined;
+    return JSON.stringify({ publicBind: n?.publicBind ?? false, services: n?.inbound ? n.inbound.map((r) => r.service).sort() : "all" });
+}
 
 function specOf(p: Props): RuntimeSpec {
     const size = p.size;
@@ -65,6 +85,8 @@ function specOf(p: Props): RuntimeSpec {
         readyTimeoutSeconds: p.readyTimeoutSeconds as number,
         ssh: (p.ssh as SshSpec | null | undefined) ?? null,
         ...(p.assignedUser ? { assignedUser: p.assignedUser as AssignedUser } : {}),
+        ...(p.networkRules ? { networkRules: p.networkRules as InstanceNetwork } : {}),
+        ...(p.firewallImage ? { firewallImage: p.firewallImage as string } : {}),
     };
 }
 
@@ -108,11 +130,15 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true): Fi
         // Labels of a container are fixed at creation; on Kubernetes the pod's labels and the
         // user's RoleBinding change with it.
         assignedUser: "replace",
+        // Which ports are published, and where, is the container's; who may connect applies live.
+        networkRules: (before, after) => (publishing(before) === publishing(after) ? "live" : "replace"),
+        // Only used to apply the rules: a new agent image is no reason to touch the instance.
+        firewallImage: "ignore",
     };
 }
 
 async function checkRuntime(news: Props) {
-    const outcome = await checkWith(runtimeSchema, news, { readyTimeout: "readyTimeout" });
+    const outcome = await checkWith(runtimeSchema, news, { readyTimeout: "readyTimeout", networkRules: "network" });
     const i = outcome.inputs;
     // Capacity needs the backend and the size; other values may still be unknown in a preview.
     if (outcome.problems.length || typeof i.cpus !== "number" || containsUnknown(news.backend)) return outcome;
@@ -144,6 +170,7 @@ export const runtime: ResourceKind = {
         if (olds.cpus !== news.cpus) changes.cpus = news.cpus as number;
         if (olds.memoryGb !== news.memoryGb) changes.memoryGb = news.memoryGb as number;
         const backend = backendOf(news);
+        if (!sameValue(olds.networkRules, news.networkRules)) await backend.applyInboundRules(id, specOf({ ...olds, ...news }));
         const state = Object.keys(changes).length ? await backend.updateRuntime(id, changes) : await backend.readRuntime(id);
         if (!state) throw new Error(`${id} is gone from the ${backend.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
         return observed({ ...olds, ...news }, state);

@@ -29,12 +29,26 @@ export interface Endpoints {
     ssh?: string;
 }
 
+export function serviceOfApplication(app: Application): ServiceName {
+    return APPLICATION_ROUTES[app].service;
+}
+
 /** The services an instance runs: those of its applications, and sshd when SSH is on. */
 export function servicesFor(applications: readonly Application[], ssh: boolean): ServiceName[] {
     const services: ServiceName[] = [...new Set(applications.map((a) => APPLICATION_ROUTES[a].service))];
     if (ssh) services.push("ssh");
     return services;
 }
+
+/** The services published on the engine's host: those the inbound rules name, else all. */
+export function publishedServices(services: readonly ServiceName[], inbound?: { service: ServiceName }[]): ServiceName[] {
+    if (!inbound) return [...services];
+    const named = new Set(inbound.map((r) => r.service));
+    return services.filter((s) => named.has(s));
+}
+
+/** Every address of the engine's host, when an instance's network says `publicBind`. */
+export const PUBLIC_BIND_ADDRESS = "0.0.0.0";
 
 export function endpointsFor(applications: readonly Application[], host: string, ports: PublishedPorts, user: string): Endpoints {
     const out: Endpoints = {};

@@ -78,6 +78,23 @@ describe.each([
     });
 });
 
+test("an inbound rule for an application the instance does not run, and a CIDR that does not parse", async () => {
+    for (const viaOutputs of [false, true]) {
+        const m = await previewError({ viaOutputs, instances: { alice: { applications: ["jupyterlab"], network: { inbound: [{ application: "jupyter", from: ["10.0.0.0/8"] }, { port: 2222, from: ["10.0.0.0/8"] }] } } } });
+        expect(m).toContain('[network.inbound[0].application] "jupyter" is not an application of this instance; it runs: jupyterlab');
+        expect(m).toContain("[network.inbound[1].port] 2222 is not a port of this instance; its ports: 8888 (jupyter)");
+        const cidr = await previewError({ viaOutputs, instances: { alice: { network: { inbound: [{ application: "jupyterlab", from: ["10.0.0.300/8"] }] } } } });
+        expect(cidr).toContain('[network.inbound[0].from[0]] "10.0.0.300/8" is not a CIDR range');
+    }
+    await nothingCreated();
+});
+
+test("an egress range that does not parse names the workspace's field", async () => {
+    const m = await previewError({ instances: {}, network: { egress: { allow: ["10.0.0.0/33"] } } }).finally(() => t.stack.removeConfig("network"));
+    expect(m).toContain('[network.egress.allow[0]] "10.0.0.0/33" has prefix length /33; an IPv4 prefix is 0 to 32');
+    await nothingCreated();
+});
+
 test("an unknown sharing policy lists the policies", async () => {
     const m = await previewError({ instances: { alice: { applicationSharingPolicy: "Team" } } });
     expect(m).toContain('[applicationSharingPolicy] must be one of "Personal", "Shared"');

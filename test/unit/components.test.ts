@@ -138,3 +138,12 @@ describe("schedules and idle shutdown", () => {
         expect(() => new ComputeInstance("bad6", { workspace: ws, schedules: pulumi.output([]) as never })).toThrow("[schedules] must be a list");
     });
 });
+
+describe("inbound rules are checked against the instance in the constructor", () => {
+    test("an application it does not run", () => {
+        expect(() => new ComputeInstance("eager-inbound", {
+            workspace: new Workspace("ws-inbound", { backend: { docker: {} } }),
+            network: { inbound: [{ application: "ssh", from: ["10.0.0.0/8"] }] },
+        })).toThrow('[network.inbound[0].application] "ssh" needs SSH enabled on this instance (ssh.enabled)');
+    });
+});

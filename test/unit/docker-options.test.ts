@@ -1,7 +1,8 @@
 import type { RuntimeSpec } from "../../provider/backends/backend";
 import { connectionOptions, isLocalEngine } from "../../provider/backends/docker/connection";
+import { applyInboundScript, inboundChainFor, restricts } from "../../provider/backends/docker/firewall";
 import {
-    containerCreateOptions, memoryBytes, preferredPort, shmBytes, statusFromDocker,
+    containerCreateOptions, inboundPortRules, memoryBytes, preferredPort, shmBytes, statusFromDocker,
 } from "../../provider/backends/docker/options";
 import { endpointsFor } from "../../provider/spec/endpoints";
 import { capacityProblems } from "../../provider/capacity";
@@ -190,5 +191,33 @@ describe("workspace agent container", () => {
         expect(o.HostConfig).toMatchObject({ NetworkMode: "ci-team", RestartPolicy: { Name: "unless-stopped" }, CapDrop: ["ALL"], ReadonlyRootfs: true });
         expect(o.HostConfig?.CapAdd).toBeUndefined();
         expect(o.Env).toContain("CI_AGENT_CHECK_INTERVAL_SECONDS=30");
+    });
+});
+
+describe("inbound rules on Docker", () => {
+    const withSsh: RuntimeSpec = { ...spec, ssh: { publicKey: PUBLIC_KEY } };
+
+    test("only the services the rules name are published; publicBind publishes on every address", () => {
+        const opts = containerCreateOptions({ ...withSsh, networkRules: { publicBind: true, inbound: [{ service: "ssh", from: ["10.0.0.0/8"] }] } }, { ssh: 23457 });
+        expect(opts.HostConfig?.PortBindings).toEqual({ "2222/tcp": [{ HostIp: "0.0.0.0", HostPort: "23457" }] });
+        expect(Object.keys(opts.ExposedPorts ?? {})).toEqual(["8888/tcp", "2222/tcp"]);
+    });
+
+    test("ranges are enforced only beyond loopback; a rule from anywhere restricts nothing", () => {
+        const rules = (publicBind: boolean) => inboundPortRules({ ...withSsh, networkRules: { publicBind, inbound: [{ service: "jupyter", from: ["10.0.0.0/8"] }, { service: "ssh", from: ["0.0.0.0/0"] }] } }, { jupyter: 1, ssh: 2 });
+        expect(rules(false)).toEqual([]);
+        expect(rules(true)).toEqual([{ hostPort: 1, from: ["10.0.0.0/8"] }, { hostPort: 2, from: ["0.0.0.0/0"] }]);
+        expect(rules(true).map(restricts)).toEqual([true, false]);
+    });
+
+    test("the script accepts the ranges and drops the rest, by the port the client dialled", () => {
+        const s = applyInboundScript("ml-team", "alice", "br-0123456789ab", [{ hostPort: 23456, from: ["10.0.0.0/8"] }]);
+        const ch = inboundChainFor("ml-team", "alice");
+        expect(s.split("\n").filter((l) => l.includes(`-A ${ch}`) || l.includes("-I DOCKER-USER"))).toEqual([
+            `$ipt -A ${ch} -p tcp -m conntrack --ctstate NEW --ctorigdstport 23456 -s '10.0.0.0/8' -j ACCEPT`,
+            `$ipt -A ${ch} -p tcp -m conntrack --ctstate NEW --ctorigdstport 23456 -j DROP`,
+            `$ipt -I DOCKER-USER 1 ! -i br-0123456789ab -o br-0123456789ab -j ${ch}`,
+        ]);
+        expect(applyInboundScript("ml-team", "alice", "br-0123456789ab", [{ hostPort: 1, from: ["0.0.0.0/0"] }])).not.toContain("-A ");
     });
 });

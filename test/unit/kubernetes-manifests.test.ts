@@ -16,6 +16,12 @@ const spec: RuntimeSpec = {
 };
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
 
+test("inbound rules: each service admits its ranges, besides the workspace's pods", () => {
+    const ingress = (instancePolicyManifest({ ...spec, networkRules: { publicBind: false, inbound: [{ service: "jupyter", from: ["10.0.0.0/8", "192.168.1.0/24"] }] } }, "ml") as any).spec.ingress;
+    expect(ingress).toHaveLength(2);
+    expect(ingress[1]).toEqual({ from: [{ ipBlock: { cidr: "10.0.0.0/8" } }, { ipBlock: { cidr: "192.168.1.0/24" } }], ports: [{ protocol: "TCP", port: 8888 }] });
+});
+
 describe("create on behalf of, on Kubernetes", () => {
     const forAlice: RuntimeSpec = { ...spec, assignedUser: { name: "alice", id: "0f1e2d3c", kubernetesGroups: ["ml-leads"] } };
 
@@ -127,7 +133,10 @@ describe("spec → Kubernetes manifests", () => {
             policyTypes: ["Ingress"],
             ingress: [],
         });
-        expect((instancePolicyManifest(spec, "ml") as any).spec.ingress).toEqual([{ ports: [{ protocol: "TCP", port: 8888 }] }]);
+        expect((instancePolicyManifest(spec, "ml") as any).spec.ingress).toEqual([{
+            from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" } } }],
+            ports: [{ protocol: "TCP", port: 8888 }],
+        }]);
     });
 
     test("claims: RWO for the OS disk, RWX for user files, with the storage class when given", () => {

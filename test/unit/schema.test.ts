@@ -1,3 +1,5 @@
+import { instanceNetworkSchema, resolveInboundRules } from "../../provider/spec/schema";
+import { serviceOfApplication } from "../../provider/spec/endpoints";
 import { ValidationError } from "../../provider/spec/errors";
 import { parseDurationSeconds } from "../../provider/spec/duration";
 import { DEFAULT_DOCKER_HOST, backendSchema, instanceSchema, workspaceSchema } from "../../provider/spec/schema";
@@ -123,5 +125,32 @@ describe("validation of values still unknown in a preview", () => {
     test("a value containing an unknown is not judged", () => {
         const r = knownProblems(instanceSchema, { name: "alice", size: { cpus: UNKNOWN, memoryGb: 4 } });
         expect(r.problems).toEqual([]);
+    });
+});
+
+describe("inbound rules", () => {
+    const ports = { jupyter: 8888, ssh: 2222 } as const;
+    const resolve = (inbound: unknown[], apps: ("jupyterlab" | "jupyter")[] = ["jupyterlab", "jupyter"], ssh = false) =>
+        resolveInboundRules(instanceNetworkSchema.parse({ inbound }), apps, ssh, serviceOfApplication, ports);
+
+    test("rules fold per service: JupyterLab and the notebook are one server", () => {
+        expect(resolve([{ application: "jupyterlab", from: ["10.0.0.0/8"] }, { port: 8888, from: ["192.168.0.0/16", "10.0.0.0/8"] }]).network)
+            .toEqual({ publicBind: false, inbound: [{ service: "jupyter", from: ["10.0.0.0/8", "192.168.0.0/16"] }] });
+    });
+
+    test("an application the instance does not run, SSH that is off, a port it does not serve", () => {
+        expect(resolve([{ application: "jupyter", from: ["10.0.0.0/8"] }], ["jupyterlab"]).problems).toEqual([
+            { path: ["inbound", 0, "application"], message: '"jupyter" is not an application of this instance; it runs: jupyterlab' },
+        ]);
+        expect(resolve([{ application: "ssh", from: ["10.0.0.0/8"] }]).problems[0].message).toBe('"ssh" needs SSH enabled on this instance (ssh.enabled)');
+        expect(resolve([{ port: 8080, from: ["10.0.0.0/8"] }], ["jupyterlab"], true).problems[0].message).toBe("8080 is not a port of this instance; its ports: 8888 (jupyter), 2222 (ssh)");
+    });
+
+    test("exactly one of application or port, and at least one range", () => {
+        const r = instanceNetworkSchema.safeParse({ inbound: [{ application: "jupyter", port: 8888, from: [] }] });
+        expect(r.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`).sort()).toEqual([
+            'inbound.0.from: must list at least one CIDR range ("0.0.0.0/0" for anywhere)',
+            "inbound.0: must name exactly one of application or port",
+        ]);
     });
 });

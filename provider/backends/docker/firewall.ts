@@ -105,3 +105,56 @@ export function readEgressScript(workspace: string, bridge: string): string {
 export function removeEgressScript(workspace: string, bridge: string): string {
     return ["set -eu", ...PICK_IPTABLES, ...removeLines(bridge, chainsFor(workspace)), "echo removed"].join("\n");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Inbound: who may connect to an instance's published ports (when published beyond loopback)
+
+export function inboundChainFor(workspace: string, instance: string): string {
+    return `CI-${createHash("sha256").update(`${workspace}/${instance}`).digest("hex").slice(0, 10)}-IN`;
+}
+
+/** A published port and the ranges allowed to open connections to it. */
+export interface PortRule {
+    hostPort: number;
+    from: string[];
+}
+
+/** Whether a rule restricts anything (a rule from anywhere needs no iptables rule). */
+export function restricts(rule: PortRule): boolean {
+    return !rule.from.some((c) => c === "0.0.0.0/0" || c === "::/0");
+}
+
+/**
+ * Connections from outside the workspace's network to the instance's published ports: matched by
+ * the port they were sent to before Docker's DNAT (`--ctorigdstport`), so the rules hold when the
+ * container's address changes. Allowed sources are accepted (even from another Docker network),
+ * the rest dropped; nothing else is touched.
+ */
+export function applyInboundScript(workspace: string, instance: string, bridge: string, rules: PortRule[]): string {
+    const ch = inboundChainFor(workspace, instance);
+    const lines = ["set -eu", ...PICK_IPTABLES, ...removeInboundLines(ch, bridge)];
+    const restricted = rules.filter(restricts);
+    if (restricted.length) {
+        lines.push(`$ipt -N ${ch}`);
+        for (const r of restricted) {
+            const match = `-p tcp -m conntrack --ctstate NEW --ctorigdstport ${r.hostPort}`;
+            for (const cidr of r.from) lines.push(`$ipt -A ${ch} ${match} -s ${quote(cidr)} -j ACCEPT`);
+            lines.push(`$ipt -A ${ch} ${match} -j DROP`);
+        }
+        lines.push(`$ipt -I DOCKER-USER 1 ! -i ${bridge} -o ${bridge} -j ${ch}`);
+    }
+    lines.push("echo applied");
+    return lines.join("\n");
+}
+
+export function removeInboundScript(workspace: string, instance: string, bridge: string): string {
+    return ["set -eu", ...PICK_IPTABLES, ...removeInboundLines(inboundChainFor(workspace, instance), bridge), "echo removed"].join("\n");
+}
+
+function removeInboundLines(ch: string, bridge: string): string[] {
+    return [
+        `while $ipt -D DOCKER-USER ! -i ${bridge} -o ${bridge} -j ${ch} 2>/dev/null; do :; done`,
+        `$ipt -F ${ch} 2>/dev/null || true`,
+        `$ipt -X ${ch} 2>/dev/null || true`,
+    ];
+}

@@ -10,15 +10,15 @@ import {
     Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
 import { AGENT_STATE_DIR, parseStoredJson } from "../layout";
-import { Progress } from "../../progress";
+import { Progress, progressFor } from "../../progress";
 import { httpStatus } from "../../http";
 import { waitUntilReady } from "../../readiness";
-import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
+import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, publishedServices, servicesFor } from "../../spec/endpoints";
 import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/context";
 import { connectionOptions, isLocalEngine } from "./connection";
-import { applyEgressScript, egressSignature, readEgressScript, removeEgressScript } from "./firewall";
+import { applyEgressScript, applyInboundScript, egressSignature, readEgressScript, removeEgressScript, removeInboundScript, restricts } from "./firewall";
 import {
-    LABEL_PREFIX, agentContainerName, bridgeName, firewallCreateOptions, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
+    LABEL_PREFIX, agentContainerName, bridgeName, firewallCreateOptions, inboundPortRules, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
     networkName, preferredPort, statusFromDocker, userFilesVolumeName,
 } from "./options";
 
@@ -280,13 +280,15 @@ export class DockerBackend implements Backend {
         const name = containerName(spec);
         await this.clearOrphan(name, spec);
 
-        const services = servicesFor(spec.applications, spec.ssh !== null);
+        const services = publishedServices(servicesFor(spec.applications, spec.ssh !== null), spec.networkRules?.inbound);
         let container: Dockerode.Container | undefined;
         try {
             let ports: PublishedPorts = {};
             for (let attempt = 0; ; attempt++) {
                 ports = await this.choosePorts(services, spec, attempt === 0);
                 container = await this.docker.createContainer(containerCreateOptions(spec, ports));
+                // Before the ports open: no moment when they answer anyone.
+                await this.applyPortRules(spec, ports, progress);
                 progress.status("starting container");
                 try {
                     await container.start();
@@ -321,8 +323,9 @@ export class DockerBackend implements Backend {
             if (!state) throw new BackendError(`container ${name} disappeared right after it started`);
             return state;
         } catch (e) {
-            // Nothing half-created: the container goes; the disks belong to their own resources.
+            // Nothing half-created: the container and its rules go; the disks belong to their own resources.
             if (container) await container.remove({ force: true }).catch(() => undefined);
+            if (spec.firewallImage) await this.runOnHostNetwork(spec, spec.firewallImage, removeInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network))).catch(() => undefined);
             if (e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError")) throw e;
             throw new BackendError(`could not create ${name} on the ${this.description}: ${reason(e)}`);
         }
@@ -374,10 +377,11 @@ export class DockerBackend implements Backend {
             const name = (await container.inspect()).Name.replace(/^\//, "");
             return (await httpStatus(`http://${name}:${SERVICES.jupyter.containerPort}/api/status`, { Authorization: `token ${token}` }, PROBE_TIMEOUT_MS)) === 200;
         }
-        if (this.local) {
+        if (this.local && ports.jupyter !== undefined) {
             return (await httpStatus(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/api/status`, { Authorization: `token ${token}` }, PROBE_TIMEOUT_MS)) === 200;
         }
-        // A remote engine publishes on its own loopback: ask from inside the container.
+        // A remote engine publishes on its own loopback, and an unpublished server is not
+        // reachable from here at all: ask from inside the container.
         return this.execSucceeds(container, [
             "python3", "-c", `import os,urllib.request as u;u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}/api/status",headers={"Authorization":"token "+os.environ["JUPYTER_TOKEN"]}),timeout=2)`,
         ]);
@@ -389,7 +393,7 @@ export class DockerBackend implements Backend {
             const name = (await container.inspect()).Name.replace(/^\//, "");
             return sshBanner(name, SERVICES.ssh.containerPort, PROBE_TIMEOUT_MS);
         }
-        if (this.local) return ports.ssh !== undefined && sshBanner(PUBLISH_ADDRESS, ports.ssh, PROBE_TIMEOUT_MS);
+        if (this.local && ports.ssh !== undefined) return sshBanner(PUBLISH_ADDRESS, ports.ssh, PROBE_TIMEOUT_MS);
         return this.execSucceeds(container, ["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${SERVICES.ssh.containerPort} && head -c 4 <&3 | grep -q SSH-`]);
     }
 
@@ -490,10 +494,37 @@ export class DockerBackend implements Backend {
 
     async deleteRuntime(id: string): Promise<void> {
         const c = this.docker.getContainer(id);
-        if (!(await ignoreNotFound(c.inspect()))) return;
+        const info = await ignoreNotFound(c.inspect());
+        if (!info) return;
         // A short grace period lets kernels and editors flush what they are writing.
         await ignoreNotFound(c.stop({ t: 10 })).catch(() => undefined);
         await ignoreNotFound(c.remove({ force: true }));
+        const labels = info.Config.Labels ?? {};
+        const image = labels[`${LABEL_PREFIX}/firewall-image`];
+        const workspace = labels[`${LABEL_PREFIX}/workspace`];
+        const instance = labels["app.kubernetes.io/instance"];
+        if (image && workspace && instance) {
+            const ref = { workspace, owner: labels[`${LABEL_PREFIX}/owner`] ?? "" };
+            await this.runOnHostNetwork(ref, image, removeInboundScript(workspace, instance, await this.bridgeOf(info.HostConfig.NetworkMode ?? "")));
+        }
+    }
+
+    async applyInboundRules(id: string, spec: RuntimeSpec): Promise<void> {
+        const state = await this.readRuntime(id);
+        if (!state) throw new BackendError(`${id} is gone from the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
+        await this.applyPortRules(spec, state.ports, progressFor(undefined, spec.instance));
+    }
+
+    /** The inbound ranges of the published ports, as iptables rules (removed when none restrict). */
+    private async applyPortRules(spec: RuntimeSpec, ports: PublishedPorts, progress: Progress): Promise<void> {
+        const rules = inboundPortRules(spec, ports);
+        if (!spec.firewallImage) {
+            if (rules.some(restricts)) throw new BackendError("inbound ranges on Docker need the workspace agent's image (iptables); pass the instance a Workspace");
+            return;
+        }
+        await this.ensureImage(spec.firewallImage, progress);
+        if (rules.some(restricts)) progress.status(`applying inbound rules for ${rules.map((r) => r.hostPort).join(", ")}`);
+        await this.runOnHostNetwork(spec, spec.firewallImage, applyInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network), rules));
     }
 
     // -- egress --------------------------------------------------------------------------------
@@ -502,21 +533,21 @@ export class DockerBackend implements Backend {
         const bridge = await this.bridgeOf(spec.network);
         await this.ensureImage(spec.image, progress);
         progress.status(`applying egress rules (${typeof spec.egress === "string" ? spec.egress : `allow ${spec.egress.allow.length} ranges`}) on ${bridge}`);
-        await this.runOnHostNetwork(spec, applyEgressScript(spec.workspace, bridge, spec.egress));
+        await this.runOnHostNetwork(spec, spec.image, applyEgressScript(spec.workspace, bridge, spec.egress));
         return spec.egress === "allow" ? "none" : egressSignature(bridge, spec.egress);
     }
 
     async readEgress(spec: EgressSpec): Promise<string> {
         const info = await ignoreNotFound(this.docker.getNetwork(spec.network).inspect());
         if (!info) return "none";
-        const out = await this.runOnHostNetwork(spec, readEgressScript(spec.workspace, bridgeName(info)));
+        const out = await this.runOnHostNetwork(spec, spec.image, readEgressScript(spec.workspace, bridgeName(info)));
         return /signature (\S+)/.exec(out)?.[1] ?? "partial";
     }
 
     async removeEgress(spec: EgressSpec): Promise<void> {
         const info = await ignoreNotFound(this.docker.getNetwork(spec.network).inspect());
         if (!info) return;
-        await this.runOnHostNetwork(spec, removeEgressScript(spec.workspace, bridgeName(info)));
+        await this.runOnHostNetwork(spec, spec.image, removeEgressScript(spec.workspace, bridgeName(info)));
     }
 
     private async bridgeOf(network: string): Promise<string> {
@@ -529,13 +560,13 @@ export class DockerBackend implements Backend {
      * Runs a script in the engine host's network namespace with only the capabilities iptables
      * needs, in a container removed afterwards: the rules belong to the engine's host, wherever it is.
      */
-    private async runOnHostNetwork(spec: EgressSpec, script: string): Promise<string> {
-        const c = await this.docker.createContainer(firewallCreateOptions(spec, spec.image, script));
+    private async runOnHostNetwork(ref: Ownership, image: string, script: string): Promise<string> {
+        const c = await this.docker.createContainer(firewallCreateOptions(ref, image, script));
         try {
             await c.start();
             const { StatusCode } = (await c.wait()) as { StatusCode: number };
             const out = demux((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
-            if (StatusCode !== 0) throw new BackendError(`egress rules on the ${this.description} failed (exit ${StatusCode}): ${out.trim()}`);
+            if (StatusCode !== 0) throw new BackendError(`network rules on the ${this.description} failed (exit ${StatusCode}): ${out.trim()}`);
             return out;
         } finally {
             await c.remove({ force: true }).catch(() => undefined);

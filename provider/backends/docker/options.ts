@@ -4,7 +4,8 @@
  */
 import type Dockerode from "dockerode";
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
-import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
+import { PUBLIC_BIND_ADDRESS, PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, publishedServices, servicesFor } from "../../spec/endpoints";
+import { PortRule, restricts } from "./firewall";
 
 import { AGENT_STATE_DIR, Component, assignedUserLabels, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
 
@@ -83,11 +84,13 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
     const services = servicesFor(spec.applications, spec.ssh !== null);
     const exposed: Record<string, object> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
-    for (const s of services) {
+    const address = spec.networkRules?.publicBind ? PUBLIC_BIND_ADDRESS : PUBLISH_ADDRESS;
+    for (const s of services) exposed[portKey(s)] = {};
+    // A service the inbound rules leave out is not published at all: nothing outside reaches it.
+    for (const s of publishedServices(services, spec.networkRules?.inbound)) {
         const port = ports[s];
         if (port === undefined) throw new Error(`no host port chosen for ${s}`);
-        exposed[portKey(s)] = {};
-        bindings[portKey(s)] = [{ HostIp: PUBLISH_ADDRESS, HostPort: String(port) }];
+        bindings[portKey(s)] = [{ HostIp: address, HostPort: String(port) }];
     }
     const memory = memoryBytes(spec.memoryGb);
     return {
@@ -109,6 +112,7 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
             [`${LABEL_PREFIX}/temp-disk`]: spec.tempDisk,
             [`${LABEL_PREFIX}/temp-disk-gb`]: String(spec.tempDiskGb),
             ...assignedUserLabels(spec),
+            ...(spec.firewallImage && inboundPortRules(spec, ports).some(restricts) ? { [`${LABEL_PREFIX}/firewall-image`]: spec.firewallImage } : {}),
         }),
         HostConfig: {
             NanoCpus: nanoCpus(spec.cpus),
@@ -136,6 +140,16 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
                 : {}),
         },
     };
+}
+
+/**
+ * The host ports whose sources the inbound rules restrict. Only with `publicBind`: on loopback
+ * every client is this machine, and iptables cannot tell them apart.
+ */
+export function inboundPortRules(spec: RuntimeSpec, ports: PublishedPorts): PortRule[] {
+    const rules = spec.networkRules;
+    if (!rules?.publicBind || !rules.inbound) return [];
+    return rules.inbound.flatMap((r) => (ports[r.service] !== undefined ? [{ hostPort: ports[r.service] as number, from: r.from }] : []));
 }
 
 /** Docker's container state → Azure's instance state. */

@@ -15,7 +15,7 @@ import { waitUntilReady } from "../../readiness";
 import { PublishedPorts, SERVICES, ServiceName } from "../../spec/endpoints";
 import { LABEL_PREFIX, parseStoredJson } from "../layout";
 import {
-    FIELD_MANAGER, KubeObject, agentManifests, egressPolicyManifest, egressPolicyName, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
+    FIELD_MANAGER, KubeObject, agentManifests, egressPolicyManifest, egressPolicyName, instancePolicyManifest, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
     workspacePolicyManifest,
 } from "./manifests";
 import { parseCpu, parseMemoryGb } from "./quantity";
@@ -450,6 +450,10 @@ export class KubernetesBackend implements Backend {
             ports,
             host: `${id}.${this.ns}.svc.cluster.local`,
         };
+    }
+
+    async applyInboundRules(_id: string, spec: RuntimeSpec): Promise<void> {
+        await this.applyAll([instancePolicyManifest(spec, this.ns)], "applying the instance's NetworkPolicy");
     }
 
     async updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {

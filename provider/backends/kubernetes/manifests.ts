@@ -4,7 +4,7 @@
  */
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import type { EgressPolicy } from "../../spec/access";
-import { SERVICES, servicesFor } from "../../spec/endpoints";
+import { SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
 import { Component, HOME_DIR, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
 
 export const FIELD_MANAGER = MANAGED_BY;
@@ -145,7 +145,18 @@ function servicesOf(spec: RuntimeSpec) {
     return servicesFor(spec.applications, spec.ssh !== null);
 }
 
+/**
+ * Who may connect to an instance's pod: the workspace's own pods (the agent reads Jupyter's
+ * activity) on every port, and the inbound rules' ranges on theirs. Users otherwise come in
+ * through `kubectl port-forward`, which NetworkPolicies do not govern (and RBAC does).
+ */
 export function instancePolicyManifest(spec: RuntimeSpec, namespace: string): KubeObject {
+    const services = servicesOf(spec);
+    const port = (s: ServiceName) => ({ protocol: "TCP", port: SERVICES[s].containerPort });
+    const fromRules = (spec.networkRules?.inbound ?? []).filter((r) => services.includes(r.service)).map((r) => ({
+        from: r.from.map((cidr) => ({ ipBlock: { cidr } })),
+        ports: [port(r.service)],
+    }));
     return {
         apiVersion: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
@@ -153,7 +164,13 @@ export function instancePolicyManifest(spec: RuntimeSpec, namespace: string): Ku
         spec: {
             podSelector: { matchLabels: podSelector(spec) },
             policyTypes: ["Ingress"],
-            ingress: [{ ports: servicesOf(spec).map((s) => ({ protocol: "TCP", port: SERVICES[s].containerPort })) }],
+            ingress: [
+                {
+                    from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": spec.workspace } } }],
+                    ports: services.map(port),
+                },
+                ...fromRules,
+            ],
         },
     };
 }

@@ -1,0 +1,120 @@
+// Inbound rules on the real engine: a service the rules leave out is not published at all; with
+// publicBind the listed ranges may connect and others may not (iptables on the engine's host,
+// matched by the port the client dialled); a change of ranges applies live, without a restart.
+//
+// The clients must arrive as other machines do, through FORWARD: a container on a Docker network
+// would reach the port through the engine's userland proxy instead (a local connection, which no
+// source rule can tell apart). So each client is a network namespace of the test's own, joined to
+// the host by a veth pair, with an address in 198.18.0.0/15 (the benchmarking range, RFC 2544).
+import { execFileSync, spawnSync } from "child_process";
+import { randomBytes } from "crypto";
+import { utils } from "ssh2";
+import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+
+describe("inbound rules on Docker", () => {
+    const ws = uniqueWorkspace("inb");
+    const alice = `ci-${ws}-alice`;
+    const key = utils.generateKeyPairSync("ed25519").public;
+    let t: TestStack;
+    let sshPort = 0;
+    const third = 1 + (randomBytes(1)[0] % 250);
+    const tag = randomBytes(3).toString("hex");
+    // Two clients on their own /30 links: the host side .1/.5, the clients .2/.6.
+    const clients = [
+        { ns: `ci-inb-${tag}-a`, host: `198.18.${third}.1`, ip: `198.18.${third}.2`, hostVeth: `cia${tag}`, nsVeth: `cia${tag}n` },
+        { ns: `ci-inb-${tag}-b`, host: `198.18.${third}.5`, ip: `198.18.${third}.6`, hostVeth: `cib${tag}`, nsVeth: `cib${tag}n` },
+    ];
+    const ipA = clients[0].ip;
+    const ipB = clients[1].ip;
+    const ip = (args: string[]) => execFileSync("ip", args, { stdio: "pipe" });
+    const instances = (from: string[]) => ({
+        alice: {
+            size: { cpus: 1, memoryGb: 2 },
+            ssh: { enabled: true, publicKey: key },
+            network: { publicBind: true, inbound: [{ application: "ssh", from }] },
+        },
+    });
+
+    /** Whether a client gets sshd's banner from the host's address on its link, at the published port. */
+    async function banner(client: (typeof clients)[number]): Promise<boolean> {
+        try {
+            const out = execFileSync("ip", ["netns", "exec", client.ns, "timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${client.host}/${sshPort} && head -c 4 <&3`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+            return out.startsWith("SSH-");
+        } catch {
+            return false;
+        }
+    }
+
+    beforeAll(async () => {
+        t = await programStack("instance", { workspaceName: ws, instances: instances(["192.0.2.1/32"]) });
+        await t.stack.up(collect(t));
+        const info = await docker.getContainer(alice).inspect();
+        sshPort = Number(info.HostConfig.PortBindings?.["2222/tcp"]?.[0]?.HostPort);
+        for (const c of clients) {
+            ip(["netns", "add", c.ns]);
+            ip(["link", "add", c.hostVeth, "type", "veth", "peer", "name", c.nsVeth]);
+            ip(["link", "set", c.nsVeth, "netns", c.ns]);
+            ip(["addr", "add", `${c.host}/30`, "dev", c.hostVeth]);
+            ip(["link", "set", c.hostVeth, "up"]);
+            ip(["-n", c.ns, "addr", "add", `${c.ip}/30`, "dev", c.nsVeth]);
+            ip(["-n", c.ns, "link", "set", c.nsVeth, "up"]);
+            ip(["-n", c.ns, "link", "set", "lo", "up"]);
+            ip(["-n", c.ns, "route", "add", "default", "via", c.host]);
+        }
+    });
+
+    afterAll(async () => {
+        if (t) {
+            await t.stack.destroy().catch(() => undefined);
+            await t.dispose();
+        }
+        for (const c of clients) {
+            try { ip(["link", "del", c.hostVeth]); } catch { /* already gone */ }
+            try { ip(["netns", "del", c.ns]); } catch { /* already gone */ }
+        }
+        await purgeWorkspace(ws);
+    });
+
+    test("only SSH is published, on every address; Jupyter has no endpoint and no host port", async () => {
+        const info = await docker.getContainer(alice).inspect();
+        expect(info.HostConfig.PortBindings).toEqual({ "2222/tcp": [{ HostIp: "0.0.0.0", HostPort: String(sshPort) }] });
+        const out = ((await t.stack.outputs()).out.value as Record<string, { endpoints: Record<string, string> }>).alice.endpoints;
+        expect(Object.keys(out)).toEqual(["ssh"]);
+        // Jupyter still runs (the instance became ready through it), only unreachable from outside.
+        expect((await execIn(alice, ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8888 && echo up"])).output).toBe("up\n");
+    });
+
+    test("a range not listed cannot connect", async () => {
+        // Control: each client's link works (the host refuses a closed port at once, not silently).
+        for (const c of clients) {
+            const r = spawnSync("ip", ["netns", "exec", c.ns, "timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${c.host}/1`], { encoding: "utf8" });
+            expect(r.stderr).toContain("Connection refused");
+        }
+        expect(await banner(clients[0])).toBe(false);
+        expect(await banner(clients[1])).toBe(false);
+    });
+
+    test("listing a client's address lets it in, live; the other stays out", async () => {
+        const before = (await docker.getContainer(alice).inspect()).Id;
+        await t.setConfig({ workspaceName: ws, instances: instances([`${ipA}/32`]) });
+        await t.stack.up(collect(t));
+        expect(customSteps(t)).toEqual({ "alice-runtime": "update" });
+        expect((await docker.getContainer(alice).inspect()).Id).toBe(before);
+        expect(await banner(clients[0])).toBe(true);
+        expect(await banner(clients[1])).toBe(false);
+    });
+
+    test("swapping the ranges swaps who gets in", async () => {
+        await t.setConfig({ workspaceName: ws, instances: instances([`${ipB}/32`]) });
+        await t.stack.up(collect(t));
+        expect(await banner(clients[0])).toBe(false);
+        expect(await banner(clients[1])).toBe(true);
+    });
+
+    test("destroy removes the rules", async () => {
+        await t.stack.destroy(collect(t));
+        const { execFileSync } = await import("child_process");
+        const { inboundChainFor } = await import("../../provider/backends/docker/firewall");
+        expect(execFileSync("iptables", ["-S"], { encoding: "utf8" })).not.toContain(inboundChainFor(ws, "alice"));
+    });
+});
