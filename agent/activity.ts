@@ -1,6 +1,6 @@
 /**
  * Reading an instance's activity from its Jupyter server: kernels (with their execution state
- * and last activity) and terminals. `no_track_activity` keeps the agent's own requests from
+ * and last activity), terminals, and open SSH connections (the image's server extension). `no_track_activity` keeps the agent's own requests from
  * counting as activity, as JupyterHub's culler does.
  */
 import type { Activity } from "./decide";
@@ -18,7 +18,9 @@ export async function readActivity(jupyterUrl: string, token: string, timeoutMs 
             clearTimeout(timer);
         }
     };
-    const [kernels, terminals] = await Promise.all([get("/api/kernels"), get("/api/terminals")]);
+    const [kernels, terminals, connections] = await Promise.all([get("/api/kernels"), get("/api/terminals"), get("/api/compute-instance/connections")]);
     if (!Array.isArray(kernels) || !Array.isArray(terminals)) throw new Error("the Jupyter server answered something that is not a list of kernels and terminals");
-    return { kernels, terminals } as Activity;
+    // The image's extension counts SSH connections; an image without it answers 404 (none counted).
+    const ssh = (connections as { ssh?: unknown }).ssh;
+    return { kernels, terminals, ...(typeof ssh === "number" ? { connections: ssh } : {}) } as Activity;
 }

@@ -42,7 +42,7 @@ export function policiesByInstance(raw: Record<string, unknown>, log: Logger): M
 
 export function memoryFrom(raw: unknown): AgentMemory {
     const m = raw && typeof raw === "object" ? (raw as Partial<AgentMemory>) : {};
-    return { ...emptyMemory(), handledUntil: { ...(m.handledUntil ?? {}) }, lastOperation: { ...(m.lastOperation ?? {}) } };
+    return { ...emptyMemory(), handledUntil: { ...(m.handledUntil ?? {}) }, lastOperation: { ...(m.lastOperation ?? {}) }, ...(m.activeAt ? { activeAt: { ...m.activeAt } } : {}) };
 }
 
 export interface AgentContext {
@@ -81,7 +81,10 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
             }
             if (policy.idleAfterSeconds && view.status === "Running" && view.startedAt) {
                 const activity = await (ctx.activity ?? defaultActivity)(view);
-                const verdict = idleVerdict(policy.idleAfterSeconds, activity, new Date(view.startedAt), now);
+                const seen = memory.activeAt?.[view.instance];
+                const verdict = idleVerdict(policy.idleAfterSeconds, activity, new Date(view.startedAt), now, seen ? new Date(seen) : undefined);
+                // In use right now: the quiet period can only start after this check.
+                if (!verdict.idle && verdict.quietSince === undefined) memory.activeAt = { ...memory.activeAt, [view.instance]: now.toISOString() };
                 if (verdict.idle) await act(ctx, memory, view, "stop", "IdleShutdown", verdict.reason);
             }
             ctx.problems?.delete(view.instance);
@@ -96,6 +99,9 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
     memory.handledUntil = handled;
     for (const name of Object.keys(memory.lastOperation)) {
         if (!instances.some((v) => v.instance === name)) delete memory.lastOperation[name];
+    }
+    for (const name of Object.keys(memory.activeAt ?? {})) {
+        if (!instances.some((v) => v.instance === name)) delete memory.activeAt?.[name];
     }
     if (JSON.stringify(memory) !== before) await ctx.store.writeMemory(memory);
     return memory;

@@ -15,6 +15,11 @@ export interface AgentMemory {
     handledUntil: Record<string, string>;
     /** Per instance: the last power operation the agent (or the CLI) made. */
     lastOperation: Record<string, Operation>;
+    /**
+     * Per instance: when the agent last saw it in use (a busy kernel, an open terminal or SSH
+     * session). What ended leaves no trace in Jupyter's lists, so the quiet period starts here.
+     */
+    activeAt?: Record<string, string>;
 }
 
 export interface Operation {
@@ -93,12 +98,12 @@ const BUSY_STATES = new Set(["busy"]);
  * An open but idle kernel does not count, and neither do the UI's own API calls (an open browser
  * tab polls the server all day: Jupyter's `/api/status` last_activity would never go quiet).
  */
-export function idleVerdict(afterSeconds: number, activity: Activity, startedAt: Date, now: Date): IdleVerdict {
+export function idleVerdict(afterSeconds: number, activity: Activity, startedAt: Date, now: Date, lastSeenActive?: Date): IdleVerdict {
     const busy = activity.kernels.filter((k) => BUSY_STATES.has(k.execution_state ?? ""));
     if (busy.length) return { idle: false, reason: `${busy.length} kernel(s) busy` };
     if (activity.terminals.length) return { idle: false, reason: `${activity.terminals.length} terminal(s) open` };
     if (activity.connections) return { idle: false, reason: `${activity.connections} SSH/editor connection(s) open` };
-    const times = [startedAt.getTime(), ...activity.kernels.map((k) => Date.parse(k.last_activity ?? ""))].filter(Number.isFinite);
+    const times = [startedAt.getTime(), lastSeenActive?.getTime() ?? NaN, ...activity.kernels.map((k) => Date.parse(k.last_activity ?? ""))].filter(Number.isFinite);
     const quietSince = Math.max(...times);
     const quietSeconds = Math.floor((now.getTime() - quietSince) / 1000);
     const iso = new Date(quietSince).toISOString();

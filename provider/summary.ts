@@ -17,11 +17,34 @@ function show(v: unknown): string {
     return JSON.stringify(v);
 }
 
+function showEgress(v: unknown): string {
+    if (v === undefined || typeof v === "string") return v === undefined ? "allow" : v;
+    return `allow ${((v as { allow?: string[] }).allow ?? []).join(" ")}`;
+}
+
+/** Fields whose values would read badly as JSON: said in words. */
+function describeField(f: string, before: unknown, after: unknown): string {
+    switch (f) {
+        case "ssh":
+            if (before === undefined) return "SSH turned on";
+            if (after === undefined) return "SSH turned off";
+            return "SSH key or port changed";
+        case "networkRules":
+            return "inbound rules changed";
+        case "assignedUser":
+            return `assigned user ${show((before as { name?: string } | undefined)?.name)} → ${show((after as { name?: string } | undefined)?.name)}`;
+        case "egress":
+            return `egress ${showEgress(before)} → ${showEgress(after)}`;
+        default:
+            return SECRET_FIELDS.has(f) ? `${f} changed` : `${f} ${show(before)} → ${show(after)}`;
+    }
+}
+
 /** `size Standard_DS3_v2 → Standard_DS12_v2, memoryGb 14 → 28`; secrets only by name. */
 export function describeFields(fields: string[], olds: Props, news: Props): string {
     return fields
         .filter((f) => !DERIVED_FIELDS.has(f))
-        .map((f) => (SECRET_FIELDS.has(f) ? `${f} changed` : `${f} ${show(olds[f])} → ${show(news[f])}`))
+        .map((f) => describeField(f, olds[f], news[f]))
         .join(", ");
 }
 
@@ -48,6 +71,8 @@ export function summarize(kind: string, olds: Props, news: Props, c: Classificat
             return replaced
                 ? `${who}: user files MOVE to a new store (${what}); the old one is kept unless retainOnDelete is false`
                 : `${who}: user files ${what}, in place`;
+        case "NetworkRule":
+            return `${who}: ${what}, applied live; no instance restarts`;
         case "AccessToken":
             return `${who}: new access token; the instance restarts with it`;
         default:

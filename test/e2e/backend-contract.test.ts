@@ -64,7 +64,7 @@ describe.each([
         spec = {
             ...ref, image, sizeName: "custom", cpus: 0.5, memoryGb: 1, gpus: 0, applications: ["jupyterlab", "jupyter"],
             env: { CONTRACT: "yes" }, token: "c0ffee".repeat(8), osDisk: os, tempDisk: temp, tempDiskGb: 4,
-            userFiles: b.userFilesName(workspace), network: b.workspaceNetworkName(workspace), readyTimeoutSeconds: 180,
+            userFiles: b.userFilesName(workspace), network: b.workspaceNetworkName(workspace), readyTimeoutSeconds: 180, ssh: null,
         };
     });
 

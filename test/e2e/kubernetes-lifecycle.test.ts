@@ -3,7 +3,7 @@
 // refresh is quiet → StatefulSet deleted out of band → refresh + up → destroy keeps the user files.
 import type { RuntimeSpec } from "../../provider/backends/backend";
 import { KubernetesBackend } from "../../provider/backends/kubernetes";
-import { agentManifests, runtimeManifests, pvcManifest, workspacePolicyManifest } from "../../provider/backends/kubernetes/manifests";
+import { agentManifests, egressPolicyManifest, runtimeManifests, pvcManifest, workspacePolicyManifest } from "../../provider/backends/kubernetes/manifests";
 import { testKubeconfig } from "../support/backends";
 import { kubectl, tearDownOnCluster } from "../support/cluster";
 import { TestStack, collect, customSteps, programStack, uniqueWorkspace } from "../support/stacks";
@@ -70,11 +70,20 @@ describe("a compute instance on Kubernetes", () => {
         const base: RuntimeSpec = {
             workspace: ws, owner: "dry/run", instance: "dryrun", image: "img:1", sizeName: "Standard_NC6s_v3", cpus: 6, memoryGb: 112, gpus: 1,
             applications: ["jupyter"], env: { A: "1" }, token: "t".repeat(64), osDisk: "os", tempDisk: "tmp", tempDiskGb: 736,
-            userFiles: "uf", network: "net", readyTimeoutSeconds: 60,
+            userFiles: "uf", network: "net", readyTimeoutSeconds: 60, ssh: null,
         };
         const shapes = [
             ...runtimeManifests(base, namespace),
             ...runtimeManifests({ ...base, instance: "dryrun2", sizeName: "custom", cpus: 0.25, memoryGb: 1.5, gpus: 0, applications: ["jupyterlab", "jupyter"] }, namespace),
+            // SSH, an assigned user with groups, and inbound ranges.
+            ...runtimeManifests({
+                ...base, instance: "dryrun3",
+                ssh: { publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b", port: 2200 },
+                assignedUser: { name: "alice", id: "0f1e2d3c", kubernetesUser: "alice@example.com", kubernetesGroups: ["ml-leads"] },
+                networkRules: { publicBind: false, inbound: [{ service: "jupyter", from: ["10.0.0.0/8"] }, { service: "ssh", from: ["192.168.0.0/16"] }] },
+            }, namespace),
+            egressPolicyManifest(base, namespace, { allow: ["10.20.0.0/16"] }),
+            egressPolicyManifest(base, namespace, "deny"),
             pvcManifest({ name: "dry-pvc", namespace, ref: base, component: "os-disk", sizeGb: 128, accessMode: "ReadWriteOnce", storageClass: "standard" }),
             workspacePolicyManifest("dry-policy", namespace, base),
             ...agentManifests({ workspace: ws, owner: "dry/run", image: "registry.example.com/agent:1", network: "net", checkIntervalSeconds: 30 }, namespace),

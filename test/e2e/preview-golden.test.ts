@@ -44,13 +44,13 @@ function normalise(text: string, stack: string): string {
         .replaceAll(stack, "<stack>")
         .replaceAll(ws, "<ws>")
         .replace(/-(os|temp)-[0-9a-f]{6}\b/g, "-$1-<hex>")
-        .replace(/compute-instance-workstation:[\w.-]+/g, "compute-instance-workstation:<tag>")
+        .replace(/compute-instance-(workstation|agent):[\w.-]+/g, "compute-instance-$1:<tag>")
         .replace(/\[id=[0-9a-f]{16}\]/g, "[id=<token-id>]")
         .trim() + "\n";
 }
 
-async function previewDiff(instances: Record<string, object>): Promise<string> {
-    await t.setConfig(config(instances));
+async function previewDiff(instances: Record<string, object>, workspace: Record<string, unknown> = {}): Promise<string> {
+    await t.setConfig({ ...config(instances), ...workspace });
     try {
         // The change summaries are engine diagnostics; taken from the events, in a stable order.
         const said = new Set<string>();
@@ -65,6 +65,7 @@ async function previewDiff(instances: Record<string, object>): Promise<string> {
         return normalise(`${r.stdout}\n--- what each change does ---\n${summaries || "(nothing)"}`, t.stack.name);
     } finally {
         await t.setConfig(config({ alice }));
+        for (const key of Object.keys(workspace)) await t.stack.removeConfig(key);
     }
 }
 
@@ -124,6 +125,20 @@ describe("pulumi preview --diff, one row of the data contract each", () => {
         expectGolden("08-add-schedules", await previewDiff({
             alice: { ...alice, schedules: [{ action: "stop", cron: "0 19 * * 1-5", timeZone: "Europe/Madrid" }], idleShutdown: { after: "45m" } },
         }));
+    });
+
+    test("SSH turned on → the runtime replaced (a restart); the disks and the token unchanged", async () => {
+        expectGolden("09-ssh-on", await previewDiff({
+            alice: { ...alice, ssh: { enabled: true, publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop" } },
+        }));
+    });
+
+    test("workspace egress denied → a NetworkRule created, no instance touched", async () => {
+        expectGolden("10-egress-deny", await previewDiff({ alice }, { network: { egress: "deny" } }));
+    });
+
+    test("inbound rules restricting Jupyter → a restart (the ports published change), said in words", async () => {
+        expectGolden("11-inbound-rules", await previewDiff({ alice: { ...alice, network: { inbound: [{ application: "jupyterlab", from: ["10.0.0.0/8"] }] } } }));
     });
 
     test("instance deleted → its parts deleted; the workspace and its user files stay", async () => {

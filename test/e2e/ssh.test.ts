@@ -2,7 +2,7 @@
 // key logs in as the instance user; another key, a password, keyboard-interactive and root are
 // refused; the host key survives a restart; turning SSH off is a restart that keeps home.
 import { Client, utils } from "ssh2";
-import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 type Login = { username?: string; privateKey?: string; password?: string; tryKeyboard?: boolean };
 
@@ -118,4 +118,64 @@ describe("SSH on Docker", () => {
         const info = await docker.getContainer(container).inspect();
         expect(Object.keys(info.HostConfig.PortBindings ?? {})).toEqual(["8888/tcp"]);
     });
+});
+
+describe("an open SSH connection keeps an instance from idling", () => {
+    const ws = uniqueWorkspace("sshi");
+    const container = `ci-${ws}-alice`;
+    const key = utils.generateKeyPairSync("ed25519");
+    let t: TestStack;
+    let url = "";
+    let out: { endpoints: { jupyterLab: string; ssh: string }; token: string };
+
+    beforeAll(async () => {
+        t = await programStack("instance", {
+            workspaceName: ws, agentCheckInterval: "2s",
+            instances: { alice: { size: { cpus: 1, memoryGb: 2 }, ssh: { enabled: true, publicKey: key.public }, idleShutdown: { after: "1m" } } },
+        });
+        await t.stack.up(collect(t));
+        out = ((await t.stack.outputs()).out.value as Record<string, typeof out>).alice;
+        url = out.endpoints.ssh;
+    });
+
+    afterAll(async () => {
+        if (t) {
+            await t.stack.destroy().catch(() => undefined);
+            await t.dispose();
+        }
+        await purgeWorkspace(ws);
+    });
+
+    const running = async () => (await docker.getContainer(container).inspect()).State.Running;
+    const connections = async () => {
+        const base = out.endpoints.jupyterLab.replace(/\/lab$/, "");
+        return (await (await fetch(`${base}/api/compute-instance/connections`, { headers: { Authorization: `token ${out.token}` } })).json()) as { ssh: number };
+    };
+
+    test("connected past the idle period: still running; disconnected: stopped by IdleShutdown", async () => {
+        const u = new URL(url);
+        const c = new Client();
+        await new Promise<void>((resolve, reject) => {
+            c.on("ready", () => resolve()).on("error", reject)
+                .connect({ host: u.hostname, port: Number(u.port), username: "azureuser", privateKey: key.private, hostVerifier: () => true } as Parameters<Client["connect"]>[0]);
+        });
+        expect(await connections()).toEqual({ ssh: 1 });
+        await new Promise((r) => setTimeout(r, 80_000));
+        expect(await running()).toBe(true);
+        c.end();
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(await connections()).toEqual({ ssh: 0 });
+        // The quiet period starts at the disconnect, not at the last kernel activity long before.
+        const closedAt = Date.now();
+        await new Promise((r) => setTimeout(r, 40_000));
+        expect(await running()).toBe(true);
+        const deadline = Date.now() + 100_000;
+        while ((await running()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2000));
+        expect(await running()).toBe(false);
+        // From the last check that saw the session (every 2 s here), which is before the disconnect.
+        expect(Date.now() - closedAt).toBeGreaterThanOrEqual(55_000);
+        const stops = (await agentLog(ws)).filter((l) => l.operation === "Stop" && l.instance === "alice" && l.status === "Succeeded");
+        expect(stops).toHaveLength(1);
+        expect(stops[0].trigger).toBe("IdleShutdown");
+    }, 360_000);
 });

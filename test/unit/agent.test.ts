@@ -68,6 +68,11 @@ describe("idle verdicts", () => {
         expect(idleVerdict(60, { kernels: [neverConnected], terminals: [] }, started, at("2026-11-27T10:01:05Z")).idle).toBe(true);
     });
 
+    test("the last time the agent saw the instance in use counts as activity", () => {
+        expect(idleVerdict(60, { kernels: [], terminals: [] }, started, at("2026-11-27T12:00:59Z"), at("2026-11-27T12:00:00Z")).idle).toBe(false);
+        expect(idleVerdict(60, { kernels: [], terminals: [] }, started, at("2026-11-27T12:01:00Z"), at("2026-11-27T12:00:00Z")).idle).toBe(true);
+    });
+
     test("a fresh start resets the clock: an instance started a minute ago is not idle for 30 minutes", () => {
         expect(idleVerdict(1800, { kernels: [], terminals: [] }, at("2026-11-27T12:00:00Z"), at("2026-11-27T12:01:00Z")).idle).toBe(false);
     });
@@ -157,6 +162,17 @@ describe("one check", () => {
         expect(w.log.filter((e) => e.trigger === "User")).toEqual([expect.objectContaining({ instance: "alice", operation: "Stop", status: "Succeeded" })]);
         expect(w.memory()).toMatchObject({ lastOperation: { alice: byHand } });
         expect(w.calls).toEqual([]);
+    });
+
+    test("use that ended (an SSH session closed) starts the quiet period then, not at the last kernel activity", async () => {
+        const activity: Record<string, Activity> = { alice: { kernels: [], terminals: [], connections: 1 } };
+        const w = world([view("alice", "Running", "2026-11-27T09:00:00Z")], { "idle.alice": { afterSeconds: 600 } }, activity);
+        await checkOnce(w.ctx("2026-11-27T10:00:00Z"));
+        activity.alice = { kernels: [], terminals: [] };
+        await checkOnce(w.ctx("2026-11-27T10:09:59Z"));
+        expect(w.calls).toEqual([]);
+        await checkOnce(w.ctx("2026-11-27T10:10:00Z"));
+        expect(w.calls).toEqual(["stop alice"]);
     });
 
     test("a schedule whose instance is already in the wanted state does nothing; stopped instances are not read for idleness", async () => {

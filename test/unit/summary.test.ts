@@ -44,3 +44,13 @@ test("a restart onto a new OS disk does not claim the disk was kept; derived nam
     const c = classify(osDisk.rules({}, {}), disk, { ...disk, reimage: "x", volumeName: "v2" });
     expect(summarize("OsDisk", disk, { ...disk, reimage: "x", volumeName: "v2" }, c)).toContain("(reimage (none) → x)");
 });
+
+test("access changes are said in words, not JSON", () => {
+    const c = (changed: string[], replaces: string[] = changed) => ({ changed, replaces });
+    expect(summarize("Runtime", { instance: "alice" }, { instance: "alice", ssh: { publicKey: "ssh-ed25519 AAAA" } }, c(["ssh"])))
+        .toBe("alice: restart (SSH turned on); OS disk kept; /mnt wiped; user files kept");
+    expect(summarize("NetworkRule", { workspace: "ml", egress: "allow" }, { workspace: "ml", egress: { allow: ["10.0.0.0/8"] } }, c(["egress"], [])))
+        .toBe("ml: egress allow → allow 10.0.0.0/8, applied live; no instance restarts");
+    expect(summarize("Runtime", { instance: "alice", networkRules: {} }, { instance: "alice", networkRules: { x: 1 } }, c(["networkRules"], [])))
+        .toBe("alice: applied live, no restart (inbound rules changed); all disks kept");
+});

@@ -1,0 +1,43 @@
+"""Jupyter server extension of the compute-instance image.
+
+Serves /api/compute-instance/connections: how many SSH connections (VS Code Remote-SSH
+included) are open to the instance's sshd, so the workspace agent's idle rule counts them. Read
+from the kernel's socket table, which needs no privileges; authenticated like every API call.
+"""
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+SSH_PORT = 2222
+ESTABLISHED = "01"
+
+
+def established_connections(port=SSH_PORT):
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 3 and fields[3] == ESTABLISHED and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        count += 1
+        except OSError:
+            pass
+    return count
+
+
+class ConnectionsHandler(APIHandler):
+    @web.authenticated
+    def get(self):
+        self.finish({"ssh": established_connections()})
+
+
+def _jupyter_server_extension_points():
+    return [{"module": "compute_instance_activity"}]
+
+
+def _load_jupyter_server_extension(serverapp):
+    app = serverapp.web_app
+    route = url_path_join(app.settings["base_url"], "/api/compute-instance/connections")
+    app.add_handlers(".*$", [(route, ConnectionsHandler)])
