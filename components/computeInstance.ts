@@ -278,6 +278,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             ...wiring,
             sizeGb: pulumi.output(args.osDisk).apply((d) => d?.sizeGb),
             reimage: args.reimage,
+            assignedUser: args.assignedUser,
         }, ["volumeName"], child);
         const tempDisk = new KindResource("TempDisk", `${name}-temp-disk`, {
             ...wiring,

@@ -127,7 +127,8 @@ export interface Backend {
     /** Removes the network unless instances of other stacks still use it. */
     deleteWorkspaceNetwork(name: string): Promise<void>;
 
-    createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string): Promise<DiskState>;
+    /** `labels`: extra labels recorded on the disk when it is made (the assigned user of an OS disk). */
+    createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string, labels?: Record<string, string>): Promise<DiskState>;
     readDisk(name: string): Promise<DiskState | undefined>;
     /** Grows a disk in place (or records the size, where the backend does not enforce it). */
     resizeDisk(name: string, sizeGb: number): Promise<void>;

@@ -5,6 +5,8 @@ import { classify, growOnly } from "../changes";
 import { containsUnknown } from "../spec/validate";
 import { DEFAULT_OS_DISK_GB, diskSizeGb, nameSchema, sizeSchema } from "../spec/schema";
 import { DEFAULT_SIZE_NAME } from "../spec/sizes";
+import { AssignedUser, assignedUserSchema } from "../spec/access";
+import { assignedUserLabels } from "../backends/layout";
 import { Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } from "./kind";
 
 const instanceRef = (p: Props): InstanceRef => ({ workspace: p.workspace as string, owner: p.owner as string, instance: p.instance as string });
@@ -33,9 +35,13 @@ function diskKind(kind: "os" | "temp", schema: z.ZodType, userPrefix: string): R
             sizeGb: kind === "os" ? growOnly : "live",
             reimage: "replace",
             volumeName: "replace",
+            // Recorded on the disk when it is made: whose home it is. A new assignee does not
+            // move anyone's files (and disk labels cannot change on Docker).
+            assignedUser: "ignore",
         }),
         async create(inputs) {
-            const disk = await backendOf(inputs).createDisk(instanceRef(inputs), kind, inputs.sizeGb as number, inputs.volumeName as string);
+            const labels = assignedUserLabels({ assignedUser: inputs.assignedUser as AssignedUser | undefined });
+            const disk = await backendOf(inputs).createDisk(instanceRef(inputs), kind, inputs.sizeGb as number, inputs.volumeName as string, labels);
             return { id: disk.name, outs: inputs };
         },
         async read(id, props) {
@@ -59,7 +65,7 @@ const reimageField = z.union([z.string(), z.number()]).optional();
 
 export const osDisk = diskKind(
     "os",
-    z.object({ ...diskWiring, sizeGb: diskSizeGb.default(DEFAULT_OS_DISK_GB), reimage: reimageField }),
+    z.object({ ...diskWiring, sizeGb: diskSizeGb.default(DEFAULT_OS_DISK_GB), reimage: reimageField, assignedUser: assignedUserSchema.optional() }),
     "osDisk",
 );
 

@@ -62,6 +62,7 @@ describe("assigned users on Kubernetes", () => {
 
     test("the pods carry the assigned user; SSH answers on the Service's port 22", async () => {
         expect(kubectl(["get", "pod", pod("alice"), "-n", namespace, "-o", "jsonpath={.metadata.labels.compute-instance\\.pulumi\\.io/assigned-user}"])).toBe("alice");
+        expect(kubectl(["get", "pvc", "-n", namespace, "-l", "compute-instance.pulumi.io/assigned-user=alice", "-o", "jsonpath={.items[*].metadata.name}"])).toMatch(new RegExp(`^ci-${ws}-alice-os-[0-9a-f]+$`));
         expect(kubectl(["get", "service", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.ports[?(@.name=='ssh')].port}"])).toBe("22");
         const out = ((await t.stack.outputs()).out.value as Record<string, { endpoints: { ssh?: string } }>);
         expect(out.alice.endpoints.ssh).toBe(`ssh://azureuser@ci-${ws}-alice.${namespace}.svc.cluster.local:22`);

@@ -67,7 +67,7 @@ subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: reader-${ws}
 
 test("a verb RBAC forbids, named with the resource", async () => {
     kubectl(["create", "namespace", namespace]);
-    // Everything the provider needs except creating StatefulSets.
+    // Everything the provider needs except creating StatefulSets and exec into pods.
     applyYaml(`
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -79,6 +79,7 @@ rules:
 - { apiGroups: [""], resources: [configmaps, serviceaccounts], verbs: ["*"] }
 - { apiGroups: [apps], resources: [deployments], verbs: ["*"] }
 - { apiGroups: [rbac.authorization.k8s.io], resources: [roles, rolebindings], verbs: ["*"] }
+- { apiGroups: [""], resources: [pods/log, pods/portforward], verbs: ["*"] }
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -87,7 +88,8 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: almost }
 subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: almost-${ws} }]
 `);
     const m = await previewError({ kubernetes: { namespace, kubeconfig: userKubeconfig(`almost-${ws}`) } });
-    expect(m).toContain(`[backend.kubernetes] forbidden by RBAC for user "almost-${ws}" in namespace "${namespace}": create statefulsets.apps`);
+    // Without pods/exec it could not grant an assigned user a shell in their pod either.
+    expect(m).toContain(`[backend.kubernetes] forbidden by RBAC for user "almost-${ws}" in namespace "${namespace}": create statefulsets.apps, get pods/exec, create pods/exec\n`);
     expect(objectsIn(namespace)).toBe("");
 });
 

@@ -115,6 +115,9 @@ describe("secure access on Docker", () => {
         expect(labels["compute-instance.pulumi.io/assigned-user"]).toBe("alice");
         expect(labels["compute-instance.pulumi.io/assigned-user-id"]).toBe("0f1e2d3c-aaaa-bbbb-cccc-123456789abc");
         expect(labels["compute-instance.pulumi.io/owner"]).toMatch(/^e2e-instance\/t[0-9a-f]{6}$/);
+        // The OS disk (the home) is recorded as theirs too.
+        const os = (await docker.getVolume(labels["compute-instance.pulumi.io/os-disk"]).inspect()).Labels;
+        expect(os["compute-instance.pulumi.io/assigned-user"]).toBe("alice");
     });
 
     test("raising tokenVersion rotates the token: the old one stops working, the disks stay", async () => {

@@ -232,10 +232,10 @@ export class DockerBackend implements Backend {
 
     // -- disks ---------------------------------------------------------------------------------
 
-    async createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string): Promise<DiskState> {
+    async createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string, labels: Record<string, string> = {}): Promise<DiskState> {
         await this.docker.createVolume({
             Name: name,
-            Labels: labelsFor(ref, kind === "os" ? "os-disk" : "temp-disk", { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) }),
+            Labels: labelsFor(ref, kind === "os" ? "os-disk" : "temp-disk", { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb), ...labels }),
         });
         return { name, sizeGb };
     }

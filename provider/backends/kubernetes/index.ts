@@ -30,7 +30,7 @@ export interface KubernetesTarget {
 const PING_TIMEOUT_MS = 5000;
 
 /** The verbs and resources the provider needs in the workspace's namespace. */
-const REQUIRED_ACCESS: { group: string; resource: string; verb: string }[] = [
+const REQUIRED_ACCESS: { group: string; resource: string; verb: string; subresource?: string }[] = [
     ...["create", "patch", "get", "delete"].flatMap((verb) => [
         { group: "apps", resource: "statefulsets", verb },
         { group: "", resource: "persistentvolumeclaims", verb },
@@ -47,6 +47,10 @@ const REQUIRED_ACCESS: { group: string; resource: string; verb: string }[] = [
     { group: "", resource: "pods", verb: "list" },
     { group: "", resource: "pods", verb: "patch" },
     { group: "", resource: "events", verb: "list" },
+    // What an assigned user's Role grants: RBAC lets no one grant what they do not hold.
+    { group: "", resource: "pods", verb: "get" },
+    { group: "", resource: "pods", subresource: "log", verb: "get" },
+    ...["get", "create"].flatMap((verb) => ["portforward", "exec"].map((subresource) => ({ group: "", resource: "pods", subresource, verb }))),
 ];
 
 export function statusCode(e: unknown): number | undefined {
@@ -166,7 +170,7 @@ export class KubernetesBackend implements Backend {
     /** At preview: the namespace exists or can be made, and every verb the provider uses is allowed. */
     private async checkAccess(): Promise<void> {
         const authz = this.api(this.lib.AuthorizationV1Api);
-        const can = async (a: { group: string; resource: string; verb: string }, namespace?: string) =>
+        const can = async (a: { group: string; resource: string; verb: string; subresource?: string }, namespace?: string) =>
             (await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { ...a, namespace } } } })).status?.allowed === true;
         const exists = await ignoreNotFound(this.core.readNamespace({ name: this.ns })).catch((e) => {
             if (statusCode(e) === 403) return "forbidden" as const;
@@ -178,7 +182,7 @@ export class KubernetesBackend implements Backend {
             }
         }
         const allowed = await Promise.all(REQUIRED_ACCESS.map((a) => can(a, this.ns)));
-        const denied = REQUIRED_ACCESS.filter((_, i) => !allowed[i]).map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}`);
+        const denied = REQUIRED_ACCESS.filter((_, i) => !allowed[i]).map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}${a.subresource ? `/${a.subresource}` : ""}`);
         if (denied.length) {
             throw new BackendError(`forbidden by RBAC for ${this.whoAmI()} in namespace "${this.ns}": ${denied.join(", ")}`, "backend.kubernetes");
         }
@@ -289,11 +293,11 @@ export class KubernetesBackend implements Backend {
 
     // -- disks ---------------------------------------------------------------------------------
 
-    async createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string): Promise<DiskState> {
+    async createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string, labels: Record<string, string> = {}): Promise<DiskState> {
         // The temp disk is an emptyDir in the pod: nothing exists apart from the pod.
         if (kind === "os") {
             await this.ensureNamespace();
-            await this.applyAll([pvcManifest({ name, namespace: this.ns, ref, component: "os-disk", sizeGb, accessMode: "ReadWriteOnce", storageClass: this.target.storageClass })], "creating the OS disk");
+            await this.applyAll([pvcManifest({ name, namespace: this.ns, ref, component: "os-disk", sizeGb, accessMode: "ReadWriteOnce", storageClass: this.target.storageClass, labels })], "creating the OS disk");
         }
         return { name, sizeGb };
     }

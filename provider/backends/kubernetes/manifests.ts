@@ -66,12 +66,13 @@ export function namespaceManifest(namespace: string): KubeObject {
 
 export function pvcManifest(p: {
     name: string; namespace: string; ref: Ownership & { instance?: string }; component: Component;
-    sizeGb: number; accessMode: "ReadWriteOnce" | "ReadWriteMany"; storageClass?: string;
+    sizeGb: number; accessMode: "ReadWriteOnce" | "ReadWriteMany"; storageClass?: string; labels?: Record<string, string>;
 }): KubeObject {
+    const m = meta(p.name, p.namespace, p.ref, p.component, { [`${LABEL_PREFIX}/size-gb`]: String(p.sizeGb) });
     return {
         apiVersion: "v1",
         kind: "PersistentVolumeClaim",
-        metadata: meta(p.name, p.namespace, p.ref, p.component, { [`${LABEL_PREFIX}/size-gb`]: String(p.sizeGb) }),
+        metadata: { ...m, labels: { ...m.labels, ...p.labels } },
         spec: {
             accessModes: [p.accessMode],
             resources: { requests: { storage: `${p.sizeGb}Gi` } },
