@@ -175,9 +175,10 @@ export class Workspace extends pulumi.ComponentResource {
             contextHash: agentHash,
             network: this.networkName,
             checkInterval: args.agent?.checkInterval,
-        }, ["agentId", "running"], { parent: this });
+        }, ["agentId", "running", "image"], { parent: this });
         this.agentId = agent.get<string>("agentId");
-        this.agentImage = pulumi.output(args.agent?.image ?? agentImageTag(agentHash));
+        // From the agent resource, so what uses the image waits until the agent has built it.
+        this.agentImage = agent.get<string>("image");
 
         if (args.network !== undefined) {
             new KindResource("NetworkRule", `${name}-egress`, {

@@ -31,6 +31,8 @@ function describeField(f: string, before: unknown, after: unknown): string {
             return "SSH key or port changed";
         case "networkRules":
             return "inbound rules changed";
+        case "networkRulesEnforced":
+            return "inbound rules found missing on the host, applied again";
         case "assignedUser":
             return `assigned user ${show((before as { name?: string } | undefined)?.name)} → ${show((after as { name?: string } | undefined)?.name)}`;
         case "egress":

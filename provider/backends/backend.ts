@@ -142,6 +142,8 @@ export interface Backend {
     updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState>;
     /** Applies changed inbound ranges to a running instance (the published ports stay as they are). */
     applyInboundRules(id: string, spec: RuntimeSpec): Promise<void>;
+    /** Whether the inbound rules in force are the spec's (false after a host reboot or an edit by hand). */
+    inboundRulesIntact(id: string, spec: RuntimeSpec): Promise<boolean>;
     deleteRuntime(id: string): Promise<void>;
 
     /** The runtime id of an instance of a workspace (for commands that name instances). */

@@ -134,6 +134,8 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true): Fi
         networkRules: (before, after) => (publishing(before) === publishing(after) ? "live" : "replace"),
         // Only used to apply the rules: a new agent image is no reason to touch the instance.
         firewallImage: "ignore",
+        // Set by a refresh that found the rules gone: `up` puts them back.
+        networkRulesEnforced: "live",
     };
 }
 
@@ -162,18 +164,24 @@ export const runtime: ResourceKind = {
         return { id: state.id, outs: observed(inputs, state, state.status) };
     },
     async read(id, props) {
-        const state = await backendOf(props).readRuntime(id);
-        return state ? observed(props, state) : undefined;
+        const backend = backendOf(props);
+        const state = await backend.readRuntime(id);
+        if (!state) return undefined;
+        const { networkRulesEnforced: _, ...outs } = observed(props, state);
+        // Rules lost (a host reboot flushes iptables) or edited by hand: the marker shows in the
+        // next preview as a change, and `up` applies the rules again, without a restart.
+        return (await backend.inboundRulesIntact(id, specOf(props))) ? outs : { ...outs, networkRulesEnforced: false };
     },
     async update(id, olds, news) {
         const changes: { cpus?: number; memoryGb?: number } = {};
         if (olds.cpus !== news.cpus) changes.cpus = news.cpus as number;
         if (olds.memoryGb !== news.memoryGb) changes.memoryGb = news.memoryGb as number;
         const backend = backendOf(news);
-        if (!sameValue(olds.networkRules, news.networkRules)) await backend.applyInboundRules(id, specOf({ ...olds, ...news }));
+        if (!sameValue(olds.networkRules, news.networkRules) || olds.networkRulesEnforced === false) await backend.applyInboundRules(id, specOf({ ...olds, ...news }));
         const state = Object.keys(changes).length ? await backend.updateRuntime(id, changes) : await backend.readRuntime(id);
         if (!state) throw new Error(`${id} is gone from the ${backend.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
-        return observed({ ...olds, ...news }, state);
+        const { networkRulesEnforced: _, ...merged } = { ...olds, ...news };
+        return observed(merged, state);
     },
     async delete(id, props) {
         await backendOf(props).deleteRuntime(id);

@@ -111,6 +111,25 @@ describe("inbound rules on Docker", () => {
         expect(await banner(clients[1])).toBe(true);
     });
 
+    test("rules lost out of band (a host reboot flushes iptables): refresh notices, up applies them again without a restart", async () => {
+        const before = (await docker.getContainer(alice).inspect()).Id;
+        const { inboundChainFor } = await import("../../provider/backends/docker/firewall");
+        execFileSync("iptables", ["-F", inboundChainFor(ws, "alice")]);
+        expect(await banner(clients[0])).toBe(true);
+        await t.stack.refresh(collect(t));
+        const p = await t.stack.preview(collect(t));
+        expect(p.changeSummary.update).toBe(1);
+        await t.stack.up(collect(t));
+        expect(customSteps(t)).toEqual({ "alice-runtime": "update" });
+        expect(t.log.join("")).toContain("inbound rules found missing on the host, applied again");
+        expect((await docker.getContainer(alice).inspect()).Id).toBe(before);
+        expect(await banner(clients[0])).toBe(false);
+        expect(await banner(clients[1])).toBe(true);
+        // And then nothing more to do.
+        await t.stack.refresh(collect(t));
+        expect((await t.stack.preview()).changeSummary.update).toBeUndefined();
+    });
+
     test("destroy removes the rules", async () => {
         await t.stack.destroy(collect(t));
         const { execFileSync } = await import("child_process");

@@ -3,7 +3,7 @@
 // client certificate and by impersonation; SSH is served on the Service's port 22.
 import { testKubeconfig } from "../support/backends";
 import { kubectl, tearDownOnCluster, userKubeconfig } from "../support/cluster";
-import { TestStack, collect, programStack, uniqueWorkspace } from "../support/stacks";
+import { TestStack, collect, customSteps, programStack, uniqueWorkspace } from "../support/stacks";
 
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
 
@@ -80,6 +80,16 @@ describe("assigned users on Kubernetes", () => {
         expect(r.summary.resourceChanges?.delete).toBe(1);
         await t.stack.up(collect(t));
         expect(get().egress[2]).toEqual({ to: [{ ipBlock: { cidr: "10.20.0.0/16" } }] });
+    });
+
+    test("an instance's NetworkPolicy deleted out of band: refresh notices, up restores it without a restart", async () => {
+        const uid = kubectl(["get", "pod", pod("alice"), "-n", namespace, "-o", "jsonpath={.metadata.uid}"]);
+        kubectl(["delete", "networkpolicy", `ci-${ws}-alice`, "-n", namespace]);
+        await t.stack.refresh(collect(t));
+        await t.stack.up(collect(t));
+        expect(customSteps(t)).toEqual({ "alice-runtime": "update" });
+        expect(kubectl(["get", "networkpolicy", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.policyTypes}"])).toBe('["Ingress"]');
+        expect(kubectl(["get", "pod", pod("alice"), "-n", namespace, "-o", "jsonpath={.metadata.uid}"])).toBe(uid);
     });
 
     test("removing the assigned user removes the grant", async () => {

@@ -88,7 +88,17 @@ describe("a compute instance on Kubernetes", () => {
             workspacePolicyManifest("dry-policy", namespace, base),
             ...agentManifests({ workspace: ws, owner: "dry/run", image: "registry.example.com/agent:1", network: "net", checkIntervalSeconds: 30 }, namespace),
         ];
-        for (const o of shapes) await expect(b.apply(o, true)).resolves.toMatchObject({ kind: o.kind });
+        for (const o of shapes) {
+            // Everything sent arrives: the client's typed serialisation drops what its models do
+            // not know (a NetworkPolicy's `from` once arrived as nothing, admitting everyone).
+            const applied = await b.apply(o, true);
+            expect(applied.kind).toBe(o.kind);
+            for (const [key, value] of Object.entries(o)) {
+                if (["apiVersion", "kind", "metadata", "stringData"].includes(key)) continue;
+                expect({ [`${o.kind}.${key}`]: applied[key] }).toMatchObject({ [`${o.kind}.${key}`]: value });
+            }
+            expect(applied.metadata.labels).toMatchObject(o.metadata.labels ?? {});
+        }
         expect(() => kubectl(["get", "statefulset", "ci-" + ws + "-dryrun", "-n", namespace])).toThrow();
     });
 

@@ -1,6 +1,6 @@
 import type { RuntimeSpec } from "../../provider/backends/backend";
 import { connectionOptions, isLocalEngine } from "../../provider/backends/docker/connection";
-import { applyInboundScript, inboundChainFor, restricts } from "../../provider/backends/docker/firewall";
+import { applyInboundScript, inboundChainFor, inboundSignature, restricts } from "../../provider/backends/docker/firewall";
 import {
     containerCreateOptions, inboundPortRules, memoryBytes, preferredPort, shmBytes, statusFromDocker,
 } from "../../provider/backends/docker/options";
@@ -216,6 +216,7 @@ describe("inbound rules on Docker", () => {
         expect(s.split("\n").filter((l) => l.includes(`-A ${ch}`) || l.includes("-I DOCKER-USER"))).toEqual([
             `$ipt -A ${ch} -p tcp -m conntrack --ctstate NEW --ctorigdstport 23456 -s '10.0.0.0/8' -j ACCEPT`,
             `$ipt -A ${ch} -p tcp -m conntrack --ctstate NEW --ctorigdstport 23456 -j DROP`,
+            `$ipt -A ${ch} -m comment --comment 'compute-instance inbound ${inboundSignature("br-0123456789ab", [{ hostPort: 23456, from: ["10.0.0.0/8"] }])}' -j RETURN`,
             `$ipt -I DOCKER-USER 1 ! -i br-0123456789ab -o br-0123456789ab -j ${ch}`,
         ]);
         expect(applyInboundScript("ml-team", "alice", "br-0123456789ab", [{ hostPort: 1, from: ["0.0.0.0/0"] }])).not.toContain("-A ");

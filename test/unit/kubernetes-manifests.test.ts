@@ -87,7 +87,7 @@ describe("spec → Kubernetes manifests", () => {
         expect(sts.spec.replicas).toBe(1);
         expect(sts.spec.updateStrategy).toEqual({ type: "OnDelete" });
         const c = sts.spec.template.spec.containers[0];
-        expect(c.resources).toEqual({ requests: { cpu: "4", memory: "14336Mi" }, limits: { cpu: "4", memory: "14336Mi" } });
+        expect(c.resources).toEqual({ requests: { cpu: "4", memory: "14Gi" }, limits: { cpu: "4", memory: "14Gi" } });
         expect(c.resizePolicy).toEqual([{ resourceName: "cpu", restartPolicy: "NotRequired" }, { resourceName: "memory", restartPolicy: "NotRequired" }]);
     });
 
@@ -115,7 +115,7 @@ describe("spec → Kubernetes manifests", () => {
     });
 
     test("GPUs are nvidia.com/gpu limits", () => {
-        expect(containerResources(6, 112, 1).limits).toEqual({ cpu: "6", memory: "114688Mi", "nvidia.com/gpu": "1" });
+        expect(containerResources(6, 112, 1).limits).toEqual({ cpu: "6", memory: "112Gi", "nvidia.com/gpu": "1" });
     });
 
     test("app.kubernetes.io labels; the owner, not a valid label value, is an annotation", () => {
@@ -131,7 +131,6 @@ describe("spec → Kubernetes manifests", () => {
         expect((workspacePolicyManifest("ci-ml-team-default-deny", "ml", spec) as any).spec).toEqual({
             podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" } },
             policyTypes: ["Ingress"],
-            ingress: [],
         });
         expect((instancePolicyManifest(spec, "ml") as any).spec.ingress).toEqual([{
             from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" } } }],
@@ -149,6 +148,7 @@ test("quantities", () => {
     expect(cpuQuantity(0.5)).toBe("500m");
     expect(cpuQuantity(2)).toBe("2");
     expect(memoryQuantity(3.5)).toBe("3584Mi");
+    expect(memoryQuantity(2)).toBe("2Gi");
     expect(parseCpu("500m")).toBe(0.5);
     expect(parseCpu("4")).toBe(4);
     expect(parseMemoryGb("14336Mi")).toBe(14);

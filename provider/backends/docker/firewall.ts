@@ -141,10 +141,32 @@ export function applyInboundScript(workspace: string, instance: string, bridge: 
             for (const cidr of r.from) lines.push(`$ipt -A ${ch} ${match} -s ${quote(cidr)} -j ACCEPT`);
             lines.push(`$ipt -A ${ch} ${match} -j DROP`);
         }
+        lines.push(`$ipt -A ${ch} -m comment --comment ${quote(`compute-instance inbound ${inboundSignature(bridge, rules)}`)} -j RETURN`);
         lines.push(`$ipt -I DOCKER-USER 1 ! -i ${bridge} -o ${bridge} -j ${ch}`);
     }
     lines.push("echo applied");
     return lines.join("\n");
+}
+
+/** What the inbound rules in force should be: "none" when nothing is restricted. */
+export function inboundSignature(bridge: string, rules: PortRule[]): string {
+    const restricted = rules.filter(restricts);
+    return restricted.length ? createHash("sha256").update(JSON.stringify({ bridge, restricted })).digest("hex").slice(0, 16) : "none";
+}
+
+/** Prints the signature of the inbound rules in force ("none" when there are none). */
+export function readInboundScript(workspace: string, instance: string, bridge: string): string {
+    const ch = inboundChainFor(workspace, instance);
+    return [
+        "set -u",
+        ...PICK_IPTABLES,
+        `if $ipt -C DOCKER-USER ! -i ${bridge} -o ${bridge} -j ${ch} 2>/dev/null; then`,
+        `  s=$($ipt -S ${ch} | sed -n 's/.*compute-instance inbound \\([0-9a-f]*\\).*/\\1/p')`,
+        `  echo "signature \${s:-partial}"`,
+        "else",
+        `  if $ipt -S ${ch} >/dev/null 2>&1; then echo "signature partial"; else echo "signature none"; fi`,
+        "fi",
+    ].join("\n");
 }
 
 export function removeInboundScript(workspace: string, instance: string, bridge: string): string {

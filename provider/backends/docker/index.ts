@@ -16,7 +16,9 @@ import { waitUntilReady } from "../../readiness";
 import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, publishedServices, servicesFor } from "../../spec/endpoints";
 import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/context";
 import { connectionOptions, isLocalEngine } from "./connection";
-import { applyEgressScript, applyInboundScript, egressSignature, readEgressScript, removeEgressScript, removeInboundScript, restricts } from "./firewall";
+import {
+    applyEgressScript, applyInboundScript, egressSignature, inboundSignature, readEgressScript, readInboundScript, removeEgressScript, removeInboundScript, restricts,
+} from "./firewall";
 import {
     LABEL_PREFIX, agentContainerName, bridgeName, firewallCreateOptions, inboundPortRules, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
     networkName, preferredPort, statusFromDocker, userFilesVolumeName,
@@ -513,6 +515,17 @@ export class DockerBackend implements Backend {
         const state = await this.readRuntime(id);
         if (!state) throw new BackendError(`${id} is gone from the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
         await this.applyPortRules(spec, state.ports, progressFor(undefined, spec.instance));
+    }
+
+    async inboundRulesIntact(id: string, spec: RuntimeSpec): Promise<boolean> {
+        const state = await this.readRuntime(id);
+        if (!state || !spec.firewallImage) return true;
+        const bridge = await this.bridgeOf(spec.network);
+        const expected = inboundSignature(bridge, inboundPortRules(spec, state.ports));
+        // Nothing restricted: extra rules would only be stricter, and the check costs a container.
+        if (expected === "none") return true;
+        const out = await this.runOnHostNetwork(spec, spec.firewallImage, readInboundScript(spec.workspace, spec.instance, bridge));
+        return /signature (\S+)/.exec(out)?.[1] === expected;
     }
 
     /** The inbound ranges of the published ports, as iptables rules (removed when none restrict). */

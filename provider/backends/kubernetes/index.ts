@@ -131,7 +131,8 @@ export class KubernetesBackend implements Backend {
     /** Server-side apply of a whole object under this project's field manager. */
     async apply(obj: KubeObject, dryRun = false): Promise<KubeObject> {
         const objects = this.lib.KubernetesObjectApi.makeApiClient(this.kc);
-        return (await objects.patch(obj as k8s.KubernetesObject, undefined, dryRun ? "All" : undefined, FIELD_MANAGER, true, this.lib.PatchStrategy.ServerSideApply)) as KubeObject;
+        const applied = await objects.patch(toClientShape(obj) as k8s.KubernetesObject, undefined, dryRun ? "All" : undefined, FIELD_MANAGER, true, this.lib.PatchStrategy.ServerSideApply);
+        return fromClientShape(applied as KubeObject);
     }
 
     /**
@@ -460,6 +461,14 @@ export class KubernetesBackend implements Backend {
         await this.applyAll([instancePolicyManifest(spec, this.ns)], "applying the instance's NetworkPolicy");
     }
 
+    async inboundRulesIntact(_id: string, spec: RuntimeSpec): Promise<boolean> {
+        const want = instancePolicyManifest(spec, this.ns);
+        const live = await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name: want.metadata.name, namespace: this.ns }));
+        if (!live) return false;
+        const ingress = (fromClientShape({ ...want, spec: live.spec }).spec as { ingress?: unknown }).ingress;
+        return stableJson(ingress) === stableJson((want.spec as { ingress: unknown }).ingress);
+    }
+
     async updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {
         const before = await this.readRuntime(id);
         if (!before) throw new BackendError(`${id} is gone from the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
@@ -684,4 +693,26 @@ export class KubernetesBackend implements Backend {
 function egressSignatureOf(spec: unknown): string {
     const s = (spec ?? {}) as { podSelector?: unknown; egress?: unknown };
     return createHash("sha256").update(stableJson({ podSelector: s.podSelector, egress: s.egress })).digest("hex").slice(0, 16);
+}
+
+/**
+ * The client serialises objects through its typed models, which drop what they do not know and
+ * name a NetworkPolicy rule's `from` field `_from` (a reserved word in its generator): a manifest
+ * written with `from` would reach the API server without it, admitting everyone. These two
+ * translate at the boundary, so manifests stay in the API's own shape.
+ */
+export function toClientShape(obj: KubeObject): KubeObject {
+    return renameRuleKey(obj, "from", "_from");
+}
+
+export function fromClientShape(obj: KubeObject): KubeObject {
+    return renameRuleKey(obj, "_from", "from");
+}
+
+function renameRuleKey(obj: KubeObject, from: string, to: string): KubeObject {
+    if (obj.kind !== "NetworkPolicy") return obj;
+    const spec = (obj.spec ?? {}) as { ingress?: Record<string, unknown>[] };
+    if (!spec.ingress) return obj;
+    const ingress = spec.ingress.map(({ [from]: peers, ...rule }) => ({ ...rule, ...(peers !== undefined ? { [to]: peers } : {}) }));
+    return { ...obj, spec: { ...spec, ingress } };
 }

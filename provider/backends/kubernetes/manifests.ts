@@ -56,8 +56,10 @@ export function cpuQuantity(cpus: number): string {
     return Number.isInteger(cpus) ? String(cpus) : `${Math.round(cpus * 1000)}m`;
 }
 
+/** Memory in the API server's canonical form (whole GiB as "Gi"), so what is read back compares equal. */
 export function memoryQuantity(memoryGb: number): string {
-    return `${Math.round(memoryGb * 1024)}Mi`;
+    const mi = Math.round(memoryGb * 1024);
+    return mi % 1024 === 0 ? `${mi / 1024}Gi` : `${mi}Mi`;
 }
 
 export function namespaceManifest(namespace: string): KubeObject {
@@ -92,8 +94,8 @@ export function workspacePolicyManifest(name: string, namespace: string, ref: Ow
         metadata: meta(name, namespace, ref, "network"),
         spec: {
             podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace } },
+            // No ingress rules: nothing admitted (the API server stores it without an empty list).
             policyTypes: ["Ingress"],
-            ingress: [],
         },
     };
 }
