@@ -306,6 +306,21 @@ export class ComputeInstance extends pulumi.ComponentResource {
         }, ["status", "endpoints", "ports", "containerId", "cpus", "memoryGb", "gpus", "readyTimeoutSeconds"],
             { ...child, additionalSecretOutputs: ["token"] });
 
+        if (args.network !== undefined) {
+            // Who may connect, as a resource of its own: a change of ranges is its update, live.
+            new KindResource("NetworkRule", `${name}-inbound`, {
+                ...wiring,
+                direction: "inbound",
+                network: ws.networkName,
+                networkRules: args.network,
+                applications: args.applications,
+                ssh: args.ssh,
+                ports: runtime.get<Record<string, number>>("ports"),
+                firewallImage: ws.agentImage,
+                runtime: runtime.get<string>("containerId"),
+            }, [], child);
+        }
+
         const policyWiring = { ...wiring, agent: ws.agentId };
         const scheduleResources = schedules.map((sch, index) => new KindResource("Schedule", `${name}-schedule-${sch.name ?? index}`, {
             ...policyWiring,

@@ -31,8 +31,6 @@ function describeField(f: string, before: unknown, after: unknown): string {
             return "SSH key or port changed";
         case "networkRules":
             return "inbound rules changed";
-        case "networkRulesEnforced":
-            return "inbound rules found missing on the host, applied again";
         case "assignedUser":
             return `assigned user ${show((before as { name?: string } | undefined)?.name)} → ${show((after as { name?: string } | undefined)?.name)}`;
         case "egress":
@@ -74,7 +72,7 @@ export function summarize(kind: string, olds: Props, news: Props, c: Classificat
                 ? `${who}: user files MOVE to a new store (${what}); the old one is kept unless retainOnDelete is false`
                 : `${who}: user files ${what}, in place`;
         case "NetworkRule":
-            return `${who}: ${what}, applied live; no instance restarts`;
+            return `${who}: ${what}, applied live; no restart`;
         case "AccessToken":
             return `${who}: new access token; the instance restarts with it`;
         default:

@@ -140,10 +140,12 @@ export interface Backend {
     readRuntime(id: string): Promise<RuntimeState | undefined>;
     /** Applies live changes and verifies them by reading back. */
     updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState>;
-    /** Applies changed inbound ranges to a running instance (the published ports stay as they are). */
-    applyInboundRules(id: string, spec: RuntimeSpec): Promise<void>;
+    /** Makes an instance's inbound ranges so, live (the published ports stay as they are). */
+    applyInboundRules(spec: InboundSpec): Promise<void>;
     /** Whether the inbound rules in force are the spec's (false after a host reboot or an edit by hand). */
-    inboundRulesIntact(id: string, spec: RuntimeSpec): Promise<boolean>;
+    inboundRulesIntact(spec: InboundSpec): Promise<boolean>;
+    /** Takes the ranges away (the runtime's own defaults remain). */
+    removeInboundRules(spec: InboundSpec): Promise<void>;
     deleteRuntime(id: string): Promise<void>;
 
     /** The runtime id of an instance of a workspace (for commands that name instances). */
@@ -173,6 +175,19 @@ export interface Backend {
     /** The signature of the rules in force; "none" when there are none, "partial" when tampered with. */
     readEgress(spec: EgressSpec): Promise<string>;
     removeEgress(spec: EgressSpec): Promise<void>;
+}
+
+/** An instance's inbound rules, as their own resource applies them. */
+export interface InboundSpec extends InstanceRef {
+    /** Backend name of the workspace network. */
+    network: string;
+    applications: Application[];
+    ssh: SshSpec | null;
+    networkRules: InstanceNetwork;
+    /** The runtime's host ports (Docker). */
+    ports: PublishedPorts;
+    /** Docker: an image with iptables (the workspace agent's). */
+    firewallImage?: string;
 }
 
 /** The egress rules of a workspace's network. */

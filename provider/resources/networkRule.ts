@@ -1,14 +1,19 @@
 /**
- * A workspace's egress rules as a resource of its own, so a preview shows a change of who the
- * instances may reach as an update of a NetworkRule (applied live: no instance restarts).
+ * Network rules as resources of their own, so a preview shows a change of who may connect as an
+ * update of a NetworkRule, applied live: the workspace's egress (`<workspace>-egress`) and an
+ * instance's inbound ranges (`<instance>-inbound`).
  */
 import { z } from "zod";
-import type { EgressSpec } from "../backends/backend";
-import { egressSchema, EgressPolicy } from "../spec/access";
+import type { EgressSpec, InboundSpec } from "../backends/backend";
+import { egressSchema, EgressPolicy, SshSpec } from "../spec/access";
+import type { PublishedPorts } from "../spec/endpoints";
+import { Application, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema } from "../spec/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { resolved } from "./runtime";
 
-const networkRuleSchema = z.object({
+const egressRuleSchema = z.object({
     ...wiringFields,
+    direction: z.literal("egress").default("egress"),
     network: z.string().min(1),
     egress: egressSchema.default("allow"),
     /** Docker: the image the rules are applied from (the agent's). */
@@ -17,28 +22,70 @@ const networkRuleSchema = z.object({
     agent: z.string().optional(),
 });
 
-function specOf(p: Props): EgressSpec {
+const inboundRuleSchema = z
+    .object({
+        ...wiringFields,
+        direction: z.literal("inbound"),
+        instance: nameSchema,
+        network: z.string().min(1),
+        networkRules: instanceNetworkSchema,
+        applications: instanceFields.applications,
+        ssh: instanceFields.ssh,
+        ports: z.record(z.string(), z.number()).default({}),
+        firewallImage: z.string().min(1).optional(),
+        /** The runtime's id: the rule follows the container it guards. */
+        runtime: z.string().optional(),
+    })
+    .transform(({ networkRules, ...rest }, ctx) => ({ ...rest, networkRules: resolved(networkRules, rest.applications, rest.ssh !== undefined, ctx) }));
+
+function egressSpec(p: Props): EgressSpec {
     return { workspace: p.workspace as string, owner: p.owner as string, network: p.network as string, egress: p.egress as EgressPolicy, image: p.image as string };
 }
 
+function inboundSpec(p: Props): InboundSpec {
+    return {
+        workspace: p.workspace as string, owner: p.owner as string, instance: p.instance as string, network: p.network as string,
+        applications: p.applications as Application[], ssh: (p.ssh as SshSpec | undefined) ?? null,
+        networkRules: p.networkRules as InstanceNetwork, ports: (p.ports ?? {}) as PublishedPorts,
+        ...(p.firewallImage ? { firewallImage: p.firewallImage as string } : {}),
+    };
+}
+
+const isInbound = (p: Props) => p.direction === "inbound";
+
+async function apply(p: Props): Promise<Props> {
+    const backend = backendOf(p);
+    if (isInbound(p)) {
+        await backend.applyInboundRules(inboundSpec(p));
+        return p;
+    }
+    return { ...p, signature: await backend.applyEgress(egressSpec(p), progressOf(p, `${p.workspace as string} egress`)) };
+}
+
 export const networkRule: ResourceKind = {
-    check: (news) => checkWith(networkRuleSchema, news, { egress: "network.egress" }),
-    rules: () => ({ ...wiringRules, network: "replace", egress: "live", image: "live", agent: "ignore", signature: "ignore" }),
+    check: (news) => (isInbound(news)
+        ? checkWith(inboundRuleSchema, news, { networkRules: "network" })
+        : checkWith(egressRuleSchema, news, { egress: "network.egress" })),
+    rules: (news) => (isInbound(news)
+        ? { ...wiringRules, direction: "replace", instance: "replace", network: "replace", networkRules: "live", applications: "live", ssh: "live", ports: "live", firewallImage: "live", runtime: "live" }
+        : { ...wiringRules, direction: (b, a) => ((b ?? "egress") === (a ?? "egress") ? "ignore" : "replace"), network: "replace", egress: "live", image: "live", agent: "ignore", signature: "ignore" }),
     async create(inputs) {
-        const signature = await backendOf(inputs).applyEgress(specOf(inputs), progressOf(inputs, `${inputs.workspace as string} egress`));
-        return { id: `${inputs.workspace as string}-egress`, outs: { ...inputs, signature } };
+        const outs = await apply(inputs);
+        const id = isInbound(inputs) ? `${inputs.workspace as string}-${inputs.instance as string}-inbound` : `${inputs.workspace as string}-egress`;
+        return { id, outs };
     },
     async read(_id, props) {
-        // Rules gone or changed by hand (a host reboot, a flushed chain, an edited policy): the
+        // Rules gone or changed by hand (a host reboot flushes iptables, a policy edited): the
         // resource reads as gone, so refresh drops it and the next `up` applies the rules again.
-        const signature = await backendOf(props).readEgress(specOf(props));
-        return signature === props.signature ? props : undefined;
+        const backend = backendOf(props);
+        if (isInbound(props)) return (await backend.inboundRulesIntact(inboundSpec(props))) ? props : undefined;
+        return (await backend.readEgress(egressSpec(props))) === props.signature ? props : undefined;
     },
     async update(_id, olds, news) {
-        const signature = await backendOf(news).applyEgress(specOf(news), progressOf(news, `${news.workspace as string} egress`));
-        return { ...olds, ...news, signature };
+        return apply({ ...olds, ...news });
     },
     async delete(_id, props) {
-        await backendOf(props).removeEgress(specOf(props));
+        if (isInbound(props)) await backendOf(props).removeInboundRules(inboundSpec(props));
+        else await backendOf(props).removeEgress(egressSpec(props));
     },
 };

@@ -6,7 +6,6 @@ import { z } from "zod";
 import type { RuntimeSpec, RuntimeState } from "../backends/backend";
 import { FieldRules } from "../changes";
 import { SERVICES, ServiceName, endpointsFor, serviceOfApplication } from "../spec/endpoints";
-import { sameValue } from "../changes";
 import { Application, BackendSpec, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema, resolveInboundRules } from "../spec/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { backendFor, capacityOf } from "../backends";
@@ -47,13 +46,13 @@ const runtimeSchema = z
         readyTimeoutSeconds: readyTimeout,
     }));
 
-function resolved(net: z.output<typeof instanceNetworkSchema>, applications: Application[], sshOn: boolean, ctx: z.RefinementCtx): InstanceNetwork {
+export function resolved(net: z.output<typeof instanceNetworkSchema>, applications: Application[], sshOn: boolean, ctx: z.RefinementCtx): InstanceNetwork {
     const { network, problems } = resolveInboundRules(net, applications, sshOn, serviceOfApplication, containerPorts());
     for (const p of problems) ctx.addIssue({ code: "custom", path: ["networkRules", ...p.path], message: p.message });
     return network;
 }
 
-function containerPorts(): Record<ServiceName, number> {
+export function containerPorts(): Record<ServiceName, number> {
     return Object.fromEntries(Object.entries(SERVICES).map(([k, v]) => [k, v.containerPort])) as Record<ServiceName, number>;
 }
 
@@ -130,12 +129,12 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true): Fi
         // Labels of a container are fixed at creation; on Kubernetes the pod's labels and the
         // user's RoleBinding change with it.
         assignedUser: "replace",
-        // Which ports are published, and where, is the container's; who may connect applies live.
-        networkRules: (before, after) => (publishing(before) === publishing(after) ? "live" : "replace"),
+        // Which ports are published, and where, is the container's; who may connect is the
+        // instance's inbound NetworkRule's (live). The runtime applies the ranges only when it is
+        // created, before its ports open.
+        networkRules: (before, after) => (publishing(before) === publishing(after) ? "ignore" : "replace"),
         // Only used to apply the rules: a new agent image is no reason to touch the instance.
         firewallImage: "ignore",
-        // Set by a refresh that found the rules gone: `up` puts them back.
-        networkRulesEnforced: "live",
     };
 }
 
@@ -164,24 +163,17 @@ export const runtime: ResourceKind = {
         return { id: state.id, outs: observed(inputs, state, state.status) };
     },
     async read(id, props) {
-        const backend = backendOf(props);
-        const state = await backend.readRuntime(id);
-        if (!state) return undefined;
-        const { networkRulesEnforced: _, ...outs } = observed(props, state);
-        // Rules lost (a host reboot flushes iptables) or edited by hand: the marker shows in the
-        // next preview as a change, and `up` applies the rules again, without a restart.
-        return (await backend.inboundRulesIntact(id, specOf(props))) ? outs : { ...outs, networkRulesEnforced: false };
+        const state = await backendOf(props).readRuntime(id);
+        return state ? observed(props, state) : undefined;
     },
     async update(id, olds, news) {
         const changes: { cpus?: number; memoryGb?: number } = {};
         if (olds.cpus !== news.cpus) changes.cpus = news.cpus as number;
         if (olds.memoryGb !== news.memoryGb) changes.memoryGb = news.memoryGb as number;
         const backend = backendOf(news);
-        if (!sameValue(olds.networkRules, news.networkRules) || olds.networkRulesEnforced === false) await backend.applyInboundRules(id, specOf({ ...olds, ...news }));
         const state = Object.keys(changes).length ? await backend.updateRuntime(id, changes) : await backend.readRuntime(id);
         if (!state) throw new Error(`${id} is gone from the ${backend.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
-        const { networkRulesEnforced: _, ...merged } = { ...olds, ...news };
-        return observed(merged, state);
+        return observed({ ...olds, ...news }, state);
     },
     async delete(id, props) {
         await backendOf(props).deleteRuntime(id);

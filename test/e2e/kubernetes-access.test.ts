@@ -19,7 +19,10 @@ describe("assigned users on Kubernetes", () => {
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
             network: { egress: { allow: ["10.20.0.0/16"] } },
             instances: {
-                alice: { size: { cpus: 1, memoryGb: 2 }, assignedUser: { name: "alice" }, ssh: { enabled: true, publicKey: PUBLIC_KEY } },
+                alice: {
+                    size: { cpus: 1, memoryGb: 2 }, assignedUser: { name: "alice" }, ssh: { enabled: true, publicKey: PUBLIC_KEY },
+                    network: { inbound: [{ application: "ssh", from: ["10.30.0.0/16"] }] },
+                },
                 bob: { size: { cpus: 1, memoryGb: 2 }, assignedUser: { name: "bob", kubernetesUser: "bob@example.com", kubernetesGroups: ["ml-leads"] } },
             },
         });
@@ -87,8 +90,11 @@ describe("assigned users on Kubernetes", () => {
         kubectl(["delete", "networkpolicy", `ci-${ws}-alice`, "-n", namespace]);
         await t.stack.refresh(collect(t));
         await t.stack.up(collect(t));
-        expect(customSteps(t)).toEqual({ "alice-runtime": "update" });
-        expect(kubectl(["get", "networkpolicy", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.policyTypes}"])).toBe('["Ingress"]');
+        expect(customSteps(t)).toEqual({ "alice-inbound": "create" });
+        expect(JSON.parse(kubectl(["get", "networkpolicy", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.ingress}"]))).toEqual([
+            { from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ws } } }], ports: [{ port: 8888, protocol: "TCP" }, { port: 2222, protocol: "TCP" }] },
+            { from: [{ ipBlock: { cidr: "10.30.0.0/16" } }], ports: [{ port: 2222, protocol: "TCP" }] },
+        ]);
         expect(kubectl(["get", "pod", pod("alice"), "-n", namespace, "-o", "jsonpath={.metadata.uid}"])).toBe(uid);
     });
 
@@ -98,7 +104,7 @@ describe("assigned users on Kubernetes", () => {
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
             network: { egress: { allow: ["10.20.0.0/16"] } },
             instances: {
-                alice: { size: { cpus: 1, memoryGb: 2 }, ssh: { enabled: true, publicKey: PUBLIC_KEY } },
+                alice: { size: { cpus: 1, memoryGb: 2 }, ssh: { enabled: true, publicKey: PUBLIC_KEY }, network: { inbound: [{ application: "ssh", from: ["10.30.0.0/16"] }] } },
                 bob: { size: { cpus: 1, memoryGb: 2 }, assignedUser: { name: "bob", kubernetesUser: "bob@example.com", kubernetesGroups: ["ml-leads"] } },
             },
         });

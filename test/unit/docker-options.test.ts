@@ -204,7 +204,7 @@ describe("inbound rules on Docker", () => {
     });
 
     test("ranges are enforced only beyond loopback; a rule from anywhere restricts nothing", () => {
-        const rules = (publicBind: boolean) => inboundPortRules({ ...withSsh, networkRules: { publicBind, inbound: [{ service: "jupyter", from: ["10.0.0.0/8"] }, { service: "ssh", from: ["0.0.0.0/0"] }] } }, { jupyter: 1, ssh: 2 });
+        const rules = (publicBind: boolean) => inboundPortRules({ publicBind, inbound: [{ service: "jupyter", from: ["10.0.0.0/8"] }, { service: "ssh", from: ["0.0.0.0/0"] }] }, { jupyter: 1, ssh: 2 });
         expect(rules(false)).toEqual([]);
         expect(rules(true)).toEqual([{ hostPort: 1, from: ["10.0.0.0/8"] }, { hostPort: 2, from: ["0.0.0.0/0"] }]);
         expect(rules(true).map(restricts)).toEqual([true, false]);

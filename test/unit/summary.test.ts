@@ -50,7 +50,7 @@ test("access changes are said in words, not JSON", () => {
     expect(summarize("Runtime", { instance: "alice" }, { instance: "alice", ssh: { publicKey: "ssh-ed25519 AAAA" } }, c(["ssh"])))
         .toBe("alice: restart (SSH turned on); OS disk kept; /mnt wiped; user files kept");
     expect(summarize("NetworkRule", { workspace: "ml", egress: "allow" }, { workspace: "ml", egress: { allow: ["10.0.0.0/8"] } }, c(["egress"], [])))
-        .toBe("ml: egress allow → allow 10.0.0.0/8, applied live; no instance restarts");
-    expect(summarize("Runtime", { instance: "alice", networkRules: {} }, { instance: "alice", networkRules: { x: 1 } }, c(["networkRules"], [])))
-        .toBe("alice: applied live, no restart (inbound rules changed); all disks kept");
+        .toBe("ml: egress allow → allow 10.0.0.0/8, applied live; no restart");
+    expect(summarize("NetworkRule", { instance: "alice", networkRules: {} }, { instance: "alice", networkRules: { x: 1 } }, c(["networkRules"], [])))
+        .toBe("alice: inbound rules changed, applied live; no restart");
 });

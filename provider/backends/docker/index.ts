@@ -6,11 +6,12 @@ import type Dockerode from "dockerode";
 import { randomBytes } from "crypto";
 import * as net from "net";
 import {
-    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, EgressSpec, InstanceRef, InstanceView, LiveChanges,
+    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, EgressSpec, InboundSpec, InstanceRef, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
 import { AGENT_STATE_DIR, parseStoredJson } from "../layout";
 import { Progress, progressFor } from "../../progress";
+import type { InstanceNetwork } from "../../spec/schema";
 import { httpStatus } from "../../http";
 import { waitUntilReady } from "../../readiness";
 import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, publishedServices, servicesFor } from "../../spec/endpoints";
@@ -511,26 +512,31 @@ export class DockerBackend implements Backend {
         }
     }
 
-    async applyInboundRules(id: string, spec: RuntimeSpec): Promise<void> {
-        const state = await this.readRuntime(id);
-        if (!state) throw new BackendError(`${id} is gone from the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
-        await this.applyPortRules(spec, state.ports, progressFor(undefined, spec.instance));
+    async applyInboundRules(spec: InboundSpec): Promise<void> {
+        // On loopback there is nothing to enforce; a change of publicBind re-creates the container,
+        // whose removal takes its rules.
+        if (!spec.networkRules.publicBind) return;
+        await this.applyPortRules(spec, spec.ports, progressFor(undefined, spec.instance));
     }
 
-    async inboundRulesIntact(id: string, spec: RuntimeSpec): Promise<boolean> {
-        const state = await this.readRuntime(id);
-        if (!state || !spec.firewallImage) return true;
+    async inboundRulesIntact(spec: InboundSpec): Promise<boolean> {
+        if (!spec.firewallImage) return true;
         const bridge = await this.bridgeOf(spec.network);
-        const expected = inboundSignature(bridge, inboundPortRules(spec, state.ports));
+        const expected = inboundSignature(bridge, inboundPortRules(spec.networkRules, spec.ports));
         // Nothing restricted: extra rules would only be stricter, and the check costs a container.
         if (expected === "none") return true;
         const out = await this.runOnHostNetwork(spec, spec.firewallImage, readInboundScript(spec.workspace, spec.instance, bridge));
         return /signature (\S+)/.exec(out)?.[1] === expected;
     }
 
+    async removeInboundRules(spec: InboundSpec): Promise<void> {
+        if (!spec.firewallImage || !(await this.workspaceNetworkExists(spec.network))) return;
+        await this.runOnHostNetwork(spec, spec.firewallImage, removeInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network)));
+    }
+
     /** The inbound ranges of the published ports, as iptables rules (removed when none restrict). */
-    private async applyPortRules(spec: RuntimeSpec, ports: PublishedPorts, progress: Progress): Promise<void> {
-        const rules = inboundPortRules(spec, ports);
+    private async applyPortRules(spec: InstanceRef & { network: string; networkRules?: InstanceNetwork; firewallImage?: string }, ports: PublishedPorts, progress: Progress): Promise<void> {
+        const rules = inboundPortRules(spec.networkRules, ports);
         if (!spec.firewallImage) {
             if (rules.some(restricts)) throw new BackendError("inbound ranges on Docker need the workspace agent's image (iptables); pass the instance a Workspace");
             return;

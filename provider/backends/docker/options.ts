@@ -6,6 +6,7 @@ import type Dockerode from "dockerode";
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import { PUBLIC_BIND_ADDRESS, PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, publishedServices, servicesFor } from "../../spec/endpoints";
 import { PortRule, restricts } from "./firewall";
+import type { InstanceNetwork } from "../../spec/schema";
 
 import { AGENT_STATE_DIR, Component, assignedUserLabels, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
 
@@ -112,7 +113,7 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
             [`${LABEL_PREFIX}/temp-disk`]: spec.tempDisk,
             [`${LABEL_PREFIX}/temp-disk-gb`]: String(spec.tempDiskGb),
             ...assignedUserLabels(spec),
-            ...(spec.firewallImage && inboundPortRules(spec, ports).some(restricts) ? { [`${LABEL_PREFIX}/firewall-image`]: spec.firewallImage } : {}),
+            ...(spec.firewallImage && inboundPortRules(spec.networkRules, ports).some(restricts) ? { [`${LABEL_PREFIX}/firewall-image`]: spec.firewallImage } : {}),
         }),
         HostConfig: {
             NanoCpus: nanoCpus(spec.cpus),
@@ -146,8 +147,7 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
  * The host ports whose sources the inbound rules restrict. Only with `publicBind`: on loopback
  * every client is this machine, and iptables cannot tell them apart.
  */
-export function inboundPortRules(spec: RuntimeSpec, ports: PublishedPorts): PortRule[] {
-    const rules = spec.networkRules;
+export function inboundPortRules(rules: InstanceNetwork | undefined, ports: PublishedPorts): PortRule[] {
     if (!rules?.publicBind || !rules.inbound) return [];
     return rules.inbound.flatMap((r) => (ports[r.service] !== undefined ? [{ hostPort: ports[r.service] as number, from: r.from }] : []));
 }

@@ -7,7 +7,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { createHash, randomBytes } from "crypto";
 import { stableJson } from "../../changes";
 import {
-    AgentSpec, AgentState, EgressSpec, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
+    AgentSpec, AgentState, EgressSpec, InboundSpec, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
 import { Progress } from "../../progress";
@@ -457,16 +457,25 @@ export class KubernetesBackend implements Backend {
         };
     }
 
-    async applyInboundRules(_id: string, spec: RuntimeSpec): Promise<void> {
+    async applyInboundRules(spec: InboundSpec): Promise<void> {
         await this.applyAll([instancePolicyManifest(spec, this.ns)], "applying the instance's NetworkPolicy");
     }
 
-    async inboundRulesIntact(_id: string, spec: RuntimeSpec): Promise<boolean> {
+    async inboundRulesIntact(spec: InboundSpec): Promise<boolean> {
         const want = instancePolicyManifest(spec, this.ns);
         const live = await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name: want.metadata.name, namespace: this.ns }));
         if (!live) return false;
         const ingress = (fromClientShape({ ...want, spec: live.spec }).spec as { ingress?: unknown }).ingress;
         return stableJson(ingress) === stableJson((want.spec as { ingress: unknown }).ingress);
+    }
+
+    /** Back to the runtime's own policy (the workspace's pods only), if the instance is still there. */
+    async removeInboundRules(spec: InboundSpec): Promise<void> {
+        const { networkRules: _, ...rest } = spec;
+        const want = instancePolicyManifest(rest, this.ns);
+        if (await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name: want.metadata.name, namespace: this.ns }))) {
+            await this.applyAll([want], "applying the instance's NetworkPolicy");
+        }
     }
 
     async updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {

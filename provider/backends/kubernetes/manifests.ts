@@ -144,7 +144,7 @@ export function sshServicePort(spec: RuntimeSpec): number {
     return spec.ssh?.port ?? 22;
 }
 
-function servicesOf(spec: RuntimeSpec) {
+function servicesOf(spec: Pick<RuntimeSpec, "applications" | "ssh">) {
     return servicesFor(spec.applications, spec.ssh !== null);
 }
 
@@ -153,7 +153,7 @@ function servicesOf(spec: RuntimeSpec) {
  * activity) on every port, and the inbound rules' ranges on theirs. Users otherwise come in
  * through `kubectl port-forward`, which NetworkPolicies do not govern (and RBAC does).
  */
-export function instancePolicyManifest(spec: RuntimeSpec, namespace: string): KubeObject {
+export function instancePolicyManifest(spec: Pick<RuntimeSpec, "workspace" | "owner" | "instance" | "applications" | "ssh" | "networkRules">, namespace: string): KubeObject {
     const services = servicesOf(spec);
     const port = (s: ServiceName) => ({ protocol: "TCP", port: SERVICES[s].containerPort });
     const fromRules = (spec.networkRules?.inbound ?? []).filter((r) => services.includes(r.service)).map((r) => ({
