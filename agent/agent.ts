@@ -3,8 +3,8 @@
  * stop what a schedule or idle shutdown says; remember. One instance that cannot be read or acted
  * on is logged and skipped: the others are still checked.
  */
-import type { AgentStore, Backend, InstanceView } from "../provider/backends/backend";
-import { progressTo } from "../provider/progress";
+import type { AgentStore, Backend, EgressSpec, InboundSpec, InstanceView } from "../provider/backends/backend";
+import { progressTo, silentProgress } from "../provider/progress";
 import { ScheduleSpec, scheduleSchema } from "../provider/spec/schedule";
 import { readActivity } from "./activity";
 import { Activity, AgentMemory, Operation, PowerAction, Trigger, dueScheduleAction, emptyMemory, idleVerdict } from "./decide";
@@ -149,4 +149,36 @@ async function act(ctx: AgentContext, memory: AgentMemory, view: InstanceView, a
         level: op.status === "Succeeded" ? "info" : "error", instance: view.instance, operation: op.operation, trigger, reason, status: op.status,
         seconds: Math.round((Date.now() - started) / 100) / 10, ...(op.error ? { error: op.error } : {}),
     });
+}
+
+/**
+ * Docker: the network rules the NetworkRule resources applied live in the host's iptables, which
+ * a reboot empties (the engine then restarts the instances, and this agent, before anyone runs
+ * `pulumi up`). The agent checks its copies and applies again what is missing. Returns how many
+ * it applied.
+ */
+export async function restoreNetworkRules(ctx: AgentContext, raw?: Record<string, unknown>): Promise<number> {
+    const policies = raw ?? (await ctx.store.readPolicies());
+    let applied = 0;
+    for (const [key, value] of Object.entries(policies)) {
+        if (!value || typeof value !== "object") continue;
+        try {
+            if (key === "network.egress") {
+                const spec = value as EgressSpec & { signature?: string };
+                if ((await ctx.backend.readEgress(spec)) === spec.signature) continue;
+                await ctx.backend.applyEgress(spec, silentProgress);
+            } else if (key.startsWith("network.inbound.")) {
+                const spec = value as InboundSpec;
+                if (await ctx.backend.inboundRulesIntact(spec)) continue;
+                await ctx.backend.applyInboundRules(spec);
+            } else {
+                continue;
+            }
+            applied++;
+            ctx.log({ level: "warning", message: `network rules ${key} were missing on the host (a reboot?); applied them again` });
+        } catch (e) {
+            ctx.log({ level: "error", message: `could not restore network rules ${key}: ${(e as Error).message}` });
+        }
+    }
+    return applied;
 }

@@ -9,7 +9,9 @@ import type { BackendSpec } from "../provider/spec/schema";
 import type { Backend } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
 import { KubernetesBackend } from "../provider/backends/kubernetes";
-import { AgentContext, checkOnce, jsonLogger } from "./agent";
+import { AgentContext, checkOnce, jsonLogger, restoreNetworkRules } from "./agent";
+
+const RULES_CHECK_MS = 10 * 60 * 1000;
 
 function backendOf(spec: BackendSpec): Backend {
     // Inside the workspace the agent reaches instances by name, not on the host's published ports.
@@ -35,9 +37,15 @@ async function main(): Promise<void> {
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
     jsonLogger({ level: "info", message: `workspace agent of "${workspace}" on the ${backend.description}, checking every ${interval}s` });
+    let lastRulesCheck = 0;
     while (!stopping) {
         const started = Date.now();
         try {
+            // At start (after a reboot the host's firewall is empty) and every 10 minutes.
+            if (spec.kind === "docker" && started - lastRulesCheck >= RULES_CHECK_MS) {
+                lastRulesCheck = started;
+                await restoreNetworkRules(ctx);
+            }
             await checkOnce(ctx);
         } catch (e) {
             // The engine restarting, the API server away: try again at the next check.

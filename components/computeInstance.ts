@@ -318,6 +318,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
                 ports: runtime.get<Record<string, number>>("ports"),
                 firewallImage: ws.agentImage,
                 runtime: runtime.get<string>("containerId"),
+                agent: ws.agentId,
             }, [], child);
         }
 

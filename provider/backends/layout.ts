@@ -20,6 +20,9 @@ export const policyKey = {
     idle: (instance: string) => `idle.${instance}`,
     /** The last power operation a user made with the CLI (the agent records its own in its memory). */
     operation: (instance: string) => `operation.${instance}`,
+    /** Docker: network rules, so the agent can put them back after the host lost them (a reboot). */
+    egress: () => "network.egress",
+    inbound: (instance: string) => `network.inbound.${instance}`,
 };
 
 /** A value read back from the agent's store; what does not parse reads as nothing. */

@@ -10,6 +10,7 @@ import type { PublishedPorts } from "../spec/endpoints";
 import { Application, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema } from "../spec/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { resolved } from "./runtime";
+import { policyKey } from "../backends/layout";
 
 const egressRuleSchema = z.object({
     ...wiringFields,
@@ -35,6 +36,8 @@ const inboundRuleSchema = z
         firewallImage: z.string().min(1).optional(),
         /** The runtime's id: the rule follows the container it guards. */
         runtime: z.string().optional(),
+        /** Orders the rule after the agent, which keeps a copy of it. */
+        agent: z.string().optional(),
     })
     .transform(({ networkRules, ...rest }, ctx) => ({ ...rest, networkRules: resolved(networkRules, rest.applications, rest.ssh !== undefined, ctx) }));
 
@@ -53,13 +56,28 @@ function inboundSpec(p: Props): InboundSpec {
 
 const isInbound = (p: Props) => p.direction === "inbound";
 
+/**
+ * On Docker the rules live in the host's iptables, which a reboot empties before anyone runs
+ * `pulumi up`: the workspace agent keeps a copy and puts them back when it starts.
+ */
+async function remember(p: Props, value: unknown): Promise<void> {
+    if ((p.backend as { kind?: string }).kind !== "docker") return;
+    const key = isInbound(p) ? policyKey.inbound(p.instance as string) : policyKey.egress();
+    await backendOf(p).agentStore(p.workspace as string).writePolicy(key, value);
+}
+
 async function apply(p: Props): Promise<Props> {
     const backend = backendOf(p);
     if (isInbound(p)) {
-        await backend.applyInboundRules(inboundSpec(p));
+        const spec = inboundSpec(p);
+        await backend.applyInboundRules(spec);
+        await remember(p, spec);
         return p;
     }
-    return { ...p, signature: await backend.applyEgress(egressSpec(p), progressOf(p, `${p.workspace as string} egress`)) };
+    const spec = egressSpec(p);
+    const signature = await backend.applyEgress(spec, progressOf(p, `${p.workspace as string} egress`));
+    await remember(p, { ...spec, signature });
+    return { ...p, signature };
 }
 
 export const networkRule: ResourceKind = {
@@ -67,7 +85,7 @@ export const networkRule: ResourceKind = {
         ? checkWith(inboundRuleSchema, news, { networkRules: "network" })
         : checkWith(egressRuleSchema, news, { egress: "network.egress" })),
     rules: (news) => (isInbound(news)
-        ? { ...wiringRules, direction: "replace", instance: "replace", network: "replace", networkRules: "live", applications: "live", ssh: "live", ports: "live", firewallImage: "live", runtime: "live" }
+        ? { ...wiringRules, direction: "replace", instance: "replace", network: "replace", networkRules: "live", applications: "live", ssh: "live", ports: "live", firewallImage: "live", runtime: "live", agent: "ignore" }
         : { ...wiringRules, direction: (b, a) => ((b ?? "egress") === (a ?? "egress") ? "ignore" : "replace"), network: "replace", egress: "live", image: "live", agent: "ignore", signature: "ignore" }),
     async create(inputs) {
         const outs = await apply(inputs);
@@ -87,5 +105,6 @@ export const networkRule: ResourceKind = {
     async delete(_id, props) {
         if (isInbound(props)) await backendOf(props).removeInboundRules(inboundSpec(props));
         else await backendOf(props).removeEgress(egressSpec(props));
+        await remember(props, undefined);
     },
 };

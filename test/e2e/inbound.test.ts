@@ -9,7 +9,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import { utils } from "ssh2";
-import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 describe("inbound rules on Docker", () => {
     const ws = uniqueWorkspace("inb");
@@ -27,6 +27,8 @@ describe("inbound rules on Docker", () => {
     const ipA = clients[0].ip;
     const ipB = clients[1].ip;
     const ip = (args: string[]) => execFileSync("ip", args, { stdio: "pipe" });
+    let bridgeName = "";
+    const bridge = () => bridgeName;
     const instances = (from: string[]) => ({
         alice: {
             size: { cpus: 1, memoryGb: 2 },
@@ -50,6 +52,7 @@ describe("inbound rules on Docker", () => {
         await t.stack.up(collect(t));
         const info = await docker.getContainer(alice).inspect();
         sshPort = Number(info.HostConfig.PortBindings?.["2222/tcp"]?.[0]?.HostPort);
+        bridgeName = `br-${(await docker.getNetwork(`ci-${ws}`).inspect()).Id.slice(0, 12)}`;
         for (const c of clients) {
             ip(["netns", "add", c.ns]);
             ip(["link", "add", c.hostVeth, "type", "veth", "peer", "name", c.nsVeth]);
@@ -127,6 +130,22 @@ describe("inbound rules on Docker", () => {
         await t.stack.refresh(collect(t));
         const quiet = await t.stack.preview();
         expect(Object.keys(quiet.changeSummary).filter((k) => k !== "same")).toEqual([]);
+    });
+
+    test("after a reboot empties the host's firewall, the workspace agent puts the rules back when it starts", async () => {
+        const { inboundChainFor } = await import("../../provider/backends/docker/firewall");
+        const ch = inboundChainFor(ws, "alice");
+        // A reboot: the rules gone, then the engine starting the containers again, the agent among them.
+        execFileSync("iptables", ["-D", "DOCKER-USER", "!", "-i", bridge(), "-o", bridge(), "-j", ch]);
+        execFileSync("iptables", ["-F", ch]);
+        execFileSync("iptables", ["-X", ch]);
+        expect(await banner(clients[0])).toBe(true);
+        await docker.getContainer(`ci-${ws}-agent`).restart({ t: 2 });
+        const deadline = Date.now() + 30_000;
+        while ((await banner(clients[0])) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1000));
+        expect(await banner(clients[0])).toBe(false);
+        expect(await banner(clients[1])).toBe(true);
+        expect((await agentLog(ws)).some((l) => l.level === "warning" && String(l.message).startsWith("network rules network.inbound.alice were missing"))).toBe(true);
     });
 
     test("destroy removes the rules", async () => {

@@ -1,4 +1,4 @@
-import { checkOnce, policiesByInstance } from "../../agent/agent";
+import { checkOnce, policiesByInstance, restoreNetworkRules } from "../../agent/agent";
 import { Activity, dueScheduleAction, idleVerdict } from "../../agent/decide";
 import type { AgentStore, Backend, InstanceView, RuntimeState } from "../../provider/backends/backend";
 import type { ScheduleSpec } from "../../provider/spec/schedule";
@@ -183,5 +183,32 @@ describe("one check", () => {
         expect(w.calls).toEqual([]);
         expect(w.log.filter((e) => e.level === "error")).toEqual([]);
         expect(w.log).toContainEqual(expect.objectContaining({ instance: "off", message: expect.stringMatching(/^already stopped/) }));
+    });
+});
+
+describe("restoring network rules after the host lost them", () => {
+    test("what is missing is applied again and logged; what is intact is left alone", async () => {
+        const calls: string[] = [];
+        const backend = {
+            readEgress: async () => "none",
+            applyEgress: async () => { calls.push("egress"); return "abc"; },
+            inboundRulesIntact: async (s: { instance: string }) => s.instance === "bob",
+            applyInboundRules: async (s: { instance: string }) => { calls.push(`inbound ${s.instance}`); },
+        } as unknown as Backend;
+        const log: Record<string, unknown>[] = [];
+        const policies = {
+            "network.egress": { workspace: "ws", egress: "deny", signature: "abc" },
+            "network.inbound.alice": { instance: "alice" },
+            "network.inbound.bob": { instance: "bob" },
+            "network.inbound.gone": null,
+            "idle.alice": { afterSeconds: 60 },
+        };
+        const ctx = { workspace: "ws", backend, store: {} as AgentStore, log: (e: Record<string, unknown>) => log.push(e), startTimeoutSeconds: 60 };
+        expect(await restoreNetworkRules(ctx, policies)).toBe(2);
+        expect(calls).toEqual(["egress", "inbound alice"]);
+        expect(log.map((l) => l.message)).toEqual([
+            "network rules network.egress were missing on the host (a reboot?); applied them again",
+            "network rules network.inbound.alice were missing on the host (a reboot?); applied them again",
+        ]);
     });
 });
