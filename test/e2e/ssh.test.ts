@@ -83,11 +83,51 @@ describe("SSH on Docker", () => {
         expect((await execIn(container, ["cat", "/home/azureuser/ssh.txt"])).output).toBe("from-ssh\n");
     });
 
+    test("local port forwarding works (VS Code Remote-SSH talks to its server through it)", async () => {
+        // The tunnel is the test's; a hang is a failure, not a wait for the suite's timeout.
+        const u = new URL(url);
+        const c = new Client();
+        await new Promise<void>((resolve, reject) => {
+            c.on("ready", () => resolve()).on("error", reject)
+                .connect({ host: u.hostname, port: Number(u.port), username: "azureuser", privateKey: key.private, hostVerifier: () => true } as Parameters<Client["connect"]>[0]);
+        });
+        try {
+            const answer = await new Promise<string>((resolve, reject) => {
+                c.forwardOut("127.0.0.1", 0, "127.0.0.1", 8888, (err, stream) => {
+                    if (err) return reject(err);
+                    let text = "";
+                    // The status line is enough; the channel stays open until both sides close it.
+                    stream.on("data", (d: Buffer) => {
+                        text += d.toString();
+                        if (text.includes("\r\n")) resolve(text);
+                    });
+                    stream.on("close", () => resolve(text));
+                    // Not end(): a half-closed request makes the server hang up before it answers.
+                    stream.write("GET /api/status HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                });
+            });
+            // Through the tunnel to Jupyter inside the instance, which still wants its token.
+            expect(answer).toMatch(/^HTTP\/1\.[01] 403/);
+        } finally {
+            c.end();
+        }
+    }, 30_000);
+
     test("another key, a password, keyboard-interactive and root are refused", async () => {
         await refusal(sshRun(url, { privateKey: other.private }, "true"));
         await refusal(sshRun(url, { password: "azureuser" }, "true"));
         await refusal(sshRun(url, { tryKeyboard: true, password: "azureuser" }, "true"));
         await refusal(sshRun(url, { username: "root", privateKey: key.private }, "true"));
+    });
+
+    test("sshd's effective settings: key only, no root, no agent or X11 forwarding, local forwarding only", async () => {
+        const r = await execIn(container, ["/usr/sbin/sshd", "-T", "-f", "/etc/compute-instance/sshd_config"]);
+        const settings = new Map(r.output.split("\n").map((l) => [l.split(" ")[0], l.slice(l.indexOf(" ") + 1)]));
+        expect(Object.fromEntries(["passwordauthentication", "kbdinteractiveauthentication", "permitrootlogin", "allowagentforwarding", "x11forwarding", "allowtcpforwarding", "pubkeyauthentication", "allowusers", "port"].map((k) => [k, settings.get(k)])))
+            .toEqual({
+                passwordauthentication: "no", kbdinteractiveauthentication: "no", permitrootlogin: "no", allowagentforwarding: "no",
+                x11forwarding: "no", allowtcpforwarding: "local", pubkeyauthentication: "yes", allowusers: "azureuser", port: "2222",
+            });
     });
 
     test("the user cannot add keys: the key file is root's", async () => {
