@@ -43,6 +43,16 @@ function sshRun(url: string, login: Login, command: string): Promise<{ output: s
     });
 }
 
+/** An open session as the instance user, for tests that hold it or tunnel through it. */
+function connected(url: string, privateKey: string): Promise<Client> {
+    const u = new URL(url);
+    const c = new Client();
+    return new Promise((resolve, reject) => {
+        c.on("ready", () => resolve(c)).on("error", reject)
+            .connect({ host: u.hostname, port: Number(u.port), username: "azureuser", privateKey, hostVerifier: () => true } as Parameters<Client["connect"]>[0]);
+    });
+}
+
 const refusal = (p: Promise<unknown>) => expect(p).rejects.toThrow(/All configured authentication methods failed/);
 
 describe("SSH on Docker", () => {
@@ -85,12 +95,7 @@ describe("SSH on Docker", () => {
 
     test("local port forwarding works (VS Code Remote-SSH talks to its server through it)", async () => {
         // The tunnel is the test's; a hang is a failure, not a wait for the suite's timeout.
-        const u = new URL(url);
-        const c = new Client();
-        await new Promise<void>((resolve, reject) => {
-            c.on("ready", () => resolve()).on("error", reject)
-                .connect({ host: u.hostname, port: Number(u.port), username: "azureuser", privateKey: key.private, hostVerifier: () => true } as Parameters<Client["connect"]>[0]);
-        });
+        const c = await connected(url, key.private);
         try {
             const answer = await new Promise<string>((resolve, reject) => {
                 c.forwardOut("127.0.0.1", 0, "127.0.0.1", 8888, (err, stream) => {
@@ -193,12 +198,7 @@ describe("an open SSH connection keeps an instance from idling", () => {
     };
 
     test("connected past the idle period: still running; disconnected: stopped by IdleShutdown", async () => {
-        const u = new URL(url);
-        const c = new Client();
-        await new Promise<void>((resolve, reject) => {
-            c.on("ready", () => resolve()).on("error", reject)
-                .connect({ host: u.hostname, port: Number(u.port), username: "azureuser", privateKey: key.private, hostVerifier: () => true } as Parameters<Client["connect"]>[0]);
-        });
+        const c = await connected(url, key.private);
         expect(await connections()).toEqual({ ssh: 1 });
         await new Promise((r) => setTimeout(r, 80_000));
         expect(await running()).toBe(true);
