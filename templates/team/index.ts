@@ -15,6 +15,10 @@ export const instances: Record<string, pulumi.Output<string | undefined>> = {};
 for (const user of users) {
     const instance = new ComputeInstance(user, {
         workspace,
+        // Created on behalf of the user: recorded on the instance and its OS disk, with a token
+        // of its own (Personal).
+        assignedUser: { name: user },
+        applicationSharingPolicy: "Personal",
         size: config.require("size"),
         // Start again by hand in the morning (`npx compute-instance start <user> --workspace ...`)
         // or add a start schedule here.

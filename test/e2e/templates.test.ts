@@ -90,6 +90,11 @@ test("team: an instance per user listed in config, each with the weekday stop sc
         let message = "";
         await t.stack.preview().catch((e) => (message = errorText(e)));
         expect(message).toContain('[schedules[0].cron] "19:00 weekdays" is not a cron expression');
+        // Each instance is created on behalf of its user: a user name that is no login name is refused.
+        await t.setConfig({ ...defaults, workspaceName: "tpl-team-ws", users: "alice,Bob.Smith" });
+        message = "";
+        await t.stack.preview().catch((e) => (message = errorText(e)));
+        expect(message).toContain("[assignedUser.name] must be 1 to 32 lowercase letters, digits and '-'");
     } finally {
         await t.dispose();
         await purgeWorkspace("tpl-team-ws");
