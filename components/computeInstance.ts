@@ -9,15 +9,13 @@ import { plainParts } from "./plain";
 import { Firing, ScheduleAction, idleShutdownSchema, schedulesSchema } from "../provider/spec/schedule";
 import { Workspace } from "./workspace";
 import { SharingPolicy, sharingPolicySchema } from "../provider/spec/access";
-import { SERVICES, ServiceName, serviceOfApplication } from "../provider/spec/endpoints";
 import { instanceFields, instanceNetworkSchema, resolveInboundRules } from "../provider/spec/schema";
 
 /** Inbound rules checked against what the instance serves, when all three are plain values. */
 const inboundAgainstServices = z
     .object({ network: instanceNetworkSchema, applications: instanceFields.applications, ssh: instanceFields.ssh })
     .superRefine((v, ctx) => {
-        const ports = Object.fromEntries(Object.entries(SERVICES).map(([k, d]) => [k, d.containerPort])) as Record<ServiceName, number>;
-        for (const p of resolveInboundRules(v.network, v.applications, v.ssh !== undefined, serviceOfApplication, ports).problems) {
+        for (const p of resolveInboundRules(v.network, v.applications, v.ssh !== undefined).problems) {
             ctx.addIssue({ code: "custom", path: ["network", ...p.path], message: p.message });
         }
     });

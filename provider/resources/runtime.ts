@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { RuntimeSpec, RuntimeState } from "../backends/backend";
 import { FieldRules } from "../changes";
-import { SERVICES, ServiceName, endpointsFor, serviceOfApplication } from "../spec/endpoints";
+import { endpointsFor } from "../spec/endpoints";
 import { Application, BackendSpec, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema, resolveInboundRules } from "../spec/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { backendFor, capacityOf } from "../backends";
@@ -47,13 +47,9 @@ const runtimeSchema = z
     }));
 
 export function resolved(net: z.output<typeof instanceNetworkSchema>, applications: Application[], sshOn: boolean, ctx: z.RefinementCtx): InstanceNetwork {
-    const { network, problems } = resolveInboundRules(net, applications, sshOn, serviceOfApplication, containerPorts());
+    const { network, problems } = resolveInboundRules(net, applications, sshOn);
     for (const p of problems) ctx.addIssue({ code: "custom", path: ["networkRules", ...p.path], message: p.message });
     return network;
-}
-
-export function containerPorts(): Record<ServiceName, number> {
-    return Object.fromEntries(Object.entries(SERVICES).map(([k, v]) => [k, v.containerPort])) as Record<ServiceName, number>;
 }
 
 /** What publishing looks like: a change of it restarts the container; a change of ranges only does not. */

@@ -85,9 +85,6 @@ export const userNameSchema = z
     .regex(POSIX_USER, { message: "must be 1 to 32 lowercase letters, digits and '-', starting with a letter and not ending with '-' (a POSIX login name that Kubernetes accepts too)" })
     .refine((u) => !RESERVED_USERS.includes(u), { message: `is a system account; reserved: ${RESERVED_USERS.join(", ")}` });
 
-/** Port sshd listens on inside an instance: above 1024, because it runs as the instance user. */
-export const SSH_CONTAINER_PORT = 2222;
-
 /**
  * The SSH policy (Azure: `sshSettings`). Off by default; when on, sshd accepts only `publicKey`,
  * for the instance user, with no passwords and no root login.

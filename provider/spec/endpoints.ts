@@ -1,5 +1,7 @@
 import type { Application } from "./schema";
-import { SSH_CONTAINER_PORT } from "./access";
+
+/** Port sshd listens on inside an instance: above 1024, because it runs as the instance user. */
+export const SSH_CONTAINER_PORT = 2222;
 
 /**
  * The network services inside an instance. JupyterLab and the classic notebook are extensions of

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { parseDurationSeconds } from "./duration";
 import { assignedUserSchema, cidrSchema, sshSchema } from "./access";
-import type { ServiceName } from "./endpoints";
+import { SERVICES, ServiceName, serviceOfApplication } from "./endpoints";
 import { DEFAULT_SIZE_NAME, defaultTempDiskGb, findSize, sizeNames } from "./sizes";
 
 /** Applications served from an instance. JupyterLab and the classic notebook share one server. */
@@ -195,8 +195,9 @@ export interface InstanceNetwork {
  */
 export function resolveInboundRules(
     net: z.output<typeof instanceNetworkSchema>, applications: readonly Application[], sshOn: boolean,
-    serviceOf: (app: Application) => ServiceName, containerPorts: Record<ServiceName, number>,
 ): { network: InstanceNetwork; problems: { path: (string | number)[]; message: string }[] } {
+    const serviceOf = serviceOfApplication;
+    const containerPorts = (s: ServiceName) => SERVICES[s].containerPort;
     const problems: { path: (string | number)[]; message: string }[] = [];
     if (!net.inbound) return { network: { publicBind: net.publicBind }, problems };
     const served = new Set<ServiceName>([...applications.map(serviceOf), ...(sshOn ? (["ssh"] as ServiceName[]) : [])]);
@@ -211,9 +212,9 @@ export function resolveInboundRules(
                 problems.push({ path: ["inbound", i, "application"], message: `"${rule.application}" is not an application of this instance; it runs: ${applications.join(", ")}${sshOn ? ", ssh" : ""}` });
             } else service = serviceOf(rule.application);
         } else if (rule.port !== undefined) {
-            const found = [...served].find((s) => containerPorts[s] === rule.port);
+            const found = [...served].find((s) => containerPorts(s) === rule.port);
             if (!found) {
-                problems.push({ path: ["inbound", i, "port"], message: `${rule.port} is not a port of this instance; its ports: ${[...served].map((s) => `${containerPorts[s]} (${s})`).join(", ")}` });
+                problems.push({ path: ["inbound", i, "port"], message: `${rule.port} is not a port of this instance; its ports: ${[...served].map((s) => `${containerPorts(s)} (${s})`).join(", ")}` });
             } else service = found;
         }
         if (service) {

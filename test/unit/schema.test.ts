@@ -1,5 +1,4 @@
 import { instanceNetworkSchema, resolveInboundRules } from "../../provider/spec/schema";
-import { serviceOfApplication } from "../../provider/spec/endpoints";
 import { ValidationError } from "../../provider/spec/errors";
 import { parseDurationSeconds } from "../../provider/spec/duration";
 import { DEFAULT_DOCKER_HOST, backendSchema, instanceSchema, workspaceSchema } from "../../provider/spec/schema";
@@ -129,9 +128,8 @@ describe("validation of values still unknown in a preview", () => {
 });
 
 describe("inbound rules", () => {
-    const ports = { jupyter: 8888, ssh: 2222 } as const;
     const resolve = (inbound: unknown[], apps: ("jupyterlab" | "jupyter")[] = ["jupyterlab", "jupyter"], ssh = false) =>
-        resolveInboundRules(instanceNetworkSchema.parse({ inbound }), apps, ssh, serviceOfApplication, ports);
+        resolveInboundRules(instanceNetworkSchema.parse({ inbound }), apps, ssh);
 
     test("rules fold per service: JupyterLab and the notebook are one server", () => {
         expect(resolve([{ application: "jupyterlab", from: ["10.0.0.0/8"] }, { port: 8888, from: ["192.168.0.0/16", "10.0.0.0/8"] }]).network)
