@@ -3,6 +3,7 @@
  * `compute-instance`: commands around the Pulumi components, like `az ml compute start/stop`.
  *
  *   compute-instance status|start|stop|restart INSTANCE --workspace WS [backend flags]
+ *   compute-instance list --workspace WS [--label KEY=VALUE ...] [backend flags]
  *   compute-instance build-image [--docker-host URL] [--force]   (the workstation and agent images)
  *
  * Backend flags: --docker-host URL (default DOCKER_HOST or the local socket), or
@@ -22,6 +23,7 @@ import { parseDurationSeconds } from "../provider/spec/duration";
 
 const USAGE = `usage:
   compute-instance status|start|stop|restart INSTANCE --workspace WS [--docker-host URL | --namespace NS [--kubeconfig PATH] [--context NAME]] [--timeout 5m]
+  compute-instance list --workspace WS [--label KEY=VALUE ...] [--docker-host URL | --namespace NS [--kubeconfig PATH] [--context NAME]]
   compute-instance build-image [--docker-host URL] [--force]`;
 
 class UsageError extends Error {}
@@ -47,9 +49,41 @@ const say = progressTo((m, ephemeral) => {
     if (!ephemeral || process.stderr.isTTY) console.error(m);
 });
 
+function showLabels(s: RuntimeState): string {
+    return Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(",");
+}
+
 function show(instance: string, s: RuntimeState): string {
     const ports = Object.entries(s.ports).map(([k, v]) => `${k}:${v}`).join(" ");
-    return `${instance}\t${s.status}\tcpus=${s.cpus} memoryGb=${s.memoryGb}${s.gpus ? ` gpus=${s.gpus}` : ""}\t${ports}\t${s.id}`;
+    const labels = showLabels(s);
+    return `${instance}\t${s.status}\tcpus=${s.cpus} memoryGb=${s.memoryGb}${s.gpus ? ` gpus=${s.gpus}` : ""}\t${ports}\t${s.id}${labels ? `\t${labels}` : ""}`;
+}
+
+/** Every `--label KEY=VALUE`: the instances listed must carry all of them. */
+function labelFilters(args: string[]): [string, string][] {
+    const out: [string, string][] = [];
+    args.forEach((a, i) => {
+        if (a !== "--label") return;
+        const v = args[i + 1];
+        const eq = v?.indexOf("=") ?? -1;
+        if (!v || eq < 1) throw new UsageError("--label needs KEY=VALUE");
+        out.push([v.slice(0, eq), v.slice(eq + 1)]);
+    });
+    return out;
+}
+
+/** The workspace's instances, of every stack, with their labels (Azure: tags). */
+async function list(args: string[]): Promise<void> {
+    const workspace = flag(args, "--workspace");
+    if (!workspace) throw new UsageError("name the --workspace");
+    const filters = labelFilters(args);
+    const backend = backendFrom(args);
+    const views = (await backend.listInstances(workspace)).sort((a, b) => (a.instance < b.instance ? -1 : 1));
+    for (const v of views) {
+        const state = await backend.readRuntime(v.id);
+        if (!state || !filters.every(([k, want]) => state.labels[k] === want)) continue;
+        console.log(`${v.instance}\t${state.status}\tcpus=${state.cpus} memoryGb=${state.memoryGb}${state.gpus ? ` gpus=${state.gpus}` : ""}\t${v.owner}\t${showLabels(state) || "-"}`);
+    }
 }
 
 async function power(command: string, args: string[]): Promise<void> {
@@ -133,6 +167,9 @@ async function main(argv: string[]): Promise<number> {
     switch (command) {
         case "build-image":
             await buildImage(rest);
+            return 0;
+        case "list":
+            await list(rest);
             return 0;
         case "status":
         case "start":

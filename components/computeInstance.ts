@@ -158,14 +158,26 @@ export interface ComputeInstanceArgs {
      * Whose token opens the applications (Azure: `applicationSharingPolicy`): `"Personal"` (the
      * default here; Azure's is `"Shared"`): the instance's own token, for its user only;
      * `"Shared"`: the workspace's token, the same for every shared instance. Known when the
-     * program runs (it decides which token resource exists). Changing it restarts the instance.
+     * program runs (it decides which token resource exists). Changing it applies live with the
+     * default image (the old token stops working at once); images that read their token only at
+     * start restart (images/README.md).
      */
     applicationSharingPolicy?: SharingPolicy;
     /**
-     * Version of a Personal instance's access token; raise it to rotate the token (the instance
-     * restarts with the new one and the old one stops working). Default: 1.
+     * Version of a Personal instance's access token; raise it to rotate the token: the old one
+     * stops working, and so do browser sessions opened with it. Live with the default image (no
+     * restart). Default: 1.
      */
     tokenVersion?: pulumi.Input<number>;
+    /**
+     * Your labels (Azure: tags), e.g. `{ team: "vision", "cost-center": "cc-1234" }`, with
+     * Kubernetes' label rules (names and values up to 63 characters; the prefixes
+     * `compute-instance.pulumi.io/` and `*kubernetes.io/` are reserved). Changing them applies
+     * live. Kubernetes: labels of the StatefulSet and the pod (`kubectl get pods -l team=vision`).
+     * Docker: a container's labels cannot change, so they are kept by the workspace agent and
+     * shown by `compute-instance list`.
+     */
+    labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** Who may connect to the instance's applications and SSH. */
     network?: pulumi.Input<InstanceNetworkArgs>;
 }
@@ -238,6 +250,8 @@ export class ComputeInstance extends pulumi.ComponentResource {
     readonly tempDiskVolume: pulumi.Output<string>;
     /** The schedules and their next firings. */
     readonly schedules: pulumi.Output<ScheduleOutput[]>;
+    /** The user's labels as the backend has them. */
+    readonly labels: pulumi.Output<Record<string, string>>;
 
     constructor(name: string, args: ComputeInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("compute-instance:index:ComputeInstance", name, {}, opts);
@@ -301,7 +315,10 @@ export class ComputeInstance extends pulumi.ComponentResource {
             userFiles: ws.userFilesVolume,
             network: ws.networkName,
             token,
-        }, ["status", "endpoints", "ports", "containerId", "cpus", "memoryGb", "gpus", "readyTimeoutSeconds"],
+            // Said in the preview when it changes; the token it brings is what applies.
+            sharing: applicationSharingPolicy,
+            ...(args.labels !== undefined ? { labels: args.labels, agent: ws.agentId } : {}),
+        }, ["status", "endpoints", "ports", "containerId", "cpus", "memoryGb", "gpus", "readyTimeoutSeconds", "labels"],
             { ...child, additionalSecretOutputs: ["token"] });
 
         if (args.network !== undefined) {
@@ -345,6 +362,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
         this.memoryGb = runtime.get<number>("memoryGb");
         this.osDiskVolume = osDisk.get<string>("volumeName");
         this.tempDiskVolume = tempDisk.get<string>("volumeName");
+        this.labels = runtime.get<Record<string, string> | undefined>("labels").apply((l) => l ?? {});
 
         this.registerOutputs({
             instanceId: this.instanceId,
@@ -356,6 +374,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             osDiskVolume: this.osDiskVolume,
             tempDiskVolume: this.tempDiskVolume,
             schedules: this.schedules,
+            labels: this.labels,
         });
     }
 }

@@ -22,6 +22,11 @@ function showEgress(v: unknown): string {
     return `allow ${((v as { allow?: string[] }).allow ?? []).join(" ")}`;
 }
 
+function showLabels(v: unknown): string {
+    const entries = Object.entries((v ?? {}) as Record<string, string>).sort(([a], [b]) => (a < b ? -1 : 1));
+    return entries.length ? entries.map(([k, x]) => `${k}=${x}`).join(" ") : "(none)";
+}
+
 /** Fields whose values would read badly as JSON: said in words. */
 function describeField(f: string, before: unknown, after: unknown): string {
     switch (f) {
@@ -35,6 +40,8 @@ function describeField(f: string, before: unknown, after: unknown): string {
             return `assigned user ${show((before as { name?: string } | undefined)?.name)} → ${show((after as { name?: string } | undefined)?.name)}`;
         case "egress":
             return `egress ${showEgress(before)} → ${showEgress(after)}`;
+        case "labels":
+            return `labels ${showLabels(before)} → ${showLabels(after)}`;
         default:
             return SECRET_FIELDS.has(f) ? `${f} changed` : `${f} ${show(before)} → ${show(after)}`;
     }
@@ -74,7 +81,7 @@ export function summarize(kind: string, olds: Props, news: Props, c: Classificat
         case "NetworkRule":
             return `${who}: ${what}, applied live; no restart`;
         case "AccessToken":
-            return `${who}: new access token; the instance restarts with it`;
+            return `${who}: new access token; the old one stops working`;
         default:
             return `${who}: ${replaced ? "replaced" : "updated"} (${what})`;
     }

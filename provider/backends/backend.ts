@@ -6,6 +6,7 @@ import type { Application, InstanceNetwork } from "../spec/schema";
 import type { PublishedPorts } from "../spec/endpoints";
 import type { AssignedUser, EgressPolicy, SshSpec } from "../spec/access";
 import type { Progress } from "../progress";
+import type { Labels } from "../spec/labels";
 
 /** Azure ML's compute instance states, the ones this project reports. */
 export type InstanceStatus =
@@ -57,6 +58,8 @@ export interface RuntimeSpec extends InstanceRef {
     firewallImage?: string;
     /** Host ports to keep, when a replacement should answer at the same URLs. */
     preferredPorts?: PublishedPorts;
+    /** The user's labels (Azure: tags); they change live. */
+    labels?: Labels;
 }
 
 export interface RuntimeState {
@@ -72,12 +75,20 @@ export interface RuntimeState {
     ports: PublishedPorts;
     /** Address the published ports answer on. */
     host: string;
+    /** The user's labels as the backend has them. */
+    labels: Labels;
+    /** Whether the instance's image reads its token from a file, so a new token applies without a restart. */
+    liveToken: boolean;
 }
 
 /** The settings a backend can change without restarting the instance. */
 export interface LiveChanges {
     cpus?: number;
     memoryGb?: number;
+    /** The user's labels, all of them (those left out are removed). */
+    labels?: Labels;
+    /** A new access token (a rotation, or a change of sharing policy); the old one stops working. */
+    token?: string;
 }
 
 /** What one instance can get at most on this backend. */

@@ -23,6 +23,8 @@ export const policyKey = {
     /** Docker: network rules, so the agent can put them back after the host lost them (a reboot). */
     egress: () => "network.egress",
     inbound: (instance: string) => `network.inbound.${instance}`,
+    /** Docker: the user's labels of an instance (a container's labels cannot change). */
+    labels: (instance: string) => `labels.${instance}`,
 };
 
 /** A value read back from the agent's store; what does not parse reads as nothing. */
@@ -41,3 +43,11 @@ export function assignedUserLabels(spec: { assignedUser?: { name: string; id?: s
     if (!u) return {};
     return { [`${LABEL_PREFIX}/assigned-user`]: u.name, ...(u.id ? { [`${LABEL_PREFIX}/assigned-user-id`]: u.id } : {}) };
 }
+
+/** Where an instance finds its access token (image contract 3); rewritten in place when it changes. */
+export const TOKEN_DIR = "/etc/compute-instance/auth";
+export const TOKEN_FILE = `${TOKEN_DIR}/token`;
+/** The label an image declares the contract it keeps with (images/README.md) in. */
+export const IMAGE_CONTRACT_LABEL = "io.pulumi-compute-instance.image-contract";
+/** The first contract whose images read the token from {@link TOKEN_FILE} and take a new one live. */
+export const LIVE_TOKEN_CONTRACT = 3;

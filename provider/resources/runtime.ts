@@ -3,7 +3,7 @@
  * applications, with the disks and the user files mounted.
  */
 import { z } from "zod";
-import type { RuntimeSpec, RuntimeState } from "../backends/backend";
+import type { LiveChanges, RuntimeSpec, RuntimeState } from "../backends/backend";
 import { FieldRules } from "../changes";
 import { endpointsFor } from "../spec/endpoints";
 import { Application, BackendSpec, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema, resolveInboundRules } from "../spec/schema";
@@ -11,8 +11,10 @@ import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wi
 import { backendFor, capacityOf } from "../backends";
 import { capacityProblems } from "../capacity";
 import { containsUnknown } from "../spec/validate";
-import type { AssignedUser, SshSpec } from "../spec/access";
+import { AssignedUser, SshSpec, sharingPolicySchema } from "../spec/access";
 import { INSTANCE_USER } from "../backends/layout";
+import type { Labels } from "../spec/labels";
+import { sameValue } from "../changes";
 
 const runtimeSchema = z
     .object({
@@ -33,6 +35,11 @@ const runtimeSchema = z
         userFiles: z.string().min(1),
         network: z.string().min(1),
         token: z.string().min(16),
+        /** The instance's applicationSharingPolicy. */
+        sharing: sharingPolicySchema.optional(),
+        labels: instanceFields.labels,
+        /** Docker: orders the runtime after the workspace agent, which keeps its labels. */
+        agent: z.string().optional(),
     })
     .transform(({ size, readyTimeout, networkRules, ...rest }, ctx) => ({
         ...rest,
@@ -82,6 +89,7 @@ function specOf(p: Props): RuntimeSpec {
         ...(p.assignedUser ? { assignedUser: p.assignedUser as AssignedUser } : {}),
         ...(p.networkRules ? { networkRules: p.networkRules as InstanceNetwork } : {}),
         ...(p.firewallImage ? { firewallImage: p.firewallImage as string } : {}),
+        ...(p.labels ? { labels: p.labels as Labels } : {}),
     };
 }
 
@@ -97,10 +105,17 @@ function observed(props: Props, state: RuntimeState, status = props.status): Pro
         status,
         ports: state.ports,
         endpoints: endpointsFor(props.applications as Application[], state.host, state.ports, INSTANCE_USER),
+        // Always there: an output missing from the state reads as unknown in a preview.
+        labels: state.labels,
+        liveToken: state.liveToken,
     };
 }
 
-export function runtimeRules(liveResize: boolean, liveTempDiskResize = true): FieldRules {
+/**
+ * `liveToken`: the instance's image re-reads its token (image contract 3), so a new token — a
+ * rotation, a change of sharing policy — applies without a restart.
+ */
+export function runtimeRules(liveResize: boolean, liveTempDiskResize = true, liveToken = false): FieldRules {
     const resize = liveResize ? "live" : "replace";
     return {
         ...wiringRules,
@@ -113,7 +128,7 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true): Fi
         image: "replace",
         applications: "replace",
         env: "replace",
-        token: "replace",
+        token: liveToken ? "live" : "replace",
         osDisk: "replace",
         tempDisk: "replace",
         tempDiskGb: liveTempDiskResize ? "live" : "replace",
@@ -131,6 +146,12 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true): Fi
         networkRules: (before, after) => (publishing(before) === publishing(after) ? "ignore" : "replace"),
         // Only used to apply the rules: a new agent image is no reason to touch the instance.
         firewallImage: "ignore",
+        // Labels are the user's bookkeeping (Azure: tags): Kubernetes relabels the objects in
+        // place; Docker keeps them with the workspace agent (a container's labels are fixed).
+        labels: (before, after) => (sameValue(before ?? {}, after ?? {}) ? "ignore" : "live"),
+        agent: "ignore",
+        // What a sharing change does is the token's change; this says why in the preview.
+        sharing: (before, after) => ((before ?? "Personal") === (after ?? "Personal") ? "ignore" : "live"),
     };
 }
 
@@ -146,10 +167,10 @@ async function checkRuntime(news: Props) {
 
 export const runtime: ResourceKind = {
     check: (news) => checkRuntime(news),
-    rules(news) {
+    rules(news, olds) {
         const backend = news.backend as BackendSpec | undefined;
         const b = backend && typeof backend === "object" && "kind" in backend ? backendFor(backend) : undefined;
-        return runtimeRules(b?.liveResize ?? false, b?.liveTempDiskResize ?? false);
+        return runtimeRules(b?.liveResize ?? false, b?.liveTempDiskResize ?? false, olds.liveToken === true);
     },
     // The old container holds the name, the host ports and the OS disk the new one needs.
     deleteBeforeReplace: true,
@@ -163,9 +184,11 @@ export const runtime: ResourceKind = {
         return state ? observed(props, state) : undefined;
     },
     async update(id, olds, news) {
-        const changes: { cpus?: number; memoryGb?: number } = {};
+        const changes: LiveChanges = {};
         if (olds.cpus !== news.cpus) changes.cpus = news.cpus as number;
         if (olds.memoryGb !== news.memoryGb) changes.memoryGb = news.memoryGb as number;
+        if (!sameValue(olds.labels ?? {}, news.labels ?? {})) changes.labels = (news.labels ?? {}) as Labels;
+        if (olds.token !== news.token) changes.token = news.token as string;
         const backend = backendOf(news);
         const state = Object.keys(changes).length ? await backend.updateRuntime(id, changes) : await backend.readRuntime(id);
         if (!state) throw new Error(`${id} is gone from the ${backend.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);

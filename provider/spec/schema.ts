@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { parseDurationSeconds } from "./duration";
 import { assignedUserSchema, cidrSchema, sshSchema } from "./access";
+import { labelsSchema } from "./labels";
 import { SERVICES, ServiceName, serviceOfApplication } from "./endpoints";
 import { DEFAULT_SIZE_NAME, defaultTempDiskGb, findSize, sizeNames } from "./sizes";
 
@@ -248,6 +249,7 @@ export const instanceFields = {
     ssh: sshSchema.prefault({ enabled: false }),
     assignedUser: assignedUserSchema.optional(),
     network: instanceNetworkSchema.optional(),
+    labels: labelsSchema.optional(),
 };
 
 export const instanceSchema = z
@@ -268,6 +270,7 @@ export const instanceSchema = z
         ssh: i.ssh,
         assignedUser: i.assignedUser,
         network: i.network,
+        labels: i.labels,
     }));
 
 export type InstanceInput = z.input<typeof instanceSchema>;

@@ -141,6 +141,14 @@ describe("pulumi preview --diff, one row of the data contract each", () => {
         expectGolden("11-inbound-rules", await previewDiff({ alice: { ...alice, network: { inbound: [{ application: "jupyterlab", from: ["10.0.0.0/8"] }] } } }));
     });
 
+    test("labels added → the runtime updated in place (live), nothing else", async () => {
+        expectGolden("12-labels", await previewDiff({ alice: { ...alice, labels: { team: "vision", "cost-center": "cc-1234" } } }));
+    });
+
+    test("sharing Personal → Shared → the runtime takes the workspace's token live; its own token deleted", async () => {
+        expectGolden("13-sharing-shared", await previewDiff({ alice: { ...alice, applicationSharingPolicy: "Shared" } }));
+    });
+
     test("instance deleted → its parts deleted; the workspace and its user files stay", async () => {
         expectGolden("07-delete-instance", await previewDiff({}));
     });

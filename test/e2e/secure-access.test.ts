@@ -1,14 +1,24 @@
 // Hardening, tokens and create-on-behalf-of on the real engine: the instance runs unprivileged,
 // Jupyter refuses requests and WebSocket upgrades without the token, the token is never in the
-// state file or the CLI's output, tokenVersion rotates it, Shared instances use the workspace's
-// token, and the assigned user is recorded on the instance.
+// state file or the CLI's output, tokenVersion rotates it live, Shared instances use the
+// workspace's token (a change of policy is live too), the assigned user is recorded on the
+// instance, and labels change live.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { DockerBackend } from "../../provider/backends/docker";
 
-interface Out { endpoints: { jupyterLab: string }; token: string }
+interface Out { endpoints: { jupyterLab: string }; token: string; labels: Record<string, string> }
+
+/** A browser's session: the login cookie Jupyter sets for a token given in the URL. */
+async function loginCookie(base: string, token: string): Promise<string> {
+    const res = await fetch(`${base}/lab?token=${token}`, { redirect: "manual" });
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith("username-"));
+    if (!cookie) throw new Error(`no login cookie from ${base} (status ${res.status})`);
+    return cookie.split(";")[0];
+}
 
 /** Status of a WebSocket upgrade to a kernel's channels: 101 when Jupyter accepts it. */
 function upgradeStatus(base: string, kernelId: string, token?: string): Promise<number> {
@@ -42,8 +52,14 @@ function filesUnder(dir: string): string[] {
 describe("secure access on Docker", () => {
     const ws = uniqueWorkspace("sec");
     const small = { size: { cpus: 1, memoryGb: 2 } };
-    const instances = (aliceVersion?: number) => ({
-        alice: { ...small, assignedUser: { name: "alice", id: "0f1e2d3c-aaaa-bbbb-cccc-123456789abc" }, ...(aliceVersion ? { tokenVersion: aliceVersion } : {}) },
+    interface AliceOptions { tokenVersion?: number; shared?: boolean; labels?: Record<string, string> }
+    const instances = (alice: AliceOptions = {}) => ({
+        alice: {
+            ...small, assignedUser: { name: "alice", id: "0f1e2d3c-aaaa-bbbb-cccc-123456789abc" },
+            ...(alice.tokenVersion ? { tokenVersion: alice.tokenVersion } : {}),
+            ...(alice.shared ? { applicationSharingPolicy: "Shared" } : {}),
+            ...(alice.labels ? { labels: alice.labels } : {}),
+        },
         bob: { ...small, applicationSharingPolicy: "Shared" },
         carol: { ...small, applicationSharingPolicy: "Shared" },
     });
@@ -120,16 +136,81 @@ describe("secure access on Docker", () => {
         expect(os["compute-instance.pulumi.io/assigned-user"]).toBe("alice");
     });
 
-    test("raising tokenVersion rotates the token: the old one stops working, the disks stay", async () => {
+    const containerId = async (name: string) => (await docker.getContainer(`ci-${ws}-${name}`).inspect()).Id;
+    const statusWith = async (name: string, headers: Record<string, string>) => (await fetch(`${base(name)}/api/status`, { headers })).status;
+
+    test("the token is in a root-owned file, not in the container's environment", async () => {
+        const info = await docker.getContainer(`ci-${ws}-alice`).inspect();
+        expect(JSON.stringify(info.Config.Env)).not.toContain(out.alice.token);
+        const file = await execIn(`ci-${ws}-alice`, ["stat", "-c", "%U %a", "/etc/compute-instance/auth/token"]);
+        expect(file.output.trim()).toBe("root 444");
+    });
+
+    test("raising tokenVersion rotates the token live: the old one and its browser sessions stop working, nothing restarts", async () => {
         const old = out.alice.token;
+        const before = await containerId("alice");
+        const session = await loginCookie(base("alice"), old);
+        expect(await statusWith("alice", { Cookie: session })).toBe(200);
+        const kernel = (await (await fetch(`${base("alice")}/api/kernels`, { method: "POST", headers: { Authorization: `token ${old}` } })).json()) as { id: string };
         await execIn(`ci-${ws}-alice`, ["sh", "-c", "echo kept > ~/kept.txt"]);
-        await t.setConfig({ workspaceName: ws, instances: instances(2) });
-        await t.stack.up(collect(t));
-        expect(Object.keys(customSteps(t)).sort()).toEqual(["alice-runtime", "alice-token"]);
+        await t.setConfig({ workspaceName: ws, instances: instances({ tokenVersion: 2 }) });
+        const result = await t.stack.up(collect(t));
+        const steps = customSteps(t);
+        expect(Object.keys(steps).sort()).toEqual(["alice-runtime", "alice-token"]);
+        expect(steps["alice-runtime"]).toBe("update");
+        expect(t.log.join("")).toContain("alice: applied live, no restart (token changed); all disks kept");
+        expect(result.summary.resourceChanges?.replace).toBe(1);
         await refresh();
         expect(out.alice.token).not.toBe(old);
-        expect((await fetch(`${base("alice")}/api/status`, { headers: { Authorization: `token ${old}` } })).status).toBe(403);
-        expect((await fetch(`${base("alice")}/api/status`, { headers: { Authorization: `token ${out.alice.token}` } })).status).toBe(200);
+        expect(await containerId("alice")).toBe(before);
+        expect(await statusWith("alice", { Authorization: `token ${old}` })).toBe(403);
+        expect(await statusWith("alice", { Cookie: session })).toBe(403);
+        expect(await upgradeStatus(base("alice"), kernel.id, old)).toBe(403);
+        expect(await upgradeStatus(base("alice"), kernel.id, out.alice.token)).toBe(101);
+        expect(await statusWith("alice", { Authorization: `token ${out.alice.token}` })).toBe(200);
+        // Live: the kernel started before the rotation is still running.
+        const kernels = (await (await fetch(`${base("alice")}/api/kernels`, { headers: { Authorization: `token ${out.alice.token}` } })).json()) as { id: string }[];
+        expect(kernels.map((k) => k.id)).toContain(kernel.id);
         expect((await execIn(`ci-${ws}-alice`, ["cat", "/home/azureuser/kept.txt"])).output).toBe("kept\n");
+    });
+
+    test("Personal → Shared applies live: the workspace's token opens it, its own no longer does", async () => {
+        const own = out.alice.token;
+        const before = await containerId("alice");
+        await t.setConfig({ workspaceName: ws, instances: instances({ shared: true }) });
+        await t.stack.up(collect(t));
+        expect(customSteps(t)).toEqual({ "alice-runtime": "update", "alice-token": "delete" });
+        await refresh();
+        expect(out.alice.token).toBe(out.bob.token);
+        expect(await containerId("alice")).toBe(before);
+        expect(await statusWith("alice", { Authorization: `token ${own}` })).toBe(403);
+        expect(await statusWith("alice", { Authorization: `token ${out.bob.token}` })).toBe(200);
+    });
+
+    test("labels change live: kept by the workspace agent, shown in the outputs, no drift on refresh", async () => {
+        const store = new DockerBackend("unix:///var/run/docker.sock").agentStore(ws);
+        const before = await containerId("alice");
+        await t.setConfig({ workspaceName: ws, instances: instances({ shared: true, labels: { team: "vision", "cost-center": "cc-1234" } }) });
+        await t.stack.up(collect(t));
+        expect(customSteps(t)).toEqual({ "alice-runtime": "update" });
+        expect(t.log.join("")).toContain("alice: applied live, no restart (labels (none) → cost-center=cc-1234 team=vision); all disks kept");
+        await refresh();
+        expect(out.alice.labels).toEqual({ team: "vision", "cost-center": "cc-1234" });
+        expect(await store.readPolicy("labels.alice")).toEqual({ team: "vision", "cost-center": "cc-1234" });
+        expect(out.bob.labels).toEqual({});
+
+        const refreshed = await t.stack.refresh({ onOutput: () => undefined });
+        expect(refreshed.summary.resourceChanges?.update ?? 0).toBe(0);
+        const preview = await t.stack.preview();
+        expect(preview.changeSummary.update ?? 0).toBe(0);
+
+        await t.setConfig({ workspaceName: ws, instances: instances({ shared: true, labels: { team: "nlp" } }) });
+        await t.stack.up(collect(t));
+        expect(await store.readPolicy("labels.alice")).toEqual({ team: "nlp" });
+        await t.setConfig({ workspaceName: ws, instances: instances({ shared: true }) });
+        await t.stack.up(collect(t));
+        expect(customSteps(t)).toEqual({ "alice-runtime": "update" });
+        expect(await store.readPolicy("labels.alice")).toBeUndefined();
+        expect(await containerId("alice")).toBe(before);
     });
 });

@@ -9,14 +9,17 @@ import {
     AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, EgressSpec, InboundSpec, InstanceRef, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
-import { AGENT_STATE_DIR, parseStoredJson } from "../layout";
+import { AGENT_STATE_DIR, IMAGE_CONTRACT_LABEL, LIVE_TOKEN_CONTRACT, TOKEN_DIR, TOKEN_FILE, parseStoredJson, policyKey } from "../layout";
+import type { Labels } from "../../spec/labels";
 import { Progress, progressFor } from "../../progress";
 import type { InstanceNetwork } from "../../spec/schema";
 import { httpStatus } from "../../http";
+import { stableJson } from "../../changes";
 import { waitUntilReady } from "../../readiness";
 import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, publishedServices, servicesFor } from "../../spec/endpoints";
 import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/context";
 import { connectionOptions, isLocalEngine } from "./connection";
+import { getFiles, putFiles } from "./archive";
 import {
     applyEgressScript, applyInboundScript, egressSignature, inboundSignature, readEgressScript, readInboundScript, removeEgressScript, removeInboundScript, restricts,
 } from "./firewall";
@@ -284,12 +287,16 @@ export class DockerBackend implements Backend {
         await this.clearOrphan(name, spec);
 
         const services = publishedServices(servicesFor(spec.applications, spec.ssh !== null), spec.networkRules?.inbound);
+        const tokenFile = await this.readsTokenFile(spec.image);
+        const hasLabels = Object.keys(spec.labels ?? {}).length > 0;
         let container: Dockerode.Container | undefined;
         try {
+            if (hasLabels) await this.writeLabels(spec, spec.labels ?? {});
             let ports: PublishedPorts = {};
             for (let attempt = 0; ; attempt++) {
                 ports = await this.choosePorts(services, spec, attempt === 0);
-                container = await this.docker.createContainer(containerCreateOptions(spec, ports));
+                container = await this.docker.createContainer(containerCreateOptions(spec, ports, tokenFile));
+                if (tokenFile) await writeToken(container, spec.token);
                 // Before the ports open: no moment when they answer anyone.
                 await this.applyPortRules(spec, ports, progress);
                 progress.status("starting container");
@@ -328,6 +335,7 @@ export class DockerBackend implements Backend {
         } catch (e) {
             // Nothing half-created: the container and its rules go; the disks belong to their own resources.
             if (container) await container.remove({ force: true }).catch(() => undefined);
+            if (hasLabels) await this.writeLabels(spec, undefined).catch(() => undefined);
             if (spec.firewallImage) await this.runOnHostNetwork(spec, spec.firewallImage, removeInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network))).catch(() => undefined);
             if (e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError")) throw e;
             throw new BackendError(`could not create ${name} on the ${this.description}: ${reason(e)}`);
@@ -386,7 +394,9 @@ export class DockerBackend implements Backend {
         // A remote engine publishes on its own loopback, and an unpublished server is not
         // reachable from here at all: ask from inside the container.
         return this.execSucceeds(container, [
-            "python3", "-c", `import os,urllib.request as u;u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}/api/status",headers={"Authorization":"token "+os.environ["JUPYTER_TOKEN"]}),timeout=2)`,
+            "python3", "-c",
+            `import os,urllib.request as u;t=os.environ.get("JUPYTER_TOKEN") or open("${TOKEN_FILE}").read().strip();`
+            + `u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}/api/status",headers={"Authorization":"token "+t}),timeout=2)`,
         ]);
     }
 
@@ -425,6 +435,7 @@ export class DockerBackend implements Backend {
             if (b?.HostPort) ports[service] = Number(b.HostPort);
         }
         const gpus = (info.HostConfig.DeviceRequests ?? []).reduce((n, d) => n + (d.Count ?? 0), 0);
+        const labels = info.Config.Labels ?? {};
         return {
             id: info.Name.replace(/^\//, ""),
             uid: info.Id,
@@ -435,20 +446,62 @@ export class DockerBackend implements Backend {
             gpus,
             ports,
             host: PUBLISH_ADDRESS,
+            labels: await this.readLabels(labels[`${LABEL_PREFIX}/workspace`], labels["app.kubernetes.io/instance"]),
+            liveToken: labels[`${LABEL_PREFIX}/token-file`] !== undefined,
         };
     }
 
+    /** Whether an image reads its token from the token file (contract 3 or later). */
+    private async readsTokenFile(image: string): Promise<boolean> {
+        const info = await ignoreNotFound(this.docker.getImage(image).inspect());
+        return Number(info?.Config?.Labels?.[IMAGE_CONTRACT_LABEL] ?? 0) >= LIVE_TOKEN_CONTRACT;
+    }
+
+    /**
+     * A container's labels are fixed when it is made; the user's labels change live, so they are
+     * kept by the workspace agent (its store), and read from there.
+     */
+    private async writeLabels(ref: InstanceRef, labels: Labels | undefined): Promise<void> {
+        await this.agentStore(ref.workspace).writePolicy(policyKey.labels(ref.instance), labels && Object.keys(labels).length ? labels : undefined);
+    }
+
+    private async readLabels(workspace: string | undefined, instance: string | undefined): Promise<Labels> {
+        if (!workspace || !instance) return {};
+        const stored = await this.agentStore(workspace).readPolicy(policyKey.labels(instance)).catch(() => undefined);
+        return stored && typeof stored === "object" ? (stored as Labels) : {};
+    }
+
+    /** The token the instance answers to now: its token file, or the environment it was made with. */
+    private async currentToken(container: Dockerode.Container, info: Dockerode.ContainerInspectInfo): Promise<string | undefined> {
+        if (info.Config.Labels?.[`${LABEL_PREFIX}/token-file`]) {
+            const files = await ignoreNotFound(getFiles(container, TOKEN_FILE));
+            const text = files ? Object.values(files)[0] : undefined;
+            if (text) return text.trim();
+        }
+        return (info.Config.Env ?? []).find((e) => e.startsWith("JUPYTER_TOKEN="))?.slice("JUPYTER_TOKEN=".length);
+    }
+
     async updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {
+        const c = this.docker.getContainer(id);
         const update: Record<string, number> = {};
         if (changes.cpus !== undefined) update.NanoCpus = nanoCpus(changes.cpus);
         if (changes.memoryGb !== undefined) {
             update.Memory = memoryBytes(changes.memoryGb);
             update.MemorySwap = update.Memory;
         }
-        try {
-            await this.docker.getContainer(id).update(update);
-        } catch (e) {
-            throw new BackendError(`could not resize ${id} on the ${this.description}: ${reason(e)}`);
+        if (Object.keys(update).length) {
+            try {
+                await c.update(update);
+            } catch (e) {
+                throw new BackendError(`could not resize ${id} on the ${this.description}: ${reason(e)}`);
+            }
+        }
+        if (changes.labels !== undefined || changes.token !== undefined) {
+            const info = await ignoreNotFound(c.inspect());
+            if (!info) throw new BackendError(`container ${id} is gone; run \`pulumi refresh\` and \`pulumi up\` to recreate it`);
+            const ref = { workspace: info.Config.Labels?.[`${LABEL_PREFIX}/workspace`] ?? "", instance: info.Config.Labels?.["app.kubernetes.io/instance"] ?? "", owner: "" };
+            if (changes.labels !== undefined) await this.writeLabels(ref, changes.labels);
+            if (changes.token !== undefined) await this.rotateToken(c, info, changes.token);
         }
         // Verified by reading back: a setting that did not take is an error, not silence.
         const after = await this.readRuntime(id);
@@ -456,8 +509,35 @@ export class DockerBackend implements Backend {
         const wrong: string[] = [];
         if (changes.cpus !== undefined && nanoCpus(after.cpus) !== nanoCpus(changes.cpus)) wrong.push(`cpus is ${after.cpus}, expected ${changes.cpus}`);
         if (changes.memoryGb !== undefined && memoryBytes(after.memoryGb) !== memoryBytes(changes.memoryGb)) wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
+        if (changes.labels !== undefined && stableJson(after.labels) !== stableJson(changes.labels)) wrong.push(`labels are ${JSON.stringify(after.labels)}, expected ${JSON.stringify(changes.labels)}`);
         if (wrong.length) throw new BackendError(`the engine did not apply the update to ${id}: ${wrong.join("; ")}`);
         return after;
+    }
+
+    /**
+     * A new token, live: the image re-reads its token file. Verified on a running instance by
+     * asking Jupyter with the new token (and, that it no longer takes the old one).
+     */
+    private async rotateToken(c: Dockerode.Container, info: Dockerode.ContainerInspectInfo, token: string): Promise<void> {
+        const id = info.Name.replace(/^\//, "");
+        if (!info.Config.Labels?.[`${LABEL_PREFIX}/token-file`]) {
+            throw new BackendError(`${id} was made from an image that reads its token only at start (image contract < ${LIVE_TOKEN_CONTRACT}); it must be replaced to change its token`);
+        }
+        const old = await this.currentToken(c, info);
+        await writeToken(c, token);
+        if (!info.State.Running) return;
+        const state = await this.readRuntime(id);
+        if (!state) return;
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+            const takesNew = await this.probeJupyter(c, state.ports, token).catch(() => false);
+            const refusesOld = old === undefined || old === token || !(await this.probeJupyter(c, state.ports, old).catch(() => false));
+            if (takesNew && refusesOld) return;
+            if (Date.now() > deadline) {
+                throw new BackendError(`${id} did not take its new token within 15s (${takesNew ? "the old one still works" : "the new one is refused"}); check the image's token handling (images/README.md)`);
+            }
+            await new Promise((r) => setTimeout(r, 250));
+        }
     }
 
     runtimeIdFor(ref: { workspace: string; instance: string }): string {
@@ -481,8 +561,7 @@ export class DockerBackend implements Backend {
         if (!info.State.Running) await c.start();
         const state = await this.readRuntime(id);
         if (!state) throw new BackendError(`${id} disappeared while starting`);
-        // The token the instance was created with is in its environment.
-        const token = (info.Config.Env ?? []).find((e) => e.startsWith("JUPYTER_TOKEN="))?.slice("JUPYTER_TOKEN=".length) ?? "";
+        const token = (await this.currentToken(c, info)) ?? "";
         const seconds = await waitUntilReady({
             what: "Jupyter",
             probe: async () => (await this.probeJupyter(c, state.ports, token)) && (state.ports.ssh === undefined || (await this.probeSsh(c, state.ports))),
@@ -506,6 +585,8 @@ export class DockerBackend implements Backend {
         const image = labels[`${LABEL_PREFIX}/firewall-image`];
         const workspace = labels[`${LABEL_PREFIX}/workspace`];
         const instance = labels["app.kubernetes.io/instance"];
+        // The agent (and its store) may be gone already, with the workspace.
+        if (workspace && instance) await this.writeLabels({ workspace, instance, owner: "" }, undefined).catch(() => undefined);
         if (image && workspace && instance) {
             const ref = { workspace, owner: labels[`${LABEL_PREFIX}/owner`] ?? "" };
             await this.runOnHostNetwork(ref, image, removeInboundScript(workspace, instance, await this.bridgeOf(info.HostConfig.NetworkMode ?? "")));
@@ -646,7 +727,7 @@ export class DockerBackend implements Backend {
             const info = await ignoreNotFound(this.docker.getContainer(c.Id).inspect());
             if (!info) continue;
             const name = info.Name.replace(/^\//, "");
-            const token = (info.Config.Env ?? []).find((e) => e.startsWith("JUPYTER_TOKEN="))?.slice("JUPYTER_TOKEN=".length);
+            const token = await this.currentToken(this.docker.getContainer(c.Id), info).catch(() => undefined);
             views.push({
                 instance: info.Config.Labels?.["app.kubernetes.io/instance"] ?? name,
                 owner: info.Config.Labels?.[`${LABEL_PREFIX}/owner`] ?? "",
@@ -698,18 +779,8 @@ class DockerAgentStore implements AgentStore {
     }
 
     private async put(file: string, value: unknown): Promise<void> {
-        const tar = require("tar-stream") as typeof import("tar-stream");
-        const pack = tar.pack();
-        const body = Buffer.from(JSON.stringify(value));
-        // Directories first, so the archive lands whether or not they exist yet.
-        const dirs = file.split("/").slice(0, -1);
-        dirs.forEach((_, i) => pack.entry({ name: dirs.slice(0, i + 1).join("/"), type: "directory", mode: 0o755 }));
-        pack.entry({ name: file, mode: 0o644, mtime: new Date() }, body);
-        pack.finalize();
-        const chunks: Buffer[] = [];
-        for await (const chunk of pack) chunks.push(chunk as Buffer);
         try {
-            await this.container.putArchive(Buffer.concat(chunks), { path: AGENT_STATE_DIR });
+            await putFiles(this.container, AGENT_STATE_DIR, [{ name: file, body: JSON.stringify(value), mode: 0o644 }]);
         } catch (e) {
             throw this.failure(e);
         }
@@ -717,9 +788,8 @@ class DockerAgentStore implements AgentStore {
 
     /** Files under `path` (a file or a directory), by name, as text; none when it is missing. */
     private async get(path: string): Promise<Record<string, string>> {
-        let stream: NodeJS.ReadableStream;
         try {
-            stream = await this.container.getArchive({ path });
+            return await getFiles(this.container, path);
         } catch (e) {
             // dockerode words every 404 of this endpoint "no such container". A missing file and
             // a missing agent both read as nothing: refresh then drops the policies with the
@@ -727,19 +797,6 @@ class DockerAgentStore implements AgentStore {
             if (statusCode(e) === 404) return {};
             throw this.failure(e);
         }
-        const tar = require("tar-stream") as typeof import("tar-stream");
-        const extract = tar.extract();
-        const files: Record<string, string> = {};
-        const done = (async () => {
-            for await (const entry of extract) {
-                const chunks: Buffer[] = [];
-                for await (const chunk of entry) chunks.push(chunk as Buffer);
-                if (entry.header.type === "file") files[entry.header.name] = Buffer.concat(chunks).toString("utf8");
-            }
-        })();
-        stream.pipe(extract);
-        await done;
-        return files;
     }
 
     private failure(e: unknown): Error {
@@ -797,4 +854,10 @@ function sshBanner(host: string, port: number, timeoutMs: number): Promise<boole
         socket.once("error", () => done(false));
         socket.once("end", () => done(false));
     });
+}
+
+/** The token file, root-owned and readable by the instance user, rewritten whole. */
+async function writeToken(container: Dockerode.Container, token: string): Promise<void> {
+    const name = TOKEN_FILE.slice(TOKEN_DIR.lastIndexOf("/") + 1);
+    await putFiles(container, TOKEN_DIR.slice(0, TOKEN_DIR.lastIndexOf("/")), [{ name, body: token, mode: 0o444 }]);
 }

@@ -8,7 +8,7 @@ import { PUBLIC_BIND_ADDRESS, PUBLISH_ADDRESS, PublishedPorts, SERVICES, Service
 import { PortRule, restricts } from "./firewall";
 import type { InstanceNetwork } from "../../spec/schema";
 
-import { AGENT_STATE_DIR, Component, assignedUserLabels, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
+import { AGENT_STATE_DIR, Component, assignedUserLabels, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
 
 /** Capabilities of the entry point only: ownership of the mount points, then setuid to the user. */
 export const STARTUP_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"] as const;
@@ -81,7 +81,11 @@ function portKey(service: ServiceName): string {
     return `${SERVICES[service].containerPort}/tcp`;
 }
 
-export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts): Dockerode.ContainerCreateOptions {
+/**
+ * `tokenFile`: the image reads its token from a file (contract 3), which the backend writes before
+ * the container starts; the environment then holds no token (a rotation would leave it stale).
+ */
+export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts, tokenFile = false): Dockerode.ContainerCreateOptions {
     const services = servicesFor(spec.applications, spec.ssh !== null);
     const exposed: Record<string, object> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
@@ -101,7 +105,7 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
         Env: [
             ...Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`),
             `CI_APPLICATIONS=${spec.applications.join(",")}`,
-            `JUPYTER_TOKEN=${spec.token}`,
+            tokenFile ? `CI_TOKEN_FILE=${TOKEN_FILE}` : `JUPYTER_TOKEN=${spec.token}`,
             // A public key: the entry point writes it, root-owned, where sshd looks for keys.
             ...(spec.ssh ? [`CI_SSH_AUTHORIZED_KEY=${spec.ssh.publicKey}`] : []),
         ],
@@ -113,6 +117,7 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts)
             [`${LABEL_PREFIX}/temp-disk`]: spec.tempDisk,
             [`${LABEL_PREFIX}/temp-disk-gb`]: String(spec.tempDiskGb),
             ...assignedUserLabels(spec),
+            ...(tokenFile ? { [`${LABEL_PREFIX}/token-file`]: TOKEN_FILE } : {}),
             ...(spec.firewallImage && inboundPortRules(spec.networkRules, ports).some(restricts) ? { [`${LABEL_PREFIX}/firewall-image`]: spec.firewallImage } : {}),
         }),
         HostConfig: {

@@ -15,10 +15,11 @@ import { waitUntilReady } from "../../readiness";
 import { PublishedPorts, SERVICES, ServiceName } from "../../spec/endpoints";
 import { LABEL_PREFIX, parseStoredJson } from "../layout";
 import {
-    FIELD_MANAGER, KubeObject, agentManifests, egressPolicyManifest, egressPolicyName, instancePolicyManifest, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
+    FIELD_MANAGER, KubeObject, USER_LABELS_ANNOTATION, agentManifests, userLabelsOf, egressPolicyManifest, egressPolicyName, instancePolicyManifest, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
     workspacePolicyManifest,
 } from "./manifests";
 import { parseCpu, parseMemoryGb } from "./quantity";
+import { labelsPatch } from "../../spec/labels";
 
 export interface KubernetesTarget {
     namespace: string;
@@ -454,6 +455,8 @@ export class KubernetesBackend implements Backend {
             gpus: Number(limits["nvidia.com/gpu"] ?? 0),
             ports,
             host: `${id}.${this.ns}.svc.cluster.local`,
+            labels: userLabelsOf(sts.metadata),
+            liveToken: sts.metadata?.annotations?.[`${LABEL_PREFIX}/token-file`] !== undefined,
         };
     }
 
@@ -481,6 +484,16 @@ export class KubernetesBackend implements Backend {
     async updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {
         const before = await this.readRuntime(id);
         if (!before) throw new BackendError(`${id} is gone from the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
+        if (changes.labels !== undefined) await this.relabel(id, before.labels, changes.labels);
+        if (changes.token !== undefined) await this.rotateToken(id, before, changes.token);
+        if (changes.cpus === undefined && changes.memoryGb === undefined) {
+            const after = await this.readRuntime(id);
+            if (!after) throw new BackendError(`${id} is gone from the ${this.description}`);
+            if (changes.labels !== undefined && stableJson(after.labels) !== stableJson(changes.labels)) {
+                throw new BackendError(`the cluster did not apply the labels to ${id}: they are ${JSON.stringify(after.labels)}, expected ${JSON.stringify(changes.labels)}`);
+            }
+            return after;
+        }
         const cpus = changes.cpus ?? before.cpus;
         const memoryGb = changes.memoryGb ?? before.memoryGb;
         const resources = containerResources(cpus, memoryGb, before.gpus);
@@ -513,6 +526,48 @@ export class KubernetesBackend implements Backend {
         if (changes.memoryGb !== undefined && Math.abs(after.memoryGb - changes.memoryGb) > 1 / 1024) wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
         if (wrong.length) throw new BackendError(`the cluster did not apply the update to ${id}: ${wrong.join("; ")}`);
         return after;
+    }
+
+    /**
+     * The user's labels, live: on the StatefulSet, its template (OnDelete: no restart; the next pod
+     * has them) and the running pod. A patch sets the new ones and removes those taken away.
+     */
+    private async relabel(id: string, before: Record<string, string>, after: Record<string, string>): Promise<void> {
+        const labels = labelsPatch(before, after);
+        const keys = Object.keys(after).length ? JSON.stringify(Object.keys(after).sort()) : null;
+        try {
+            await this.patchFields({
+                apiVersion: "apps/v1", kind: "StatefulSet",
+                metadata: { name: id, namespace: this.ns, labels, annotations: { [USER_LABELS_ANNOTATION]: keys } },
+                spec: { template: { metadata: { labels } } },
+            } as unknown as KubeObject);
+            if (await this.podOf(id)) {
+                await this.patchFields({ apiVersion: "v1", kind: "Pod", metadata: { name: `${id}-0`, namespace: this.ns, labels } } as unknown as KubeObject);
+            }
+        } catch (e) {
+            throw new BackendError(`could not label ${id} on the ${this.description}: ${reason(e)}`);
+        }
+    }
+
+    /**
+     * A new token, live: the Secret changes, the kubelet refreshes the mounted file (within about a
+     * minute) and the image re-reads it. Verified by reading the Secret back.
+     */
+    private async rotateToken(id: string, before: RuntimeState, token: string): Promise<void> {
+        if (!before.liveToken) {
+            throw new BackendError(`${id}'s image reads its token only at start (see images/README.md); it must be replaced to change its token`);
+        }
+        const name = `${id}-token`;
+        try {
+            await this.core.patchNamespacedSecret(
+                { name, namespace: this.ns, body: { data: { token: Buffer.from(token).toString("base64") } } },
+                this.lib.setHeaderOptions("Content-Type", this.lib.PatchStrategy.MergePatch),
+            );
+        } catch (e) {
+            throw new BackendError(`could not update ${name} on the ${this.description}: ${reason(e)}`);
+        }
+        const secret = await this.core.readNamespacedSecret({ name, namespace: this.ns });
+        if (Buffer.from(secret.data?.token ?? "", "base64").toString("utf8") !== token) throw new BackendError(`${name} did not take the new token`);
     }
 
     runtimeIdFor(ref: { workspace: string; instance: string }): string {

@@ -5,7 +5,7 @@
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import type { EgressPolicy } from "../../spec/access";
 import { SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
-import { Component, HOME_DIR, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, USER_FILES_DIR } from "../layout";
+import { Component, HOME_DIR, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
 
 export const FIELD_MANAGER = MANAGED_BY;
 /** The image's instance user; on Kubernetes the pod runs as it from the start (see images/README.md). */
@@ -205,18 +205,20 @@ export function containerResources(cpus: number, memoryGb: number, gpus: number)
  */
 export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replicas = 1): KubeObject {
     const name = runtimeName(spec);
-    const labels = { ...k8sLabels(spec, "runtime"), [`${LABEL_PREFIX}/size`]: spec.sizeName, ...assignedUserLabels(spec) };
+    const user = spec.labels ?? {};
+    // The user's labels first: ours win (the schema refuses our prefixes anyway).
+    const labels = { ...user, ...k8sLabels(spec, "runtime"), [`${LABEL_PREFIX}/size`]: spec.sizeName, ...assignedUserLabels(spec) };
     const services = servicesOf(spec);
+    const tokenFile = readsTokenFile(spec.image);
     return {
         apiVersion: "apps/v1",
         kind: "StatefulSet",
-        metadata: {
-            ...meta(name, namespace, spec, "runtime", {
-                [`${LABEL_PREFIX}/os-disk`]: spec.osDisk,
-                [`${LABEL_PREFIX}/size`]: spec.sizeName,
-                ...(spec.ssh ? { [`${LABEL_PREFIX}/ssh-port`]: String(sshServicePort(spec)) } : {}),
-            }),
-        },
+        metadata: withUserLabels(meta(name, namespace, spec, "runtime", {
+            [`${LABEL_PREFIX}/os-disk`]: spec.osDisk,
+            [`${LABEL_PREFIX}/size`]: spec.sizeName,
+            ...(spec.ssh ? { [`${LABEL_PREFIX}/ssh-port`]: String(sshServicePort(spec)) } : {}),
+            ...(tokenFile ? { [`${LABEL_PREFIX}/token-file`]: TOKEN_FILE } : {}),
+        }), user),
         spec: {
             replicas,
             serviceName: name,
@@ -245,7 +247,9 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                             env: [
                                 ...Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => ({ name: k, value: v })),
                                 { name: "CI_APPLICATIONS", value: spec.applications.join(",") },
-                                { name: "JUPYTER_TOKEN", valueFrom: { secretKeyRef: { name: tokenSecretName(spec), key: "token" } } },
+                                tokenFile
+                                    ? { name: "CI_TOKEN_FILE", value: TOKEN_FILE }
+                                    : { name: "JUPYTER_TOKEN", valueFrom: { secretKeyRef: { name: tokenSecretName(spec), key: "token" } } },
                             ],
                             ports: services.map((s) => ({ name: s, containerPort: SERVICES[s].containerPort, protocol: "TCP" })),
                             resources: containerResources(spec.cpus, spec.memoryGb, spec.gpus),
@@ -262,6 +266,8 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                                 { name: "user-files", mountPath: USER_FILES_DIR },
                                 { name: "shm", mountPath: "/dev/shm" },
                                 ...(spec.ssh ? [{ name: "ssh-keys", mountPath: SSH_KEYS_DIR, readOnly: true }] : []),
+                                // A whole-directory mount (no subPath): the kubelet swaps in a new token when the Secret changes.
+                                ...(tokenFile ? [{ name: "token", mountPath: TOKEN_DIR, readOnly: true }] : []),
                             ],
                         },
                     ],
@@ -273,11 +279,44 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                         ...(spec.ssh
                             ? [{ name: "ssh-keys", secret: { secretName: tokenSecretName(spec), items: [{ key: "ssh-authorized-key", path: "authorized_keys" }], defaultMode: 0o444 } }]
                             : []),
+                        ...(tokenFile ? [{ name: "token", secret: { secretName: tokenSecretName(spec), items: [{ key: "token", path: "token" }], defaultMode: 0o444 } }] : []),
                     ],
                 },
             },
         },
     };
+}
+
+/**
+ * A cluster's images cannot be inspected before a pod runs: an image named like the default
+ * workstation image (in any registry) is taken to keep contract 3 and read its token from a file.
+ */
+export function readsTokenFile(image: string): boolean {
+    return /(^|\/)compute-instance-workstation(:|@|$)/.test(image);
+}
+
+/** The annotation that says which labels are the user's (so labels added by others are not). */
+export const USER_LABELS_ANNOTATION = `${LABEL_PREFIX}/user-labels`;
+
+function withUserLabels<M extends { labels: Record<string, string>; annotations: Record<string, string> }>(m: M, user: Record<string, string>): M {
+    if (!Object.keys(user).length) return m;
+    return { ...m, labels: { ...user, ...m.labels }, annotations: { ...m.annotations, [USER_LABELS_ANNOTATION]: JSON.stringify(Object.keys(user).sort()) } };
+}
+
+/** The user's labels of an object made with {@link withUserLabels}. */
+export function userLabelsOf(metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } | undefined): Record<string, string> {
+    let keys: unknown;
+    try {
+        keys = JSON.parse(metadata?.annotations?.[USER_LABELS_ANNOTATION] ?? "[]");
+    } catch {
+        keys = [];
+    }
+    const out: Record<string, string> = {};
+    for (const k of Array.isArray(keys) ? keys : []) {
+        const v = metadata?.labels?.[String(k)];
+        if (v !== undefined) out[String(k)] = v;
+    }
+    return out;
 }
 
 /** The Role and RoleBinding of an instance's assigned user. */

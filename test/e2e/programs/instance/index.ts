@@ -36,6 +36,6 @@ for (const [name, args] of Object.entries(instances)) {
     out[name] = pulumi.output({
         instanceId: i.instanceId, status: i.status, endpoints: i.endpoints, token: i.token,
         cpus: i.cpus, memoryGb: i.memoryGb, osDiskVolume: i.osDiskVolume, tempDiskVolume: i.tempDiskVolume,
-        schedules: i.schedules,
+        schedules: i.schedules, labels: i.labels,
     });
 }
