@@ -199,6 +199,13 @@ describe("secure access on Docker", () => {
         expect(await store.readPolicy("labels.alice")).toEqual({ team: "vision", "cost-center": "cc-1234" });
         expect(out.bob.labels).toEqual({});
 
+        // The CLI lists the workspace's instances, of every stack, and filters by label.
+        const cli = (args: string[]) => execFileSync("node", [path.join(__dirname, "../../bin/cli/index.js"), ...args], { encoding: "utf8" });
+        const listed = cli(["list", "--workspace", ws, "--label", "team=vision"]);
+        expect(listed.trim().split("\n")).toEqual([expect.stringMatching(/^alice\tRunning\tcpus=1 memoryGb=2\te2e-instance\/t[0-9a-f]{6}\tcost-center=cc-1234,team=vision$/)]);
+        expect(cli(["list", "--workspace", ws]).trim().split("\n").map((l) => l.split("\t")[0])).toEqual(["alice", "bob", "carol"]);
+        expect(cli(["list", "--workspace", ws, "--label", "team=nlp"])).toBe("");
+
         const refreshed = await t.stack.refresh({ onOutput: () => undefined });
         expect(refreshed.summary.resourceChanges?.update ?? 0).toBe(0);
         const preview = await t.stack.preview();
