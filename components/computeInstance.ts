@@ -5,7 +5,9 @@ import type { InstanceStatus } from "../provider/backends/backend";
 import type { Endpoints } from "../provider/spec/endpoints";
 import { Application, instanceSchema } from "../provider/spec/schema";
 import { parseOrThrow } from "../provider/spec/validate";
-import { plainParts } from "./plain";
+import { isPlain, plainParts } from "./plain";
+import { readScriptSources } from "../provider/spec/setup";
+import { ValidationError } from "../provider/spec/errors";
 import { Firing, ScheduleAction, idleShutdownSchema, schedulesSchema } from "../provider/spec/schedule";
 import { Workspace } from "./workspace";
 import { SharingPolicy, sharingPolicySchema } from "../provider/spec/access";
@@ -19,6 +21,20 @@ const inboundAgainstServices = z
             ctx.addIssue({ code: "custom", path: ["network", ...p.path], message: p.message });
         }
     });
+
+/**
+ * The scripts' files are read now, relative to the program's directory: a missing file fails the
+ * preview naming the field. Values known only later are read when they are.
+ */
+function scriptsOf(raw: pulumi.Input<SetupScriptsArgs> | undefined, subject: string): pulumi.Input<Record<string, unknown>> | undefined {
+    if (raw === undefined) return undefined;
+    const read = (v: unknown) => {
+        const { scripts, problems } = readScriptSources(v, process.cwd());
+        if (problems.length) throw new ValidationError(subject, problems);
+        return scripts ?? {};
+    };
+    return isPlain(raw) ? read(raw) : pulumi.output(raw).apply(read);
+}
 
 /** A custom size, when no catalog size fits. */
 export interface CustomSize {
@@ -180,6 +196,36 @@ export interface ComputeInstanceArgs {
     labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** Who may connect to the instance's applications and SSH. */
     network?: pulumi.Input<InstanceNetworkArgs>;
+    /**
+     * Customisation scripts. A script that fails (or times out) leaves the instance running for
+     * inspection, with nothing else started, and fails `pulumi up` with its last output (SetupFailed).
+     */
+    setupScripts?: pulumi.Input<SetupScriptsArgs>;
+}
+
+/**
+ * A setup script: its text, `{ inline: "..." }`, or `{ file: "scripts/setup.sh" }` (relative to
+ * the program's directory, read when the program runs, so a preview shows an edit as a change).
+ */
+export type ScriptArgs = string | { inline: string } | { file: string };
+
+/** Setup scripts (Azure: `setupScripts`). Any change restarts the instance. */
+export interface SetupScriptsArgs {
+    /**
+     * Runs once per OS disk and per content, before the applications start (an edited script runs
+     * once more; a reimage runs it again). As root on Docker (use `runuser -u azureuser -- cmd` to act as
+     * the instance user); as the instance user on Kubernetes (the pod runs as non-root). What it
+     * installs outside the home directory lasts until the container is replaced: put system
+     * packages in the image, or in the startup script.
+     */
+    creation?: pulumi.Input<ScriptArgs>;
+    /** Runs at every start (by hand, by a schedule, or by the engine), after the creation script. */
+    startup?: pulumi.Input<ScriptArgs>;
+    /**
+     * Time limit of each script, e.g. `"15m"` (default) or `"PT30M"`; a script that runs longer
+     * fails the setup (SetupFailed). `pulumi up` waits this much longer for the applications.
+     */
+    timeout?: pulumi.Input<string>;
 }
 
 export interface InboundRuleArgs {
@@ -260,7 +306,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             throw new Error(`ComputeInstance "${name}": [workspace] must be a Workspace`);
         }
         const instanceName = args.instanceName ?? name;
-        const { workspace: _ws, instanceName: _n, reimage: _r, schedules = [], idleShutdown, applicationSharingPolicy = "Personal", tokenVersion, ...rest } = args;
+        const { workspace: _ws, instanceName: _n, reimage: _r, schedules = [], idleShutdown, applicationSharingPolicy = "Personal", tokenVersion, setupScripts: _s, ...rest } = args;
         // Plain values are checked now, so a typo fails before anything is registered; values
         // that come from other resources are checked by the providers once known.
         parseOrThrow(instanceSchema.in.partial(), plainParts({ ...rest, name: instanceName }), `ComputeInstance "${name}"`);
@@ -279,6 +325,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             throw new Error(`ComputeInstance "${name}": [tokenVersion] rotates a Personal instance's own token; a Shared instance uses the workspace's token (raise the Workspace's sharedTokenVersion)`);
         }
 
+        const setupScripts = scriptsOf(args.setupScripts, `ComputeInstance "${name}"`);
         const wiring = { backend: ws.backend, workspace: ws.workspaceName, owner: ws.owner, instance: instanceName };
         const child = { parent: this };
 
@@ -298,6 +345,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             sizeGb: pulumi.output(args.tempDisk).apply((d) => d?.sizeGb),
         }, ["volumeName"], child);
 
+        ws.registerInstance(instanceName, args.size);
         const runtimeName = `${name}-runtime`;
         const runtime = new KindResource("Runtime", runtimeName, {
             ...wiring,
@@ -317,6 +365,8 @@ export class ComputeInstance extends pulumi.ComponentResource {
             token,
             // Said in the preview when it changes; the token it brings is what applies.
             sharing: applicationSharingPolicy,
+            quota: ws.quotaId,
+            ...(setupScripts !== undefined ? { setupScripts } : {}),
             ...(args.labels !== undefined ? { labels: args.labels, agent: ws.agentId } : {}),
         }, ["status", "endpoints", "ports", "containerId", "cpus", "memoryGb", "gpus", "readyTimeoutSeconds", "labels"],
             { ...child, additionalSecretOutputs: ["token"] });

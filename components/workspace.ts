@@ -6,6 +6,7 @@ import { DEFAULT_DOCKER_HOST, workspaceSchema } from "../provider/spec/schema";
 import { plainParts } from "./plain";
 import { z } from "zod";
 import { egressSchema } from "../provider/spec/access";
+import { quotaSchema } from "../provider/spec/quota";
 
 /** A Docker engine. */
 export interface DockerBackendArgs {
@@ -83,11 +84,33 @@ export interface WorkspaceArgs {
     agent?: AgentArgs;
     /**
      * Version of the workspace's shared access token (the token of instances whose
-     * `applicationSharingPolicy` is `"Shared"`). Raise it to rotate the token: those instances restart.
+     * `applicationSharingPolicy` is `"Shared"`). Raise it to rotate the token: those instances take
+     * the new one live (the old one and its browser sessions stop working).
      */
     sharedTokenVersion?: pulumi.Input<number>;
     /** The workspace network's rules. */
     network?: pulumi.Input<WorkspaceNetworkArgs>;
+    /**
+     * How many cores and GPUs the workspace's instances may have in all (Azure: the workspace's
+     * quota). Every instance counts, running or stopped, whichever stack made it; a preview that
+     * would exceed the quota fails naming it, the total and the instances. Stacks that use the
+     * workspace without declaring a quota are held to the one declared here. Changes apply live.
+     */
+    quota?: pulumi.Input<QuotaArgs>;
+}
+
+/** An instance of this stack, as the quota check counts it. */
+interface DeclaredInstance {
+    instance: string;
+    /** As written: a size name or `{ cpus, memoryGb, gpus? }`; null for the default. */
+    size: string | { cpus: number; memoryGb: number; gpus?: number } | null;
+}
+
+export interface QuotaArgs {
+    /** vCPUs, e.g. `24`. */
+    cores?: pulumi.Input<number>;
+    /** NVIDIA GPUs, e.g. `2`. */
+    gpus?: pulumi.Input<number>;
 }
 
 export interface WorkspaceNetworkArgs {
@@ -127,9 +150,15 @@ export class Workspace extends pulumi.ComponentResource {
     readonly agentId: pulumi.Output<string>;
     /** The agent's image; on Docker it also applies network rules (it has iptables). */
     readonly agentImage: pulumi.Output<string>;
+    /** Id of the quota check: instances are made after it passed. */
+    readonly quotaId: pulumi.Output<string>;
     private readonly resourceName: string;
     private readonly sharedTokenVersion?: pulumi.Input<number>;
     private shared?: pulumi.Output<string>;
+    private readonly declared: pulumi.Output<DeclaredInstance>[] = [];
+    private settle?: NodeJS.Immediate;
+    private settled = false;
+    private resolveInstances!: (list: pulumi.Output<DeclaredInstance[]>) => void;
 
     constructor(name: string, args: WorkspaceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("compute-instance:index:Workspace", name, {}, opts);
@@ -190,12 +219,43 @@ export class Workspace extends pulumi.ComponentResource {
             }, ["signature"], { parent: this });
         }
 
+        parseOrThrow(z.object({ quota: quotaSchema }).partial(), plainParts({ quota: args.quota }), `Workspace "${name}"`);
+        // The quota counts this stack's instances as the program declares them: the list is
+        // complete once the program's synchronous run is over (instances register as they are made).
+        const instances = new Promise<pulumi.Output<DeclaredInstance[]>>((resolve) => (this.resolveInstances = resolve));
+        this.armSettle();
+        const quota = new KindResource("Quota", `${name}-quota`, {
+            ...wiring,
+            quota: args.quota,
+            instances: pulumi.output(instances),
+            agent: this.agentId,
+        }, [], { parent: this });
+        this.quotaId = quota.id;
+
         this.registerOutputs({
             agentId: this.agentId,
             workspaceName: this.workspaceName,
             userFilesVolume: this.userFilesVolume,
             networkName: this.networkName,
             image: this.image,
+        });
+    }
+
+    /** @internal Counts an instance of this stack against the workspace's quota. */
+    registerInstance(instance: pulumi.Input<string>, size: pulumi.Input<string | { cpus: number; memoryGb: number; gpus?: number }> | undefined): void {
+        if (this.settled) {
+            pulumi.log.warn(`instance ${String(instance)} was declared after the program's first run; the quota check of this preview does not count it`, this);
+            return;
+        }
+        this.declared.push(pulumi.all([instance, size ?? null]).apply(([i, z]): DeclaredInstance => ({ instance: i, size: z ?? null })));
+        this.armSettle();
+    }
+
+    private armSettle(): void {
+        if (this.settle) clearImmediate(this.settle);
+        this.settle = setImmediate(() => {
+            this.settled = true;
+            this.resolveInstances(pulumi.all(this.declared));
         });
     }
 

@@ -15,8 +15,8 @@ export function capacityProblems(size: { name: string; cpus: number; memoryGb: n
     if (size.memoryGb > capacity.memoryGb) problems.push(`${label} needs ${size.memoryGb} GiB of memory but ${where} has ${capacity.memoryGb.toFixed(1)} GiB`);
     if (size.gpus > capacity.gpus) {
         problems.push(capacity.gpus === 0
-            ? `${label} needs ${size.gpus} GPU(s) but ${where} has no NVIDIA runtime (install the NVIDIA Container Toolkit there)`
-            : `${label} needs ${size.gpus} GPU(s) but ${where} has ${capacity.gpus}`);
+            ? `${label} needs ${size.gpus} GPU(s) but ${where} ${capacity.noGpus ?? "has none"}`
+            : `${label} needs ${size.gpus} GPU(s) but the most any node of ${where} has is ${capacity.gpus}`);
     }
     return problems.length ? [{ field: "size", message: problems.join("; ") + hint }] : [];
 }

@@ -18,6 +18,7 @@ import { userFiles, workspaceNetwork } from "./resources/workspace";
 import { workstationImage } from "./resources/image";
 import { idleShutdown, schedule, workspaceAgent } from "./resources/agent";
 import { networkRule } from "./resources/networkRule";
+import { quota } from "./resources/quota";
 
 export const KINDS = {
     UserFiles: userFiles,
@@ -31,6 +32,7 @@ export const KINDS = {
     Schedule: schedule,
     IdleShutdown: idleShutdown,
     NetworkRule: networkRule,
+    Quota: quota,
 } satisfies Record<string, ResourceKind>;
 
 export type KindName = keyof typeof KINDS;

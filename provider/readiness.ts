@@ -11,6 +11,8 @@ export interface ReadinessCheck {
     progress: Progress;
     /** Extra text for a failure: the last log lines, pod events. */
     diagnostics(): Promise<string>;
+    /** What the instance is doing meanwhile, when it says (e.g. "running the creation script"). */
+    phase?(): Promise<string | undefined>;
     intervalMs?: number;
 }
 
@@ -28,15 +30,22 @@ export async function waitUntilReady(c: ReadinessCheck): Promise<number> {
     const interval = c.intervalMs ?? 100;
     let lastShown = -1;
     let lastDeadCheck = 0;
+    let phase: string | undefined;
     for (;;) {
         if (await c.probe().catch(() => false)) return (Date.now() - started) / 1000;
         const elapsed = Math.floor((Date.now() - started) / 1000);
         if (elapsed !== lastShown) {
-            c.progress.status(`waiting for ${c.what} to answer (${elapsed}s)`);
+            c.progress.status(phase ? `${phase} (${elapsed}s)` : `waiting for ${c.what} to answer (${elapsed}s)`);
             lastShown = elapsed;
         }
         if (Date.now() - lastDeadCheck > 1000) {
             lastDeadCheck = Date.now();
+            if (c.phase) {
+                const now = await c.phase().catch(() => phase);
+                // Each new phase once in the output for good, then as the passing status.
+                if (now && now !== phase) c.progress.info(now);
+                phase = now;
+            }
             const reason = await c.dead();
             if (reason) throw new NotReadyError(`${c.what} did not start: ${reason}${await section(c)}`);
         }

@@ -4,6 +4,7 @@
  * does to each disk (the data contract of DESIGN.md). Pure.
  */
 import type { Classification } from "./changes";
+import { SetupScripts, describeScriptsChange } from "./spec/setup";
 
 type Props = Record<string, unknown>;
 
@@ -22,6 +23,7 @@ function showEgress(v: unknown): string {
     return `allow ${((v as { allow?: string[] }).allow ?? []).join(" ")}`;
 }
 
+/** `key=value` pairs (labels, a quota). */
 function showLabels(v: unknown): string {
     const entries = Object.entries((v ?? {}) as Record<string, string>).sort(([a], [b]) => (a < b ? -1 : 1));
     return entries.length ? entries.map(([k, x]) => `${k}=${x}`).join(" ") : "(none)";
@@ -40,8 +42,12 @@ function describeField(f: string, before: unknown, after: unknown): string {
             return `assigned user ${show((before as { name?: string } | undefined)?.name)} → ${show((after as { name?: string } | undefined)?.name)}`;
         case "egress":
             return `egress ${showEgress(before)} → ${showEgress(after)}`;
+        case "setupScripts":
+            return describeScriptsChange(before as SetupScripts | undefined, after as SetupScripts | undefined);
         case "labels":
             return `labels ${showLabels(before)} → ${showLabels(after)}`;
+        case "quota":
+            return `quota ${showLabels(before)} → ${showLabels(after)}`;
         default:
             return SECRET_FIELDS.has(f) ? `${f} changed` : `${f} ${show(before)} → ${show(after)}`;
     }
@@ -80,6 +86,8 @@ export function summarize(kind: string, olds: Props, news: Props, c: Classificat
                 : `${who}: user files ${what}, in place`;
         case "NetworkRule":
             return `${who}: ${what}, applied live; no restart`;
+        case "Quota":
+            return `${who}: ${what}, applied live; no instance touched`;
         case "AccessToken":
             return `${who}: new access token; the old one stops working`;
         default:

@@ -7,10 +7,12 @@ import type { PublishedPorts } from "../spec/endpoints";
 import type { AssignedUser, EgressPolicy, SshSpec } from "../spec/access";
 import type { Progress } from "../progress";
 import type { Labels } from "../spec/labels";
+import type { QuotaUse } from "../spec/quota";
+import type { SetupScripts } from "../spec/setup";
 
 /** Azure ML's compute instance states, the ones this project reports. */
 export type InstanceStatus =
-    | "Creating" | "Starting" | "Running" | "Restarting" | "Stopping" | "Stopped"
+    | "Creating" | "Starting" | "SettingUp" | "SetupFailed" | "Running" | "Restarting" | "Stopping" | "Stopped"
     | "Deleting" | "Failed" | "Unusable" | "Unknown";
 
 /** Who the objects belong to; recorded on every object as labels. */
@@ -60,6 +62,8 @@ export interface RuntimeSpec extends InstanceRef {
     preferredPorts?: PublishedPorts;
     /** The user's labels (Azure: tags); they change live. */
     labels?: Labels;
+    /** Setup scripts, run by the image's entry point before the applications start. */
+    setupScripts?: SetupScripts;
 }
 
 export interface RuntimeState {
@@ -97,6 +101,8 @@ export interface Capacity {
     memoryGb: number;
     /** GPUs an instance can request; Infinity when the backend cannot count them. */
     gpus: number;
+    /** Why there are none, and what to do about it, when `gpus` is 0. */
+    noGpus?: string;
 }
 
 export interface Backend {
@@ -177,6 +183,8 @@ export interface Backend {
     agentStore(workspace: string): AgentStore;
     /** The workspace's instances, of every stack, with what the agent needs to read their activity. */
     listInstances(workspace: string): Promise<InstanceView[]>;
+    /** What each of the workspace's instances, of every stack, counts against its quota (stopped ones too). */
+    workspaceUsage(workspace: string): Promise<QuotaUse[]>;
 
     /**
      * Makes the workspace's egress rules exactly so ("allow": none). Returns a signature of what

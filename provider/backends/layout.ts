@@ -23,6 +23,8 @@ export const policyKey = {
     /** Docker: network rules, so the agent can put them back after the host lost them (a reboot). */
     egress: () => "network.egress",
     inbound: (instance: string) => `network.inbound.${instance}`,
+    /** The workspace's quota, as the stack that declares it last set it. */
+    quota: () => "quota",
     /** Docker: the user's labels of an instance (a container's labels cannot change). */
     labels: (instance: string) => `labels.${instance}`,
 };

@@ -14,6 +14,7 @@ import { containsUnknown } from "../spec/validate";
 import { AssignedUser, SshSpec, sharingPolicySchema } from "../spec/access";
 import { INSTANCE_USER } from "../backends/layout";
 import type { Labels } from "../spec/labels";
+import { SetupScripts, setupScriptsSchema } from "../spec/setup";
 import { sameValue } from "../changes";
 
 const runtimeSchema = z
@@ -35,6 +36,9 @@ const runtimeSchema = z
         userFiles: z.string().min(1),
         network: z.string().min(1),
         token: z.string().min(16),
+        setupScripts: setupScriptsSchema.optional(),
+        /** Orders the runtime after the workspace's quota check. */
+        quota: z.string().optional(),
         /** The instance's applicationSharingPolicy. */
         sharing: sharingPolicySchema.optional(),
         labels: instanceFields.labels,
@@ -90,6 +94,7 @@ function specOf(p: Props): RuntimeSpec {
         ...(p.networkRules ? { networkRules: p.networkRules as InstanceNetwork } : {}),
         ...(p.firewallImage ? { firewallImage: p.firewallImage as string } : {}),
         ...(p.labels ? { labels: p.labels as Labels } : {}),
+        ...(p.setupScripts ? { setupScripts: p.setupScripts as SetupScripts } : {}),
     };
 }
 
@@ -150,6 +155,10 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true, liv
         // place; Docker keeps them with the workspace agent (a container's labels are fixed).
         labels: (before, after) => (sameValue(before ?? {}, after ?? {}) ? "ignore" : "live"),
         agent: "ignore",
+        quota: "ignore",
+        // The scripts run at start: a new script is a restart (the creation script then runs
+        // once more, as its hash on the OS disk differs).
+        setupScripts: "replace",
         // What a sharing change does is the token's change; this says why in the preview.
         sharing: (before, after) => ((before ?? "Personal") === (after ?? "Personal") ? "ignore" : "live"),
     };

@@ -165,6 +165,29 @@ test("a size larger than the engine fails at preview with the sizes that fit", a
     await nothingCreated();
 });
 
+test("a GPU request on an engine without the NVIDIA runtime says what to install", async () => {
+    const m = await previewError({ instances: { alice: { size: { cpus: 1, memoryGb: 1, gpus: 1 } } } });
+    expect(m).toContain("[size] the size needs 1 GPU(s) but the Docker engine at unix:///var/run/docker.sock has no NVIDIA runtime (install the NVIDIA Container Toolkit there)");
+    await nothingCreated();
+});
+
+describe.each([
+    ["in the component, for plain values", false],
+    ["once known, for values that come from other resources", true],
+])("setup scripts are refused at preview %s", (_how, viaOutputs) => {
+    test("a script file that does not exist names the field and the path looked at", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { size: { cpus: 1, memoryGb: 1 }, setupScripts: { creation: { file: "scripts/missing.sh" } } } } });
+        expect(m).toMatch(/\[setupScripts\.creation\.file\] scripts\/missing\.sh does not exist \(looked at \/\S+\/scripts\/missing\.sh\)/);
+        await nothingCreated();
+    });
+
+    test("a timeout that is not a duration", async () => {
+        const m = await previewError({ viaOutputs, instances: { alice: { size: { cpus: 1, memoryGb: 1 }, setupScripts: { startup: "true", timeout: "soon" } } } });
+        expect(m).toContain('[setupScripts.timeout] "soon" is not a duration from 1s to 24h');
+        await nothingCreated();
+    });
+});
+
 test("a create that fails midway removes its container and leaves a state that up and destroy repair", async () => {
     // An image whose command exits at once: the instance never answers.
     await t.setConfig({ workspaceName: ws, dockerHost: "", viaOutputs: false, instances: { alice: { size: { cpus: 1, memoryGb: 1 }, image: "debian:bookworm-slim" } } });

@@ -1,9 +1,8 @@
 // Kubernetes problems fail `pulumi preview` with the cause named, and nothing is applied:
 // an API server that does not answer, a namespace that is missing and may not be created, a verb
 // RBAC forbids, a storage class that does not exist.
-import * as fs from "fs";
 import { testKubeconfig } from "../support/backends";
-import { kubectl, unreachableKubeconfig, userKubeconfig } from "../support/cluster";
+import { applyYaml, kubectl, unreachableKubeconfig, userKubeconfig } from "../support/cluster";
 import { TestStack, errorText, programStack, uniqueWorkspace } from "../support/stacks";
 
 const ws = uniqueWorkspace("kbad");
@@ -21,12 +20,6 @@ async function previewError(backend: object): Promise<string> {
 }
 
 const objectsIn = (ns: string) => kubectl(["get", "statefulset,pvc,service,secret,networkpolicy", "-n", ns, "-o", "name"]).trim();
-
-function applyYaml(yaml: string): void {
-    const file = `${fs.mkdtempSync("/tmp/ci-rbac-")}/objects.yaml`;
-    fs.writeFileSync(file, yaml);
-    kubectl(["apply", "-f", file]);
-}
 
 beforeAll(async () => {
     t = await programStack("instance", { workspaceName: ws, instances: {} });

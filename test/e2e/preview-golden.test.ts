@@ -149,6 +149,14 @@ describe("pulumi preview --diff, one row of the data contract each", () => {
         expectGolden("13-sharing-shared", await previewDiff({ alice: { ...alice, applicationSharingPolicy: "Shared" } }));
     });
 
+    test("workspace quota set → the Quota updated live, no instance touched", async () => {
+        expectGolden("14-quota", await previewDiff({ alice }, { quota: { cores: 16, gpus: 0 } }));
+    });
+
+    test("setup scripts added → a restart, saying which script, with its hash", async () => {
+        expectGolden("15-setup-scripts", await previewDiff({ alice: { ...alice, setupScripts: { creation: "pip install --user polars\n" } } }));
+    });
+
     test("instance deleted → its parts deleted; the workspace and its user files stay", async () => {
         expectGolden("07-delete-instance", await previewDiff({}));
     });

@@ -60,3 +60,14 @@ export async function tearDownOnCluster(t: TestStack | undefined, namespace: str
         kubectl(["delete", "namespace", namespace, "--wait=false"]);
     } catch { /* already gone */ }
 }
+
+/** Applies objects written as YAML, with the test cluster's admin credentials. */
+export function applyYaml(yaml: string): void {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-objects-"));
+    try {
+        fs.writeFileSync(path.join(dir, "objects.yaml"), yaml);
+        kubectl(["apply", "-f", path.join(dir, "objects.yaml")]);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}

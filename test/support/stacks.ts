@@ -126,6 +126,16 @@ export async function execIn(container: string, cmd: string[], user = "azureuser
     return { code: info.ExitCode ?? -1, output: Buffer.concat(out).toString("utf8") };
 }
 
+/** The error text of an operation that must fail (an operation that succeeds fails the test). */
+export async function failureOf(operation: Promise<unknown>): Promise<string> {
+    try {
+        await operation;
+    } catch (e) {
+        return errorText(e);
+    }
+    throw new Error("the operation succeeded");
+}
+
 /** Text of an error from the Automation API (the CLI's stderr and stdout). */
 export function errorText(e: unknown): string {
     return e instanceof Error ? `${e.message}\n${(e as { commandResult?: { stderr?: string; stdout?: string } }).commandResult?.stdout ?? ""}` : String(e);

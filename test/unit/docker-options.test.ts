@@ -156,7 +156,7 @@ describe("Docker host URLs", () => {
 });
 
 describe("capacity at preview", () => {
-    const twoCores = { cpus: 2, memoryGb: 23.4, gpus: 0 };
+    const twoCores = { cpus: 2, memoryGb: 23.4, gpus: 0, noGpus: "has no NVIDIA runtime (install the NVIDIA Container Toolkit there)" };
 
     test("a size larger than the engine names the size, the numbers and what fits", () => {
         const [p] = capacityProblems({ name: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0 }, twoCores, "the Docker engine at unix:///x");

@@ -154,3 +154,14 @@ describe("change classification", () => {
         expect(line).not.toContain("u".repeat(16));
     });
 });
+
+describe("GPUs on Kubernetes", () => {
+    test("a GPU size asks for nvidia.com/gpu and tolerates the GPU nodes' taint", () => {
+        const sts = statefulSetManifest({ ...spec, sizeName: "Standard_NC6s_v3", cpus: 6, memoryGb: 112, gpus: 1 }, "ml") as any;
+        const pod = sts.spec.template.spec;
+        expect(pod.containers[0].resources.limits["nvidia.com/gpu"]).toBe("1");
+        expect(pod.containers[0].resources.requests["nvidia.com/gpu"]).toBe("1");
+        expect(pod.tolerations).toEqual([{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
+        expect((statefulSetManifest(spec, "ml") as any).spec.template.spec.tolerations).toBeUndefined();
+    });
+});

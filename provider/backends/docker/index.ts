@@ -11,6 +11,11 @@ import {
 } from "../backend";
 import { AGENT_STATE_DIR, IMAGE_CONTRACT_LABEL, LIVE_TOKEN_CONTRACT, TOKEN_DIR, TOKEN_FILE, parseStoredJson, policyKey } from "../layout";
 import type { Labels } from "../../spec/labels";
+import type { QuotaUse } from "../../spec/quota";
+import { SCRIPT_KINDS, SETUP_DIR, SetupProgress, SetupScripts, setupProgressFromLog, setupSeconds } from "../../spec/setup";
+
+/** How a failed setup script is named in errors (Azure's state name). */
+const SETUP_FAILED = "SetupFailed";
 import { Progress, progressFor } from "../../progress";
 import type { InstanceNetwork } from "../../spec/schema";
 import { httpStatus } from "../../http";
@@ -104,6 +109,7 @@ export class DockerBackend implements Backend {
             memoryGb: info.MemTotal / GiB,
             // The NVIDIA runtime does not say how many GPUs it has; without it there are none.
             gpus: info.Runtimes && "nvidia" in info.Runtimes ? Infinity : 0,
+            noGpus: "has no NVIDIA runtime (install the NVIDIA Container Toolkit there)",
         };
     }
 
@@ -297,6 +303,7 @@ export class DockerBackend implements Backend {
                 ports = await this.choosePorts(services, spec, attempt === 0);
                 container = await this.docker.createContainer(containerCreateOptions(spec, ports, tokenFile));
                 if (tokenFile) await writeToken(container, spec.token);
+                if (spec.setupScripts) await writeSetupScripts(container, spec.setupScripts);
                 // Before the ports open: no moment when they answer anyone.
                 await this.applyPortRules(spec, ports, progress);
                 progress.status("starting container");
@@ -321,11 +328,12 @@ export class DockerBackend implements Backend {
                     // The restart policy brings a crashed server back up: a restart is a death too.
                     const info = await started.inspect();
                     const s = info.State;
-                    if (s.Running && !s.Restarting && info.RestartCount === 0) return undefined;
+                    if (s.Running && !s.Restarting && info.RestartCount === 0) return (await this.setupFailure(started, info)) ?? undefined;
                     return `the container exited (exit code ${s.ExitCode}${info.RestartCount ? `, restarted ${info.RestartCount} times` : ""})`;
                 },
+                phase: async () => this.setupPhase(started),
                 diagnostics: () => this.logTail(started),
-                timeoutSeconds: spec.readyTimeoutSeconds,
+                timeoutSeconds: spec.readyTimeoutSeconds + setupSeconds(spec.setupScripts),
                 progress,
             });
             progress.info(`ready in ${seconds.toFixed(1)}s`);
@@ -333,6 +341,11 @@ export class DockerBackend implements Backend {
             if (!state) throw new BackendError(`container ${name} disappeared right after it started`);
             return state;
         } catch (e) {
+            // A setup script that failed leaves the instance as it is, for inspection; the next
+            // `up` replaces it (it is not in the state).
+            if (container && e instanceof Error && e.message.includes(SETUP_FAILED)) {
+                throw new BackendError(`${e.message}\nThe container ${name} is left running for inspection (docker exec -it ${name} bash); the next \`pulumi up\` replaces it.`);
+            }
             // Nothing half-created: the container and its rules go; the disks belong to their own resources.
             if (container) await container.remove({ force: true }).catch(() => undefined);
             if (hasLabels) await this.writeLabels(spec, undefined).catch(() => undefined);
@@ -421,6 +434,25 @@ export class DockerBackend implements Backend {
         return false;
     }
 
+    /** The entry point's report on the setup scripts at this start, from its output since it started. */
+    private async setupProgress(container: Dockerode.Container, info?: Dockerode.ContainerInspectInfo): Promise<SetupProgress | undefined> {
+        const i = info ?? (await container.inspect());
+        if (!i.State.Running) return undefined;
+        const since = Math.floor(Date.parse(i.State.StartedAt) / 1000);
+        const buf = (await container.logs({ stdout: true, stderr: true, since, tail: 2000 })) as unknown as Buffer;
+        return setupProgressFromLog(demux(buf));
+    }
+
+    private async setupPhase(container: Dockerode.Container): Promise<string | undefined> {
+        const p = await this.setupProgress(container);
+        return p?.phase === "SettingUp" ? p.message : undefined;
+    }
+
+    private async setupFailure(container: Dockerode.Container, info: Dockerode.ContainerInspectInfo): Promise<string | undefined> {
+        const p = await this.setupProgress(container, info);
+        return p?.phase === "SetupFailed" ? `${SETUP_FAILED}: ${p.message}` : undefined;
+    }
+
     private async logTail(container: Dockerode.Container): Promise<string> {
         const buf = (await container.logs({ stdout: true, stderr: true, tail: 30 })) as unknown as Buffer;
         return demux(buf);
@@ -436,10 +468,15 @@ export class DockerBackend implements Backend {
         }
         const gpus = (info.HostConfig.DeviceRequests ?? []).reduce((n, d) => n + (d.Count ?? 0), 0);
         const labels = info.Config.Labels ?? {};
+        let status = statusFromDocker(info.State);
+        if (status === "Running" && setupTimeoutOf(info) > 0) {
+            const setup = await this.setupProgress(this.docker.getContainer(id), info).catch(() => undefined);
+            if (setup && setup.phase !== "Done") status = setup.phase;
+        }
         return {
             id: info.Name.replace(/^\//, ""),
             uid: info.Id,
-            status: statusFromDocker(info.State),
+            status,
             image: info.Config.Image,
             cpus: (info.HostConfig.NanoCpus ?? 0) / 1e9,
             memoryGb: (info.HostConfig.Memory ?? 0) / GiB,
@@ -565,9 +602,14 @@ export class DockerBackend implements Backend {
         const seconds = await waitUntilReady({
             what: "Jupyter",
             probe: async () => (await this.probeJupyter(c, state.ports, token)) && (state.ports.ssh === undefined || (await this.probeSsh(c, state.ports))),
-            dead: async () => ((await c.inspect()).State.Running ? undefined : "the container exited"),
+            dead: async () => {
+                const now = await c.inspect();
+                return now.State.Running ? this.setupFailure(c, now) : "the container exited";
+            },
+            phase: async () => this.setupPhase(c),
             diagnostics: () => this.logTail(c),
-            timeoutSeconds,
+            // The startup script runs at every start (and the creation script after a reimage).
+            timeoutSeconds: timeoutSeconds + 2 * setupTimeoutOf(info),
             progress,
         });
         progress.info(`ready in ${seconds.toFixed(1)}s`);
@@ -717,6 +759,21 @@ export class DockerBackend implements Backend {
         return new DockerAgentStore(this.docker.getContainer(agentContainerName(workspace)), this.description);
     }
 
+    async workspaceUsage(workspace: string): Promise<QuotaUse[]> {
+        const list = await this.docker.listContainers({
+            all: true,
+            filters: { label: [`${LABEL_PREFIX}/workspace=${workspace}`, "app.kubernetes.io/component=runtime"] },
+        });
+        const infos = await Promise.all(list.map((c) => ignoreNotFound(this.docker.getContainer(c.Id).inspect())));
+        return infos.filter((i): i is Dockerode.ContainerInspectInfo => i !== undefined).map((info) => ({
+            instance: info.Config.Labels?.["app.kubernetes.io/instance"] ?? info.Name.replace(/^\//, ""),
+            owner: info.Config.Labels?.[`${LABEL_PREFIX}/owner`] ?? "",
+            cpus: (info.HostConfig.NanoCpus ?? 0) / 1e9,
+            gpus: (info.HostConfig.DeviceRequests ?? []).reduce((n, d) => n + (d.Count ?? 0), 0),
+            ...(info.State.Running ? {} : { stopped: true }),
+        }));
+    }
+
     async listInstances(workspace: string): Promise<InstanceView[]> {
         const list = await this.docker.listContainers({
             all: true,
@@ -854,6 +911,20 @@ function sshBanner(host: string, port: number, timeoutMs: number): Promise<boole
         socket.once("error", () => done(false));
         socket.once("end", () => done(false));
     });
+}
+
+/** The scripts' time limit a container was made with; 0 without scripts. */
+function setupTimeoutOf(info: Dockerode.ContainerInspectInfo): number {
+    const v = (info.Config.Env ?? []).find((e) => e.startsWith("CI_SETUP_TIMEOUT="))?.slice("CI_SETUP_TIMEOUT=".length);
+    return v ? Number(v) || 0 : 0;
+}
+
+/** The setup scripts, root's alone: the entry point runs them as root before anything starts. */
+async function writeSetupScripts(container: Dockerode.Container, scripts: SetupScripts): Promise<void> {
+    const dir = SETUP_DIR.slice(0, SETUP_DIR.lastIndexOf("/"));
+    const sub = SETUP_DIR.slice(dir.length + 1);
+    const files = SCRIPT_KINDS.flatMap((k) => (scripts[k] ? [{ name: `${sub}/${k}.sh`, body: scripts[k].content, mode: 0o500 }] : []));
+    await putFiles(container, dir, files);
 }
 
 /** The token file, root-owned and readable by the instance user, rewritten whole. */

@@ -108,6 +108,8 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts,
             tokenFile ? `CI_TOKEN_FILE=${TOKEN_FILE}` : `JUPYTER_TOKEN=${spec.token}`,
             // A public key: the entry point writes it, root-owned, where sshd looks for keys.
             ...(spec.ssh ? [`CI_SSH_AUTHORIZED_KEY=${spec.ssh.publicKey}`] : []),
+            // The scripts themselves are files the backend writes before the container starts.
+            ...(spec.setupScripts ? [`CI_SETUP_TIMEOUT=${spec.setupScripts.timeoutSeconds}`] : []),
         ],
         ExposedPorts: exposed,
         Labels: labelsFor(spec, "runtime", {

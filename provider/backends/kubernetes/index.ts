@@ -20,6 +20,8 @@ import {
 } from "./manifests";
 import { parseCpu, parseMemoryGb } from "./quantity";
 import { labelsPatch } from "../../spec/labels";
+import type { QuotaUse } from "../../spec/quota";
+import { SetupProgress, setupProgressFromLog, setupSeconds } from "../../spec/setup";
 
 export interface KubernetesTarget {
     namespace: string;
@@ -215,7 +217,7 @@ export class KubernetesBackend implements Backend {
             throw e;
         }
         const nodes = list.items.filter((n) => !n.spec?.unschedulable && n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
-        const best = { cpus: 0, memoryGb: 0, gpus: 0 };
+        const best: Capacity = { cpus: 0, memoryGb: 0, gpus: 0, noGpus: "has no schedulable node that advertises nvidia.com/gpu (GPU nodes need the NVIDIA device plugin)" };
         for (const n of nodes) {
             const a = n.status?.allocatable ?? {};
             best.cpus = Math.max(best.cpus, parseCpu(a.cpu ?? "0"));
@@ -346,6 +348,7 @@ export class KubernetesBackend implements Backend {
         try {
             await this.waitForClaims([spec.osDisk, spec.userFiles], progress, spec.readyTimeoutSeconds);
             progress.status("applying StatefulSet, Service, Secret and NetworkPolicy");
+            const setupWait = setupSeconds(spec.setupScripts);
             await this.applyAll(runtimeManifests(spec, this.ns), `creating ${name}`);
             const seconds = await waitUntilReady({
                 what: `pod ${name}-0`,
@@ -354,8 +357,13 @@ export class KubernetesBackend implements Backend {
                     (await this.podOf(name))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true
                     && ((await this.apps.readNamespacedStatefulSet({ name, namespace: this.ns })).status?.readyReplicas ?? 0) >= 1,
                 dead: async () => this.podTrouble(name),
+                phase: async () => {
+                    const pod = await this.podOf(name);
+                    const p = pod ? await this.setupProgress(pod) : undefined;
+                    return p?.phase === "SettingUp" ? p.message : undefined;
+                },
                 diagnostics: () => this.events(name),
-                timeoutSeconds: spec.readyTimeoutSeconds,
+                timeoutSeconds: spec.readyTimeoutSeconds + setupWait,
                 progress,
                 intervalMs: 500,
             });
@@ -364,6 +372,9 @@ export class KubernetesBackend implements Backend {
             if (!state) throw new BackendError(`StatefulSet ${name} disappeared right after it was created`);
             return state;
         } catch (e) {
+            if (e instanceof Error && e.message.includes("SetupFailed: ")) {
+                throw new BackendError(`${e.message}\nThe pod ${name}-0 is left running for inspection (kubectl exec -it -n ${this.ns} ${name}-0 -- bash); the next \`pulumi up\` replaces it.`);
+            }
             // Nothing half-created: the runtime's objects go; the disks belong to their own resources.
             await this.deleteRuntime(name).catch(() => undefined);
             throw e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError") ? e : new BackendError(`could not create ${name}: ${reason(e)}`);
@@ -423,7 +434,21 @@ export class KubernetesBackend implements Backend {
                 return `${waiting}: ${cs.state?.waiting?.message ?? ""}`.trim();
             }
         }
-        return undefined;
+        const setup = await this.setupProgress(pod);
+        return setup?.phase === "SetupFailed" ? `SetupFailed: ${setup.message}` : undefined;
+    }
+
+    /** The entry point's report on the setup scripts, from the running container's log. */
+    private async setupProgress(pod: k8s.V1Pod): Promise<SetupProgress | undefined> {
+        const hasScripts = pod.spec?.containers?.[0]?.env?.some((e) => e.name === "CI_SETUP_TIMEOUT");
+        if (!hasScripts || !pod.status?.containerStatuses?.[0]?.state?.running) return undefined;
+        try {
+            const log = await this.core.readNamespacedPodLog({ name: pod.metadata?.name ?? "", namespace: this.ns, container: "workstation", tailLines: 2000 });
+            return setupProgressFromLog(String(log));
+        } catch {
+            // No log to read (a node that does not serve logs): the readiness wait decides.
+            return undefined;
+        }
     }
 
     private async events(name: string): Promise<string> {
@@ -713,6 +738,21 @@ export class KubernetesBackend implements Backend {
 
     async removeEgress(spec: EgressSpec): Promise<void> {
         await ignoreNotFound(this.networking.deleteNamespacedNetworkPolicy({ name: egressPolicyName(spec.workspace), namespace: this.ns }));
+    }
+
+    async workspaceUsage(workspace: string): Promise<QuotaUse[]> {
+        const list = await this.apps.listNamespacedStatefulSet({ namespace: this.ns, labelSelector: `${LABEL_PREFIX}/workspace=${workspace},app.kubernetes.io/component=runtime` });
+        return list.items.map((sts) => {
+            // The template: what the pod has, or gets at its next start (resizes patch both).
+            const limits = sts.spec?.template.spec?.containers?.[0]?.resources?.limits ?? {};
+            return {
+                instance: sts.metadata?.labels?.["app.kubernetes.io/instance"] ?? sts.metadata?.name ?? "",
+                owner: sts.metadata?.annotations?.[`${LABEL_PREFIX}/owner`] ?? "",
+                cpus: parseCpu(String(limits.cpu ?? "0")),
+                gpus: Number(limits["nvidia.com/gpu"] ?? 0),
+                ...(sts.spec?.replicas === 0 ? { stopped: true } : {}),
+            };
+        });
     }
 
     async listInstances(workspace: string): Promise<InstanceView[]> {

@@ -4,6 +4,7 @@
  */
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import type { EgressPolicy } from "../../spec/access";
+import { SCRIPT_KINDS, SETUP_DIR } from "../../spec/setup";
 import { SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
 import { Component, HOME_DIR, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
 
@@ -135,7 +136,11 @@ export function tokenSecretManifest(spec: RuntimeSpec, namespace: string): KubeO
         kind: "Secret",
         metadata: meta(tokenSecretName(spec), namespace, spec, "runtime"),
         type: "Opaque",
-        stringData: { token: spec.token, ...(spec.ssh ? { "ssh-authorized-key": `${spec.ssh.publicKey}\n` } : {}) },
+        stringData: {
+            token: spec.token,
+            ...(spec.ssh ? { "ssh-authorized-key": `${spec.ssh.publicKey}\n` } : {}),
+            ...Object.fromEntries(SCRIPT_KINDS.flatMap((k) => (spec.setupScripts?.[k] ? [[`setup-${k}`, spec.setupScripts[k].content]] : []))),
+        },
     };
 }
 
@@ -210,6 +215,8 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
     const labels = { ...user, ...k8sLabels(spec, "runtime"), [`${LABEL_PREFIX}/size`]: spec.sizeName, ...assignedUserLabels(spec) };
     const services = servicesOf(spec);
     const tokenFile = readsTokenFile(spec.image);
+    // The pod runs as the instance user: the scripts are the user's to read and run.
+    const setupItems = SCRIPT_KINDS.flatMap((k) => (spec.setupScripts?.[k] ? [{ key: `setup-${k}`, path: `${k}.sh` }] : []));
     return {
         apiVersion: "apps/v1",
         kind: "StatefulSet",
@@ -228,6 +235,8 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                 metadata: { labels, annotations: { [`${LABEL_PREFIX}/owner`]: spec.owner } },
                 spec: {
                     hostname: spec.instance,
+                    // GPU nodes are commonly tainted so that only pods asking for GPUs land there.
+                    ...(spec.gpus > 0 ? { tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }] } : {}),
                     automountServiceAccountToken: false,
                     enableServiceLinks: false,
                     terminationGracePeriodSeconds: 10,
@@ -247,6 +256,7 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                             env: [
                                 ...Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => ({ name: k, value: v })),
                                 { name: "CI_APPLICATIONS", value: spec.applications.join(",") },
+                                ...(spec.setupScripts ? [{ name: "CI_SETUP_TIMEOUT", value: String(spec.setupScripts.timeoutSeconds) }] : []),
                                 tokenFile
                                     ? { name: "CI_TOKEN_FILE", value: TOKEN_FILE }
                                     : { name: "JUPYTER_TOKEN", valueFrom: { secretKeyRef: { name: tokenSecretName(spec), key: "token" } } },
@@ -268,6 +278,7 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                                 ...(spec.ssh ? [{ name: "ssh-keys", mountPath: SSH_KEYS_DIR, readOnly: true }] : []),
                                 // A whole-directory mount (no subPath): the kubelet swaps in a new token when the Secret changes.
                                 ...(tokenFile ? [{ name: "token", mountPath: TOKEN_DIR, readOnly: true }] : []),
+                                ...(setupItems.length ? [{ name: "setup", mountPath: SETUP_DIR, readOnly: true }] : []),
                             ],
                         },
                     ],
@@ -280,6 +291,7 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                             ? [{ name: "ssh-keys", secret: { secretName: tokenSecretName(spec), items: [{ key: "ssh-authorized-key", path: "authorized_keys" }], defaultMode: 0o444 } }]
                             : []),
                         ...(tokenFile ? [{ name: "token", secret: { secretName: tokenSecretName(spec), items: [{ key: "token", path: "token" }], defaultMode: 0o444 } }] : []),
+                        ...(setupItems.length ? [{ name: "setup", secret: { secretName: tokenSecretName(spec), items: setupItems, defaultMode: 0o444 } }] : []),
                     ],
                 },
             },

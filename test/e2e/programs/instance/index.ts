@@ -17,6 +17,7 @@ const workspace = new Workspace(workspaceName, {
     userFiles: { retainOnDelete: config.getBoolean("retainUserFiles") ?? true },
     agent: { checkInterval: config.get("agentCheckInterval") },
     network: config.getObject("network"),
+    quota: config.getObject("quota"),
 });
 
 // Schedules must be a list when the program runs; their fields may be outputs.

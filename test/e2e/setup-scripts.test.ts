@@ -1,0 +1,111 @@
+// Setup scripts on the real engine: the creation script runs once per OS disk and per content, as
+// root, before the applications; the startup script at every start (by hand, and when the engine
+// restarts the container); an edited script is a restart that runs it once more; a failing or
+// overlong script is SetupFailed with its last output, the instance left running for inspection;
+// the next `up` with a good script replaces it.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { execFileSync } from "child_process";
+import { TestStack, collect, customSteps, docker, execIn, failureOf, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+
+const ws = uniqueWorkspace("set");
+const container = `ci-${ws}-alice`;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-setup-"));
+const creationFile = path.join(dir, "creation.sh");
+let t: TestStack;
+const cli = (args: string[]) => execFileSync("node", [path.join(__dirname, "../../bin/cli/index.js"), ...args], { encoding: "utf8" });
+
+const creation = (marker: string) => [
+    "#!/bin/bash",
+    "set -e",
+    // Long enough for the progress display to show it.
+    "sleep 2",
+    // Runs as root, before Jupyter: nothing answers on 8888 yet.
+    `echo "${marker} uid=$(id -u) jupyter=$( (exec 3<>/dev/tcp/127.0.0.1/8888) 2>/dev/null && echo up || echo down)" >> /home/azureuser/creation-runs.txt`,
+    // As the instance user, into the home directory (the OS disk).
+    "runuser -u azureuser -- bash -c 'mkdir -p ~/.config && echo made-by-creation > ~/.config/setup-marker'",
+].join("\n") + "\n";
+const startup = 'echo "start $(date +%s%N)" >> /home/azureuser/startup-runs.txt\n';
+const base = { size: { cpus: 1, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "3m" };
+const config = (setupScripts: object) => ({ workspaceName: ws, instances: { alice: { ...base, setupScripts } } });
+const lines = async (file: string) => (await execIn(container, ["bash", "-c", `cat ${file} 2>/dev/null || true`])).output.split("\n").filter(Boolean);
+
+beforeAll(async () => {
+    fs.writeFileSync(creationFile, creation("v1"));
+    t = await programStack("instance", config({ creation: { file: creationFile }, startup }));
+});
+
+afterAll(async () => {
+    if (t) {
+        await t.stack.destroy().catch(() => undefined);
+        await t.dispose();
+    }
+    await purgeWorkspace(ws);
+    fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe("setup scripts", () => {
+    test("up runs the creation script as root before the applications, then the startup script; progress shows it", async () => {
+        await t.stack.up(collect(t));
+        expect(await lines("creation-runs.txt")).toEqual(["v1 uid=0 jupyter=down"]);
+        expect(await lines(".config/setup-marker")).toEqual(["made-by-creation"]);
+        const owner = await execIn(container, ["stat", "-c", "%U", "/home/azureuser/.config/setup-marker"]);
+        expect(owner.output.trim()).toBe("azureuser");
+        expect(await lines("startup-runs.txt")).toHaveLength(1);
+        expect(t.log.join("")).toContain("running the creation script (at most 900s)");
+        // The scripts are root's: the user can neither read nor change them.
+        expect((await execIn(container, ["cat", "/etc/compute-instance/setup/creation.sh"])).code).not.toBe(0);
+        // Their output stays on the OS disk for the user to read.
+        expect((await lines(".compute-instance/setup/startup.log"))).toEqual([]);
+        expect((await execIn(container, ["test", "-r", "/home/azureuser/.compute-instance/setup/creation.log"])).code).toBe(0);
+    });
+
+    test("a stop and start, and a restart by the engine, run the startup script again, not the creation script", async () => {
+        cli(["stop", "alice", "--workspace", ws]);
+        cli(["start", "alice", "--workspace", ws]);
+        await docker.getContainer(container).restart({ t: 5 });
+        // Back when Jupyter answers again, which is after the startup script.
+        for (let i = 0; i < 120 && !/Running/.test(cli(["status", "alice", "--workspace", ws])); i++) await new Promise((r) => setTimeout(r, 500));
+        for (let i = 0; i < 120 && (await lines("startup-runs.txt")).length < 3; i++) await new Promise((r) => setTimeout(r, 500));
+        expect(await lines("startup-runs.txt")).toHaveLength(3);
+        expect(await lines("creation-runs.txt")).toEqual(["v1 uid=0 jupyter=down"]);
+    });
+
+    test("an edited creation script is a restart that runs it once more; the home directory is kept", async () => {
+        fs.writeFileSync(creationFile, creation("v2"));
+        const preview = await t.stack.preview({ diff: true });
+        expect(preview.stdout).toContain("v2 uid");
+        await t.stack.up(collect(t));
+        const steps = customSteps(t);
+        expect(Object.keys(steps)).toEqual(["alice-runtime"]);
+        expect(steps["alice-runtime"]).toMatch(/replace/);
+        expect(t.log.join("")).toMatch(/alice: restart \(creation script changed \(sha256 [0-9a-f]{12} → [0-9a-f]{12}\)\); OS disk kept/);
+        expect(await lines("creation-runs.txt")).toEqual(["v1 uid=0 jupyter=down", "v2 uid=0 jupyter=down"]);
+        expect(await lines("startup-runs.txt")).toHaveLength(4);
+    });
+
+    test("a script that exits non-zero is SetupFailed with its output; the instance is left for inspection; a good script repairs", async () => {
+        await t.setConfig(config({ creation: { file: creationFile }, startup: "echo preparing datasets\necho 'disk quota exceeded' >&2\nexit 3\n" }));
+        const message = await failureOf(t.stack.up(collect(t)));
+        expect(message).toContain("SetupFailed: the startup script exited with 3; its output is in /home/azureuser/.compute-instance/setup/startup.log");
+        expect(message).toContain("disk quota exceeded");
+        expect(message).toContain(`The container ${container} is left running for inspection (docker exec -it ${container} bash)`);
+        expect((await docker.getContainer(container).inspect()).State.Running).toBe(true);
+        expect(cli(["status", "alice", "--workspace", ws])).toMatch(/^alice\tSetupFailed\t/);
+        expect((await execIn(container, ["cat", "/home/azureuser/.compute-instance/setup/startup.log"])).output).toContain("preparing datasets");
+
+        await t.setConfig(config({ creation: { file: creationFile }, startup }));
+        await t.stack.up(collect(t));
+        expect(cli(["status", "alice", "--workspace", ws])).toMatch(/^alice\tRunning\t/);
+        // The same OS disk: the creation script is not run again.
+        expect(await lines("creation-runs.txt")).toHaveLength(2);
+    });
+
+    test("a script that runs past its timeout is SetupFailed, not a hang", async () => {
+        await t.setConfig(config({ startup: "echo waiting forever\nsleep 600\n", timeout: "3s" }));
+        const message = await failureOf(t.stack.up(collect(t)));
+        expect(message).toContain("SetupFailed: the startup script timed out after 3s");
+        expect(message).toContain("waiting forever");
+    });
+});
