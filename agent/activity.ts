@@ -20,7 +20,9 @@ export async function readActivity(jupyterUrl: string, token: string, timeoutMs 
     };
     const [kernels, terminals, connections] = await Promise.all([get("/api/kernels"), get("/api/terminals"), get("/api/compute-instance/connections")]);
     if (!Array.isArray(kernels) || !Array.isArray(terminals)) throw new Error("the Jupyter server answered something that is not a list of kernels and terminals");
-    // The image's extension counts SSH connections; an image without it answers 404 (none counted).
-    const ssh = (connections as { ssh?: unknown }).ssh;
-    return { kernels, terminals, ...(typeof ssh === "number" ? { connections: ssh } : {}) } as Activity;
+    // The image's extension counts SSH connections and open VS Code sessions; an image without it
+    // answers 404 (none counted).
+    const { ssh, editors } = connections as { ssh?: unknown; editors?: unknown };
+    const open = (typeof ssh === "number" ? ssh : 0) + (typeof editors === "number" ? editors : 0);
+    return { kernels, terminals, ...(typeof ssh === "number" || typeof editors === "number" ? { connections: open } : {}) } as Activity;
 }

@@ -4,7 +4,7 @@
  *
  *   compute-instance status|start|stop|restart INSTANCE --workspace WS [backend flags]
  *   compute-instance list --workspace WS [--label KEY=VALUE ...] [backend flags]
- *   compute-instance build-image [--docker-host URL] [--force]   (the workstation and agent images)
+ *   compute-instance build-image [--docker-host URL] [--force] [--vscode]   (the workstation and agent images; --vscode: its VS Code variant too)
  *
  * Backend flags: --docker-host URL (default DOCKER_HOST or the local socket), or
  * --namespace NS [--kubeconfig PATH] [--context NAME] for Kubernetes.
@@ -14,7 +14,9 @@
  */
 import type { Backend, RuntimeState } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
-import { agentContextDir, agentImageTag, contextHash, workstationContextDir, workstationImageTag } from "../provider/image/context";
+import {
+    agentContextDir, agentImageTag, contextHash, vscodeContextDir, vscodeContextHash, vscodeImageTag, workstationContextDir, workstationImageTag,
+} from "../provider/image/context";
 import { policyKey } from "../provider/backends/layout";
 import type { Operation } from "../agent/decide";
 import { progressTo } from "../provider/progress";
@@ -24,7 +26,7 @@ import { parseDurationSeconds } from "../provider/spec/duration";
 const USAGE = `usage:
   compute-instance status|start|stop|restart INSTANCE --workspace WS [--docker-host URL | --namespace NS [--kubeconfig PATH] [--context NAME]] [--timeout 5m]
   compute-instance list --workspace WS [--label KEY=VALUE ...] [--docker-host URL | --namespace NS [--kubeconfig PATH] [--context NAME]]
-  compute-instance build-image [--docker-host URL] [--force]`;
+  compute-instance build-image [--docker-host URL] [--force] [--vscode]`;
 
 class UsageError extends Error {}
 
@@ -143,23 +145,29 @@ async function lastOperation(store: ReturnType<Backend["agentStore"]>, instance:
 async function buildImage(args: string[]): Promise<void> {
     const backend = new DockerBackend(flag(args, "--docker-host") ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
     await backend.ping();
-    await buildOne(backend, workstationContextDir(), workstationImageTag, args.includes("--force"));
-    await buildOne(backend, agentContextDir(), agentImageTag, args.includes("--force"));
+    const force = args.includes("--force");
+    const base = await buildOne(backend, workstationContextDir(), workstationImageTag, force);
+    await buildOne(backend, agentContextDir(), agentImageTag, force);
+    if (args.includes("--vscode")) {
+        await buildOne(backend, vscodeContextDir(), vscodeImageTag, force, vscodeContextHash(contextHash(workstationContextDir())), { BASE_IMAGE: base });
+    }
 }
 
-async function buildOne(backend: DockerBackend, dir: string, tagOf: (hash: string) => string, force: boolean): Promise<void> {
-    const hash = contextHash(dir);
+async function buildOne(
+    backend: DockerBackend, dir: string, tagOf: (hash: string) => string, force: boolean, hash = contextHash(dir), buildArgs?: Record<string, string>,
+): Promise<string> {
     const tag = tagOf(hash);
     const have = await backend.inspectImage(tag);
     if (have?.contextHash === hash && !force) {
         console.log(`${tag} is up to date (context ${hash})`);
-        return;
+        return tag;
     }
     let last = "";
     await backend.buildImage(tag, dir, hash, progressTo((m) => {
         if (m !== last) console.log(m);
         last = m;
-    }));
+    }), buildArgs);
+    return tag;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -23,6 +23,14 @@ const inboundAgainstServices = z
     });
 
 /**
+ * The workspace's image, or its VS Code variant for instances that list "vscode" (known when the
+ * program runs; applications known only later get the workspace's image, which must then have it).
+ */
+function imageFor(ws: Workspace, applications: ComputeInstanceArgs["applications"]): pulumi.Output<string> {
+    return Array.isArray(applications) && applications.includes("vscode") ? ws.vscodeImage() : ws.image;
+}
+
+/**
  * The scripts' files are read now, relative to the program's directory: a missing file fails the
  * preview naming the field. Values known only later are read when they are.
  */
@@ -132,10 +140,21 @@ export interface ComputeInstanceArgs {
      */
     image?: pulumi.Input<string>;
     /**
-     * Applications served from the instance: `"jupyterlab"` and `"jupyter"` (the classic
-     * notebook). Default: both. Changing them restarts the instance.
+     * Applications served from the instance, all through its Jupyter server and under its token:
+     * `"jupyterlab"`, `"jupyter"` (the classic notebook), `"terminal"` (JupyterLab's terminal) and
+     * `"vscode"` (VS Code in the browser: code-server, in the default image's vscode variant,
+     * built when first needed). Default: `["jupyterlab", "jupyter", "terminal"]`. Changing them
+     * restarts the instance. Each gets an endpoint and a readiness check.
      */
     applications?: pulumi.Input<pulumi.Input<Application>[]>;
+    /**
+     * Other applications (Azure: customServices), e.g. RStudio Server or a dashboard, each served
+     * at `endpoints.<name>` (`/<name>/` of the Jupyter server, under its token) and checked for
+     * readiness. `command` runs in the instance as its user when first opened (with `PORT` set);
+     * `image` runs beside the instance, sharing its network (Docker: a container in its network
+     * namespace; Kubernetes: a container of its pod), with the user files. At most 8.
+     */
+    customApplications?: pulumi.Input<pulumi.Input<CustomApplicationArgs>[]>;
     /** The OS disk: the home directory and what the user installs there. */
     osDisk?: pulumi.Input<OsDiskArgs>;
     /** The temporary disk at `/mnt`. */
@@ -226,6 +245,17 @@ export interface SetupScriptsArgs {
      * fails the setup (SetupFailed). `pulumi up` waits this much longer for the applications.
      */
     timeout?: pulumi.Input<string>;
+}
+
+export interface CustomApplicationArgs {
+    /** 2 to 32 lowercase letters, digits and `-`; its URL path (`/<name>/`) and endpoint name. */
+    name: pulumi.Input<string>;
+    /** The port it listens on, 1024 to 65535 (not 8888 or 2222). */
+    port: pulumi.Input<number>;
+    /** A shell command that starts it, listening on `$PORT`. */
+    command?: pulumi.Input<string>;
+    /** An image to run it from, beside the instance. */
+    image?: pulumi.Input<string>;
 }
 
 export interface InboundRuleArgs {
@@ -350,8 +380,9 @@ export class ComputeInstance extends pulumi.ComponentResource {
         const runtime = new KindResource("Runtime", runtimeName, {
             ...wiring,
             size: args.size,
-            image: args.image ?? ws.image,
+            image: args.image ?? imageFor(ws, args.applications),
             applications: args.applications,
+            ...(args.customApplications !== undefined ? { customApplications: args.customApplications } : {}),
             env: args.env,
             readyTimeout: args.readyTimeout,
             ssh: args.ssh,

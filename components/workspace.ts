@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KindResource } from "../provider/dynamic";
-import { agentContextDir, agentImageTag, contextHash, workstationContextDir, workstationImageTag } from "../provider/image/context";
+import { agentContextDir, agentImageTag, contextHash, vscodeContextHash, vscodeImageTag, workstationContextDir, workstationImageTag } from "../provider/image/context";
 import { parseOrThrow } from "../provider/spec/validate";
 import { DEFAULT_DOCKER_HOST, workspaceSchema } from "../provider/spec/schema";
 import { plainParts } from "./plain";
@@ -155,6 +155,9 @@ export class Workspace extends pulumi.ComponentResource {
     private readonly resourceName: string;
     private readonly sharedTokenVersion?: pulumi.Input<number>;
     private shared?: pulumi.Output<string>;
+    private vscode?: pulumi.Output<string>;
+    private readonly defaultImage?: { hash: string; image: pulumi.Output<string> };
+    private readonly backendInput: pulumi.Input<BackendArgs>;
     private readonly declared: pulumi.Output<DeclaredInstance>[] = [];
     private settle?: NodeJS.Immediate;
     private settled = false;
@@ -194,7 +197,9 @@ export class Workspace extends pulumi.ComponentResource {
             }, ["imageId"], { parent: this });
             // An output of the image resource: instances depend on it, so they start after the build.
             this.image = image.get<string>("image");
+            this.defaultImage = { hash, image: this.image };
         }
+        this.backendInput = args.backend;
 
         // The agent's image on Docker is built from the package, as the workstation's is.
         const agentHash = contextHash(agentContextDir());
@@ -239,6 +244,27 @@ export class Workspace extends pulumi.ComponentResource {
             networkName: this.networkName,
             image: this.image,
         });
+    }
+
+    /**
+     * The image of instances that list `"vscode"` and name no image: with the default image, its
+     * vscode variant (code-server added), built the first time an instance asks for it; with an
+     * image of the workspace's own, that image (it must have code-server).
+     */
+    vscodeImage(): pulumi.Output<string> {
+        if (!this.defaultImage) return this.image;
+        if (!this.vscode) {
+            const hash = vscodeContextHash(this.defaultImage.hash);
+            const image = new KindResource("WorkstationImage", `${this.resourceName}-image-vscode`, {
+                backend: this.backendInput,
+                image: vscodeImageTag(hash),
+                contextHash: hash,
+                variant: "vscode",
+                baseImage: this.defaultImage.image,
+            }, ["imageId"], { parent: this });
+            this.vscode = image.get<string>("image");
+        }
+        return this.vscode;
     }
 
     /** @internal Counts an instance of this stack against the workspace's quota. */

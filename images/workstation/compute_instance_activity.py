@@ -1,9 +1,13 @@
 """Jupyter server extension of the compute-instance image.
 
 Serves /api/compute-instance/connections: how many SSH connections (VS Code Remote-SSH
-included) are open to the instance's sshd, so the workspace agent's idle rule counts them. Read
-from the kernel's socket table, which needs no privileges; authenticated like every API call.
+included) are open to the instance's sshd, read from the kernel's socket table (no privileges
+needed), and whether VS Code in the browser is open (code-server's heartbeat file), so the
+workspace agent's idle rule counts them. Authenticated like every API call.
 """
+import os
+import time
+
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -27,10 +31,23 @@ def established_connections(port=SSH_PORT):
     return count
 
 
+# code-server touches this file about once a minute while a browser has VS Code open.
+VSCODE_HEARTBEAT = os.path.expanduser("~/.local/share/code-server/heartbeat")
+EDITOR_FRESH_SECONDS = 150
+
+
+def open_editors(heartbeat=VSCODE_HEARTBEAT, now=None):
+    try:
+        age = (now if now is not None else time.time()) - os.stat(heartbeat).st_mtime
+    except OSError:
+        return 0
+    return 1 if age < EDITOR_FRESH_SECONDS else 0
+
+
 class ConnectionsHandler(APIHandler):
     @web.authenticated
     def get(self):
-        self.finish({"ssh": established_connections()})
+        self.finish({"ssh": established_connections(), "editors": open_editors()})
 
 
 def _jupyter_server_extension_points():

@@ -2,7 +2,7 @@
  * The one interface every backend implements (Docker engine, Kubernetes). The providers speak
  * only this; the contract tests in test/contract run the same suite against each backend.
  */
-import type { Application, InstanceNetwork } from "../spec/schema";
+import type { Application, CustomApplication, InstanceNetwork } from "../spec/schema";
 import type { PublishedPorts } from "../spec/endpoints";
 import type { AssignedUser, EgressPolicy, SshSpec } from "../spec/access";
 import type { Progress } from "../progress";
@@ -64,6 +64,8 @@ export interface RuntimeSpec extends InstanceRef {
     labels?: Labels;
     /** Setup scripts, run by the image's entry point before the applications start. */
     setupScripts?: SetupScripts;
+    /** Custom applications (Azure: customServices), served through Jupyter at /<name>/. */
+    customApplications?: CustomApplication[];
 }
 
 export interface RuntimeState {
@@ -125,7 +127,7 @@ export interface Backend {
     /** The image's id and the context hash it was built from, if it is there. */
     inspectImage(image: string): Promise<{ id: string; contextHash?: string } | undefined>;
     /** Builds an image from a directory, recording the context's hash on it. */
-    buildImage(image: string, contextDir: string, contextHash: string, progress: Progress): Promise<{ id: string }>;
+    buildImage(image: string, contextDir: string, contextHash: string, progress: Progress, buildArgs?: Record<string, string>): Promise<{ id: string }>;
 
     // Names are chosen before anything exists (in the providers' checks, at preview), so that a
     // preview shows dependents exactly what they will get.

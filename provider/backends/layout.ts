@@ -10,7 +10,7 @@ export const TEMP_DISK_DIR = "/mnt";
 export const LABEL_PREFIX = "compute-instance.pulumi.io";
 export const MANAGED_BY = "pulumi-compute-instance";
 
-export type Component = "runtime" | "os-disk" | "temp-disk" | "user-files" | "network" | "agent";
+export type Component = "runtime" | "os-disk" | "temp-disk" | "user-files" | "network" | "agent" | "application";
 
 /** Where the workspace agent keeps its policies and memory (a volume on Docker). */
 export const AGENT_STATE_DIR = "/var/lib/compute-instance-agent";

@@ -47,6 +47,20 @@ export function workstationImageTag(hash: string): string {
     return `compute-instance-workstation:${packageVersion()}-${hash}`;
 }
 
+/** images/workstation-vscode: the workstation image with code-server, built FROM it. */
+export function vscodeContextDir(): string {
+    return path.join(packageRoot(), "images", "workstation-vscode");
+}
+
+/** The variant's hash covers its own files and the base it is built from. */
+export function vscodeContextHash(baseHash: string): string {
+    return createHash("sha256").update(`${contextHash(vscodeContextDir())}\0${baseHash}`).digest("hex").slice(0, 16);
+}
+
+export function vscodeImageTag(hash: string): string {
+    return `compute-instance-workstation-vscode:${packageVersion()}-${hash}`;
+}
+
 /** Directories whose *.crt files are added to the image's trust store (TLS-inspecting proxies). */
 export function extraCaDirs(env: NodeJS.ProcessEnv = process.env): string[] {
     const configured = env.COMPUTE_INSTANCE_EXTRA_CA_DIR;

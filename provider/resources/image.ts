@@ -1,6 +1,6 @@
 /** The default workstation image, built on the engine from the context shipped in this package. */
 import { z } from "zod";
-import { workstationContextDir } from "../image/context";
+import { vscodeContextDir, workstationContextDir } from "../image/context";
 import { ResourceKind, backendOf, checkWith, progressOf, wiringFields } from "./kind";
 
 const imageSchema = z.object({
@@ -8,6 +8,9 @@ const imageSchema = z.object({
     progressUrn: wiringFields.progressUrn,
     image: z.string().min(1),
     contextHash: z.string().min(1),
+    /** A variant built FROM another image (`vscode`: with code-server). */
+    variant: z.enum(["vscode"]).optional(),
+    baseImage: z.string().min(1).optional(),
 });
 
 async function ensureBuilt(inputs: Record<string, unknown>) {
@@ -19,6 +22,9 @@ async function ensureBuilt(inputs: Record<string, unknown>) {
     const have = await backend.inspectImage(image);
     if (have?.contextHash === hash) return have.id;
     const progress = progressOf(inputs, image);
+    if (inputs.variant === "vscode") {
+        return (await backend.buildImage(image, vscodeContextDir(), hash, progress, { BASE_IMAGE: inputs.baseImage as string })).id;
+    }
     return (await backend.buildImage(image, workstationContextDir(), hash, progress)).id;
 }
 
@@ -28,7 +34,7 @@ async function ensureBuilt(inputs: Record<string, unknown>) {
  */
 export const workstationImage: ResourceKind = {
     check: (news) => checkWith(imageSchema, news),
-    rules: () => ({ backend: "replace", image: "replace", contextHash: "live", progressUrn: "ignore" }),
+    rules: () => ({ backend: "replace", image: "replace", contextHash: "live", progressUrn: "ignore", variant: "replace", baseImage: "ignore" }),
     async create(inputs) {
         const imageId = await ensureBuilt(inputs);
         return { id: inputs.image as string, outs: { ...inputs, imageId } };

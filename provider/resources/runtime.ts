@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { LiveChanges, RuntimeSpec, RuntimeState } from "../backends/backend";
 import { FieldRules } from "../changes";
 import { endpointsFor } from "../spec/endpoints";
-import { Application, BackendSpec, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema, resolveInboundRules } from "../spec/schema";
+import { Application, BackendSpec, CustomApplication, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema, resolveInboundRules } from "../spec/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { backendFor, capacityOf } from "../backends";
 import { capacityProblems } from "../capacity";
@@ -24,6 +24,7 @@ const runtimeSchema = z
         size: instanceFields.size,
         image: z.string().min(1, { message: "must not be empty" }),
         applications: instanceFields.applications,
+        customApplications: instanceFields.customApplications,
         env: instanceFields.env,
         readyTimeout: instanceFields.readyTimeout,
         ssh: instanceFields.ssh,
@@ -95,6 +96,7 @@ function specOf(p: Props): RuntimeSpec {
         ...(p.firewallImage ? { firewallImage: p.firewallImage as string } : {}),
         ...(p.labels ? { labels: p.labels as Labels } : {}),
         ...(p.setupScripts ? { setupScripts: p.setupScripts as SetupScripts } : {}),
+        ...((p.customApplications as CustomApplication[] | undefined)?.length ? { customApplications: p.customApplications as CustomApplication[] } : {}),
     };
 }
 
@@ -109,7 +111,7 @@ function observed(props: Props, state: RuntimeState, status = props.status): Pro
         containerId: state.uid,
         status,
         ports: state.ports,
-        endpoints: endpointsFor(props.applications as Application[], state.host, state.ports, INSTANCE_USER),
+        endpoints: endpointsFor(props.applications as Application[], state.host, state.ports, INSTANCE_USER, (props.customApplications ?? []) as CustomApplication[]),
         // Always there: an output missing from the state reads as unknown in a preview.
         labels: state.labels,
         liveToken: state.liveToken,
@@ -132,6 +134,8 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true, liv
         gpus: "replace",
         image: "replace",
         applications: "replace",
+        // An empty list is no list (states from before the field existed have none).
+        customApplications: (before, after) => (sameValue(before ?? [], after ?? []) ? "ignore" : "replace"),
         env: "replace",
         token: liveToken ? "live" : "replace",
         osDisk: "replace",

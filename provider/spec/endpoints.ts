@@ -16,10 +16,40 @@ export type ServiceName = keyof typeof SERVICES;
 /** Host ports the services are published on, by service. */
 export type PublishedPorts = Partial<Record<ServiceName, number>>;
 
-const APPLICATION_ROUTES: Record<Application, { service: ServiceName; path: string; endpoint: keyof Endpoints }> = {
-    jupyterlab: { service: "jupyter", path: "/lab", endpoint: "jupyterLab" },
-    jupyter: { service: "jupyter", path: "/tree", endpoint: "jupyter" },
+const APPLICATION_ROUTES: Record<Application, { service: ServiceName; path: (apps: readonly Application[]) => string; endpoint: string }> = {
+    jupyterlab: { service: "jupyter", path: () => "/lab", endpoint: "jupyterLab" },
+    jupyter: { service: "jupyter", path: () => "/tree", endpoint: "jupyter" },
+    // A terminal page in the interface the instance has (JupyterLab's, else the notebook's).
+    terminal: { service: "jupyter", path: (apps) => (apps.includes("jupyterlab") ? "/lab/terminals/1" : "/terminals/1"), endpoint: "terminal" },
+    vscode: { service: "jupyter", path: () => "/vscode/", endpoint: "vscode" },
 };
+
+/** Where a custom application is served: through Jupyter, under its token. */
+export const customApplicationPath = (name: string) => `/${name}/`;
+
+/** A readiness check of an application served through Jupyter: a path that answers once it is up. */
+export interface ApplicationCheck {
+    what: string;
+    path: string;
+    /** The name jupyter-server-proxy serves it under, when it is one of its servers. */
+    proxied?: string;
+}
+
+/**
+ * What must answer, besides Jupyter's own API, before an instance is ready: the terminal API, VS
+ * Code (its first request starts code-server, so the user's first visit is not the slow one), and
+ * each custom application through the proxy.
+ */
+export function applicationChecks(applications: readonly Application[], custom: readonly { name: string }[]): ApplicationCheck[] {
+    const checks: ApplicationCheck[] = [];
+    if (applications.includes("terminal")) checks.push({ what: "the terminal", path: "/api/terminals" });
+    if (applications.includes("vscode")) checks.push({ what: "VS Code", path: "/vscode/", proxied: "vscode" });
+    for (const c of custom) checks.push({ what: c.name, path: customApplicationPath(c.name), proxied: c.name });
+    return checks;
+}
+
+/** An application answers: anything but a proxy's "nothing there" (5xx) or no answer at all. */
+export const applicationAnswers = (status: number) => status >= 200 && status < 500;
 
 /** URLs of the applications an instance serves. The access token is not part of them. */
 export interface Endpoints {
@@ -27,8 +57,14 @@ export interface Endpoints {
     jupyterLab?: string;
     /** The classic notebook interface (Notebook 7), e.g. `http://127.0.0.1:49153/tree`. */
     jupyter?: string;
+    /** A terminal, e.g. `http://127.0.0.1:49153/lab/terminals/1`. */
+    terminal?: string;
+    /** VS Code in the browser, e.g. `http://127.0.0.1:49153/vscode/`. */
+    vscode?: string;
     /** SSH, when enabled: `ssh://azureuser@127.0.0.1:PORT` (key only). */
     ssh?: string;
+    /** Custom applications, by name: `http://127.0.0.1:49153/<name>/`. */
+    [customApplication: string]: string | undefined;
 }
 
 export function serviceOfApplication(app: Application): ServiceName {
@@ -52,12 +88,15 @@ export function publishedServices(services: readonly ServiceName[], inbound?: { 
 /** Every address of the engine's host, when an instance's network says `publicBind`. */
 export const PUBLIC_BIND_ADDRESS = "0.0.0.0";
 
-export function endpointsFor(applications: readonly Application[], host: string, ports: PublishedPorts, user: string): Endpoints {
+export function endpointsFor(applications: readonly Application[], host: string, ports: PublishedPorts, user: string, custom: readonly { name: string }[] = []): Endpoints {
     const out: Endpoints = {};
     for (const app of applications) {
         const route = APPLICATION_ROUTES[app];
         const port = ports[route.service];
-        if (port !== undefined) out[route.endpoint] = `http://${formatHost(host)}:${port}${route.path}`;
+        if (port !== undefined) out[route.endpoint] = `http://${formatHost(host)}:${port}${route.path(applications)}`;
+    }
+    if (ports.jupyter !== undefined) {
+        for (const c of custom) out[c.name] = `http://${formatHost(host)}:${ports.jupyter}${customApplicationPath(c.name)}`;
     }
     if (ports.ssh !== undefined) out.ssh = `ssh://${user}@${formatHost(host)}:${ports.ssh}`;
     return out;

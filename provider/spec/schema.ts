@@ -9,10 +9,61 @@ import { labelsSchema } from "./labels";
 import { SERVICES, ServiceName, serviceOfApplication } from "./endpoints";
 import { DEFAULT_SIZE_NAME, defaultTempDiskGb, findSize, sizeNames } from "./sizes";
 
-/** Applications served from an instance. JupyterLab and the classic notebook share one server. */
-export const APPLICATIONS = ["jupyterlab", "jupyter"] as const;
+/**
+ * Applications served from an instance, all through its one Jupyter server and its token:
+ * JupyterLab and the classic notebook (extensions of the server), JupyterLab's terminal, and VS
+ * Code in the browser (code-server behind jupyter-server-proxy, in the image's vscode variant).
+ */
+export const APPLICATIONS = ["jupyterlab", "jupyter", "terminal", "vscode"] as const;
 export type Application = (typeof APPLICATIONS)[number];
-export const DEFAULT_APPLICATIONS: readonly Application[] = ["jupyterlab", "jupyter"];
+export const DEFAULT_APPLICATIONS: readonly Application[] = ["jupyterlab", "jupyter", "terminal"];
+
+/** Paths of the Jupyter server (and names of ours) a custom application may not take. */
+export const RESERVED_APPLICATION_NAMES = [
+    ...APPLICATIONS, "ssh", "lab", "tree", "notebooks", "edit", "view", "terminals", "api", "files", "static", "custom", "login", "logout",
+    "kernelspecs", "nbconvert", "proxy", "server-proxy", "nbextensions", "metrics", "extensions",
+] as const;
+export const MAX_CUSTOM_APPLICATIONS = 8;
+
+/** A custom application (Azure: customServices): served at /<name>/ through Jupyter, under its token. */
+export const customApplicationSchema = z
+    .strictObject({
+        name: z.string().regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/, { message: "must be 2 to 32 lowercase letters, digits and '-', starting with a letter" })
+            .refine((n) => !(RESERVED_APPLICATION_NAMES as readonly string[]).includes(n), { message: `is taken by the instance itself; reserved: ${RESERVED_APPLICATION_NAMES.join(", ")}` }),
+        port: z.number({ message: "must be a port number" }).int({ message: "must be a whole number" }).min(1024, { message: "must be 1024 to 65535 (the application runs unprivileged)" }).max(65535, { message: "must be 1024 to 65535" })
+            .refine((p) => p !== 8888 && p !== 2222, { message: "is taken by the instance (8888 Jupyter, 2222 SSH)" }),
+        /** A shell command run in the instance, as its user, on the first request (PORT is set). */
+        command: z.string().min(1, { message: "must not be empty" }).optional(),
+        /** An image run beside the instance, sharing its network (a sidecar). */
+        image: z.string().min(1, { message: "must not be empty" }).optional(),
+    })
+    .superRefine((a, ctx) => {
+        if (!a.command && !a.image) ctx.addIssue({ code: "custom", message: "needs a command (run in the instance) or an image (run beside it), or both" });
+    });
+export type CustomApplication = z.output<typeof customApplicationSchema>;
+
+/**
+ * What the instance's Jupyter serves, for its proxy configuration (the image's
+ * jupyter_server_config.py reads it): a command runs in the instance unless the application has
+ * an image, where it runs instead.
+ */
+export function customApplicationsEnv(apps: readonly CustomApplication[]): { name: string; port: number; command?: string }[] {
+    return apps.map((a) => ({ name: a.name, port: a.port, ...(a.command && !a.image ? { command: a.command } : {}) }));
+}
+
+export const customApplicationsSchema = z
+    .array(customApplicationSchema)
+    .max(MAX_CUSTOM_APPLICATIONS, { message: `must have at most ${MAX_CUSTOM_APPLICATIONS} applications` })
+    .superRefine((apps, ctx) => {
+        const names = new Set<string>();
+        const ports = new Set<number>();
+        apps.forEach((a, i) => {
+            if (names.has(a.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `"${a.name}" is listed twice` });
+            if (ports.has(a.port)) ctx.addIssue({ code: "custom", path: [i, "port"], message: `${a.port} is taken by another application` });
+            names.add(a.name);
+            ports.add(a.port);
+        });
+    });
 
 /** The OS disk Azure gives a compute instance (P10, 128 GiB). */
 export const DEFAULT_OS_DISK_GB = 128;
@@ -234,10 +285,12 @@ export const instanceFields = {
     size: sizeSchema.prefault(DEFAULT_SIZE_NAME),
     image: z.string().min(1, { message: "must not be empty" }).optional(),
     applications: z
-        .array(z.enum(APPLICATIONS, { message: "unknown application" }))
+        .array(z.enum(APPLICATIONS, { message: "unknown application (others go in customApplications)" }))
         .min(1, { message: `must list at least one application; allowed: ${APPLICATIONS.join(", ")}` })
         .refine((a) => new Set(a).size === a.length, { message: "lists an application twice" })
+        .refine((a) => !a.includes("terminal") || a.includes("jupyterlab") || a.includes("jupyter"), { message: '"terminal" is JupyterLab\'s or the notebook\'s terminal: list "jupyterlab" or "jupyter" too' })
         .default([...DEFAULT_APPLICATIONS]),
+    customApplications: customApplicationsSchema.default([]),
     env: z
         .record(
             z.string().regex(envName, { message: "must be an environment variable name (letters, digits, '_')" })
@@ -271,6 +324,7 @@ export const instanceSchema = z
         assignedUser: i.assignedUser,
         network: i.network,
         labels: i.labels,
+        customApplications: i.customApplications,
     }));
 
 export type InstanceInput = z.input<typeof instanceSchema>;

@@ -53,7 +53,7 @@ describe.each([
 
     test("an unknown application", async () => {
         const m = await previewError({ viaOutputs, instances: { alice: { applications: ["jupyterlab", "rstudio"] } } });
-        expect(m).toMatch(/\[applications\[1\]\] unknown application; allowed: "jupyterlab", "jupyter"/);
+        expect(m).toMatch(/\[applications\[1\]\] unknown application \(others go in customApplications\); allowed: "jupyterlab", "jupyter", "terminal", "vscode"/);
         await nothingCreated();
     });
 

@@ -60,7 +60,7 @@ describe("Workspace and ComputeInstance", () => {
             "pulumi-nodejs:dynamic/compute-instance:Runtime alice-runtime",
         ]));
         // An explicit image means nothing to build.
-        expect(types.some((t) => t.includes("WorkstationImage"))).toBe(false);
+        expect(types.some((t) => /WorkstationImage team/.test(t))).toBe(false);
     });
 
     test("every child is parented to its component", async () => {
@@ -145,5 +145,43 @@ describe("inbound rules are checked against the instance in the constructor", ()
             workspace: new Workspace("ws-inbound", { backend: { docker: {} } }),
             network: { inbound: [{ application: "ssh", from: ["10.0.0.0/8"] }] },
         })).toThrow('[network.inbound[0].application] "ssh" needs SSH enabled on this instance (ssh.enabled)');
+    });
+});
+
+describe("applications, setup scripts and the quota in the components", () => {
+    const ws = new Workspace("apps", { backend: { docker: {} }, quota: { cores: 8 } });
+    const coder = new ComputeInstance("coder", {
+        workspace: ws, size: { cpus: 2, memoryGb: 4 }, applications: ["jupyterlab", "vscode"],
+        customApplications: [{ name: "dash", port: 8050, command: "python3 -m http.server $PORT" }],
+        setupScripts: { startup: "echo hi", timeout: "2m" },
+    });
+    const plain = new ComputeInstance("plain", { workspace: ws });
+
+    test("an instance listing vscode gets the workspace's VS Code variant, built FROM its image; others the image", async () => {
+        await value(coder.endpoints);
+        await value(plain.endpoints);
+        const variant = byName("apps-image-vscode").inputs;
+        expect(variant).toMatchObject({ variant: "vscode", image: expect.stringMatching(/^compute-instance-workstation-vscode:/), baseImage: expect.stringMatching(/^compute-instance-workstation:/) });
+        expect(byName("coder-runtime").inputs.image).toBe(variant.image);
+        expect(byName("plain-runtime").inputs.image).toBe(variant.baseImage);
+        expect(byName("coder-runtime").inputs).toMatchObject({
+            customApplications: [{ name: "dash", port: 8050, command: "python3 -m http.server $PORT" }],
+            setupScripts: { startup: { source: "inline", content: "echo hi" }, timeout: "2m" },
+            quota: "apps-quota-id",
+        });
+    });
+
+    test("the quota sees every instance of this stack in the workspace, as declared", async () => {
+        await value(plain.endpoints);
+        await new Promise((r) => setImmediate(r));
+        const quota = byName("apps-quota").inputs;
+        expect(quota.quota).toEqual({ cores: 8 });
+        expect(quota.instances).toEqual([{ instance: "coder", size: { cpus: 2, memoryGb: 4 } }, { instance: "plain", size: null }]);
+    });
+
+    test("plain bad applications fail in the constructor", () => {
+        expect(() => new ComputeInstance("badapp", { workspace: ws, applications: ["terminal"] })).toThrow('"terminal" is JupyterLab\'s or the notebook\'s terminal: list "jupyterlab" or "jupyter" too');
+        expect(() => new ComputeInstance("badapp2", { workspace: ws, customApplications: [{ name: "lab", port: 9000, command: "x" }] })).toThrow("[customApplications[0].name] is taken by the instance itself");
+        expect(() => new ComputeInstance("badapp3", { workspace: ws, setupScripts: { creation: { file: "no/such/file.sh" } } })).toThrow("[setupScripts.creation.file] no/such/file.sh does not exist");
     });
 });

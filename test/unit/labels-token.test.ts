@@ -1,5 +1,5 @@
 // Labels (Azure: tags) and the live token: the schema, the patches, what each backend is asked for.
-import type { RuntimeSpec } from "../../provider/backends/backend";
+import { runtimeSpec } from "../support/specs";
 import { containerCreateOptions } from "../../provider/backends/docker/options";
 import { readsTokenFile, runtimeManifests, statefulSetManifest, userLabelsOf } from "../../provider/backends/kubernetes/manifests";
 import { classify } from "../../provider/changes";
@@ -8,13 +8,7 @@ import { labelsPatch, labelsSchema } from "../../provider/spec/labels";
 import { instanceSchema } from "../../provider/spec/schema";
 import { summarize } from "../../provider/summary";
 
-const spec: RuntimeSpec = {
-    workspace: "ml-team", owner: "proj/dev", instance: "alice",
-    image: "registry.example.com/ml/compute-instance-workstation:0.1.0-abc", sizeName: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0,
-    applications: ["jupyterlab", "jupyter"], env: {}, token: "0123456789abcdef0123456789abcdef",
-    osDisk: "ci-ml-team-alice-os-aaaaaa", tempDisk: "ci-ml-team-alice-temp-bbbbbb", tempDiskGb: 28, userFiles: "ci-ml-team-userfiles",
-    network: "ci-ml-team", readyTimeoutSeconds: 300, ssh: null,
-};
+const spec = runtimeSpec({ image: "registry.example.com/ml/compute-instance-workstation:0.1.0-abc" });
 
 function problems(labels: unknown): string[] {
     const r = labelsSchema.safeParse(labels);

@@ -21,11 +21,16 @@ describe("instance schema", () => {
             name: "alice",
             size: { name: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0, tempDiskGb: 28 },
             image: undefined,
-            applications: ["jupyterlab", "jupyter"],
+            applications: ["jupyterlab", "jupyter", "terminal"],
+            customApplications: [],
             osDiskGb: 128,
             tempDiskGb: 28,
             env: {},
             readyTimeoutSeconds: 300,
+            ssh: undefined,
+            assignedUser: undefined,
+            network: undefined,
+            labels: undefined,
         });
     });
 
@@ -54,7 +59,7 @@ describe("instance schema", () => {
 
     test("an unknown application names its index and the allowed values", () => {
         expect(messageOf({ name: "alice", applications: ["jupyterlab", "rstudio"] }))
-            .toBe('ComputeInstance "alice": [applications[1]] unknown application; allowed: "jupyterlab", "jupyter"');
+            .toBe('ComputeInstance "alice": [applications[1]] unknown application (others go in customApplications); allowed: "jupyterlab", "jupyter", "terminal", "vscode"');
         expect(messageOf({ name: "alice", applications: [] })).toContain("[applications] must list at least one application");
         expect(messageOf({ name: "alice", applications: ["jupyter", "jupyter"] })).toContain("[applications] lists an application twice");
     });

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { RuntimeSpec } from "../../provider/backends/backend";
+import { runtimeSpec } from "../support/specs";
 import { containerCreateOptions } from "../../provider/backends/docker/options";
 import { runtimeManifests, statefulSetManifest } from "../../provider/backends/kubernetes/manifests";
 import { classify } from "../../provider/changes";
@@ -96,13 +96,9 @@ describe("changes and what they do", () => {
 });
 
 describe("the scripts on each backend", () => {
-    const spec: RuntimeSpec = {
-        workspace: "ml-team", owner: "proj/dev", instance: "alice",
-        image: "compute-instance-workstation:0.1.0", sizeName: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0,
-        applications: ["jupyterlab", "jupyter"], env: {}, token: "0123456789abcdef0123456789abcdef",
-        osDisk: "os", tempDisk: "tmp", tempDiskGb: 28, userFiles: "uf", network: "net", readyTimeoutSeconds: 300, ssh: null,
+    const spec = runtimeSpec({
         setupScripts: setupScriptsSchema.parse({ creation: { source: "inline", content: "echo c" }, startup: { source: "inline", content: "echo s" }, timeout: "10m" }),
-    };
+    });
 
     test("Docker: the time limit in the environment; the scripts themselves are files, not variables", () => {
         const opts = containerCreateOptions(spec, { jupyter: 20000 }, true);

@@ -21,7 +21,9 @@ import type { InstanceNetwork } from "../../spec/schema";
 import { httpStatus } from "../../http";
 import { stableJson } from "../../changes";
 import { waitUntilReady } from "../../readiness";
-import { PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, publishedServices, servicesFor } from "../../spec/endpoints";
+import {
+    ApplicationCheck, PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, applicationAnswers, applicationChecks, publishedServices, servicesFor,
+} from "../../spec/endpoints";
 import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/context";
 import { connectionOptions, isLocalEngine } from "./connection";
 import { getFiles, putFiles } from "./archive";
@@ -29,7 +31,7 @@ import {
     applyEgressScript, applyInboundScript, egressSignature, inboundSignature, readEgressScript, readInboundScript, removeEgressScript, removeInboundScript, restricts,
 } from "./firewall";
 import {
-    LABEL_PREFIX, agentContainerName, bridgeName, firewallCreateOptions, inboundPortRules, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
+    LABEL_PREFIX, agentContainerName, applicationContainerName, applicationCreateOptions, bridgeName, firewallCreateOptions, inboundPortRules, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
     networkName, preferredPort, statusFromDocker, userFilesVolumeName,
 } from "./options";
 
@@ -41,6 +43,8 @@ const PING_TIMEOUT_MS = 5000;
  * (with 2 s, every start took 2.1 s however fast Jupyter was: bench/power).
  */
 const PROBE_TIMEOUT_MS = 400;
+/** An application's first request may start it (VS Code: about a second). */
+const APPLICATION_PROBE_TIMEOUT_MS = 10_000;
 
 function statusCode(e: unknown): number | undefined {
     return typeof e === "object" && e !== null && "statusCode" in e ? Number((e as { statusCode: unknown }).statusCode) : undefined;
@@ -140,7 +144,7 @@ export class DockerBackend implements Backend {
         return { id: info.Id, ...(hash ? { contextHash: hash } : {}) };
     }
 
-    async buildImage(image: string, contextDir: string, contextHash: string, progress: Progress): Promise<{ id: string }> {
+    async buildImage(image: string, contextDir: string, contextHash: string, progress: Progress, buildArgs?: Record<string, string>): Promise<{ id: string }> {
         const fs = require("fs") as typeof import("fs");
         const os = require("os") as typeof import("os");
         const path = require("path") as typeof import("path");
@@ -158,9 +162,11 @@ export class DockerBackend implements Backend {
             }
             const stream = await this.docker.buildImage(
                 { context: dir, src: contextFiles(dir).concat(fs.readdirSync(caDir).map((f) => `ca-certificates/${f}`)) },
-                { t: image, labels: { [CONTEXT_HASH_LABEL]: contextHash }, rm: true, forcerm: true },
+                { t: image, labels: { [CONTEXT_HASH_LABEL]: contextHash }, rm: true, forcerm: true, ...(buildArgs ? { buildargs: buildArgs } : {}) },
             );
             const started = Date.now();
+            let step = "";
+            let shown = 0;
             await new Promise<void>((resolve, reject) =>
                 this.docker.modem.followProgress(
                     stream,
@@ -171,7 +177,13 @@ export class DockerBackend implements Backend {
                     },
                     (ev: { stream?: string; status?: string }) => {
                         const line = (ev.stream ?? ev.status ?? "").trim();
-                        if (line.startsWith("Step ")) progress.status(`building ${image}: ${line.slice(0, 120)} (${Math.round((Date.now() - started) / 1000)}s)`);
+                        if (!line) return;
+                        const seconds = Math.round((Date.now() - started) / 1000);
+                        // A long step (npm, pip) keeps showing what it is doing, at most once a second.
+                        if (line.startsWith("Step ")) step = line.slice(0, 60);
+                        else if (Date.now() - shown < 1000) return;
+                        shown = Date.now();
+                        progress.status(`building ${image} (${seconds}s): ${step}${line.startsWith("Step ") ? "" : ` — ${line.slice(0, 80)}`}`);
                     },
                 ),
             );
@@ -321,17 +333,30 @@ export class DockerBackend implements Backend {
                 }
             }
             const started = container;
+            await this.startApplications(spec, progress);
+            const checks = applicationChecks(spec.applications, spec.customApplications ?? []);
+            const server = spec.applications.includes("jupyterlab") ? "JupyterLab" : "Jupyter";
+            let waitingFor = server;
             const seconds = await waitUntilReady({
-                what: spec.applications.includes("jupyterlab") ? "JupyterLab" : "Jupyter",
-                probe: async () => (await this.probeJupyter(started, ports, spec.token)) && (!spec.ssh || (await this.probeSsh(started, ports))),
+                what: server,
+                probe: async () => {
+                    if (!(await this.probeJupyter(started, ports, spec.token)) || (spec.ssh && !(await this.probeSsh(started, ports)))) return false;
+                    for (const c of checks) {
+                        waitingFor = c.what;
+                        if (!applicationAnswers(await this.probeStatus(started, ports, spec.token, c.path, APPLICATION_PROBE_TIMEOUT_MS))) return false;
+                    }
+                    return true;
+                },
                 dead: async () => {
                     // The restart policy brings a crashed server back up: a restart is a death too.
                     const info = await started.inspect();
                     const s = info.State;
-                    if (s.Running && !s.Restarting && info.RestartCount === 0) return (await this.setupFailure(started, info)) ?? undefined;
+                    if (s.Running && !s.Restarting && info.RestartCount === 0) {
+                        return (await this.setupFailure(started, info)) ?? (await this.applicationsMissing(started, ports, spec.token, checks));
+                    }
                     return `the container exited (exit code ${s.ExitCode}${info.RestartCount ? `, restarted ${info.RestartCount} times` : ""})`;
                 },
-                phase: async () => this.setupPhase(started),
+                phase: async () => (await this.setupPhase(started)) ?? (waitingFor !== server ? `waiting for ${waitingFor} to answer` : undefined),
                 diagnostics: () => this.logTail(started),
                 timeoutSeconds: spec.readyTimeoutSeconds + setupSeconds(spec.setupScripts),
                 progress,
@@ -348,6 +373,7 @@ export class DockerBackend implements Backend {
             }
             // Nothing half-created: the container and its rules go; the disks belong to their own resources.
             if (container) await container.remove({ force: true }).catch(() => undefined);
+            await this.removeApplications(name).catch(() => undefined);
             if (hasLabels) await this.writeLabels(spec, undefined).catch(() => undefined);
             if (spec.firewallImage) await this.runOnHostNetwork(spec, spec.firewallImage, removeInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network))).catch(() => undefined);
             if (e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError")) throw e;
@@ -370,6 +396,7 @@ export class DockerBackend implements Backend {
             );
         }
         await this.docker.getContainer(name).remove({ force: true });
+        await this.removeApplications(name);
     }
 
     private async choosePorts(services: ServiceName[], spec: RuntimeSpec, preferred: boolean): Promise<PublishedPorts> {
@@ -397,20 +424,34 @@ export class DockerBackend implements Backend {
     }
 
     private async probeJupyter(container: Dockerode.Container, ports: PublishedPorts, token: string): Promise<boolean> {
+        return (await this.probeStatus(container, ports, token, "/api/status")) === 200;
+    }
+
+    /**
+     * The HTTP status of a path of the instance's Jupyter server, with the token; 0 when nothing
+     * answers. From inside the container, only the status class is known (200, 300, 400, 500).
+     */
+    private async probeStatus(container: Dockerode.Container, ports: PublishedPorts, token: string, path: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<number> {
+        const headers = { Authorization: `token ${token}` };
         if (this.options.reachInstancesBy === "workspace-network") {
             const name = (await container.inspect()).Name.replace(/^\//, "");
-            return (await httpStatus(`http://${name}:${SERVICES.jupyter.containerPort}/api/status`, { Authorization: `token ${token}` }, PROBE_TIMEOUT_MS)) === 200;
+            return httpStatus(`http://${name}:${SERVICES.jupyter.containerPort}${path}`, headers, timeoutMs).catch(() => 0);
         }
         if (this.local && ports.jupyter !== undefined) {
-            return (await httpStatus(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/api/status`, { Authorization: `token ${token}` }, PROBE_TIMEOUT_MS)) === 200;
+            return httpStatus(`http://${PUBLISH_ADDRESS}:${ports.jupyter}${path}`, headers, timeoutMs).catch(() => 0);
         }
         // A remote engine publishes on its own loopback, and an unpublished server is not
-        // reachable from here at all: ask from inside the container.
-        return this.execSucceeds(container, [
+        // reachable from here at all: ask from inside the container (the token in the exec's
+        // environment, not its command line).
+        const code = await this.execExitCode(container, [
             "python3", "-c",
-            `import os,urllib.request as u;t=os.environ.get("JUPYTER_TOKEN") or open("${TOKEN_FILE}").read().strip();`
-            + `u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}/api/status",headers={"Authorization":"token "+t}),timeout=2)`,
-        ]);
+            "import os,sys,urllib.request as u,urllib.error as e\n"
+            + "try:\n"
+            + `    r=u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}${path}",headers={"Authorization":"token "+os.environ["PROBE_TOKEN"]}),timeout=${timeoutMs / 1000});sys.exit(r.status//100)\n`
+            + "except e.HTTPError as x:\n    sys.exit(x.code//100)\n"
+            + "except Exception:\n    sys.exit(9)\n",
+        ], [`PROBE_TOKEN=${token}`]);
+        return code !== undefined && code >= 1 && code <= 5 ? code * 100 : 0;
     }
 
     /** sshd answers with its banner. */
@@ -424,14 +465,64 @@ export class DockerBackend implements Backend {
     }
 
     private async execSucceeds(container: Dockerode.Container, cmd: string[]): Promise<boolean> {
-        const exec = await container.exec({ Cmd: cmd });
+        return (await this.execExitCode(container, cmd)) === 0;
+    }
+
+    /** The exit code of a command run in the container; undefined when it did not finish within 5 s. */
+    private async execExitCode(container: Dockerode.Container, cmd: string[], env: string[] = []): Promise<number | undefined> {
+        const exec = await container.exec({ Cmd: cmd, Env: env });
         await (await exec.start({ hijack: true, stdin: false })).resume();
         for (let i = 0; i < 50; i++) {
             const info = await exec.inspect();
-            if (!info.Running) return info.ExitCode === 0;
+            if (!info.Running) return info.ExitCode ?? undefined;
             await new Promise((r) => setTimeout(r, 100));
         }
-        return false;
+        return undefined;
+    }
+
+    /** Custom applications with an image of their own: made and started in the instance's network. */
+    private async startApplications(spec: RuntimeSpec, progress: Progress): Promise<void> {
+        for (const app of (spec.customApplications ?? []).filter((a) => a.image)) {
+            const image = app.image as string;
+            await this.ensureImage(image, progress);
+            progress.status(`starting ${app.name} (${image})`);
+            const name = applicationContainerName(spec, app.name);
+            await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
+            const c = await this.docker.createContainer(applicationCreateOptions(spec, app));
+            await c.start();
+        }
+    }
+
+    /** The application containers of an instance (by its container's name). */
+    private async applicationContainers(id: string): Promise<Dockerode.Container[]> {
+        const list = await this.docker.listContainers({ all: true, filters: { name: [`${id}-app-`], label: ["app.kubernetes.io/component=application"] } });
+        return list.filter((c) => c.Names.some((n) => n.startsWith(`/${id}-app-`))).map((c) => this.docker.getContainer(c.Id));
+    }
+
+    private async removeApplications(id: string): Promise<void> {
+        for (const c of await this.applicationContainers(id)) await ignoreNotFound(c.remove({ force: true }));
+    }
+
+    /**
+     * Why applications served through the proxy can never answer: the image has no proxy, or its
+     * proxy does not serve one (VS Code in an image without code-server). Undefined while Jupyter
+     * itself is not up yet, or when all are there.
+     */
+    private async applicationsMissing(container: Dockerode.Container, ports: PublishedPorts, token: string, checks: ApplicationCheck[]): Promise<string | undefined> {
+        const proxied = checks.filter((c) => c.proxied).map((c) => c.proxied as string);
+        if (!proxied.length || !(await this.probeJupyter(container, ports, token))) return undefined;
+        const status = await this.probeStatus(container, ports, token, "/server-proxy/servers-info", APPLICATION_PROBE_TIMEOUT_MS);
+        if (status >= 400 && status < 500) {
+            return `the image serves no applications through Jupyter (no jupyter-server-proxy): ${proxied.join(", ")} need the default image, or one built FROM it (images/README.md)`;
+        }
+        if (proxied.includes("vscode") && this.local && ports.jupyter !== undefined) {
+            const info = await fetch(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/server-proxy/servers-info`, { headers: { Authorization: `token ${token}` } })
+                .then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined) as { server_processes?: { name: string }[] } | undefined;
+            if (info?.server_processes && !info.server_processes.some((p) => p.name === "vscode")) {
+                return "the image has no VS Code (code-server): use the workspace's default image (its vscode variant is built for instances that list \"vscode\"), or build yours FROM compute-instance-workstation-vscode";
+            }
+        }
+        return undefined;
     }
 
     /** The entry point's report on the setup scripts at this start, from its output since it started. */
@@ -585,6 +676,7 @@ export class DockerBackend implements Backend {
         const c = this.docker.getContainer(id);
         const info = await ignoreNotFound(c.inspect());
         if (!info) throw new BackendError(`no instance ${id} on the ${this.description}`);
+        for (const app of await this.applicationContainers(id)) await ignoreNotFound(app.stop({ t: 10 })).catch(() => undefined);
         if (info.State.Running || info.State.Restarting) await c.stop({ t: 10 });
         const after = await this.readRuntime(id);
         if (!after || after.status !== "Stopped") throw new BackendError(`${id} did not stop (it is ${after?.status ?? "gone"})`);
@@ -596,6 +688,12 @@ export class DockerBackend implements Backend {
         const info = await ignoreNotFound(c.inspect());
         if (!info) throw new BackendError(`no instance ${id} on the ${this.description}`);
         if (!info.State.Running) await c.start();
+        // Beside it, in its (new) network namespace.
+        for (const app of await this.applicationContainers(id)) {
+            await app.restart({ t: 5 }).catch((e) => {
+                throw new BackendError(`${id}: its application container ${app.id.slice(0, 12)} did not start: ${reason(e)}`);
+            });
+        }
         const state = await this.readRuntime(id);
         if (!state) throw new BackendError(`${id} disappeared while starting`);
         const token = (await this.currentToken(c, info)) ?? "";
@@ -621,6 +719,7 @@ export class DockerBackend implements Backend {
         const info = await ignoreNotFound(c.inspect());
         if (!info) return;
         // A short grace period lets kernels and editors flush what they are writing.
+        await this.removeApplications(id);
         await ignoreNotFound(c.stop({ t: 10 })).catch(() => undefined);
         await ignoreNotFound(c.remove({ force: true }));
         const labels = info.Config.Labels ?? {};

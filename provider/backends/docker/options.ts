@@ -6,7 +6,7 @@ import type Dockerode from "dockerode";
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import { PUBLIC_BIND_ADDRESS, PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, publishedServices, servicesFor } from "../../spec/endpoints";
 import { PortRule, restricts } from "./firewall";
-import type { InstanceNetwork } from "../../spec/schema";
+import { CustomApplication, InstanceNetwork, customApplicationsEnv } from "../../spec/schema";
 
 import { AGENT_STATE_DIR, Component, assignedUserLabels, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
 
@@ -33,6 +33,40 @@ export function labelsFor(ref: Ownership & { instance?: string }, component: Com
 
 export function containerName(ref: InstanceRef): string {
     return `ci-${ref.workspace}-${ref.instance}`;
+}
+
+/** The container of a custom application run beside an instance (its image). */
+export function applicationContainerName(ref: InstanceRef, app: string): string {
+    return `${containerName(ref)}-app-${app}`;
+}
+
+
+/**
+ * A custom application's own container: in the instance's network namespace (so Jupyter reaches
+ * it on localhost, and nothing else does), the user files mounted, unprivileged as the instance is,
+ * and no larger than the instance.
+ */
+export function applicationCreateOptions(spec: RuntimeSpec, app: CustomApplication): Dockerode.ContainerCreateOptions {
+    const memory = memoryBytes(spec.memoryGb);
+    return {
+        name: applicationContainerName(spec, app.name),
+        Image: app.image,
+        ...(app.command ? { Entrypoint: ["bash", "-c", app.command] } : {}),
+        Env: [`PORT=${app.port}`, `NOTEBOOK_DIR=${USER_FILES_DIR}`],
+        Labels: labelsFor(spec, "application", { [`${LABEL_PREFIX}/application`]: app.name }),
+        HostConfig: {
+            NetworkMode: `container:${containerName(spec)}`,
+            NanoCpus: nanoCpus(spec.cpus),
+            Memory: memory,
+            MemorySwap: memory,
+            PidsLimit: 4096,
+            Mounts: [{ Type: "volume", Source: spec.userFiles, Target: USER_FILES_DIR }],
+            RestartPolicy: { Name: "unless-stopped" },
+            CapDrop: ["ALL"],
+            CapAdd: [...STARTUP_CAPABILITIES],
+            SecurityOpt: ["no-new-privileges:true"],
+        },
+    };
 }
 
 /** Disks carry a random suffix: a replacement disk is created before the old one is deleted. */
@@ -108,6 +142,7 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts,
             tokenFile ? `CI_TOKEN_FILE=${TOKEN_FILE}` : `JUPYTER_TOKEN=${spec.token}`,
             // A public key: the entry point writes it, root-owned, where sshd looks for keys.
             ...(spec.ssh ? [`CI_SSH_AUTHORIZED_KEY=${spec.ssh.publicKey}`] : []),
+            ...(spec.customApplications?.length ? [`CI_CUSTOM_APPLICATIONS=${JSON.stringify(customApplicationsEnv(spec.customApplications))}`] : []),
             // The scripts themselves are files the backend writes before the container starts.
             ...(spec.setupScripts ? [`CI_SETUP_TIMEOUT=${spec.setupScripts.timeoutSeconds}`] : []),
         ],

@@ -5,6 +5,7 @@
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import type { EgressPolicy } from "../../spec/access";
 import { SCRIPT_KINDS, SETUP_DIR } from "../../spec/setup";
+import { customApplicationsEnv } from "../../spec/schema";
 import { SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
 import { Component, HOME_DIR, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
 
@@ -257,6 +258,7 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                                 ...Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => ({ name: k, value: v })),
                                 { name: "CI_APPLICATIONS", value: spec.applications.join(",") },
                                 ...(spec.setupScripts ? [{ name: "CI_SETUP_TIMEOUT", value: String(spec.setupScripts.timeoutSeconds) }] : []),
+                                ...(spec.customApplications?.length ? [{ name: "CI_CUSTOM_APPLICATIONS", value: JSON.stringify(customApplicationsEnv(spec.customApplications)) }] : []),
                                 tokenFile
                                     ? { name: "CI_TOKEN_FILE", value: TOKEN_FILE }
                                     : { name: "JUPYTER_TOKEN", valueFrom: { secretKeyRef: { name: tokenSecretName(spec), key: "token" } } },
@@ -281,6 +283,7 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                                 ...(setupItems.length ? [{ name: "setup", mountPath: SETUP_DIR, readOnly: true }] : []),
                             ],
                         },
+                        ...applicationContainers(spec),
                     ],
                     volumes: [
                         { name: "os-disk", persistentVolumeClaim: { claimName: spec.osDisk } },
@@ -329,6 +332,26 @@ export function userLabelsOf(metadata: { labels?: Record<string, string>; annota
         if (v !== undefined) out[String(k)] = v;
     }
     return out;
+}
+
+/**
+ * Custom applications with an image run as containers of the pod (they share its network: Jupyter
+ * reaches them on localhost), unprivileged like the instance, with the user files. Their requests
+ * are small and their limits the instance's: the size is the instance's, the applications share it.
+ */
+function applicationContainers(spec: RuntimeSpec): object[] {
+    return (spec.customApplications ?? []).filter((a) => a.image).map((a) => ({
+        name: `app-${a.name}`,
+        image: a.image,
+        ...(a.command ? { command: ["bash", "-c", a.command] } : {}),
+        env: [{ name: "PORT", value: String(a.port) }, { name: "NOTEBOOK_DIR", value: USER_FILES_DIR }],
+        resources: {
+            requests: { cpu: cpuQuantity(Math.min(0.1, spec.cpus)), memory: "128Mi" },
+            limits: { cpu: cpuQuantity(spec.cpus), memory: memoryQuantity(spec.memoryGb) },
+        },
+        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+        volumeMounts: [{ name: "user-files", mountPath: USER_FILES_DIR }],
+    }));
 }
 
 /** The Role and RoleBinding of an instance's assigned user. */
