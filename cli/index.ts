@@ -26,7 +26,7 @@ import { parseDurationSeconds } from "../provider/spec/duration";
 const USAGE = `usage:
   compute-instance status|start|stop|restart INSTANCE --workspace WS [--docker-host URL | --namespace NS [--kubeconfig PATH] [--context NAME]] [--timeout 5m]
   compute-instance list --workspace WS [--label KEY=VALUE ...] [--docker-host URL | --namespace NS [--kubeconfig PATH] [--context NAME]]
-  compute-instance build-image [--docker-host URL] [--force] [--vscode]`;
+  compute-instance build-image [--docker-host URL] [--force] [--vscode] [--prune]`;
 
 class UsageError extends Error {}
 
@@ -148,9 +148,21 @@ async function buildImage(args: string[]): Promise<void> {
     const force = args.includes("--force");
     const base = await buildOne(backend, workstationContextDir(), workstationImageTag, force);
     await buildOne(backend, agentContextDir(), agentImageTag, force);
+    const current = [base, agentImageTag(contextHash(agentContextDir()))];
     if (args.includes("--vscode")) {
-        await buildOne(backend, vscodeContextDir(), vscodeImageTag, force, vscodeContextHash(contextHash(workstationContextDir())), { BASE_IMAGE: base });
+        current.push(await buildOne(backend, vscodeContextDir(), vscodeImageTag, force, vscodeContextHash(contextHash(workstationContextDir())), { BASE_IMAGE: base }));
     }
+    if (args.includes("--prune")) await pruneImages(backend, current);
+}
+
+/**
+ * Images of this package built from other contexts (older checkouts, earlier edits): removed, so
+ * a machine that builds every commit does not fill its disk. Images containers still use stay.
+ */
+async function pruneImages(backend: DockerBackend, keep: string[]): Promise<void> {
+    const repos = new Set(keep.map((t) => t.slice(0, t.lastIndexOf(":"))));
+    const removed = await backend.removeImagesExcept([...repos], keep);
+    if (removed.length) console.log(`removed ${removed.length} image(s) of earlier builds: ${removed.join(", ")}`);
 }
 
 async function buildOne(

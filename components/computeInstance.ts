@@ -358,6 +358,9 @@ export class ComputeInstance extends pulumi.ComponentResource {
         const setupScripts = scriptsOf(args.setupScripts, `ComputeInstance "${name}"`);
         const wiring = { backend: ws.backend, workspace: ws.workspaceName, owner: ws.owner, instance: instanceName };
         const child = { parent: this };
+        // Nothing of the instance is made before the workspace's quota check passed (an `up`
+        // without a preview runs the checks as it goes).
+        const afterQuota = { ...child, dependsOn: [ws.quotaCheck] };
 
         const token = applicationSharingPolicy === "Shared"
             ? ws.sharedToken()
@@ -368,12 +371,12 @@ export class ComputeInstance extends pulumi.ComponentResource {
             sizeGb: pulumi.output(args.osDisk).apply((d) => d?.sizeGb),
             reimage: args.reimage,
             assignedUser: args.assignedUser,
-        }, ["volumeName"], child);
+        }, ["volumeName"], afterQuota);
         const tempDisk = new KindResource("TempDisk", `${name}-temp-disk`, {
             ...wiring,
             size: args.size,
             sizeGb: pulumi.output(args.tempDisk).apply((d) => d?.sizeGb),
-        }, ["volumeName"], child);
+        }, ["volumeName"], afterQuota);
 
         ws.registerInstance(instanceName, args.size);
         const runtimeName = `${name}-runtime`;
@@ -396,11 +399,10 @@ export class ComputeInstance extends pulumi.ComponentResource {
             token,
             // Said in the preview when it changes; the token it brings is what applies.
             sharing: applicationSharingPolicy,
-            quota: ws.quotaId,
             ...(setupScripts !== undefined ? { setupScripts } : {}),
             ...(args.labels !== undefined ? { labels: args.labels, agent: ws.agentId } : {}),
         }, ["status", "endpoints", "ports", "containerId", "cpus", "memoryGb", "gpus", "readyTimeoutSeconds", "labels"],
-            { ...child, additionalSecretOutputs: ["token"] });
+            { ...afterQuota, additionalSecretOutputs: ["token"] });
 
         if (args.network !== undefined) {
             // Who may connect, as a resource of its own: a change of ranges is its update, live.

@@ -150,8 +150,8 @@ export class Workspace extends pulumi.ComponentResource {
     readonly agentId: pulumi.Output<string>;
     /** The agent's image; on Docker it also applies network rules (it has iptables). */
     readonly agentImage: pulumi.Output<string>;
-    /** Id of the quota check: instances are made after it passed. */
-    readonly quotaId: pulumi.Output<string>;
+    /** @internal The quota check: an instance's parts are made after it passed (`dependsOn`). */
+    readonly quotaCheck: pulumi.Resource;
     private readonly resourceName: string;
     private readonly sharedTokenVersion?: pulumi.Input<number>;
     private shared?: pulumi.Output<string>;
@@ -235,7 +235,7 @@ export class Workspace extends pulumi.ComponentResource {
             instances: pulumi.output(instances),
             agent: this.agentId,
         }, [], { parent: this });
-        this.quotaId = quota.id;
+        this.quotaCheck = quota;
 
         this.registerOutputs({
             agentId: this.agentId,

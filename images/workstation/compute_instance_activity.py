@@ -4,11 +4,14 @@ Serves /api/compute-instance/connections: how many SSH connections (VS Code Remo
 included) are open to the instance's sshd, read from the kernel's socket table (no privileges
 needed), and whether VS Code in the browser is open (code-server's heartbeat file), so the
 workspace agent's idle rule counts them. Authenticated like every API call.
+
+Also serves /compute-instance/new-terminal, the instance's terminal endpoint: a new terminal,
+opened on the notebook's terminal page (JupyterLab has no URL that opens one).
 """
 import os
 import time
 
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
@@ -44,6 +47,19 @@ def open_editors(heartbeat=VSCODE_HEARTBEAT, now=None):
     return 1 if age < EDITOR_FRESH_SECONDS else 0
 
 
+class NewTerminalHandler(JupyterHandler):
+    """The instance's terminal endpoint: a new terminal, on the notebook's terminal page (JupyterLab
+    has no URL that opens a terminal)."""
+
+    @web.authenticated
+    def get(self):
+        manager = self.settings.get("terminal_manager")
+        if manager is None:
+            raise web.HTTPError(404, "this instance has no terminal (list \"terminal\" in its applications)")
+        name = manager.create()["name"]
+        self.redirect(url_path_join(self.base_url, "terminals", name))
+
+
 class ConnectionsHandler(APIHandler):
     @web.authenticated
     def get(self):
@@ -56,5 +72,8 @@ def _jupyter_server_extension_points():
 
 def _load_jupyter_server_extension(serverapp):
     app = serverapp.web_app
-    route = url_path_join(app.settings["base_url"], "/api/compute-instance/connections")
-    app.add_handlers(".*$", [(route, ConnectionsHandler)])
+    base = app.settings["base_url"]
+    app.add_handlers(".*$", [
+        (url_path_join(base, "/api/compute-instance/connections"), ConnectionsHandler),
+        (url_path_join(base, "/compute-instance/new-terminal"), NewTerminalHandler),
+    ])

@@ -38,8 +38,6 @@ const runtimeSchema = z
         network: z.string().min(1),
         token: z.string().min(16),
         setupScripts: setupScriptsSchema.optional(),
-        /** Orders the runtime after the workspace's quota check. */
-        quota: z.string().optional(),
         /** The instance's applicationSharingPolicy. */
         sharing: sharingPolicySchema.optional(),
         labels: instanceFields.labels,
@@ -159,6 +157,7 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true, liv
         // place; Docker keeps them with the workspace agent (a container's labels are fixed).
         labels: (before, after) => (sameValue(before ?? {}, after ?? {}) ? "ignore" : "live"),
         agent: "ignore",
+        // No longer an input (the quota check is a dependency): states that have it change nothing.
         quota: "ignore",
         // The scripts run at start: a new script is a restart (the creation script then runs
         // once more, as its hash on the OS disk differs).

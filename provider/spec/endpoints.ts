@@ -19,8 +19,9 @@ export type PublishedPorts = Partial<Record<ServiceName, number>>;
 const APPLICATION_ROUTES: Record<Application, { service: ServiceName; path: (apps: readonly Application[]) => string; endpoint: string }> = {
     jupyterlab: { service: "jupyter", path: () => "/lab", endpoint: "jupyterLab" },
     jupyter: { service: "jupyter", path: () => "/tree", endpoint: "jupyter" },
-    // A terminal page in the interface the instance has (JupyterLab's, else the notebook's).
-    terminal: { service: "jupyter", path: (apps) => (apps.includes("jupyterlab") ? "/lab/terminals/1" : "/terminals/1"), endpoint: "terminal" },
+    // A new terminal, opened in the interface the instance has (the image's extension creates it:
+    // JupyterLab's own routes open existing terminals only).
+    terminal: { service: "jupyter", path: () => "/compute-instance/new-terminal", endpoint: "terminal" },
     vscode: { service: "jupyter", path: () => "/vscode/", endpoint: "vscode" },
 };
 
@@ -57,7 +58,7 @@ export interface Endpoints {
     jupyterLab?: string;
     /** The classic notebook interface (Notebook 7), e.g. `http://127.0.0.1:49153/tree`. */
     jupyter?: string;
-    /** A terminal, e.g. `http://127.0.0.1:49153/lab/terminals/1`. */
+    /** A new terminal, e.g. `http://127.0.0.1:49153/compute-instance/new-terminal`. */
     terminal?: string;
     /** VS Code in the browser, e.g. `http://127.0.0.1:49153/vscode/`. */
     vscode?: string;

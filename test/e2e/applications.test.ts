@@ -17,7 +17,7 @@ const alice = {
     ...small,
     applications: ["jupyterlab", "jupyter", "terminal", "vscode"],
     customApplications: [
-        { name: "files", port: 9100, command: "mkdir -p /tmp/served && echo served-by-command > /tmp/served/index.html && exec python3 -m http.server \"$PORT\" --bind 127.0.0.1 --directory /tmp/served" },
+        { name: "served", port: 9100, command: "mkdir -p /tmp/served && echo served-by-command > /tmp/served/index.html && exec python3 -m http.server \"$PORT\" --bind 127.0.0.1 --directory /tmp/served" },
         { name: "beside", port: 9200, image: baseImage, command: "mkdir -p /tmp/s && echo served-beside > /tmp/s/index.html && exec python3 -m http.server \"$PORT\" --directory /tmp/s" },
     ],
 };
@@ -58,24 +58,25 @@ afterAll(async () => {
 describe("applications", () => {
     test("every application has an endpoint, answers with the token once up returns, and refuses without it", async () => {
         const e = out.alice.endpoints;
-        expect(Object.keys(e).sort()).toEqual(["beside", "files", "jupyter", "jupyterLab", "terminal", "vscode"]);
-        expect(e.terminal).toMatch(/\/lab\/terminals\/1$/);
+        expect(Object.keys(e).sort()).toEqual(["beside", "jupyter", "jupyterLab", "served", "terminal", "vscode"]);
+        expect(e.terminal).toMatch(/\/compute-instance\/new-terminal$/);
         expect(e.vscode).toMatch(/\/vscode\/$/);
         for (const url of Object.values(e)) {
             expect((await get(url, out.alice.token)).status).toBeLessThan(400);
             expect([302, 403]).toContain((await get(url)).status);
         }
-        expect(await text(e.files, out.alice.token)).toBe("served-by-command\n");
+        expect(await text(e.served, out.alice.token)).toBe("served-by-command\n");
         expect(await text(e.beside, out.alice.token)).toBe("served-beside\n");
         expect(out.plain.endpoints).toEqual({ jupyter: expect.stringMatching(/\/tree$/) });
         // No terminal listed, no terminals.
         expect((await get(out.plain.endpoints.jupyter.replace(/\/tree$/, "/api/terminals"), out.plain.token)).status).toBe(404);
-        expect(t.log.join("")).toContain("compute-instance-workstation-vscode");
+        expect((await docker.getContainer(`ci-${ws}-alice`).inspect()).Config.Image).toMatch(/^compute-instance-workstation-vscode:/);
+        expect((await docker.getContainer(`ci-${ws}-plain`).inspect()).Config.Image).toBe(baseImage);
     });
 
     test("the custom application with an image runs beside the instance, in its network only", async () => {
         const side = await docker.getContainer(`ci-${ws}-alice-app-beside`).inspect();
-        expect(side.HostConfig.NetworkMode).toBe(`container:ci-${ws}-alice`);
+        expect(side.HostConfig.NetworkMode).toBe(`container:${(await docker.getContainer(`ci-${ws}-alice`).inspect()).Id}`);
         expect(side.HostConfig.PortBindings ?? {}).toEqual({});
         expect(side.Config.Labels["app.kubernetes.io/component"]).toBe("application");
         // From the instance, on localhost.

@@ -82,6 +82,14 @@ describe("a compute instance on Kubernetes", () => {
                 assignedUser: { name: "alice", id: "0f1e2d3c", kubernetesUser: "alice@example.com", kubernetesGroups: ["ml-leads"] },
                 networkRules: { publicBind: false, inbound: [{ service: "jupyter", from: ["10.0.0.0/8"] }, { service: "ssh", from: ["192.168.0.0/16"] }] },
             }, namespace),
+            // Labels, a live token (the workstation image's name), setup scripts, VS Code and
+            // custom applications, one of them a container of the pod.
+            ...runtimeManifests({
+                ...base, instance: "dryrun4", image: "registry.example.com/ml/compute-instance-workstation:1",
+                applications: ["jupyterlab", "terminal", "vscode"], labels: { team: "vision", "example.com/cost-center": "cc-1" },
+                setupScripts: { creation: { source: "inline", content: "echo c", sha256: "x" }, startup: { source: "inline", content: "echo s", sha256: "y" }, timeoutSeconds: 120 },
+                customApplications: [{ name: "dash", port: 8050, command: "python3 app.py" }, { name: "rstudio", port: 8787, image: "registry.example.com/rstudio:4" }],
+            }, namespace),
             egressPolicyManifest(base, namespace, { allow: ["10.20.0.0/16"] }),
             egressPolicyManifest(base, namespace, "deny"),
             pvcManifest({ name: "dry-pvc", namespace, ref: base, component: "os-disk", sizeGb: 128, accessMode: "ReadWriteOnce", storageClass: "standard" }),

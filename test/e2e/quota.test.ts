@@ -44,6 +44,12 @@ describe("workspace quota", () => {
         expect(m).toContain(`[quota.cores] workspace "${ws}" would use 3.5 cores of its quota of 3: alice 1 (stack e2e-instance/${a.stack.name}, stopped), bob 1, carol 1.5 (new)`);
         expect(m).toContain(`(the quota is set by stack e2e-instance/${a.stack.name})`);
         expect(await containers()).toEqual(["alice", "bob"]);
+        // An `up` without a preview (the Automation API's) checks as it goes: nothing of carol is made.
+        const up = await failureOf(b.stack.up());
+        expect(up).toContain("[quota.cores]");
+        expect(await containers()).toEqual(["alice", "bob"]);
+        const volumes = await docker.listVolumes({ filters: { label: [`compute-instance.pulumi.io/workspace=${ws}`, "app.kubernetes.io/instance=carol"] } });
+        expect(volumes.Volumes ?? []).toEqual([]);
     });
 
     test("raising the quota is the quota's update, live; the instance then fits", async () => {

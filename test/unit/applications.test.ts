@@ -50,11 +50,10 @@ describe("endpoints and readiness", () => {
         expect(servicesFor(["vscode", "terminal", "jupyter"], false)).toEqual(["jupyter"]);
         expect(endpointsFor(["jupyterlab", "terminal", "vscode"], "127.0.0.1", { jupyter: 20000 }, "azureuser", [{ name: "dash" }])).toEqual({
             jupyterLab: "http://127.0.0.1:20000/lab",
-            terminal: "http://127.0.0.1:20000/lab/terminals/1",
+            terminal: "http://127.0.0.1:20000/compute-instance/new-terminal",
             vscode: "http://127.0.0.1:20000/vscode/",
             dash: "http://127.0.0.1:20000/dash/",
         });
-        expect(endpointsFor(["jupyter", "terminal"], "h", { jupyter: 1 }, "u").terminal).toBe("http://h:1/terminals/1");
         // Jupyter unpublished: no URL for anything served through it.
         expect(endpointsFor(["vscode"], "h", {}, "u", [{ name: "dash" }])).toEqual({});
     });

@@ -167,7 +167,6 @@ describe("applications, setup scripts and the quota in the components", () => {
         expect(byName("coder-runtime").inputs).toMatchObject({
             customApplications: [{ name: "dash", port: 8050, command: "python3 -m http.server $PORT" }],
             setupScripts: { startup: { source: "inline", content: "echo hi" }, timeout: "2m" },
-            quota: "apps-quota-id",
         });
     });
 

@@ -176,7 +176,8 @@ export class DockerBackend implements Backend {
                         else resolve();
                     },
                     (ev: { stream?: string; status?: string }) => {
-                        const line = (ev.stream ?? ev.status ?? "").trim();
+                        // eslint-disable-next-line no-control-regex
+                        const line = (ev.stream ?? ev.status ?? "").replace(/\x1b\[[0-9;]*m/g, "").trim();
                         if (!line) return;
                         const seconds = Math.round((Date.now() - started) / 1000);
                         // A long step (npm, pip) keeps showing what it is doing, at most once a second.
@@ -194,6 +195,19 @@ export class DockerBackend implements Backend {
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    }
+
+    /** Removes the tags of these repositories other than `keep` (images in use by a container stay); returns what went. */
+    async removeImagesExcept(repositories: string[], keep: string[]): Promise<string[]> {
+        const removed: string[] = [];
+        for (const image of await this.docker.listImages()) {
+            for (const tag of image.RepoTags ?? []) {
+                if (!repositories.includes(tag.slice(0, tag.lastIndexOf(":"))) || keep.includes(tag)) continue;
+                // Refused (409) while a container uses it: kept.
+                if (await this.docker.getImage(tag).remove().then(() => true, () => false)) removed.push(tag);
+            }
+        }
+        return removed;
     }
 
     // -- workspace -----------------------------------------------------------------------------
@@ -341,9 +355,14 @@ export class DockerBackend implements Backend {
                 what: server,
                 probe: async () => {
                     if (!(await this.probeJupyter(started, ports, spec.token)) || (spec.ssh && !(await this.probeSsh(started, ports)))) return false;
+                    // A path the proxy does not serve answers Jupyter's own 404: served first, then answering.
+                    const served = await this.proxiedServers(started, ports, spec.token);
                     for (const c of checks) {
                         waitingFor = c.what;
-                        if (!applicationAnswers(await this.probeStatus(started, ports, spec.token, c.path, APPLICATION_PROBE_TIMEOUT_MS))) return false;
+                        if (c.proxied && served && !served.includes(c.proxied)) return false;
+                        const status = await this.probeStatus(started, ports, spec.token, c.path, APPLICATION_PROBE_TIMEOUT_MS);
+                        // Not knowing what the proxy serves (from inside the container), a 404 may be Jupyter's.
+                        if (!applicationAnswers(status) || (c.proxied && !served && status === 404)) return false;
                     }
                     return true;
                 },
@@ -515,14 +534,24 @@ export class DockerBackend implements Backend {
         if (status >= 400 && status < 500) {
             return `the image serves no applications through Jupyter (no jupyter-server-proxy): ${proxied.join(", ")} need the default image, or one built FROM it (images/README.md)`;
         }
-        if (proxied.includes("vscode") && this.local && ports.jupyter !== undefined) {
-            const info = await fetch(`http://${PUBLISH_ADDRESS}:${ports.jupyter}/server-proxy/servers-info`, { headers: { Authorization: `token ${token}` } })
-                .then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined) as { server_processes?: { name: string }[] } | undefined;
-            if (info?.server_processes && !info.server_processes.some((p) => p.name === "vscode")) {
-                return "the image has no VS Code (code-server): use the workspace's default image (its vscode variant is built for instances that list \"vscode\"), or build yours FROM compute-instance-workstation-vscode";
-            }
+        const served = await this.proxiedServers(container, ports, token);
+        if (served && proxied.includes("vscode") && !served.includes("vscode")) {
+            return "the image has no VS Code (code-server): use the workspace's default image (its vscode variant is built for instances that list \"vscode\"), or build yours FROM compute-instance-workstation-vscode";
         }
+        const missing = served ? proxied.filter((p) => p !== "vscode" && !served.includes(p)) : [];
+        if (missing.length) return `the image's Jupyter does not serve ${missing.join(", ")} (its jupyter_server_config.py must read CI_CUSTOM_APPLICATIONS, as the default image's does)`;
         return undefined;
+    }
+
+    /** The names jupyter-server-proxy serves; undefined when that cannot be asked from here (or yet). */
+    private async proxiedServers(container: Dockerode.Container, ports: PublishedPorts, token: string): Promise<string[] | undefined> {
+        let base: string | undefined;
+        if (this.options.reachInstancesBy === "workspace-network") base = `http://${(await container.inspect()).Name.replace(/^\//, "")}:${SERVICES.jupyter.containerPort}`;
+        else if (this.local && ports.jupyter !== undefined) base = `http://${PUBLISH_ADDRESS}:${ports.jupyter}`;
+        if (!base) return undefined;
+        const info = await fetch(`${base}/server-proxy/servers-info`, { headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(APPLICATION_PROBE_TIMEOUT_MS) })
+            .then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined) as { server_processes?: { name: string }[] } | undefined;
+        return info?.server_processes?.map((p) => p.name);
     }
 
     /** The entry point's report on the setup scripts at this start, from its output since it started. */
