@@ -50,6 +50,8 @@ describe("workspace quota", () => {
         expect(await containers()).toEqual(["alice", "bob"]);
         const volumes = await docker.listVolumes({ filters: { label: [`compute-instance.pulumi.io/workspace=${ws}`, "app.kubernetes.io/instance=carol"] } });
         expect(volumes.Volumes ?? []).toEqual([]);
+        // Nothing already running was touched by the refused change.
+        expect((await docker.getContainer(`ci-${ws}-bob`).inspect()).State.Running).toBe(true);
     });
 
     test("raising the quota is the quota's update, live; the instance then fits", async () => {
