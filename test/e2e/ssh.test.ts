@@ -199,12 +199,12 @@ describe("an open SSH connection keeps an instance from idling", () => {
 
     test("connected past the idle period: still running; disconnected: stopped by IdleShutdown", async () => {
         const c = await connected(url, key.private);
-        expect(await connections()).toEqual({ ssh: 1 });
+        expect(await connections()).toEqual({ ssh: 1, editors: 0 });
         await new Promise((r) => setTimeout(r, 80_000));
         expect(await running()).toBe(true);
         c.end();
         await new Promise((r) => setTimeout(r, 1000));
-        expect(await connections()).toEqual({ ssh: 0 });
+        expect(await connections()).toEqual({ ssh: 0, editors: 0 });
         // The quiet period starts at the disconnect, not at the last kernel activity long before.
         const closedAt = Date.now();
         await new Promise((r) => setTimeout(r, 40_000));
