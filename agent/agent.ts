@@ -65,6 +65,7 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
     const [rawPolicies, instances, rawMemory] = await Promise.all([ctx.store.readPolicies(), ctx.backend.listInstances(ctx.workspace), ctx.store.readMemory()]);
     const policies = policiesByInstance(rawPolicies, ctx.log);
     const memory = memoryFrom(rawMemory);
+    await repairApplications(ctx);
     const before = JSON.stringify(memory);
     const handled: Record<string, string> = {};
 
@@ -149,6 +150,17 @@ async function act(ctx: AgentContext, memory: AgentMemory, view: InstanceView, a
         level: op.status === "Succeeded" ? "info" : "error", instance: view.instance, operation: op.operation, trigger, reason, status: op.status,
         seconds: Math.round((Date.now() - started) / 100) / 10, ...(op.error ? { error: op.error } : {}),
     });
+}
+
+/** Custom applications left outside their instance's network by an engine restart are put back in. */
+async function repairApplications(ctx: AgentContext): Promise<void> {
+    try {
+        for (const name of (await ctx.backend.repairApplications?.(ctx.workspace)) ?? []) {
+            ctx.log({ level: "warning", message: `${name} had started before its instance (an engine restart?); restarted it into the instance's network` });
+        }
+    } catch (e) {
+        ctx.log({ level: "error", message: `could not check the custom applications: ${(e as Error).message}` });
+    }
 }
 
 /**

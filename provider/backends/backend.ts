@@ -185,6 +185,12 @@ export interface Backend {
     agentStore(workspace: string): AgentStore;
     /** The workspace's instances, of every stack, with what the agent needs to read their activity. */
     listInstances(workspace: string): Promise<InstanceView[]>;
+    /**
+     * Docker: custom applications run in their instance's network namespace, which an instance
+     * restarted by the engine gets anew; those started before their instance are restarted into
+     * it. Returns the containers restarted.
+     */
+    repairApplications?(workspace: string): Promise<string[]>;
     /** What each of the workspace's instances, of every stack, counts against its quota (stopped ones too). */
     workspaceUsage(workspace: string): Promise<QuotaUse[]>;
 

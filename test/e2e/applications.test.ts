@@ -42,7 +42,7 @@ async function openPage(url: string, run: (page: Page) => Promise<void>): Promis
 }
 
 beforeAll(async () => {
-    t = await programStack("instance", { workspaceName: ws, instances: { alice, plain } });
+    t = await programStack("instance", { workspaceName: ws, agentCheckInterval: "2s", instances: { alice, plain } });
     await t.stack.up(collect(t));
     out = (await t.stack.outputs()).out.value as typeof out;
 });
@@ -132,8 +132,21 @@ describe("applications", () => {
         expect(body).toBe("served-beside\n");
     });
 
+    test("the engine restarting the instance leaves its application outside; the workspace agent puts it back", async () => {
+        await docker.getContainer(`ci-${ws}-alice`).restart({ t: 5 });
+        let body = "";
+        for (let i = 0; i < 60 && body !== "served-beside\n"; i++) {
+            body = await text(out.alice.endpoints.beside, out.alice.token).catch(() => "");
+            if (body !== "served-beside\n") await new Promise((r) => setTimeout(r, 1000));
+        }
+        expect(body).toBe("served-beside\n");
+        const side = await docker.getContainer(`ci-${ws}-alice-app-beside`).inspect();
+        const instance = await docker.getContainer(`ci-${ws}-alice`).inspect();
+        expect(Date.parse(side.State.StartedAt)).toBeGreaterThanOrEqual(Date.parse(instance.State.StartedAt));
+    });
+
     test("VS Code asked of an image without it fails up saying so, not after the ready timeout", async () => {
-        await t.setConfig({ workspaceName: ws, instances: { alice, plain, bob: { ...small, image: baseImage, applications: ["jupyterlab", "vscode"] } } });
+        await t.setConfig({ workspaceName: ws, agentCheckInterval: "2s", instances: { alice, plain, bob: { ...small, image: baseImage, applications: ["jupyterlab", "vscode"] } } });
         const message = await failureOf(t.stack.up(collect(t)));
         expect(message).toContain("the image has no VS Code (code-server)");
         expect(message).not.toContain("did not answer within");

@@ -887,6 +887,25 @@ export class DockerBackend implements Backend {
         return new DockerAgentStore(this.docker.getContainer(agentContainerName(workspace)), this.description);
     }
 
+    async repairApplications(workspace: string): Promise<string[]> {
+        const list = await this.docker.listContainers({ filters: { label: [`${LABEL_PREFIX}/workspace=${workspace}`, "app.kubernetes.io/component=runtime"] } });
+        const restarted: string[] = [];
+        for (const c of list) {
+            const id = c.Names[0]?.replace(/^\//, "") ?? "";
+            const apps = await this.applicationContainers(id);
+            if (!apps.length) continue;
+            const instance = await ignoreNotFound(this.docker.getContainer(c.Id).inspect());
+            if (!instance?.State.Running) continue;
+            for (const app of apps) {
+                const info = await ignoreNotFound(app.inspect());
+                if (!info || (info.State.Running && Date.parse(info.State.StartedAt) >= Date.parse(instance.State.StartedAt))) continue;
+                await app.restart({ t: 5 });
+                restarted.push(info.Name.replace(/^\//, ""));
+            }
+        }
+        return restarted;
+    }
+
     async workspaceUsage(workspace: string): Promise<QuotaUse[]> {
         const list = await this.docker.listContainers({
             all: true,
