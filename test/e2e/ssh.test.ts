@@ -1,7 +1,8 @@
 // SSH with a real client (ssh2) against the real sshd of an instance on the real engine: the one
 // key logs in as the instance user; another key, a password, keyboard-interactive and root are
 // refused; the host key survives a restart; turning SSH off is a restart that keeps home.
-import { Client, utils } from "ssh2";
+import { Client } from "ssh2";
+import { generateKeyPair } from "../support/ssh-keys";
 import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 type Login = { username?: string; privateKey?: string; password?: string; tryKeyboard?: boolean };
@@ -58,8 +59,8 @@ const refusal = (p: Promise<unknown>) => expect(p).rejects.toThrow(/All configur
 describe("SSH on Docker", () => {
     const ws = uniqueWorkspace("ssh");
     const container = `ci-${ws}-alice`;
-    const key = utils.generateKeyPairSync("ed25519", { comment: "alice@laptop" });
-    const other = utils.generateKeyPairSync("ed25519", { comment: "mallory@elsewhere" });
+    const key = generateKeyPair("ed25519", { comment: "alice@laptop" });
+    const other = generateKeyPair("ed25519", { comment: "mallory@elsewhere" });
     const base = { size: { cpus: 1, memoryGb: 2 } };
     let t: TestStack;
     let url = "";
@@ -168,7 +169,7 @@ describe("SSH on Docker", () => {
 describe("an open SSH connection keeps an instance from idling", () => {
     const ws = uniqueWorkspace("sshi");
     const container = `ci-${ws}-alice`;
-    const key = utils.generateKeyPairSync("ed25519");
+    const key = generateKeyPair("ed25519");
     let t: TestStack;
     let url = "";
     let out: { endpoints: { jupyterLab: string; ssh: string }; token: string };

@@ -1,25 +1,28 @@
 import { assignedUserSchema, cidrProblem, sharingPolicySchema, sshPublicKeyProblem, sshSchema, userNameSchema } from "../../provider/spec/access";
-
-const { utils } = require("ssh2") as { utils: { generateKeyPairSync(type: string, opts?: object): { public: string; private: string } } };
+import { generateKeyPair } from "../support/ssh-keys";
 // A DSA public key (ssh-keygen -t dsa): sshd no longer accepts the type, and ssh2 cannot make one.
 const DSA_PUBLIC = "ssh-dss AAAAB3NzaC1kc3MAAACBAJGJlEY2XWmDd66ULMeuUjY1+b3h78IQ284gCR5J6qAOZT3TDg12ydbdyGZLB37wjLAz0nZNWWsf3o4gUYgrxIboe2HTTOOnQ2jVQIA+c9ekCTnBF7YTUm64oedoamczuEoqGHdcN23DgVxA1ztLoOGb49otasCQn5Dy1RKx7YfNAAAAFQDDM3hS7BhWRcYCOr+KAmU+d1BVMQAAAIBL2TyzieZ1DAkNnMBP8wN7SuV2QnYzDQ4NOARe5/uU3XOETRUr0f0O2GihB6wuZ6hPP6k0FudQLSdtu9iDRxWHNj+wGHRCqLkVK/MthLjD4LbUlFThWVaHomvHy28mpSEm2nwEyYCAXxZMS5olAeaUlXydMMFYTt/1NrtcVFyDvwAAAIEAgsoHiT5jIYW/EfYXUt9SnVQxG+h3JFAjGhEH7fyQIfwT+zHQcZGPzVif1NuWqlZh6cm0dKTiWjk3+h8yNkNxOugqRQ1rh37BkJtt0MedxfdzKMs7H8DTvM3TlggXKgImtNmJWX6UwgDwujrmHRpGBCl7VGzbujN0qjjWc2Cs4dg= old@box";
 
 describe("SSH public keys", () => {
+    test("a 31-byte ed25519 key (what ssh2's generator sometimes makes) is refused", () => {
+        expect(sshPublicKeyProblem("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAHxHKUUsMlAfHqwUhSoQkItsZuU3ghu2MVllzbTj+ce8= alice@laptop")).toMatch(/is not an OpenSSH public key/);
+    });
+
     test("ed25519, ECDSA and RSA of 2048 bits or more are accepted, with or without a comment", () => {
-        expect(sshPublicKeyProblem(utils.generateKeyPairSync("ed25519", { comment: "alice@laptop" }).public)).toBeUndefined();
-        expect(sshPublicKeyProblem(utils.generateKeyPairSync("ecdsa", { bits: 256 }).public)).toBeUndefined();
-        expect(sshPublicKeyProblem(`  ${utils.generateKeyPairSync("rsa", { bits: 3072 }).public}\n`)).toBeUndefined();
+        expect(sshPublicKeyProblem(generateKeyPair("ed25519", { comment: "alice@laptop" }).public)).toBeUndefined();
+        expect(sshPublicKeyProblem(generateKeyPair("ecdsa", { bits: 256 }).public)).toBeUndefined();
+        expect(sshPublicKeyProblem(`  ${generateKeyPair("rsa", { bits: 3072 }).public}\n`)).toBeUndefined();
     });
 
     test("short RSA keys and DSA keys are refused, saying why", () => {
-        expect(sshPublicKeyProblem(utils.generateKeyPairSync("rsa", { bits: 1024 }).public)).toBe(
+        expect(sshPublicKeyProblem(generateKeyPair("rsa", { bits: 1024 }).public)).toBe(
             "is a 1024-bit RSA key; RSA keys must have at least 2048 bits (or use ssh-ed25519)",
         );
         expect(sshPublicKeyProblem(DSA_PUBLIC)).toMatch(/^has key type ssh-dss; allowed: ssh-ed25519, ecdsa-sha2-nistp256/);
     });
 
     test("a private key is refused without being echoed", () => {
-        const { private: secret } = utils.generateKeyPairSync("ed25519");
+        const { private: secret } = generateKeyPair("ed25519");
         const problem = sshPublicKeyProblem(secret) ?? "";
         expect(problem).toMatch(/^is a private key: give the public key/);
         expect(problem).not.toContain(secret.split("\n")[1]);
@@ -28,7 +31,7 @@ describe("SSH public keys", () => {
     test("garbage and truncated keys say what a key looks like", () => {
         expect(sshPublicKeyProblem("ssh-rsa AAAA alice")).toMatch(/^is not an OpenSSH public key; it looks like "ssh-ed25519 AAAAC3Nza/);
         expect(sshPublicKeyProblem("hunter2")).toMatch(/^is not an OpenSSH public key/);
-        const two = [1, 2].map(() => utils.generateKeyPairSync("ed25519").public).join("\n");
+        const two = [1, 2].map(() => generateKeyPair("ed25519").public).join("\n");
         expect(sshPublicKeyProblem(two)).toBe("must be one key on one line (the contents of a .pub file)");
     });
 });
@@ -64,7 +67,7 @@ describe("user names", () => {
 });
 
 describe("the SSH policy", () => {
-    const key = utils.generateKeyPairSync("ed25519").public;
+    const key = generateKeyPair("ed25519").public;
 
     test("off unless enabled; off is absent, so older states see no change", () => {
         expect(sshSchema.parse({ enabled: false, publicKey: key })).toBeUndefined();
