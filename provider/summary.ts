@@ -86,6 +86,8 @@ export function summarize(kind: string, olds: Props, news: Props, c: Classificat
                 : `${who}: user files ${what}, in place`;
         case "NetworkRule":
             return `${who}: ${what}, applied live; no restart`;
+        case "WorkstationImage":
+            return `${String(news.image ?? "image")}: ${replaced ? "a new build" : "rebuilt"} (its files changed); instances on it restart onto it`;
         case "Quota":
             return `${who}: ${what}, applied live; no instance touched`;
         case "AccessToken":

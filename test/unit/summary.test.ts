@@ -54,3 +54,10 @@ test("access changes are said in words, not JSON", () => {
     expect(summarize("NetworkRule", { instance: "alice", networkRules: {} }, { instance: "alice", networkRules: { x: 1 } }, c(["networkRules"], [])))
         .toBe("alice: inbound rules changed, applied live; no restart");
 });
+
+test("a rebuilt workstation image is named, with what it means for instances", () => {
+    const olds = { image: "compute-instance-workstation:0.1.0-aaa", contextHash: "aaa" };
+    const news = { image: "compute-instance-workstation:0.1.0-bbb", contextHash: "bbb" };
+    expect(summarize("WorkstationImage", olds, news, { changed: ["contextHash", "image"], replaces: ["image"] }))
+        .toBe("compute-instance-workstation:0.1.0-bbb: a new build (its files changed); instances on it restart onto it");
+});
