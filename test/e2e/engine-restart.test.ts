@@ -6,6 +6,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ROOT, TestStack, agentLog, collect, docker, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 
 function ownDockerd(): number | undefined {
     if (process.getuid?.() !== 0 || !fs.existsSync("/var/log/dockerd.log")) return undefined;
@@ -41,7 +42,14 @@ describe("an engine restart", () => {
         const at = new Date(Math.ceil((Date.now() + 50_000) / 60_000) * 60_000);
         t = await programStack("instance", {
             workspaceName: ws, agentCheckInterval: "2s",
-            instances: { alice: { size: { cpus: 0.5, memoryGb: 1 }, schedules: [{ name: "evening", action: "stop", cron: `${at.getUTCMinutes()} ${at.getUTCHours()} * * *` }] } },
+            instances: {
+                alice: { size: { cpus: 0.5, memoryGb: 1 }, schedules: [{ name: "evening", action: "stop", cron: `${at.getUTCMinutes()} ${at.getUTCHours()} * * *` }] },
+                // A custom application in its own container, in bob's network namespace.
+                bob: {
+                    size: { cpus: 0.5, memoryGb: 1 },
+                    customApplications: [{ name: "beside", port: 9200, image: workstationImageTag(contextHash(workstationContextDir())), command: "mkdir -p /tmp/s && echo served-beside > /tmp/s/index.html && exec python3 -m http.server \"$PORT\" --directory /tmp/s" }],
+                },
+            },
         });
         await t.stack.up(collect(t));
         await new Promise((r) => setTimeout(r, 5000)); // the agent has seen the schedule
@@ -66,5 +74,15 @@ describe("an engine restart", () => {
         expect((await docker.getContainer(`ci-${ws}-agent`).inspect()).State.Running).toBe(true);
         const stops = log.filter((e) => e.operation === "Stop" && e.status === "Succeeded");
         expect(stops).toEqual([expect.objectContaining({ instance: "alice", trigger: "Schedule", reason: `schedule "evening" fired at ${at.toISOString()}` })]);
+
+        // bob's application, whose container the engine may have started before bob's: in bob's
+        // network again (the agent restarts it into it), answering through bob's Jupyter.
+        const bob = ((await t.stack.outputs()).out.value as Record<string, { endpoints: Record<string, string>; token: string }>).bob;
+        let body = "";
+        for (let i = 0; i < 60 && body !== "served-beside\n"; i++) {
+            body = await fetch(bob.endpoints.beside, { headers: { Authorization: `token ${bob.token}` } }).then((r) => r.text()).catch(() => "");
+            if (body !== "served-beside\n") await new Promise((r) => setTimeout(r, 1000));
+        }
+        expect(body).toBe("served-beside\n");
     });
 });
