@@ -270,7 +270,7 @@ export class Workspace extends pulumi.ComponentResource {
     /** @internal Counts an instance of this stack against the workspace's quota. */
     registerInstance(instance: pulumi.Input<string>, size: pulumi.Input<string | { cpus: number; memoryGb: number; gpus?: number }> | undefined): void {
         if (this.settled) {
-            pulumi.log.warn(`instance ${String(instance)} was declared after the program's first run; the quota check of this preview does not count it`, this);
+            pulumi.log.warn(`instance ${typeof instance === "string" ? `"${instance}"` : "(its name is an output)"} was declared after the program's first run; the quota check of this preview does not count it`, this);
             return;
         }
         this.declared.push(pulumi.all([instance, size ?? null]).apply(([i, z]): DeclaredInstance => ({ instance: i, size: z ?? null })));

@@ -157,8 +157,6 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true, liv
         // place; Docker keeps them with the workspace agent (a container's labels are fixed).
         labels: (before, after) => (sameValue(before ?? {}, after ?? {}) ? "ignore" : "live"),
         agent: "ignore",
-        // No longer an input (the quota check is a dependency): states that have it change nothing.
-        quota: "ignore",
         // The scripts run at start: a new script is a restart (the creation script then runs
         // once more, as its hash on the OS disk differs).
         setupScripts: "replace",

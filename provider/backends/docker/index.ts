@@ -13,9 +13,6 @@ import { AGENT_STATE_DIR, IMAGE_CONTRACT_LABEL, LIVE_TOKEN_CONTRACT, TOKEN_DIR, 
 import type { Labels } from "../../spec/labels";
 import type { QuotaUse } from "../../spec/quota";
 import { SCRIPT_KINDS, SETUP_DIR, SetupProgress, SetupScripts, setupProgressFromLog, setupSeconds } from "../../spec/setup";
-
-/** How a failed setup script is named in errors (Azure's state name). */
-const SETUP_FAILED = "SetupFailed";
 import { Progress, progressFor } from "../../progress";
 import type { InstanceNetwork } from "../../spec/schema";
 import { httpStatus } from "../../http";
@@ -45,6 +42,8 @@ const PING_TIMEOUT_MS = 5000;
 const PROBE_TIMEOUT_MS = 400;
 /** An application's first request may start it (VS Code: about a second). */
 const APPLICATION_PROBE_TIMEOUT_MS = 10_000;
+/** How a failed setup script is named in errors (Azure's state name). */
+const SETUP_FAILED = "SetupFailed";
 
 function statusCode(e: unknown): number | undefined {
     return typeof e === "object" && e !== null && "statusCode" in e ? Number((e as { statusCode: unknown }).statusCode) : undefined;
@@ -451,14 +450,8 @@ export class DockerBackend implements Backend {
      * answers. From inside the container, only the status class is known (200, 300, 400, 500).
      */
     private async probeStatus(container: Dockerode.Container, ports: PublishedPorts, token: string, path: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<number> {
-        const headers = { Authorization: `token ${token}` };
-        if (this.options.reachInstancesBy === "workspace-network") {
-            const name = (await container.inspect()).Name.replace(/^\//, "");
-            return httpStatus(`http://${name}:${SERVICES.jupyter.containerPort}${path}`, headers, timeoutMs).catch(() => 0);
-        }
-        if (this.local && ports.jupyter !== undefined) {
-            return httpStatus(`http://${PUBLISH_ADDRESS}:${ports.jupyter}${path}`, headers, timeoutMs).catch(() => 0);
-        }
+        const base = await this.jupyterBase(container, ports);
+        if (base) return httpStatus(`${base}${path}`, { Authorization: `token ${token}` }, timeoutMs).catch(() => 0);
         // A remote engine publishes on its own loopback, and an unpublished server is not
         // reachable from here at all: ask from inside the container (the token in the exec's
         // environment, not its command line).
@@ -543,11 +536,20 @@ export class DockerBackend implements Backend {
         return undefined;
     }
 
+    /**
+     * Where this process reaches the instance's Jupyter server: by name on the workspace network
+     * (the agent), or on the published port of a local engine; undefined otherwise (a remote
+     * engine, an unpublished server), where only a command inside the container can ask.
+     */
+    private async jupyterBase(container: Dockerode.Container, ports: PublishedPorts): Promise<string | undefined> {
+        if (this.options.reachInstancesBy === "workspace-network") return `http://${(await container.inspect()).Name.replace(/^\//, "")}:${SERVICES.jupyter.containerPort}`;
+        if (this.local && ports.jupyter !== undefined) return `http://${PUBLISH_ADDRESS}:${ports.jupyter}`;
+        return undefined;
+    }
+
     /** The names jupyter-server-proxy serves; undefined when that cannot be asked from here (or yet). */
     private async proxiedServers(container: Dockerode.Container, ports: PublishedPorts, token: string): Promise<string[] | undefined> {
-        let base: string | undefined;
-        if (this.options.reachInstancesBy === "workspace-network") base = `http://${(await container.inspect()).Name.replace(/^\//, "")}:${SERVICES.jupyter.containerPort}`;
-        else if (this.local && ports.jupyter !== undefined) base = `http://${PUBLISH_ADDRESS}:${ports.jupyter}`;
+        const base = await this.jupyterBase(container, ports);
         if (!base) return undefined;
         const info = await fetch(`${base}/server-proxy/servers-info`, { headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(APPLICATION_PROBE_TIMEOUT_MS) })
             .then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined) as { server_processes?: { name: string }[] } | undefined;
@@ -635,7 +637,7 @@ export class DockerBackend implements Backend {
             const text = files ? Object.values(files)[0] : undefined;
             if (text) return text.trim();
         }
-        return (info.Config.Env ?? []).find((e) => e.startsWith("JUPYTER_TOKEN="))?.slice("JUPYTER_TOKEN=".length);
+        return envOf(info, "JUPYTER_TOKEN");
     }
 
     async updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {
@@ -747,8 +749,8 @@ export class DockerBackend implements Backend {
         const c = this.docker.getContainer(id);
         const info = await ignoreNotFound(c.inspect());
         if (!info) return;
-        // A short grace period lets kernels and editors flush what they are writing.
         await this.removeApplications(id);
+        // A short grace period lets kernels and editors flush what they are writing.
         await ignoreNotFound(c.stop({ t: 10 })).catch(() => undefined);
         await ignoreNotFound(c.remove({ force: true }));
         const labels = info.Config.Labels ?? {};
@@ -888,15 +890,18 @@ export class DockerBackend implements Backend {
     }
 
     async repairApplications(workspace: string): Promise<string[]> {
-        const list = await this.docker.listContainers({ filters: { label: [`${LABEL_PREFIX}/workspace=${workspace}`, "app.kubernetes.io/component=runtime"] } });
+        // Two lists for the whole workspace (the agent asks at every check); inspections only
+        // for the instances that have applications.
+        const of = (component: string, all: boolean) => this.docker.listContainers({ all, filters: { label: [`${LABEL_PREFIX}/workspace=${workspace}`, `app.kubernetes.io/component=${component}`] } });
+        const [running, apps] = await Promise.all([of("runtime", false), of("application", true)]);
         const restarted: string[] = [];
-        for (const c of list) {
-            const id = c.Names[0]?.replace(/^\//, "") ?? "";
-            const apps = await this.applicationContainers(id);
-            if (!apps.length) continue;
+        for (const c of running) {
+            const mine = apps.filter((a) => a.Labels["app.kubernetes.io/instance"] === c.Labels["app.kubernetes.io/instance"]);
+            if (!mine.length) continue;
             const instance = await ignoreNotFound(this.docker.getContainer(c.Id).inspect());
             if (!instance?.State.Running) continue;
-            for (const app of apps) {
+            for (const a of mine) {
+                const app = this.docker.getContainer(a.Id);
                 const info = await ignoreNotFound(app.inspect());
                 if (!info || (info.State.Running && Date.parse(info.State.StartedAt) >= Date.parse(instance.State.StartedAt))) continue;
                 await app.restart({ t: 5 });
@@ -1062,8 +1067,12 @@ function sshBanner(host: string, port: number, timeoutMs: number): Promise<boole
 
 /** The scripts' time limit a container was made with; 0 without scripts. */
 function setupTimeoutOf(info: Dockerode.ContainerInspectInfo): number {
-    const v = (info.Config.Env ?? []).find((e) => e.startsWith("CI_SETUP_TIMEOUT="))?.slice("CI_SETUP_TIMEOUT=".length);
-    return v ? Number(v) || 0 : 0;
+    return Number(envOf(info, "CI_SETUP_TIMEOUT") ?? 0) || 0;
+}
+
+/** A variable of the environment a container was made with. */
+function envOf(info: Dockerode.ContainerInspectInfo, name: string): string | undefined {
+    return (info.Config.Env ?? []).find((e) => e.startsWith(`${name}=`))?.slice(name.length + 1);
 }
 
 /** The setup scripts, root's alone: the entry point runs them as root before anything starts. */

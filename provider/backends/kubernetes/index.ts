@@ -511,14 +511,8 @@ export class KubernetesBackend implements Backend {
         if (!before) throw new BackendError(`${id} is gone from the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
         if (changes.labels !== undefined) await this.relabel(id, before.labels, changes.labels);
         if (changes.token !== undefined) await this.rotateToken(id, before, changes.token);
-        if (changes.cpus === undefined && changes.memoryGb === undefined) {
-            const after = await this.readRuntime(id);
-            if (!after) throw new BackendError(`${id} is gone from the ${this.description}`);
-            if (changes.labels !== undefined && stableJson(after.labels) !== stableJson(changes.labels)) {
-                throw new BackendError(`the cluster did not apply the labels to ${id}: they are ${JSON.stringify(after.labels)}, expected ${JSON.stringify(changes.labels)}`);
-            }
-            return after;
-        }
+        // Nothing to resize: the resize below would patch the pod for nothing.
+        if (changes.cpus === undefined && changes.memoryGb === undefined) return this.verified(id, changes);
         const cpus = changes.cpus ?? before.cpus;
         const memoryGb = changes.memoryGb ?? before.memoryGb;
         const resources = containerResources(cpus, memoryGb, before.gpus);
@@ -544,11 +538,17 @@ export class KubernetesBackend implements Backend {
                 throw new BackendError(`could not update ${id}'s template: ${reason(e)}`);
             });
         }
+        return this.verified(id, changes);
+    }
+
+    /** The runtime read back after live changes: a change that did not take is an error. */
+    private async verified(id: string, changes: LiveChanges): Promise<RuntimeState> {
         const after = await this.readRuntime(id);
         if (!after) throw new BackendError(`${id} is gone from the ${this.description}`);
         const wrong: string[] = [];
         if (changes.cpus !== undefined && Math.abs(after.cpus - changes.cpus) > 1e-9) wrong.push(`cpus is ${after.cpus}, expected ${changes.cpus}`);
         if (changes.memoryGb !== undefined && Math.abs(after.memoryGb - changes.memoryGb) > 1 / 1024) wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
+        if (changes.labels !== undefined && stableJson(after.labels) !== stableJson(changes.labels)) wrong.push(`labels are ${JSON.stringify(after.labels)}, expected ${JSON.stringify(changes.labels)}`);
         if (wrong.length) throw new BackendError(`the cluster did not apply the update to ${id}: ${wrong.join("; ")}`);
         return after;
     }
