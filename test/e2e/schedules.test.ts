@@ -63,13 +63,21 @@ describe("schedules and idle shutdown on Docker", () => {
             "from jupyter_client import BlockingKernelClient",
             `kc = BlockingKernelClient(connection_file="/home/azureuser/.local/share/jupyter/runtime/kernel-${kernel.id}.json")`,
             "kc.load_connection_file(); kc.start_channels()",
-            "kc.execute('import time; time.sleep(240)')",
-            "time.sleep(2); kc.stop_channels()",
+            // A kernel still starting (slow on a loaded CI machine) would drop nothing, but the
+            // server reports "starting" until it has seen a status: wait for the cell to run.
+            "kc.wait_for_ready(timeout=120)",
+            "cell = kc.execute('import time; time.sleep(240)')",
+            "while True:",
+            "    m = kc.get_iopub_msg(timeout=60)",
+            "    if m['msg_type'] == 'status' and m['parent_header'].get('msg_id') == cell and m['content']['execution_state'] == 'busy': break",
+            "kc.stop_channels()",
         ].join("\n");
         const r = await execIn(`ci-${ws}-carol`, ["python3", "-c", script]);
         expect(r.code).toBe(0);
-        const kernels = (await jupyter("carol", "/api/kernels")) as unknown as { execution_state: string }[];
-        expect(kernels.map((k) => k.execution_state)).toEqual(["busy"]);
+        await waitFor("carol's server to report the kernel busy", 30_000, async () => {
+            const kernels = (await jupyter("carol", "/api/kernels")) as unknown as { execution_state: string }[];
+            return kernels.length === 1 && kernels[0].execution_state === "busy";
+        });
     });
 
     afterAll(async () => {
