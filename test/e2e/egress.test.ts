@@ -33,6 +33,9 @@ describe("workspace egress on Docker", () => {
         });
         targets.push(name);
         await c.start();
+        // Ready when it answers in its own network namespace (a fixed sleep raced a loaded machine).
+        const probe = ["python3", "-c", `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${port}/", timeout=2)`];
+        for (let i = 0; i < 60 && (await execIn(name, probe, "root")).code !== 0; i++) await new Promise((r) => setTimeout(r, 500));
         return network === "host" ? "" : (await c.inspect()).NetworkSettings.Networks.bridge.IPAddress;
     }
 
@@ -44,7 +47,6 @@ describe("workspace egress on Docker", () => {
         otherIp = await listener(`${ws}-other`, "bridge", 8000);
         await listener(`${ws}-host`, "host", hostPort);
         gateway = (await docker.getNetwork(`ci-${ws}`).inspect()).IPAM?.Config?.[0]?.Gateway ?? "";
-        await new Promise((r) => setTimeout(r, 1000));
     });
 
     afterAll(async () => {

@@ -5,7 +5,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { ROOT, TestStack, agentLog, collect, docker, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { ROOT, TestStack, agentHasSeen, agentLog, collect, docker, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 import { contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 
 function ownDockerd(): number | undefined {
@@ -52,7 +52,7 @@ describe("an engine restart", () => {
             },
         });
         await t.stack.up(collect(t));
-        await new Promise((r) => setTimeout(r, 5000)); // the agent has seen the schedule
+        await agentHasSeen(ws, "alice", "evening");
 
         process.kill(pid as number, "SIGTERM");
         for (let i = 0; i < 60 && (await engineAnswers()); i++) await new Promise((r) => setTimeout(r, 500));

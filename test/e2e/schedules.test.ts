@@ -4,7 +4,7 @@
 // while the agent was down is caught up once; power changes never show in preview or refresh.
 import { execFileSync } from "child_process";
 import * as path from "path";
-import { ROOT, TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { ROOT, TestStack, agentHasSeen, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 const SIZE = { cpus: 0.5, memoryGb: 1 };
 
@@ -164,7 +164,7 @@ describe("schedules and idle shutdown on Docker", () => {
         await t.setConfig({ ...base, instances: { ...instances, alice: { size: SIZE, schedules: [{ name: "evening", action: "stop", cron: stop.cron }] } } });
         await t.stack.up(collect(t));
         await agent.start();
-        await new Promise((r) => setTimeout(r, 4000)); // the agent has seen the schedule
+        await agentHasSeen(ws, "alice", "evening");
         await agent.stop({ t: 5 });
         await new Promise((r) => setTimeout(r, Math.max(0, stop.at.getTime() - Date.now()) + 5000));
         expect(await running(`ci-${ws}-alice`)).toBe(true); // nobody there to stop it

@@ -204,7 +204,8 @@ describe("an open SSH connection keeps an instance from idling", () => {
         await new Promise((r) => setTimeout(r, 80_000));
         expect(await running()).toBe(true);
         c.end();
-        await new Promise((r) => setTimeout(r, 1000));
+        // sshd's session process takes a moment to go on a loaded machine.
+        for (let i = 0; i < 30 && (await connections()).ssh !== 0; i++) await new Promise((r) => setTimeout(r, 500));
         expect(await connections()).toEqual({ ssh: 0, editors: 0 });
         // The quiet period starts at the disconnect, not at the last kernel activity long before.
         const closedAt = Date.now();

@@ -141,6 +141,22 @@ export function errorText(e: unknown): string {
     return e instanceof Error ? `${e.message}\n${(e as { commandResult?: { stderr?: string; stdout?: string } }).commandResult?.stdout ?? ""}` : String(e);
 }
 
+/**
+ * Waits until the workspace agent has checked a schedule at least once (its memory marks it
+ * handled). A schedule the agent has never seen does not act on its past firings, so a test of a
+ * missed firing must know the agent saw it, not guess with a sleep.
+ */
+export async function agentHasSeen(workspace: string, instance: string, schedule: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const r = await execIn(`ci-${workspace}-agent`, ["cat", "/var/lib/compute-instance-agent/memory.json"], "root").catch(() => ({ code: -1, output: "" }));
+        const handled = r.code === 0 ? (JSON.parse(r.output) as { handledUntil?: Record<string, string> }).handledUntil : undefined;
+        if (handled?.[`${instance}/${schedule}`]) return;
+        if (Date.now() > deadline) throw new Error(`the agent of ${workspace} had not seen schedule ${instance}/${schedule} after ${timeoutMs / 1000}s (memory: ${r.output || "none"})`);
+        await new Promise((res) => setTimeout(res, 500));
+    }
+}
+
 /** The workspace agent's log lines (JSON), oldest first. */
 export async function agentLog(workspace: string): Promise<Record<string, unknown>[]> {
     const raw = (await docker.getContainer(`ci-${workspace}-agent`).logs({ stdout: true, stderr: true })) as unknown as Buffer;
