@@ -2,6 +2,8 @@
 
 /** The instance user of the default image (Azure's compute instances use `azureuser` too). */
 export const INSTANCE_USER = "azureuser";
+/** Its uid and gid: what the instance user's files are owned by, whatever the image. */
+export const INSTANCE_UID = 1000;
 export const HOME_DIR = `/home/${INSTANCE_USER}`;
 /** Where Azure mounts the workspace file share; Jupyter's working directory. */
 export const USER_FILES_DIR = `${HOME_DIR}/cloudfiles/code`;

@@ -3,7 +3,7 @@
 // live (same container); rules flushed out of band show in refresh and `up` puts them back.
 import { execFileSync } from "child_process";
 import { chainsFor } from "../../provider/backends/docker/firewall";
-import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const IMAGE_LABEL = "compute-instance.pulumi.io/workspace";
 
@@ -35,7 +35,7 @@ describe("workspace egress on Docker", () => {
         await c.start();
         // Ready when it answers in its own network namespace (a fixed sleep raced a loaded machine).
         const probe = ["python3", "-c", `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${port}/", timeout=2)`];
-        for (let i = 0; i < 60 && (await execIn(name, probe, "root")).code !== 0; i++) await new Promise((r) => setTimeout(r, 500));
+        await waitFor(`test listener ${name} to answer`, 30_000, async () => (await execIn(name, probe, "root")).code === 0);
         return network === "host" ? "" : (await c.inspect()).NetworkSettings.Networks.bridge.IPAddress;
     }
 

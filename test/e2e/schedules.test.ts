@@ -4,19 +4,9 @@
 // while the agent was down is caught up once; power changes never show in preview or refresh.
 import { execFileSync } from "child_process";
 import * as path from "path";
-import { ROOT, TestStack, agentHasSeen, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { ROOT, TestStack, agentHasSeen, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const SIZE = { cpus: 0.5, memoryGb: 1 };
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const v = await probe();
-        if (v) return v;
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 1000));
-    }
-}
 
 const running = async (container: string) => (await docker.getContainer(container).inspect()).State.Running;
 

@@ -3,7 +3,7 @@
 // refused; the host key survives a restart; turning SSH off is a restart that keeps home.
 import { Client } from "ssh2";
 import { generateKeyPair } from "../support/ssh-keys";
-import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, waitFor } from "../support/stacks";
 
 type Login = { username?: string; privateKey?: string; password?: string; tryKeyboard?: boolean };
 
@@ -205,7 +205,7 @@ describe("an open SSH connection keeps an instance from idling", () => {
         expect(await running()).toBe(true);
         c.end();
         // sshd's session process takes a moment to go on a loaded machine.
-        for (let i = 0; i < 30 && (await connections()).ssh !== 0; i++) await new Promise((r) => setTimeout(r, 500));
+        await waitFor("the SSH session to end", 15_000, async () => (await connections()).ssh === 0);
         expect(await connections()).toEqual({ ssh: 0, editors: 0 });
         // The quiet period starts at the disconnect, not at the last kernel activity long before.
         const closedAt = Date.now();

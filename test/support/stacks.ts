@@ -10,6 +10,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
+import { scheduleKey } from "../../agent/decide";
+import { AGENT_STATE_DIR } from "../../provider/backends/layout";
 import { packageRoot } from "../../provider/packageRoot";
 
 export const ROOT = packageRoot();
@@ -141,20 +143,27 @@ export function errorText(e: unknown): string {
     return e instanceof Error ? `${e.message}\n${(e as { commandResult?: { stderr?: string; stdout?: string } }).commandResult?.stdout ?? ""}` : String(e);
 }
 
+/** Polls `probe` every second until it gives a value, or fails naming `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const v = await probe();
+        if (v) return v;
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 1000));
+    }
+}
+
 /**
  * Waits until the workspace agent has checked a schedule at least once (its memory marks it
  * handled). A schedule the agent has never seen does not act on its past firings, so a test of a
  * missed firing must know the agent saw it, not guess with a sleep.
  */
-export async function agentHasSeen(workspace: string, instance: string, schedule: string, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const r = await execIn(`ci-${workspace}-agent`, ["cat", "/var/lib/compute-instance-agent/memory.json"], "root").catch(() => ({ code: -1, output: "" }));
-        const handled = r.code === 0 ? (JSON.parse(r.output) as { handledUntil?: Record<string, string> }).handledUntil : undefined;
-        if (handled?.[`${instance}/${schedule}`]) return;
-        if (Date.now() > deadline) throw new Error(`the agent of ${workspace} had not seen schedule ${instance}/${schedule} after ${timeoutMs / 1000}s (memory: ${r.output || "none"})`);
-        await new Promise((res) => setTimeout(res, 500));
-    }
+export async function agentHasSeen(workspace: string, instance: string, schedule: string): Promise<void> {
+    await waitFor(`the agent of ${workspace} to see schedule ${instance}/${schedule}`, 60_000, async () => {
+        const r = await execIn(`ci-${workspace}-agent`, ["cat", `${AGENT_STATE_DIR}/memory.json`], "root").catch(() => undefined);
+        return r?.code === 0 && (JSON.parse(r.output) as { handledUntil?: Record<string, string> }).handledUntil?.[scheduleKey(instance, schedule)] !== undefined;
+    });
 }
 
 /** The workspace agent's log lines (JSON), oldest first. */

@@ -85,6 +85,7 @@ describe("on each backend", () => {
             name: "ci-ml-team-alice-app-rstudio",
             Image: "rocker/rstudio:4",
             Env: ["PORT=8787", "NOTEBOOK_DIR=/home/azureuser/cloudfiles/code"],
+            User: "1000:1000",
             HostConfig: {
                 NetworkMode: "container:ci-ml-team-alice",
                 NanoCpus: 2e9,
@@ -96,6 +97,7 @@ describe("on each backend", () => {
         // Not an instance: the agent and the quota count runtimes only.
         expect(side.Labels?.["app.kubernetes.io/component"]).toBe("application");
         expect(side.HostConfig?.PortBindings).toBeUndefined();
+        expect(side.HostConfig?.CapAdd).toBeUndefined();
     });
 
     test("Kubernetes: a container of the pod, unprivileged, with the user files", () => {

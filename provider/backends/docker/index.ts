@@ -153,6 +153,9 @@ export class DockerBackend implements Backend {
             fs.cpSync(contextDir, dir, { recursive: true });
             const caDir = path.join(dir, "ca-certificates");
             fs.mkdirSync(caDir, { recursive: true });
+            // The Dockerfiles COPY this folder: it must be in the context even with no certificate
+            // to add (a machine with none, a remote engine), or the build fails.
+            fs.writeFileSync(path.join(caDir, ".keep"), "");
             if (this.local) {
                 for (const src of extraCaDirs()) {
                     if (!fs.existsSync(src)) continue;

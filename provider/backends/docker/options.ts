@@ -8,7 +8,7 @@ import { PUBLIC_BIND_ADDRESS, PUBLISH_ADDRESS, PublishedPorts, SERVICES, Service
 import { PortRule, restricts } from "./firewall";
 import { CustomApplication, InstanceNetwork, customApplicationsEnv } from "../../spec/schema";
 
-import { AGENT_STATE_DIR, Component, assignedUserLabels, HOME_DIR, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
+import { AGENT_STATE_DIR, Component, assignedUserLabels, HOME_DIR, INSTANCE_UID, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
 
 /** Capabilities of the entry point only: ownership of the mount points, then setuid to the user. */
 export const STARTUP_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"] as const;
@@ -53,6 +53,7 @@ export function applicationCreateOptions(spec: RuntimeSpec, app: CustomApplicati
         Image: app.image,
         ...(app.command ? { Entrypoint: ["bash", "-c", app.command] } : {}),
         Env: [`PORT=${app.port}`, `NOTEBOOK_DIR=${USER_FILES_DIR}`],
+        User: `${INSTANCE_UID}:${INSTANCE_UID}`,
         Labels: labelsFor(spec, "application", { [`${LABEL_PREFIX}/application`]: app.name }),
         HostConfig: {
             NetworkMode: `container:${containerName(spec)}`,
@@ -62,8 +63,9 @@ export function applicationCreateOptions(spec: RuntimeSpec, app: CustomApplicati
             PidsLimit: 4096,
             Mounts: [{ Type: "volume", Source: spec.userFiles, Target: USER_FILES_DIR }],
             RestartPolicy: { Name: "unless-stopped" },
+            // As the instance user with no capability, as on Kubernetes: what it writes to the
+            // user files stays the user's, and it cannot read past their permissions.
             CapDrop: ["ALL"],
-            CapAdd: [...STARTUP_CAPABILITIES],
             SecurityOpt: ["no-new-privileges:true"],
         },
     };

@@ -7,11 +7,9 @@ import type { EgressPolicy } from "../../spec/access";
 import { SCRIPT_KINDS, SETUP_DIR } from "../../spec/setup";
 import { customApplicationsEnv } from "../../spec/schema";
 import { SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
-import { Component, HOME_DIR, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
+import { Component, HOME_DIR, INSTANCE_UID, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
 
 export const FIELD_MANAGER = MANAGED_BY;
-/** The image's instance user; on Kubernetes the pod runs as it from the start (see images/README.md). */
-export const INSTANCE_UID = 1000;
 
 export interface KubeObject {
     apiVersion: string;
