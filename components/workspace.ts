@@ -233,7 +233,9 @@ export class Workspace extends pulumi.ComponentResource {
             ...wiring,
             quota: args.quota,
             instances: pulumi.output(instances),
-            agent: this.agentId,
+            // Only a declared quota is written to the agent's store. Without one, the check must
+            // not wait for the agent (its image build) and hold every instance back with it.
+            ...(args.quota !== undefined ? { agent: this.agentId } : {}),
         }, [], { parent: this });
         this.quotaCheck = quota;
 

@@ -4,7 +4,7 @@
 // instead of a pod pending forever, and leaves nothing behind.
 import { testKubeconfig } from "../support/backends";
 import { applyYaml, kubectl, tearDownOnCluster } from "../support/cluster";
-import { TestStack, collect, failureOf, programStack, uniqueWorkspace } from "../support/stacks";
+import { TestStack, collect, failureOf, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const ws = uniqueWorkspace("k8g");
 const namespace = `ci-${ws}`;
@@ -26,7 +26,13 @@ async function previewError(instances: Record<string, object>, quota?: object): 
     return failureOf(t.stack.preview());
 }
 
+let server = "";
+
 beforeAll(async () => {
+    // The first test needs a cluster with no GPU node: remove any an aborted run left behind.
+    const stale = kubectl(["get", "nodes", "-o", "name"]).split("\n").filter((n) => n.startsWith("node/kwok-gpu-"));
+    if (stale.length) kubectl(["delete", ...stale, "--wait=false"]);
+    server = kubectl(["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"]).trim();
     t = await programStack("instance", config({}));
 });
 
@@ -40,7 +46,7 @@ afterAll(async () => {
 describe("GPUs on Kubernetes", () => {
     test("a GPU size on a cluster with no GPU node fails the preview, saying what is missing", async () => {
         const m = await previewError({ alice: { ...small, size: "Standard_NC4as_T4_v3" } });
-        expect(m).toContain(`[size] Standard_NC4as_T4_v3 needs 1 GPU(s) but the Kubernetes API server at https://127.0.0.1:6443 (namespace ${namespace})`);
+        expect(m).toContain(`[size] Standard_NC4as_T4_v3 needs 1 GPU(s) but the Kubernetes API server at ${server} (namespace ${namespace})`);
         expect(m).toContain("has no schedulable node that advertises nvidia.com/gpu (GPU nodes need the NVIDIA device plugin)");
         expect(() => kubectl(["get", "namespace", namespace])).toThrow();
     });
@@ -59,9 +65,8 @@ status:
   allocatable: { cpu: "8", memory: 64Gi, pods: "110", nvidia.com/gpu: "2" }
   capacity: { cpu: "8", memory: 64Gi, pods: "110", nvidia.com/gpu: "2" }
 `);
-        for (let i = 0; i < 60 && !json(["get", "node", node]).status.conditions?.some((c: { type: string; status: string }) => c.type === "Ready" && c.status === "True"); i++) {
-            await new Promise((r) => setTimeout(r, 500));
-        }
+        await waitFor(`kwok to make ${node} Ready`, 30_000, async () =>
+            json(["get", "node", node]).status.conditions?.some((c: { type: string; status: string }) => c.type === "Ready" && c.status === "True"));
         await t.setConfig(config({ alice: { ...small, size: "Standard_NC4as_T4_v3" } }));
         await t.stack.up(collect(t));
         const pod = json(["get", "pod", `ci-${ws}-alice-0`, "-n", namespace]);
@@ -74,7 +79,7 @@ status:
 
     test("more GPUs than any node has fails the preview with the most a node has", async () => {
         const m = await previewError({ alice: { ...small, size: "Standard_NC4as_T4_v3" }, bob: { ...small, size: { cpus: 1, memoryGb: 2, gpus: 3 } } });
-        expect(m).toContain(`[size] the size needs 3 GPU(s) but the most any node of the Kubernetes API server at https://127.0.0.1:6443 (namespace ${namespace}) has is 2`);
+        expect(m).toContain(`[size] the size needs 3 GPU(s) but the most any node of the Kubernetes API server at ${server} (namespace ${namespace}) has is 2`);
     });
 
     test("GPUs no node has room for now: the create fails with the scheduler's reason, not a pod pending forever", async () => {

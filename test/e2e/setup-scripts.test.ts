@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
+import { generateKeyPair } from "../support/ssh-keys";
 import { TestStack, collect, customSteps, docker, execIn, failureOf, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 const ws = uniqueWorkspace("set");
@@ -55,8 +56,10 @@ describe("setup scripts", () => {
         expect(await lines("startup-runs.txt")).toHaveLength(1);
         expect(t.log.join("")).toContain("running the creation script (at most 900s)");
         // The scripts are root's: the user can neither read nor change them.
+        expect((await execIn(container, ["test", "-s", "/etc/compute-instance/setup/creation.sh"], "root")).code).toBe(0);
         expect((await execIn(container, ["cat", "/etc/compute-instance/setup/creation.sh"])).code).not.toBe(0);
-        // Their output stays on the OS disk for the user to read.
+        // Their output stays on the OS disk for the user to read (the startup script prints nothing).
+        expect((await execIn(container, ["test", "-f", "/home/azureuser/.compute-instance/setup/startup.log"])).code).toBe(0);
         expect((await lines(".compute-instance/setup/startup.log"))).toEqual([]);
         expect((await execIn(container, ["test", "-r", "/home/azureuser/.compute-instance/setup/creation.log"])).code).toBe(0);
     });
@@ -107,5 +110,28 @@ describe("setup scripts", () => {
         const message = await failureOf(t.stack.up(collect(t)));
         expect(message).toContain("SetupFailed: the startup script timed out after 3s");
         expect(message).toContain("waiting forever");
+    });
+
+    test("a service a script leaves in the background does not hold the start; root never runs what the user put on their PATH", async () => {
+        // The user's ~/.local/bin comes first on their PATH: plant a command the entry point uses.
+        const plant = "mkdir -p ~/.local/bin && printf '#!/bin/sh\\nid -u >> $HOME/planted-ran.txt\\nexec /usr/bin/mktemp \"$@\"\\n' > ~/.local/bin/mktemp && chmod +x ~/.local/bin/mktemp";
+        expect((await execIn(container, ["bash", "-c", plant])).code).toBe(0);
+        // The service keeps the script's output open; the instance must start anyway, well before it ends.
+        await t.setConfig(config({ startup: "(sleep 600; echo service ended) &\necho service started\n", timeout: "2m" }));
+        await t.stack.up(collect(t));
+        expect(cli(["status", "alice", "--workspace", ws])).toMatch(/^alice\tRunning\t/);
+        expect(await lines(".compute-instance/setup/startup.log")).toEqual(["service started"]);
+        expect((await execIn(container, ["pgrep", "-f", "sleep 600"])).code).toBe(0);
+        expect(await lines("planted-ran.txt")).not.toContain("0");
+    });
+
+    test("SSH and a setup script on a fresh OS disk: the user keeps ~/.compute-instance and sshd starts", async () => {
+        const key = generateKeyPair("ed25519");
+        await t.setConfig({ workspaceName: ws, instances: { bob: { ...base, setupScripts: { creation: "echo created\n" }, ssh: { enabled: true, publicKey: key.public } } } });
+        await t.stack.up(collect(t));
+        const bob = `ci-${ws}-bob`;
+        expect((await execIn(bob, ["stat", "-c", "%U", "/home/azureuser/.compute-instance", "/home/azureuser/.compute-instance/setup", "/home/azureuser/.compute-instance/ssh"])).output.split("\n").filter(Boolean))
+            .toEqual(["azureuser", "azureuser", "azureuser"]);
+        expect((await execIn(bob, ["pgrep", "-u", "azureuser", "sshd"])).code).toBe(0);
     });
 });

@@ -84,6 +84,8 @@ describe("the token as a file", () => {
         expect(readsTokenFile("registry.example.com/ml/compute-instance-workstation@sha256:00")).toBe(true);
         expect(readsTokenFile("registry.example.com/ml/workstation:1")).toBe(false);
         expect(readsTokenFile("registry.example.com/ml/my-compute-instance-workstation:1")).toBe(false);
+        expect(readsTokenFile("registry.example.com/ml/compute-instance-workstation-vscode:0.1.0-abc")).toBe(true);
+        expect(readsTokenFile("registry.example.com/ml/compute-instance-workstation-other:1")).toBe(false);
 
         const sts = statefulSetManifest(spec, "ml") as any;
         const c = sts.spec.template.spec.containers[0];

@@ -15,7 +15,7 @@ import type { QuotaUse } from "../../spec/quota";
 import { SCRIPT_KINDS, SETUP_DIR, SetupProgress, SetupScripts, setupProgressFromLog, setupSeconds } from "../../spec/setup";
 import { Progress, progressFor } from "../../progress";
 import type { InstanceNetwork } from "../../spec/schema";
-import { httpStatus } from "../../http";
+import { httpJson, httpStatus } from "../../http";
 import { stableJson } from "../../changes";
 import { waitUntilReady } from "../../readiness";
 import {
@@ -508,10 +508,27 @@ export class DockerBackend implements Backend {
         }
     }
 
-    /** The application containers of an instance (by its container's name). */
+    /**
+     * The application containers of an instance (by its container's name). Told apart by their
+     * labels, not their names: instance "a"'s prefix also matches instance "a-app-x"'s applications.
+     */
     private async applicationContainers(id: string): Promise<Dockerode.Container[]> {
         const list = await this.docker.listContainers({ all: true, filters: { name: [`${id}-app-`], label: ["app.kubernetes.io/component=application"] } });
-        return list.filter((c) => c.Names.some((n) => n.startsWith(`/${id}-app-`))).map((c) => this.docker.getContainer(c.Id));
+        return list
+            .filter((c) => containerName({ workspace: c.Labels[`${LABEL_PREFIX}/workspace`], instance: c.Labels["app.kubernetes.io/instance"], owner: "" }) === id)
+            .map((c) => this.docker.getContainer(c.Id));
+    }
+
+    /**
+     * Restarts an application container that is not running or started before its instance (so it
+     * holds the instance's old network namespace); one started since is left alone, with its
+     * sessions. Returns the container's name when it restarted it.
+     */
+    private async restartIfStale(app: Dockerode.Container, instanceStartedAt: string): Promise<string | undefined> {
+        const info = await ignoreNotFound(app.inspect());
+        if (!info || (info.State.Running && Date.parse(info.State.StartedAt) >= Date.parse(instanceStartedAt))) return undefined;
+        await app.restart({ t: 5 });
+        return info.Name.replace(/^\//, "");
     }
 
     private async removeApplications(id: string): Promise<void> {
@@ -554,8 +571,8 @@ export class DockerBackend implements Backend {
     private async proxiedServers(container: Dockerode.Container, ports: PublishedPorts, token: string): Promise<string[] | undefined> {
         const base = await this.jupyterBase(container, ports);
         if (!base) return undefined;
-        const info = await fetch(`${base}/server-proxy/servers-info`, { headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(APPLICATION_PROBE_TIMEOUT_MS) })
-            .then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined) as { server_processes?: { name: string }[] } | undefined;
+        const info = (await httpJson(`${base}/server-proxy/servers-info`, { Authorization: `token ${token}` }, APPLICATION_PROBE_TIMEOUT_MS).catch(() => undefined)) as
+            { server_processes?: { name: string }[] } | undefined;
         return info?.server_processes?.map((p) => p.name);
     }
 
@@ -722,9 +739,10 @@ export class DockerBackend implements Backend {
         const info = await ignoreNotFound(c.inspect());
         if (!info) throw new BackendError(`no instance ${id} on the ${this.description}`);
         if (!info.State.Running) await c.start();
-        // Beside it, in its (new) network namespace.
+        // Beside it, in its (new) network namespace; an instance already running keeps them as they are.
+        const startedAt = (await c.inspect()).State.StartedAt;
         for (const app of await this.applicationContainers(id)) {
-            await app.restart({ t: 5 }).catch((e) => {
+            await this.restartIfStale(app, startedAt).catch((e) => {
                 throw new BackendError(`${id}: its application container ${app.id.slice(0, 12)} did not start: ${reason(e)}`);
             });
         }
@@ -904,11 +922,8 @@ export class DockerBackend implements Backend {
             const instance = await ignoreNotFound(this.docker.getContainer(c.Id).inspect());
             if (!instance?.State.Running) continue;
             for (const a of mine) {
-                const app = this.docker.getContainer(a.Id);
-                const info = await ignoreNotFound(app.inspect());
-                if (!info || (info.State.Running && Date.parse(info.State.StartedAt) >= Date.parse(instance.State.StartedAt))) continue;
-                await app.restart({ t: 5 });
-                restarted.push(info.Name.replace(/^\//, ""));
+                const name = await this.restartIfStale(this.docker.getContainer(a.Id), instance.State.StartedAt);
+                if (name) restarted.push(name);
             }
         }
         return restarted;
@@ -939,7 +954,8 @@ export class DockerBackend implements Backend {
             const info = await ignoreNotFound(this.docker.getContainer(c.Id).inspect());
             if (!info) continue;
             const name = info.Name.replace(/^\//, "");
-            const token = await this.currentToken(this.docker.getContainer(c.Id), info).catch(() => undefined);
+            // Only a running server can be asked anything: no archive read per stopped instance at every check.
+            const token = info.State.Running ? await this.currentToken(this.docker.getContainer(c.Id), info).catch(() => undefined) : undefined;
             views.push({
                 instance: info.Config.Labels?.["app.kubernetes.io/instance"] ?? name,
                 owner: info.Config.Labels?.[`${LABEL_PREFIX}/owner`] ?? "",

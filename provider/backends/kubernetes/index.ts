@@ -16,7 +16,7 @@ import { PublishedPorts, SERVICES, ServiceName } from "../../spec/endpoints";
 import { LABEL_PREFIX, parseStoredJson } from "../layout";
 import {
     FIELD_MANAGER, KubeObject, USER_LABELS_ANNOTATION, agentManifests, userLabelsOf, egressPolicyManifest, egressPolicyName, instancePolicyManifest, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
-    workspacePolicyManifest,
+    workspacePolicyManifest, WORKSTATION_CONTAINER,
 } from "./manifests";
 import { parseCpu, parseMemoryGb } from "./quantity";
 import { labelsPatch } from "../../spec/labels";
@@ -440,10 +440,11 @@ export class KubernetesBackend implements Backend {
 
     /** The entry point's report on the setup scripts, from the running container's log. */
     private async setupProgress(pod: k8s.V1Pod): Promise<SetupProgress | undefined> {
-        const hasScripts = pod.spec?.containers?.[0]?.env?.some((e) => e.name === "CI_SETUP_TIMEOUT");
-        if (!hasScripts || !pod.status?.containerStatuses?.[0]?.state?.running) return undefined;
+        // By name: the kubelet lists statuses sorted by name, so "app-…" sidecars come first.
+        const hasScripts = pod.spec?.containers?.find((c) => c.name === WORKSTATION_CONTAINER)?.env?.some((e) => e.name === "CI_SETUP_TIMEOUT");
+        if (!hasScripts || !pod.status?.containerStatuses?.find((c) => c.name === WORKSTATION_CONTAINER)?.state?.running) return undefined;
         try {
-            const log = await this.core.readNamespacedPodLog({ name: pod.metadata?.name ?? "", namespace: this.ns, container: "workstation", tailLines: 2000 });
+            const log = await this.core.readNamespacedPodLog({ name: pod.metadata?.name ?? "", namespace: this.ns, container: WORKSTATION_CONTAINER, tailLines: 2000 });
             return setupProgressFromLog(String(log));
         } catch {
             // No log to read (a node that does not serve logs): the readiness wait decides.
@@ -521,7 +522,7 @@ export class KubernetesBackend implements Backend {
         if (pod) {
             try {
                 await this.core.patchNamespacedPodResize(
-                    { name: `${id}-0`, namespace: this.ns, body: { spec: { containers: [{ name: "workstation", resources }] } } },
+                    { name: `${id}-0`, namespace: this.ns, body: { spec: { containers: [{ name: WORKSTATION_CONTAINER, resources }] } } },
                     this.lib.setHeaderOptions("Content-Type", this.lib.PatchStrategy.StrategicMergePatch),
                 );
             } catch (e) {
@@ -533,7 +534,7 @@ export class KubernetesBackend implements Backend {
         if (template) {
             await this.patchFields({
                 apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: id, namespace: this.ns },
-                spec: { template: { spec: { containers: [{ name: "workstation", resources }] } } },
+                spec: { template: { spec: { containers: [{ name: WORKSTATION_CONTAINER, resources }] } } },
             } as KubeObject).catch((e) => {
                 throw new BackendError(`could not update ${id}'s template: ${reason(e)}`);
             });

@@ -10,6 +10,8 @@ import { SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
 import { Component, HOME_DIR, INSTANCE_UID, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
 
 export const FIELD_MANAGER = MANAGED_BY;
+/** The instance's own container in its pod (applications with an image run beside it). */
+export const WORKSTATION_CONTAINER = "workstation";
 
 export interface KubeObject {
     apiVersion: string;
@@ -250,7 +252,7 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                     },
                     containers: [
                         {
-                            name: "workstation",
+                            name: WORKSTATION_CONTAINER,
                             image: spec.image,
                             env: [
                                 ...Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => ({ name: k, value: v })),
@@ -302,10 +304,11 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
 
 /**
  * A cluster's images cannot be inspected before a pod runs: an image named like the default
- * workstation image (in any registry) is taken to keep contract 3 and read its token from a file.
+ * workstation image or its VS Code variant (in any registry) is taken to keep contract 3 and read
+ * its token from a file.
  */
 export function readsTokenFile(image: string): boolean {
-    return /(^|\/)compute-instance-workstation(:|@|$)/.test(image);
+    return /(^|\/)compute-instance-workstation(-vscode)?(:|@|$)/.test(image);
 }
 
 /** The annotation that says which labels are the user's (so labels added by others are not). */
