@@ -2,9 +2,10 @@
  * pulumi-compute-instance: self-hosted ML compute instances (Azure ML-style data-science
  * workstations) as Pulumi components, on your own Docker engine (or Kubernetes cluster).
  */
-export { Workspace, WorkspaceArgs, AgentArgs, BackendArgs, DockerBackendArgs, KubernetesBackendArgs, UserFilesArgs } from "./components/workspace";
+export { Workspace, WorkspaceArgs, AgentArgs, BackendArgs, DockerBackendArgs, KubernetesBackendArgs, QuotaArgs, UserFilesArgs, WorkspaceNetworkArgs } from "./components/workspace";
 export {
-    ComputeInstance, ComputeInstanceArgs, CustomSize, IdleShutdownArgs, OsDiskArgs, ScheduleArgs, ScheduleOutput, TempDiskArgs,
+    AssignedUserArgs, ComputeInstance, ComputeInstanceArgs, CustomApplicationArgs, CustomSize, IdleShutdownArgs, InboundRuleArgs, InstanceNetworkArgs, OsDiskArgs,
+    ScheduleArgs, ScheduleOutput, ScriptArgs, SetupScriptsArgs, SshArgs, TempDiskArgs,
 } from "./components/computeInstance";
 export { MAX_SCHEDULES, MIN_IDLE_SECONDS, type Firing, type ScheduleAction } from "./provider/spec/schedule";
 export type { Endpoints } from "./provider/spec/endpoints";

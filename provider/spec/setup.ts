@@ -16,9 +16,6 @@ export type ScriptKind = (typeof SCRIPT_KINDS)[number];
 export const MAX_SCRIPT_BYTES = 64 * 1024;
 export const DEFAULT_SETUP_TIMEOUT_SECONDS = 15 * 60;
 
-/** A script as the user writes it: inline text, `{ inline }`, or `{ file }` (relative to the program). */
-export type ScriptSource = string | { inline: string } | { file: string };
-
 /** A script as the runtime carries it: its text, where it came from, and its hash. */
 export interface Script {
     /** `inline`, or `file:<path as written>`. */
