@@ -81,8 +81,9 @@ describe("applications", () => {
         expect(side.Config.Labels["app.kubernetes.io/component"]).toBe("application");
         // As the instance user with no capability, whatever the image's own user.
         expect(side.HostConfig.CapAdd ?? []).toEqual([]);
-        const top = await docker.getContainer(`ci-${ws}-alice-app-beside`).top({ ps_args: "-o uid,args" });
-        expect(top.Processes.map((p) => p[0])).toEqual(top.Processes.map(() => "1000"));
+        const top = await docker.getContainer(`ci-${ws}-alice-app-beside`).top({ ps_args: "-o pid,uid,args" });
+        const uid = top.Titles.indexOf("UID");
+        expect(top.Processes.map((p: string[]) => p[uid])).toEqual(top.Processes.map(() => "1000"));
         expect(top.Processes.length).toBeGreaterThan(0);
         // From the instance, on localhost.
         expect((await execIn(`ci-${ws}-alice`, ["python3", "-c", "import urllib.request as u;print(u.urlopen('http://127.0.0.1:9200/').read().decode())"])).output).toContain("served-beside");
