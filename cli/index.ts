@@ -4,7 +4,7 @@
  *
  *   compute-instance status|start|stop|restart INSTANCE --workspace WS [backend flags]
  *   compute-instance list --workspace WS [--label KEY=VALUE ...] [backend flags]
- *   compute-instance build-image [--docker-host URL] [--force] [--vscode]   (the workstation and agent images; --vscode: its VS Code variant too)
+ *   compute-instance build-image [--docker-host URL] [--force] [--vscode] [--prune]   (the workstation and agent images; --vscode: its VS Code variant too; --prune: remove images of earlier builds no container uses)
  *
  * Backend flags: --docker-host URL (default DOCKER_HOST or the local socket), or
  * --namespace NS [--kubeconfig PATH] [--context NAME] for Kubernetes.
