@@ -92,7 +92,12 @@ describe("schedules and idle shutdown on Docker", () => {
         expect(await running(`ci-${ws}-carol`)).toBe(true);
         const kernels = (await jupyter("carol", "/api/kernels")) as unknown as { execution_state: string }[];
         expect(kernels.map((k) => k.execution_state)).toEqual(["busy"]);
-        const ops = (await agentLog(ws)).filter((e) => e.operation && e.status);
+        // The agent logs the outcome once the stop is verified, a moment after the container is down.
+        const outcomes = async () => (await agentLog(ws)).filter((e) => e.operation && e.status);
+        const ops = await waitFor("the agent to log the outcome of bob's stop", 30_000, async () => {
+            const o = await outcomes();
+            return o.length > 0 && o;
+        });
         expect(ops).toEqual([expect.objectContaining({ instance: "bob", operation: "Stop", trigger: "IdleShutdown", status: "Succeeded" })]);
         // Still running a while after its own idle period would have ended.
         await new Promise((r) => setTimeout(r, 10_000));

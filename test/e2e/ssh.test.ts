@@ -216,7 +216,10 @@ describe("an open SSH connection keeps an instance from idling", () => {
         expect(await running()).toBe(false);
         // From the last check that saw the session (every 2 s here), which is before the disconnect.
         expect(Date.now() - closedAt).toBeGreaterThanOrEqual(55_000);
-        const stops = (await agentLog(ws)).filter((l) => l.operation === "Stop" && l.instance === "alice" && l.status === "Succeeded");
+        // The agent logs the outcome once the stop is verified, a moment after the container is down.
+        const outcomes = async () => (await agentLog(ws)).filter((l) => l.operation === "Stop" && l.instance === "alice" && l.status);
+        await waitFor("the agent to log the outcome of its stop", 30_000, async () => (await outcomes()).length > 0);
+        const stops = (await outcomes()).filter((l) => l.status === "Succeeded");
         expect(stops).toHaveLength(1);
         expect(stops[0].trigger).toBe("IdleShutdown");
     }, 360_000);
