@@ -233,10 +233,9 @@ export class Workspace extends pulumi.ComponentResource {
             ...wiring,
             quota: args.quota,
             instances: pulumi.output(instances),
-            // Only a declared quota is written to the agent's store. Without one, the check must
-            // not wait for the agent (its image build) and hold every instance back with it.
-            ...(args.quota !== undefined ? { agent: this.agentId } : {}),
-        }, [], { parent: this });
+        // Only a declared quota is written to the agent's store, so only then does it wait for the
+        // agent: without one, it must not hold every instance back behind the agent's image build.
+        }, [], { parent: this, ...(args.quota !== undefined ? { dependsOn: [agent] } : {}) });
         this.quotaCheck = quota;
 
         this.registerOutputs({

@@ -18,7 +18,7 @@ const quotaResourceSchema = z.object({
     quota: quotaSchema.optional(),
     /** This stack's instances of the workspace, as the program declares them now. */
     instances: z.array(z.object({ instance: z.string(), size: z.unknown() })).default([]),
-    /** Orders the quota after the agent, whose store keeps it. */
+    /** States written before the Workspace ordered the quota with dependsOn had the agent's id here. */
     agent: z.string().optional(),
 });
 
