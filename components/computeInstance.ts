@@ -4,10 +4,9 @@ import { KindResource } from "../provider/dynamic";
 import type { InstanceStatus } from "../provider/backends/backend";
 import type { Endpoints } from "../provider/spec/endpoints";
 import { Application, instanceSchema } from "../provider/spec/schema";
-import { parseOrThrow } from "../provider/spec/validate";
 import { isPlain, plainParts } from "./plain";
 import { readScriptSources } from "../provider/spec/setup";
-import { ValidationError } from "../provider/spec/errors";
+import { checkInput, inputError } from "./inputErrors";
 import { Firing, ScheduleAction, idleShutdownSchema, schedulesSchema } from "../provider/spec/schedule";
 import { Workspace } from "./workspace";
 import { SharingPolicy, sharingPolicySchema } from "../provider/spec/access";
@@ -34,11 +33,11 @@ function imageFor(ws: Workspace, applications: ComputeInstanceArgs["applications
  * The scripts' files are read now, relative to the program's directory: a missing file fails the
  * preview naming the field. Values known only later are read when they are.
  */
-function scriptsOf(raw: pulumi.Input<SetupScriptsArgs> | undefined, subject: string): pulumi.Input<Record<string, unknown>> | undefined {
+function scriptsOf(raw: pulumi.Input<SetupScriptsArgs> | undefined, instance: pulumi.Resource): pulumi.Input<Record<string, unknown>> | undefined {
     if (raw === undefined) return undefined;
     const read = (v: unknown) => {
         const { scripts, problems } = readScriptSources(v, process.cwd());
-        if (problems.length) throw new ValidationError(subject, problems);
+        if (problems.length) throw inputError(instance, problems);
         return scripts ?? {};
     };
     return isPlain(raw) ? read(raw) : pulumi.output(raw).apply(read);
@@ -333,29 +332,26 @@ export class ComputeInstance extends pulumi.ComponentResource {
         super("compute-instance:index:ComputeInstance", name, {}, opts);
         const ws = args.workspace;
         if (!(ws instanceof Workspace)) {
-            throw new Error(`ComputeInstance "${name}": [workspace] must be a Workspace`);
+            throw inputError(this, [{ field: "workspace", message: "must be a Workspace" }]);
         }
         const instanceName = args.instanceName ?? name;
         const { workspace: _ws, instanceName: _n, reimage: _r, schedules = [], idleShutdown, applicationSharingPolicy = "Personal", tokenVersion, setupScripts: _s, ...rest } = args;
         // Plain values are checked now, so a typo fails before anything is registered; values
         // that come from other resources are checked by the providers once known.
-        parseOrThrow(instanceSchema.in.partial(), plainParts({ ...rest, name: instanceName }), `ComputeInstance "${name}"`);
-        if (!Array.isArray(schedules)) throw new Error(`ComputeInstance "${name}": [schedules] must be a list (its length must be known when the program runs)`);
-        parseOrThrow(
-            z.object({ schedules: schedulesSchema, idleShutdown: idleShutdownSchema }).partial(),
-            plainParts({ schedules, idleShutdown }),
-            `ComputeInstance "${name}"`,
-        );
-        parseOrThrow(z.object({ applicationSharingPolicy: sharingPolicySchema }), { applicationSharingPolicy }, `ComputeInstance "${name}"`);
+        checkInput(this, instanceSchema.in.partial(), plainParts({ ...rest, name: instanceName }));
+        if (!Array.isArray(schedules)) throw inputError(this, [{ field: "schedules", message: "must be a list (its length must be known when the program runs)" }]);
+        checkInput(this, z.object({ schedules: schedulesSchema, idleShutdown: idleShutdownSchema }).partial(), plainParts({ schedules, idleShutdown }));
+        checkInput(this, z.object({ applicationSharingPolicy: sharingPolicySchema }), { applicationSharingPolicy });
         const plain = plainParts({ network: args.network, applications: args.applications, ssh: args.ssh });
-        if (args.network !== undefined && Object.keys(plain).length === 3) {
-            parseOrThrow(inboundAgainstServices, plain, `ComputeInstance "${name}"`);
-        }
+        if (args.network !== undefined && Object.keys(plain).length === 3) checkInput(this, inboundAgainstServices, plain);
         if (applicationSharingPolicy === "Shared" && tokenVersion !== undefined) {
-            throw new Error(`ComputeInstance "${name}": [tokenVersion] rotates a Personal instance's own token; a Shared instance uses the workspace's token (raise the Workspace's sharedTokenVersion)`);
+            throw inputError(this, [{
+                field: "tokenVersion",
+                message: "rotates a Personal instance's own token; a Shared instance uses the workspace's token (raise the Workspace's sharedTokenVersion)",
+            }]);
         }
 
-        const setupScripts = scriptsOf(args.setupScripts, `ComputeInstance "${name}"`);
+        const setupScripts = scriptsOf(args.setupScripts, this);
         const wiring = { backend: ws.backend, workspace: ws.workspaceName, owner: ws.owner, instance: instanceName };
         const child = { parent: this };
         // Nothing of the instance is made before the workspace's quota check passed (an `up`

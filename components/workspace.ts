@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KindResource } from "../provider/dynamic";
 import { agentContextDir, agentImageTag, contextHash, vscodeContextHash, vscodeImageTag, workstationContextDir, workstationImageTag } from "../provider/image/context";
-import { parseOrThrow } from "../provider/spec/validate";
+import { checkInput } from "./inputErrors";
+import { quietOnMonitorShutdown } from "./monitorShutdown";
 import { DEFAULT_DOCKER_HOST, workspaceSchema } from "../provider/spec/schema";
 import { plainParts } from "./plain";
 import { z } from "zod";
@@ -165,10 +166,11 @@ export class Workspace extends pulumi.ComponentResource {
 
     constructor(name: string, args: WorkspaceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("compute-instance:index:Workspace", name, {}, opts);
+        quietOnMonitorShutdown();
         const workspaceName = args.workspaceName ?? name;
-        parseOrThrow(workspaceSchema({ dockerHost: DEFAULT_DOCKER_HOST }).partial(), plainParts({ name: workspaceName, backend: args.backend }), `Workspace "${name}"`);
+        checkInput(this, workspaceSchema({ dockerHost: DEFAULT_DOCKER_HOST }).partial(), plainParts({ name: workspaceName, backend: args.backend }));
 
-        parseOrThrow(z.object({ network: z.strictObject({ egress: egressSchema }).partial() }).partial(), plainParts({ network: args.network }), `Workspace "${name}"`);
+        checkInput(this, z.object({ network: z.strictObject({ egress: egressSchema }).partial() }).partial(), plainParts({ network: args.network }));
         this.resourceName = name;
         this.sharedTokenVersion = args.sharedTokenVersion;
         this.owner = `${pulumi.getProject()}/${pulumi.getStack()}`;
@@ -224,7 +226,7 @@ export class Workspace extends pulumi.ComponentResource {
             }, ["signature"], { parent: this });
         }
 
-        parseOrThrow(z.object({ quota: quotaSchema }).partial(), plainParts({ quota: args.quota }), `Workspace "${name}"`);
+        checkInput(this, z.object({ quota: quotaSchema }).partial(), plainParts({ quota: args.quota }));
         // The quota counts this stack's instances as the program declares them: the list is
         // complete once the program's synchronous run is over (instances register as they are made).
         const instances = new Promise<pulumi.Output<DeclaredInstance[]>>((resolve) => (this.resolveInstances = resolve));

@@ -9,7 +9,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { KIND_KEY } from "./kindKey";
 import { formatProblem } from "./spec/errors";
-import { Props, ResourceKind, diffWith, progressOf } from "./resources/kind";
+import { CreatedButFailedError, Props, ResourceKind, diffWith, progressOf } from "./resources/kind";
 import { summarize } from "./summary";
 import { runtime } from "./resources/runtime";
 import { osDisk, tempDisk } from "./resources/disks";
@@ -68,8 +68,17 @@ export async function diff(_id: string, olds: Props, news: Props): Promise<pulum
 }
 
 export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
-    const { id, outs } = await kindOf(inputs).create(inputs);
-    return { id, outs: withKind(outs, inputs) };
+    try {
+        const { id, outs } = await kindOf(inputs).create(inputs);
+        return { id, outs: withKind(outs, inputs) };
+    } catch (e) {
+        // Recorded as is by the plugin host, which adds no provider to it: without one, no later
+        // operation on the object could load this package.
+        if (e instanceof CreatedButFailedError) {
+            Object.assign(e.properties, withKind(e.properties, inputs), { __provider: inputs.__provider });
+        }
+        throw e;
+    }
 }
 
 export async function read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {

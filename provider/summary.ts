@@ -48,6 +48,8 @@ function describeField(f: string, before: unknown, after: unknown): string {
             return `labels ${showLabels(before)} → ${showLabels(after)}`;
         case "quota":
             return `quota ${showLabels(before)} → ${showLabels(after)}`;
+        case "createFailed":
+            return "its last create failed (SetupFailed) and it was kept for inspection";
         default:
             return SECRET_FIELDS.has(f) ? `${f} changed` : `${f} ${show(before)} → ${show(after)}`;
     }

@@ -279,3 +279,16 @@ export class BackendError extends Error {
         this.name = "BackendError";
     }
 }
+
+/**
+ * A create that failed but left its runtime in place on purpose, for inspection (a setup script
+ * failed: SetupFailed). The runtime exists, so it must reach the stack's state: `destroy` then
+ * removes it before the disks it holds, and the next `up` replaces it.
+ */
+export class KeptForInspectionError extends BackendError {
+    /** @param runtimeId the backend id of the runtime left in place (container, StatefulSet). */
+    constructor(message: string, readonly runtimeId: string) {
+        super(message);
+        this.name = "KeptForInspectionError";
+    }
+}

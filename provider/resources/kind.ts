@@ -13,6 +13,21 @@ import { Progress, progressFor } from "../progress";
 
 export type Props = Record<string, unknown>;
 
+/**
+ * A create that made its object but failed: the dynamic-provider host records the object in the
+ * state with the error (Pulumi's "failed to initialize"), so that `destroy` deletes it and the
+ * next `up` diffs against it, instead of leaving it behind unknown.
+ */
+export class CreatedButFailedError extends Error {
+    /** What the plugin host reads: the id, the outputs to record, and why. */
+    readonly reasons: string[];
+    constructor(message: string, readonly id: string, readonly properties: Props) {
+        super(message);
+        this.name = "CreatedButFailedError";
+        this.reasons = [message];
+    }
+}
+
 export interface CheckOutcome {
     inputs: Props;
     problems: FieldProblem[];

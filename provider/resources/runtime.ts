@@ -3,11 +3,11 @@
  * applications, with the disks and the user files mounted.
  */
 import { z } from "zod";
-import type { LiveChanges, RuntimeSpec, RuntimeState } from "../backends/backend";
+import { KeptForInspectionError, LiveChanges, RuntimeSpec, RuntimeState } from "../backends/backend";
 import { FieldRules } from "../changes";
 import { endpointsFor } from "../spec/endpoints";
 import { Application, BackendSpec, CustomApplication, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema, resolveInboundRules } from "../spec/schema";
-import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { CreatedButFailedError, Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { backendFor, capacityOf } from "../backends";
 import { capacityProblems } from "../capacity";
 import { containsUnknown } from "../spec/validate";
@@ -162,6 +162,8 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true, liv
         setupScripts: "replace",
         // What a sharing change does is the token's change; this says why in the preview.
         sharing: (before, after) => ((before ?? "Personal") === (after ?? "Personal") ? "ignore" : "live"),
+        // Left by a create whose setup failed (kept for inspection): the next `up` makes it anew.
+        createFailed: (before) => (before === true ? "replace" : "ignore"),
     };
 }
 
@@ -186,8 +188,16 @@ export const runtime: ResourceKind = {
     deleteBeforeReplace: true,
     async create(inputs) {
         const progress = progressOf(inputs, inputs.instance as string);
-        const state = await backendOf(inputs).createRuntime(specOf(inputs), progress);
-        return { id: state.id, outs: observed(inputs, state, state.status) };
+        const backend = backendOf(inputs);
+        try {
+            const state = await backend.createRuntime(specOf(inputs), progress);
+            return { id: state.id, outs: observed(inputs, state, state.status) };
+        } catch (e) {
+            if (!(e instanceof KeptForInspectionError)) throw e;
+            const state = await backend.readRuntime(e.runtimeId).catch(() => undefined);
+            const outs = state ? observed(inputs, state, "SetupFailed") : { ...inputs, status: "SetupFailed" };
+            throw new CreatedButFailedError(e.message, e.runtimeId, { ...outs, createFailed: true });
+        }
     },
     async read(id, props) {
         const state = await backendOf(props).readRuntime(id);

@@ -130,7 +130,7 @@ export type AssignedUser = z.output<typeof assignedUserSchema>;
 /** Whose token opens the instance's applications (Azure: `applicationSharingPolicy`). */
 export const SHARING_POLICIES = ["Personal", "Shared"] as const;
 export type SharingPolicy = (typeof SHARING_POLICIES)[number];
-export const sharingPolicySchema = z.enum(SHARING_POLICIES, { message: `must be one of ${SHARING_POLICIES.map((p) => `"${p}"`).join(", ")}` });
+export const sharingPolicySchema = z.enum(SHARING_POLICIES, { message: "unknown sharing policy" });
 
 /**
  * Where the workspace's instances may open connections (the network's egress): `"allow"`

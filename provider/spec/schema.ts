@@ -74,7 +74,23 @@ export { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "./defaults";
 import { DEFAULT_READY_TIMEOUT_SECONDS } from "./defaults";
 
 /** Environment variable names the instance sets itself. */
-export const RESERVED_ENV = ["JUPYTER_TOKEN", "CI_APPLICATIONS", "CI_SSH_AUTHORIZED_KEY", "NOTEBOOK_DIR", "INSTANCE_USER", "HOME", "PATH"];
+export const RESERVED_ENV = ["JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE", "NOTEBOOK_DIR", "INSTANCE_USER", "HOME", "USER", "LOGNAME", "SHELL", "PATH", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "IFS", "CDPATH", "GLOBIGNORE", "PS4"];
+/**
+ * Prefixes of names the instance's entry point owns (`CI_*`), or that change what a program does
+ * before it reads a line of its own: the dynamic loader (`LD_*`), Python (`PYTHON*`) and bash's
+ * exported functions. The entry point starts as root: a variable of these would run the user's
+ * files with its privileges.
+ */
+export const RESERVED_ENV_PREFIXES = ["CI_", "LD_", "PYTHON", "BASH_FUNC_"];
+
+/** Why a variable name cannot be set through `env`, or undefined when it can. */
+export function reservedEnvProblem(name: string): string | undefined {
+    const prefix = RESERVED_ENV_PREFIXES.find((p) => name.startsWith(p));
+    if (!RESERVED_ENV.includes(name) && !prefix) return undefined;
+    const why = prefix === "CI_" ? "is the instance's own" : prefix ? "changes how programs start (the entry point runs as root)" : "is set by the instance itself";
+    return `${why}; reserved: ${RESERVED_ENV.join(", ")} and names starting with ${RESERVED_ENV_PREFIXES.join(", ")}`
+        + (prefix === "PYTHON" ? " (set Python's variables in a kernel's kernel.json, or in ~/.bashrc from a startup script)" : "");
+}
 
 // Azure's rule for compute names (3 to 24 characters, starting with a letter), lower-cased so the
 // same name is valid for Docker containers and Kubernetes objects.
@@ -294,7 +310,10 @@ export const instanceFields = {
     env: z
         .record(
             z.string().regex(envName, { message: "must be an environment variable name (letters, digits, '_')" })
-                .refine((k) => !RESERVED_ENV.includes(k), { message: `is set by the instance itself; reserved: ${RESERVED_ENV.join(", ")}` }),
+                .superRefine((k, ctx) => {
+                    const problem = reservedEnvProblem(k);
+                    if (problem) ctx.addIssue({ code: "custom", message: problem });
+                }),
             z.string({ message: "must be a string" }),
         )
         .default({}),

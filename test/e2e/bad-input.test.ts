@@ -1,6 +1,7 @@
 // Bad input fails `pulumi preview` with one clear message naming the field (or the host), and
 // nothing is created; a create that fails midway removes what it made.
 import { TestStack, collect, docker, errorText, programStack, purgeWorkspace, uniqueWorkspace, workspaceObjects } from "../support/stacks";
+import { expectGolden } from "../support/golden";
 
 const ws = uniqueWorkspace("bad");
 let t: TestStack;
@@ -17,14 +18,60 @@ afterAll(async () => {
     await purgeWorkspace(ws);
 });
 
-async function previewError(config: Record<string, unknown>): Promise<string> {
+/**
+ * What `pulumi preview` prints under "Diagnostics:", with what differs per run made constant:
+ * the text a user reads about their mistake, compared whole against a golden file.
+ */
+function diagnostics(stdout: string): string {
+    const start = stdout.indexOf("Diagnostics:");
+    const end = stdout.indexOf("\nResources:", start);
+    return (start < 0 ? "(no diagnostics)\n" : stdout.slice(start, end < 0 ? undefined : end).trimEnd() + "\n")
+        .replaceAll(t.stack.name, "<stack>")
+        .replaceAll(ws, "<ws>")
+        .replace(/has \d+(\.\d+)? GiB of memory/g, "has <n> GiB of memory")
+        .replace(/has \d+;/g, "has <n>;")
+        .replace(/\(looked at \/\S+\)/g, "(looked at <path>)")
+        .replace(/\d{4}-\d\d-\d\dT\d\d:\d\dZ/g, "<time>");
+}
+
+/** A golden file's name from the running test's name. */
+function goldenName(): string {
+    const name = (expect.getState().currentTestName ?? "unnamed")
+        .replace(/^.*(in the component, for plain values)/, "component")
+        .replace(/^.*(in the provider's check, for values known only later|once known, for values that come from other resources)/, "provider");
+    const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+    return `bad-input/${slug}`;
+}
+
+/**
+ * Previews a bad configuration: the preview must fail with one `error:` line under the resource
+ * at fault and nothing else (no stack trace, no "unhandled exception", no gRPC noise from the
+ * engine shutting down, no colour codes), and that text is golden.
+ */
+async function previewError(config: Record<string, unknown>, golden = goldenName(), opts: { anyResource?: boolean } = {}): Promise<string> {
     await t.setConfig({ workspaceName: ws, viaOutputs: false, dockerHost: "", ...config });
+    let stdout: string;
+    let text: string;
     try {
-        await t.stack.preview();
+        await t.stack.preview({ color: "never" });
+        throw new Error("the preview succeeded");
     } catch (e) {
-        return errorText(e);
+        if (e instanceof Error && e.message === "the preview succeeded") throw e;
+        // A failed command's output is in stderr (the Automation API puts it there whole).
+        const result = (e as { commandResult?: { stdout?: string; stderr?: string } }).commandResult;
+        stdout = `${result?.stdout ?? ""}\n${result?.stderr ?? ""}`;
+        text = errorText(e);
     }
-    throw new Error("the preview succeeded");
+    let said = diagnostics(stdout);
+    expect(stdout).not.toMatch(/unhandled exception|Channel has been shut down|resource monitor|UNAVAILABLE|\n\s+at \S+ \(|\x1b\[/);
+    // Every line under one resource, each a problem of its own; none under the stack.
+    expect(said.match(/^ {2}\S.*:$/gm)).toHaveLength(1);
+    expect(said).not.toMatch(/pulumi:pulumi:Stack/);
+    expect(said.split("\n").filter((l) => /^ {4}/.test(l)).every((l) => l.startsWith("    error: "))).toBe(true);
+    // A backend that does not answer fails every resource on it; whichever the engine checked first says so.
+    if (opts.anyResource) said = said.replace(/compute-instance:\w+ \(([^)]+)\)/g, "compute-instance:<kind> (<name>)").replace(/compute-instance:\w+ resource '[^']+'/g, "compute-instance:<kind> resource '<name>'");
+    expectGolden(golden, said);
+    return text;
 }
 
 const nothingCreated = async () => expect(await workspaceObjects(ws)).toEqual({ containers: [], volumes: [], networks: [] });
@@ -80,10 +127,11 @@ describe.each([
 
 test("an inbound rule for an application the instance does not run, and a CIDR that does not parse", async () => {
     for (const viaOutputs of [false, true]) {
-        const m = await previewError({ viaOutputs, instances: { alice: { applications: ["jupyterlab"], network: { inbound: [{ application: "jupyter", from: ["10.0.0.0/8"] }, { port: 2222, from: ["10.0.0.0/8"] }] } } } });
+        const how = viaOutputs ? "provider" : "component";
+        const m = await previewError({ viaOutputs, instances: { alice: { applications: ["jupyterlab"], network: { inbound: [{ application: "jupyter", from: ["10.0.0.0/8"] }, { port: 2222, from: ["10.0.0.0/8"] }] } } } }, `${goldenName()}-${how}-services`);
         expect(m).toContain('[network.inbound[0].application] "jupyter" is not an application of this instance; it runs: jupyterlab');
         expect(m).toContain("[network.inbound[1].port] 2222 is not a port of this instance; its ports: 8888 (jupyter)");
-        const cidr = await previewError({ viaOutputs, instances: { alice: { network: { inbound: [{ application: "jupyterlab", from: ["10.0.0.300/8"] }] } } } });
+        const cidr = await previewError({ viaOutputs, instances: { alice: { network: { inbound: [{ application: "jupyterlab", from: ["10.0.0.300/8"] }] } } } }, `${goldenName()}-${how}-cidr`);
         expect(cidr).toContain('[network.inbound[0].from[0]] "10.0.0.300/8" is not a CIDR range');
     }
     await nothingCreated();
@@ -97,7 +145,7 @@ test("an egress range that does not parse names the workspace's field", async ()
 
 test("an unknown sharing policy lists the policies", async () => {
     const m = await previewError({ instances: { alice: { applicationSharingPolicy: "Team" } } });
-    expect(m).toContain('[applicationSharingPolicy] must be one of "Personal", "Shared"');
+    expect(m).toContain(`[applicationSharingPolicy] unknown sharing policy; allowed: "Personal", "Shared"`);
     await nothingCreated();
 });
 
@@ -153,7 +201,7 @@ test("a schedule whose time falls in a DST gap previews with a warning saying wh
 });
 
 test("a Docker host that does not answer is named", async () => {
-    const m = await previewError({ dockerHost: "tcp://127.0.0.1:1", instances: { alice: { size: { cpus: 1, memoryGb: 1 } } } });
+    const m = await previewError({ dockerHost: "tcp://127.0.0.1:1", instances: { alice: { size: { cpus: 1, memoryGb: 1 } } } }, goldenName(), { anyResource: true });
     expect(m).toContain("[backend] Docker engine at tcp://127.0.0.1:1 does not answer");
     await nothingCreated();
 });
@@ -162,6 +210,12 @@ test("a size larger than the engine fails at preview with the sizes that fit", a
     const m = await previewError({ instances: { alice: { size: "Standard_ND96asr_v4" } } });
     expect(m).toContain("[size] Standard_ND96asr_v4 needs 96 vCPUs but the Docker engine at unix:///var/run/docker.sock has");
     expect(m).toContain("sizes that fit: Standard_DS1_v2");
+    await nothingCreated();
+});
+
+test("an instance that would exceed the workspace's quota names the quota, the total and the instances", async () => {
+    const m = await previewError({ quota: { cores: 3 }, instances: { alice: { size: "Standard_DS3_v2" } } }).finally(() => t.stack.removeConfig("quota"));
+    expect(m).toContain(`[quota.cores] workspace "${ws}" would use 4 cores of its quota of 3: alice 4 (new)`);
     await nothingCreated();
 });
 

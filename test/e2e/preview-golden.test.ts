@@ -1,11 +1,9 @@
 // Golden tests of what reviewers read: the real `pulumi preview --diff` for each row of the data
 // contract (DESIGN.md), normalised for names that differ per run, against checked-in text.
 // UPDATE_GOLDEN=1 rewrites the expectations (review the diff before committing it).
-import * as fs from "fs";
-import * as path from "path";
 import { TestStack, collect, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { expectGolden } from "../support/golden";
 
-const GOLDEN = path.join(__dirname, "golden");
 const ws = uniqueWorkspace("gold");
 let t: TestStack;
 
@@ -69,15 +67,6 @@ async function previewDiff(instances: Record<string, object>, workspace: Record<
     }
 }
 
-function expectGolden(name: string, actual: string): void {
-    const file = path.join(GOLDEN, `${name}.txt`);
-    if (process.env.UPDATE_GOLDEN === "1" || !fs.existsSync(file)) {
-        fs.mkdirSync(GOLDEN, { recursive: true });
-        fs.writeFileSync(file, actual);
-        if (process.env.UPDATE_GOLDEN !== "1") throw new Error(`wrote the missing golden file ${file}; review it and run again`);
-    }
-    expect(actual).toBe(fs.readFileSync(file, "utf8"));
-}
 
 beforeAll(async () => {
     t = await programStack("instance", config({ alice }));

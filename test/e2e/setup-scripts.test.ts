@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import { generateKeyPair } from "../support/ssh-keys";
-import { TestStack, collect, customSteps, docker, execIn, failureOf, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { TestStack, collect, customSteps, docker, execIn, failureOf, programStack, purgeWorkspace, uniqueWorkspace, workspaceObjects } from "../support/stacks";
 
 const ws = uniqueWorkspace("set");
 const container = `ci-${ws}-alice`;
@@ -93,7 +93,7 @@ describe("setup scripts", () => {
         const message = await failureOf(t.stack.up(collect(t)));
         expect(message).toContain("SetupFailed: the startup script exited with 3; its output is in /home/azureuser/.compute-instance/setup/startup.log");
         expect(message).toContain("disk quota exceeded");
-        expect(message).toContain(`The container ${container} is left running for inspection (docker exec -it ${container} bash)`);
+        expect(message).toContain(`The container ${container} is left running for inspection (docker exec -it ${container} bash;`);
         expect((await docker.getContainer(container).inspect()).State.Running).toBe(true);
         expect(cli(["status", "alice", "--workspace", ws])).toMatch(/^alice\tSetupFailed\t/);
         expect((await execIn(container, ["cat", "/home/azureuser/.compute-instance/setup/startup.log"])).output).toContain("preparing datasets");
@@ -133,5 +133,56 @@ describe("setup scripts", () => {
         expect((await execIn(bob, ["stat", "-c", "%U", "/home/azureuser/.compute-instance", "/home/azureuser/.compute-instance/setup", "/home/azureuser/.compute-instance/ssh"])).output.split("\n").filter(Boolean))
             .toEqual(["azureuser", "azureuser", "azureuser"]);
         expect((await execIn(bob, ["pgrep", "-u", "azureuser", "sshd"])).code).toBe(0);
+    });
+
+    test("probes from inside an instance and setup scripts never run the user's files; scripts start from / with a clean environment", async () => {
+        const bob = `ci-${ws}-bob`;
+        // Commands a probe or a script might look up, planted first on the user's PATH (the home is
+        // the OS disk, kept when the container is re-created): each notes who ran it.
+        const planted = ["python3", "bash", "sh", "env", "head", "grep", "timeout"];
+        const plant = "mkdir -p ~/.local/bin && for c in " + planted.join(" ") + "; do "
+            + "printf '#!/bin/sh\\necho \"$(id -u) %s\" >> /tmp/planted-ran.txt\\nexec /usr/bin/%s \"$@\"\\n' $c $c > ~/.local/bin/$c; chmod +x ~/.local/bin/$c; done";
+        expect((await execIn(bob, ["bash", "-c", plant])).code).toBe(0);
+        const key = generateKeyPair("ed25519");
+        // Only SSH is published: Jupyter's readiness can only be asked from inside the container.
+        await t.setConfig({
+            workspaceName: ws,
+            instances: {
+                bob: {
+                    ...base,
+                    ssh: { enabled: true, publicKey: key.public },
+                    network: { inbound: [{ application: "ssh", from: ["127.0.0.1/32"] }] },
+                    setupScripts: { startup: "pwd > /tmp/setup-pwd\nenv | sort > /tmp/setup-env\npython3 -c 'print(1)' > /dev/null\n" },
+                },
+            },
+        });
+        await t.stack.up(collect(t));
+        expect(Object.keys((await docker.getContainer(bob).inspect()).HostConfig.PortBindings ?? {})).toEqual(["2222/tcp"]);
+        // A stop and a start: the start's probes too.
+        cli(["stop", "bob", "--workspace", ws]);
+        cli(["start", "bob", "--workspace", ws, "--timeout", "3m"]);
+        const ran = (await execIn(bob, ["bash", "-c", "cat /tmp/planted-ran.txt 2>/dev/null || true"], "root")).output.split("\n").filter(Boolean);
+        expect(ran.filter((l) => !l.startsWith("1000 "))).toEqual([]);
+        expect((await execIn(bob, ["cat", "/tmp/setup-pwd"], "root")).output).toBe("/\n");
+        const env = (await execIn(bob, ["cat", "/tmp/setup-env"], "root")).output.split("\n").filter(Boolean).map((l) => l.split("=")[0]);
+        expect(env.filter((k) => !["PATH", "HOME", "LANG", "INSTANCE_USER", "PWD", "SHLVL", "_"].includes(k))).toEqual([]);
+        expect((await execIn(bob, ["bash", "-c", "grep '^PATH=' /tmp/setup-env"], "root")).output).not.toContain(".local");
+    });
+
+    test("a create whose setup failed is in the state: a preview replaces it, and destroy removes it and everything else", async () => {
+        await t.setConfig(config({ creation: "echo failing on purpose\nexit 3\n" }));
+        const message = await failureOf(t.stack.up(collect(t)));
+        expect(message).toContain("SetupFailed: the creation script exited with 3");
+        expect(message).toContain("`pulumi destroy` removes it");
+        const runtime = (await t.stack.exportStack()).deployment.resources.find((r: { urn: string }) => r.urn.endsWith("::alice-runtime"));
+        expect(runtime?.id).toBe(container);
+        expect(runtime?.outputs?.createFailed).toBe(true);
+        const said: string[] = [];
+        const preview = await t.stack.preview({ onEvent: (e) => { if (e.diagnosticEvent?.urn?.endsWith("::alice-runtime")) said.push(e.diagnosticEvent.message); } });
+        expect(preview.changeSummary.replace).toBe(1);
+        expect(said.join("\n")).toContain("its last create failed (SetupFailed)");
+        // Before the failed runtime was in the state, destroy failed on the disks it holds ("volume is in use").
+        await t.stack.destroy();
+        expect(await workspaceObjects(ws)).toEqual({ containers: [], volumes: [`ci-${ws}-userfiles`], networks: [] });
     });
 });

@@ -24,7 +24,7 @@ pulumi.runtime.setMocks(
     false,
 );
 
-import { ComputeInstance, ValidationError, Workspace } from "../../index";
+import { ComputeInstance, Workspace } from "../../index";
 
 // Parents are recorded as resources register (mocks do not report them).
 const parents = new Map<string, string | undefined>();
@@ -94,8 +94,18 @@ describe("Workspace and ComputeInstance", () => {
 
     test("plain bad input fails in the constructor, naming the field, before any child is registered", () => {
         const before = registered.length;
-        expect(() => new ComputeInstance("bad", { workspace: ws, size: "Standard_Nope" })).toThrow(ValidationError);
-        expect(() => new ComputeInstance("bad2", { workspace: ws, size: { cpus: 1, memoryGb: 0.25 } })).toThrow('ComputeInstance "bad2": [size.memoryGb] must be at least 1 GiB');
+        // Pulumi's own error for a resource, with no stack: the CLI prints one line under the resource.
+        const refusal = (() => {
+            try {
+                new ComputeInstance("bad", { workspace: ws, size: "Standard_Nope" });
+            } catch (e) {
+                return e;
+            }
+        })();
+        expect(pulumi.ResourceError.isInstance(refusal)).toBe(true);
+        expect((refusal as pulumi.ResourceError).hideStack).toBe(true);
+        expect((refusal as pulumi.ResourceError).message).toMatch(/^\[size\] unknown size "Standard_Nope"; allowed: /);
+        expect(() => new ComputeInstance("bad2", { workspace: ws, size: { cpus: 1, memoryGb: 0.25 } })).toThrow("[size.memoryGb] must be at least 1 GiB");
         expect(() => new ComputeInstance("bad3", { workspace: ws, applications: ["rstudio" as never] })).toThrow("[applications[0]] unknown application");
         expect(() => new Workspace("w", { backend: { podman: {} } as never })).toThrow('[backend] must have exactly one of "docker" or "kubernetes"');
         expect(registered.slice(before).filter((r) => /^bad|^w-/.test(r.name))).toEqual([]);

@@ -75,6 +75,22 @@ describe("instance schema", () => {
         expect(messageOf({ name: "alice", env: { JUPYTER_TOKEN: "x" } })).toContain("[env.JUPYTER_TOKEN] is set by the instance itself");
     });
 
+    // The entry point starts as root in bash: each of these would run a file of the user's first.
+    test.each(["BASH_ENV", "ENV", "SHELLOPTS", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "PYTHONPATH", "PYTHONSTARTUP", "CI_SETUP_TIMEOUT", "CI_TOKEN_FILE", "CI_ANYTHING"])(
+        "env may not set %s, which the entry point's root phase would read",
+        (name) => {
+            const m = messageOf({ name: "alice", env: { [name]: "/home/azureuser/x" } });
+            expect(m).toContain(`[env.${name}]`);
+            expect(m).toContain("reserved:");
+            expect(m).toContain("names starting with CI_, LD_, PYTHON, BASH_FUNC_");
+        },
+    );
+
+    test("env names that merely look alike stay allowed", () => {
+        expect(parse({ name: "alice", env: { MLFLOW_TRACKING_URI: "http://mlflow:5000", CIRCLE: "1", OLD_PRELOAD: "x", MY_PYTHON: "3" } }).env)
+            .toEqual({ MLFLOW_TRACKING_URI: "http://mlflow:5000", CIRCLE: "1", OLD_PRELOAD: "x", MY_PYTHON: "3" });
+    });
+
     test("unknown fields are refused by name", () => {
         expect(messageOf({ name: "alice", vmSize: "Standard_DS3_v2" })).toContain('unknown field "vmSize"');
     });

@@ -6,7 +6,7 @@ import type Dockerode from "dockerode";
 import { randomBytes } from "crypto";
 import * as net from "net";
 import {
-    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, DiskState, EgressSpec, InboundSpec, InstanceRef, InstanceView, LiveChanges,
+    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, KeptForInspectionError, DiskState, EgressSpec, InboundSpec, InstanceRef, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
 import { AGENT_STATE_DIR, IMAGE_CONTRACT_LABEL, LIVE_TOKEN_CONTRACT, TOKEN_DIR, TOKEN_FILE, parseStoredJson, policyKey } from "../layout";
@@ -42,6 +42,23 @@ const PING_TIMEOUT_MS = 5000;
 const PROBE_TIMEOUT_MS = 400;
 /** An application's first request may start it (VS Code: about a second). */
 const APPLICATION_PROBE_TIMEOUT_MS = 10_000;
+/**
+ * How probes run inside an instance: as `nobody` (neither root nor the instance user), from `/`,
+ * with a PATH of system directories only (root-owned in any image; conda's included), so that
+ * nothing on the user's disk is run: the image's PATH starts with ~/.local/bin. Variables that
+ * make a program run another file first are emptied (states made before `env` refused them);
+ * Python runs isolated (`-I`) and bash reads no start-up file. The token stays in the exec's
+ * environment, never on a command line `ps` shows.
+ */
+export const PROBE_EXEC = {
+    User: "65534:65534",
+    WorkingDir: "/",
+    Env: [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/conda/bin",
+        "HOME=/nonexistent", "LD_PRELOAD=", "LD_LIBRARY_PATH=", "LD_AUDIT=", "BASH_ENV=", "ENV=",
+    ],
+} as const;
+
 /** How a failed setup script is named in errors (Azure's state name). */
 const SETUP_FAILED = "SetupFailed";
 
@@ -291,7 +308,21 @@ export class DockerBackend implements Backend {
     }
 
     async deleteDisk(name: string): Promise<void> {
+        await this.removeOrphanRuntimes(name);
         await this.removeVolume(name, "disk");
+    }
+
+    /**
+     * The runtime containers of the disk's own stack that still use it: a create that died midway
+     * (the provider killed, the machine rebooted) left them out of the state. The disk's runtime
+     * in the state is deleted before the disk; these never would be, and would hold the disk.
+     */
+    private async removeOrphanRuntimes(volume: string): Promise<void> {
+        const info = await ignoreNotFound(this.docker.getVolume(volume).inspect());
+        const owner = info?.Labels?.[`${LABEL_PREFIX}/owner`];
+        if (!owner) return;
+        const users = await this.docker.listContainers({ all: true, filters: { volume: [volume], label: [`${LABEL_PREFIX}/owner=${owner}`, "app.kubernetes.io/component=runtime"] } });
+        for (const c of users) await this.deleteRuntime((c.Names[0] ?? c.Id).replace(/^\//, ""));
     }
 
     private async removeVolume(name: string, what: string): Promise<void> {
@@ -390,7 +421,11 @@ export class DockerBackend implements Backend {
             // A setup script that failed leaves the instance as it is, for inspection; the next
             // `up` replaces it (it is not in the state).
             if (container && e instanceof Error && e.message.includes(SETUP_FAILED)) {
-                throw new BackendError(`${e.message}\nThe container ${name} is left running for inspection (docker exec -it ${name} bash); the next \`pulumi up\` replaces it.`);
+                throw new KeptForInspectionError(
+                    `${e.message}\nThe container ${name} is left running for inspection (docker exec -it ${name} bash; the script's output is in ` +
+                    `~/.compute-instance/setup/); it is in the stack's state: the next \`pulumi up\` replaces it and \`pulumi destroy\` removes it.`,
+                    name,
+                );
             }
             // Nothing half-created: the container and its rules go; the disks belong to their own resources.
             if (container) await container.remove({ force: true }).catch(() => undefined);
@@ -459,7 +494,7 @@ export class DockerBackend implements Backend {
         // reachable from here at all: ask from inside the container (the token in the exec's
         // environment, not its command line).
         const code = await this.execExitCode(container, [
-            "python3", "-c",
+            "python3", "-I", "-c",
             "import os,sys,urllib.request as u,urllib.error as e\n"
             + "try:\n"
             + `    r=u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}${path}",headers={"Authorization":"token "+os.environ["PROBE_TOKEN"]}),timeout=${timeoutMs / 1000});sys.exit(r.status//100)\n`
@@ -476,16 +511,21 @@ export class DockerBackend implements Backend {
             return sshBanner(name, SERVICES.ssh.containerPort, PROBE_TIMEOUT_MS);
         }
         if (this.local && ports.ssh !== undefined) return sshBanner(PUBLISH_ADDRESS, ports.ssh, PROBE_TIMEOUT_MS);
-        return this.execSucceeds(container, ["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${SERVICES.ssh.containerPort} && head -c 4 <&3 | grep -q SSH-`]);
+        return this.execSucceeds(container, ["bash", "--noprofile", "--norc", "-c", `exec 3<>/dev/tcp/127.0.0.1/${SERVICES.ssh.containerPort} && head -c 4 <&3 | grep -q SSH-`]);
     }
 
     private async execSucceeds(container: Dockerode.Container, cmd: string[]): Promise<boolean> {
         return (await this.execExitCode(container, cmd)) === 0;
     }
 
-    /** The exit code of a command run in the container; undefined when it did not finish within 5 s. */
+    /**
+     * The exit code of a probe run in the container; undefined when it did not finish within 5 s.
+     * Never as root, and never with anything of the user's: the home is on the user's disk and
+     * the image's PATH starts with ~/.local/bin, so a probe run as root from there would run a
+     * `python3` the user planted with root's privileges. See {@link PROBE_EXEC}.
+     */
     private async execExitCode(container: Dockerode.Container, cmd: string[], env: string[] = []): Promise<number | undefined> {
-        const exec = await container.exec({ Cmd: cmd, Env: env });
+        const exec = await container.exec({ ...PROBE_EXEC, Env: [...PROBE_EXEC.Env, ...env], Cmd: cmd });
         await (await exec.start({ hijack: true, stdin: false })).resume();
         for (let i = 0; i < 50; i++) {
             const info = await exec.inspect();

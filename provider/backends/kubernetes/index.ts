@@ -7,7 +7,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { createHash, randomBytes } from "crypto";
 import { stableJson } from "../../changes";
 import {
-    AgentSpec, AgentState, EgressSpec, InboundSpec, AgentStore, Backend, BackendError, Capacity, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
+    AgentSpec, AgentState, EgressSpec, InboundSpec, AgentStore, Backend, BackendError, Capacity, KeptForInspectionError, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState,
 } from "../backend";
 import { Progress } from "../../progress";
@@ -329,9 +329,27 @@ export class KubernetesBackend implements Backend {
 
     async deleteDisk(name: string): Promise<void> {
         if (/-temp-[0-9a-f]+$/.test(name)) return;
+        await this.removeOrphanRuntimes(name);
         await ignoreNotFound(this.core.deleteNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
         // The claim lingers while a pod still uses it (pvc-protection): wait, as Docker's volume removal does.
         await this.waitUntilGone(name, "claim", () => ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns })), 60);
+    }
+
+    /**
+     * The runtimes of the claim's own stack that still mount it: a create that died midway left
+     * them out of the state. The disk's runtime in the state is deleted before the disk; these
+     * never would be, and their pod would hold the claim (pvc-protection) for good.
+     */
+    private async removeOrphanRuntimes(claim: string): Promise<void> {
+        const pvc = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: this.ns }));
+        const owner = pvc?.metadata?.annotations?.[`${LABEL_PREFIX}/owner`];
+        const workspace = pvc?.metadata?.labels?.[`${LABEL_PREFIX}/workspace`];
+        if (!owner || !workspace) return;
+        const list = await this.apps.listNamespacedStatefulSet({ namespace: this.ns, labelSelector: `${LABEL_PREFIX}/workspace=${workspace},app.kubernetes.io/component=runtime` });
+        for (const s of list.items) {
+            const mounts = s.spec?.template?.spec?.volumes?.some((v) => v.persistentVolumeClaim?.claimName === claim);
+            if (mounts && s.metadata?.annotations?.[`${LABEL_PREFIX}/owner`] === owner && s.metadata.name) await this.deleteRuntime(s.metadata.name);
+        }
     }
 
     // -- runtime -------------------------------------------------------------------------------
@@ -373,7 +391,11 @@ export class KubernetesBackend implements Backend {
             return state;
         } catch (e) {
             if (e instanceof Error && e.message.includes("SetupFailed: ")) {
-                throw new BackendError(`${e.message}\nThe pod ${name}-0 is left running for inspection (kubectl exec -it -n ${this.ns} ${name}-0 -- bash); the next \`pulumi up\` replaces it.`);
+                throw new KeptForInspectionError(
+                    `${e.message}\nThe pod ${name}-0 is left running for inspection (kubectl exec -it -n ${this.ns} ${name}-0 -- bash; the script's output is in ` +
+                    `~/.compute-instance/setup/); it is in the stack's state: the next \`pulumi up\` replaces it and \`pulumi destroy\` removes it.`,
+                    name,
+                );
             }
             // Nothing half-created: the runtime's objects go; the disks belong to their own resources.
             await this.deleteRuntime(name).catch(() => undefined);
