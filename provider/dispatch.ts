@@ -11,6 +11,7 @@ import { KIND_KEY } from "./kindKey";
 import { formatProblem } from "./spec/errors";
 import { CreatedButFailedError, Props, ResourceKind, diffWith, progressOf } from "./resources/kind";
 import { summarize } from "./summary";
+import { reconnect, withBackendIdentity } from "./backendIdentity";
 import { runtime } from "./resources/runtime";
 import { osDisk, tempDisk } from "./resources/disks";
 import { accessToken } from "./resources/token";
@@ -50,7 +51,8 @@ function withKind(props: Props, from: Props): Props {
 }
 
 export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
-    const { inputs, problems } = await kindOf(news).check(news, olds);
+    const checked = await kindOf(news).check(news, olds);
+    const { inputs, problems } = checked.problems.length ? checked : await withBackendIdentity(checked.inputs, olds);
     return {
         inputs: withKind(inputs, news),
         // No property: the engine would print the property's whole value beside the reason, and
@@ -82,7 +84,7 @@ export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult
 }
 
 export async function read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
-    const outs = await kindOf(props).read(id, props);
+    const outs = await kindOf(props).read(id, await reconnect(props));
     // No id tells the engine the object is gone: refresh drops it and the next `up` recreates it.
     return outs ? { id, props: withKind(outs, props) } : {};
 }
@@ -92,7 +94,7 @@ export async function update(id: string, olds: Props, news: Props): Promise<pulu
 }
 
 export async function remove(id: string, props: Props): Promise<void> {
-    await kindOf(props).delete(id, props);
+    await kindOf(props).delete(id, await reconnect(props));
 }
 
 /** The object the dynamic-provider plugin calls (see PROVIDER_SOURCE in ./dynamic.ts). */

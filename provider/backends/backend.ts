@@ -27,6 +27,19 @@ export interface InstanceRef extends Ownership {
     instance: string;
 }
 
+export interface UserFilesClaim {
+    /** The store existed, made by another stack. */
+    adopted: boolean;
+    /** `project/stack` that made it, when known. */
+    createdBy?: string;
+}
+
+export interface UserFilesRelease {
+    deleted: boolean;
+    /** Why a store asked to go was kept: the stacks or containers that use it. */
+    keptFor?: string;
+}
+
 export interface DiskState {
     /** Backend name of the disk (Docker volume, Kubernetes PVC); unique per backend. */
     name: string;
@@ -119,6 +132,12 @@ export interface Backend {
 
     /** Fails with a message naming the backend and the cause when it does not answer. */
     ping(): Promise<void>;
+    /**
+     * What the engine or cluster says it is, whatever address it was reached at: the engine's
+     * ID, the cluster's `kube-system` namespace UID. Undefined when it will not say (no right to
+     * read it). Another address of the same one is connection configuration, not another place.
+     */
+    identity(): Promise<string | undefined>;
     /** The largest instance the backend can run, for capacity checks at preview. */
     capacity(): Promise<Capacity>;
 
@@ -136,10 +155,18 @@ export interface Backend {
     /** A new, unique name for a disk of the instance. */
     newDiskName(ref: InstanceRef, kind: "os" | "temp"): string;
 
-    /** Creates the workspace's shared user-files store, or adopts one retained earlier. */
-    createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<{ adopted: boolean }>;
+    /**
+     * Creates the workspace's shared user-files store, or adopts the one that exists. A store
+     * made by another stack is adopted: this stack is recorded on it as a user, and it is never
+     * this stack's to delete. One made by this same stack (retained, declared again) is its own.
+     */
+    createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<UserFilesClaim>;
     userFilesExists(name: string): Promise<boolean>;
-    deleteUserFiles(name: string): Promise<void>;
+    /**
+     * This stack no longer uses the store: its record as a user goes. With `deleteIfUnused`, the
+     * store goes too, unless another stack is recorded as a user or a container/pod mounts it.
+     */
+    releaseUserFiles(ref: Ownership, name: string, deleteIfUnused: boolean): Promise<UserFilesRelease>;
 
     createWorkspaceNetwork(ref: Ownership, name: string): Promise<void>;
     workspaceNetworkExists(name: string): Promise<boolean>;

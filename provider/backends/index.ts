@@ -26,32 +26,32 @@ export function backendFor(spec: BackendSpec): Backend {
     return backend;
 }
 
-const reachable = new Map<string, Promise<void>>();
-const capacities = new Map<string, Promise<import("./backend").Capacity>>();
+/**
+ * One question to a backend, asked once per process: the first answer is shared by every later
+ * call with the same spec; a failure is forgotten, so the next call asks again.
+ */
+function oncePerProcess<T>(ask: (b: Backend) => Promise<T>): (spec: BackendSpec) => Promise<T> {
+    const answers = new Map<string, Promise<T>>();
+    return (spec) => {
+        const key = stableJson(spec);
+        let p = answers.get(key);
+        if (!p) {
+            p = ask(backendFor(spec));
+            p.catch(() => answers.delete(key));
+            answers.set(key, p);
+        }
+        return p;
+    };
+}
 
 /**
- * A backend's capacity, asked once per process: a preview checks every instance against it, and
- * a cluster's nodes do not change between two resources of one deployment.
+ * A backend's capacity: a preview checks every instance against it, and a cluster's nodes do not
+ * change between two resources of one deployment.
  */
-export function capacityOf(spec: BackendSpec): Promise<import("./backend").Capacity> {
-    const key = stableJson(spec);
-    let p = capacities.get(key);
-    if (!p) {
-        p = backendFor(spec).capacity();
-        p.catch(() => capacities.delete(key));
-        capacities.set(key, p);
-    }
-    return p;
-}
+export const capacityOf = oncePerProcess((b) => b.capacity());
 
-/** Pings a backend once per process; later calls share the first answer. */
-export function ensureReachable(spec: BackendSpec): Promise<void> {
-    const key = stableJson(spec);
-    let p = reachable.get(key);
-    if (!p) {
-        p = backendFor(spec).ping();
-        p.catch(() => reachable.delete(key));
-        reachable.set(key, p);
-    }
-    return p;
-}
+/** Pings a backend; later calls share the first answer. */
+export const ensureReachable = oncePerProcess((b) => b.ping());
+
+/** What a backend says it is (see Backend.identity). */
+export const identityOf = oncePerProcess((b) => b.identity());

@@ -1,4 +1,5 @@
 /** What every backend lays out the same way: paths inside an instance, label names. */
+import { createHash } from "crypto";
 
 /** The instance user of the default image (Azure's compute instances use `azureuser` too). */
 export const INSTANCE_USER = "azureuser";
@@ -12,7 +13,12 @@ export const TEMP_DISK_DIR = "/mnt";
 export const LABEL_PREFIX = "compute-instance.pulumi.io";
 export const MANAGED_BY = "pulumi-compute-instance";
 
-export type Component = "runtime" | "os-disk" | "temp-disk" | "user-files" | "network" | "agent" | "application";
+export type Component = "runtime" | "os-disk" | "temp-disk" | "user-files" | "user-files-reference" | "network" | "agent" | "application";
+
+/** A short, stable key for a stack's `project/stack` name, for object names and annotation keys. */
+export function ownerKey(owner: string): string {
+    return createHash("sha256").update(owner).digest("hex").slice(0, 10);
+}
 
 /** Where the workspace agent keeps its policies and memory (a volume on Docker). */
 export const AGENT_STATE_DIR = "/var/lib/compute-instance-agent";

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { vscodeContextDir, workstationContextDir } from "../image/context";
 import { ResourceKind, backendOf, checkWith, progressOf, wiringFields } from "./kind";
+import { backendIdRule, backendRule } from "../backendIdentity";
 
 const imageSchema = z.object({
     backend: wiringFields.backend,
@@ -34,7 +35,7 @@ async function ensureBuilt(inputs: Record<string, unknown>) {
  */
 export const workstationImage: ResourceKind = {
     check: (news) => checkWith(imageSchema, news),
-    rules: () => ({ backend: "replace", image: "replace", contextHash: "live", progressUrn: "ignore", variant: "replace", baseImage: "ignore" }),
+    rules: () => ({ backend: backendRule, backendId: backendIdRule, image: "replace", contextHash: "live", progressUrn: "ignore", variant: "replace", baseImage: "ignore" }),
     async create(inputs) {
         const imageId = await ensureBuilt(inputs);
         return { id: inputs.image as string, outs: { ...inputs, imageId } };

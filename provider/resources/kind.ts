@@ -6,6 +6,8 @@ import { z } from "zod";
 import { Backend, BackendError } from "../backends/backend";
 import { backendFor, ensureReachable } from "../backends";
 import { FieldRules, classify } from "../changes";
+import { backendIdRule, backendRule } from "../backendIdentity";
+import { plaintextTcpProblem } from "../backends/docker/connection";
 import { FieldProblem } from "../spec/errors";
 import { BackendSpec, DEFAULT_DOCKER_HOST, backendSchema, nameSchema } from "../spec/schema";
 import { UNKNOWN, containsUnknown, knownProblems } from "../spec/validate";
@@ -62,9 +64,13 @@ export const wiringFields = {
     progressUrn: z.string().optional(),
 };
 
-/** Changes to wiring: a different backend or workspace is another place, so a replacement. */
+/**
+ * Changes to wiring: another backend or workspace is another place, so a replacement; another
+ * address of the same engine or cluster is nothing (see ../backendIdentity.ts).
+ */
 export const wiringRules: FieldRules = {
-    backend: "replace",
+    backend: backendRule,
+    backendId: backendIdRule,
     workspace: "replace",
     owner: "live",
     progressUrn: "ignore",
@@ -87,6 +93,11 @@ export async function checkWith(schema: z.ZodType, news: Props, userPaths: Recor
     // send (protobuf Struct has no undefined): leave it out.
     const inputs = Object.fromEntries(Object.entries(data as Props).filter(([, v]) => v !== undefined));
     const backend = inputs.backend as BackendSpec | undefined;
+    if (backend?.kind === "docker" && !containsUnknown(withHost.backend)) {
+        // Whether the host came from the program or from DOCKER_HOST, the field is the program's.
+        const plaintext = plaintextTcpProblem(backend.host, backend.allowPlaintextTcp);
+        if (plaintext) return { inputs, problems: [{ field: "backend.docker.host", message: plaintext }] };
+    }
     if (backend && !containsUnknown(withHost.backend)) {
         try {
             await ensureReachable(backend);

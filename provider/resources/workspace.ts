@@ -4,7 +4,7 @@ import { growOnly } from "../changes";
 import { DEFAULT_USER_FILES_GB, diskSizeGb } from "../spec/schema";
 import { Ownership } from "../backends/backend";
 import { Backend } from "../backends/backend";
-import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } from "./kind";
+import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 
 /** Adds the backend's name for the object to the inputs, once they are known and valid. */
 function named(outcome: CheckOutcome, key: string, name: (b: Backend, workspace: string) => string): CheckOutcome {
@@ -31,19 +31,31 @@ export const userFiles: ResourceKind = {
     rules: () => ({ ...wiringRules, retainOnDelete: "live", sizeGb: growOnly, volumeName: "replace" }),
     async create(inputs) {
         const name = inputs.volumeName as string;
-        const { adopted } = await backendOf(inputs).createUserFiles(ownership(inputs), name, inputs.sizeGb as number);
-        return { id: name, outs: { ...inputs, adopted } };
+        const { adopted, createdBy } = await backendOf(inputs).createUserFiles(ownership(inputs), name, inputs.sizeGb as number);
+        if (adopted) progressOf(inputs, "").info(`user files ${name}: adopted from ${createdBy ?? "another stack"}; this stack never deletes them`);
+        return { id: name, outs: { ...inputs, adopted, ...(createdBy ? { createdBy } : {}) } };
     },
     async read(id, props) {
-        return (await backendOf(props).userFilesExists(id)) ? props : undefined;
+        const backend = backendOf(props);
+        if (!(await backend.userFilesExists(id))) return undefined;
+        // Stacks that adopted a store before adopters were recorded on it are recorded now.
+        if (props.adopted === true) await backend.createUserFiles(ownership(props), id, props.sizeGb as number);
+        return props;
     },
     async update(id, olds, news) {
         if (olds.sizeGb !== news.sizeGb) await backendOf(news).resizeDisk(id, news.sizeGb as number);
         return { ...olds, ...news };
     },
+    /**
+     * Only the stack that made the store deletes it, only with `retainOnDelete: false`, and only
+     * when no other stack uses it: users' files are the one thing no mistake may cost.
+     */
     async delete(id, props) {
-        if (props.retainOnDelete !== false) return;
-        await backendOf(props).deleteUserFiles(id);
+        const wanted = props.retainOnDelete === false;
+        const { keptFor } = await backendOf(props).releaseUserFiles(ownership(props), id, wanted && props.adopted !== true);
+        const progress = progressOf(props, "");
+        if (wanted && props.adopted === true) progress.info(`user files ${id} kept: adopted from ${props.createdBy ?? "another stack"}, whose to delete they are`);
+        else if (keptFor) progress.warn(`user files ${id} kept although retainOnDelete is false: ${keptFor}`);
     },
 };
 

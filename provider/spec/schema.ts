@@ -128,6 +128,8 @@ const dockerBackend = z.strictObject({
         .string()
         .regex(/^(unix|tcp|ssh|npipe):\/\/.+/, { message: 'must be a Docker host URL such as "unix:///var/run/docker.sock", "tcp://host:2376" or "ssh://user@host"' })
         .optional(),
+    /** Accept a `tcp://` engine without TLS (whoever reaches its port is root on its host). */
+    allowPlaintextTcp: z.boolean().optional(),
 });
 
 const kubernetesBackend = z.strictObject({
@@ -138,7 +140,7 @@ const kubernetesBackend = z.strictObject({
 });
 
 export type BackendSpec =
-    | { kind: "docker"; host: string }
+    | { kind: "docker"; host: string; allowPlaintextTcp?: boolean }
     | { kind: "kubernetes"; namespace: string; kubeconfig?: string; context?: string; storageClass?: string };
 
 /** `{ docker: {...} }` or `{ kubernetes: {...} }`, exactly one. */
@@ -154,7 +156,7 @@ export function backendSchema(defaults: { dockerHost: string }) {
             if (keys[0] === "docker") {
                 const r = dockerBackend.safeParse(raw.docker ?? {});
                 if (!r.success) return forward(ctx, r.error, ["docker"]);
-                return { kind: "docker", host: r.data.host ?? defaults.dockerHost };
+                return { kind: "docker", host: r.data.host ?? defaults.dockerHost, ...(r.data.allowPlaintextTcp ? { allowPlaintextTcp: true } : {}) };
             }
             const r = kubernetesBackend.safeParse(raw.kubernetes);
             if (!r.success) return forward(ctx, r.error, ["kubernetes"]);

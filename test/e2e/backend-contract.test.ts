@@ -32,7 +32,8 @@ describe.each([
             await b.deleteDisk(spec.osDisk).catch(() => undefined);
             await b.deleteDisk(spec.tempDisk).catch(() => undefined);
         }
-        await b.deleteUserFiles(b.userFilesName(workspace)).catch(() => undefined);
+        await b.releaseUserFiles({ workspace, owner: "contract/other" }, b.userFilesName(workspace), false).catch(() => undefined);
+        await b.releaseUserFiles(ref, b.userFilesName(workspace), true).catch(() => undefined);
         await b.deleteWorkspaceNetwork(b.workspaceNetworkName(workspace)).catch(() => undefined);
     });
 
@@ -45,10 +46,12 @@ describe.each([
 
     test("workspace objects: user files and network", async () => {
         const userFiles = b.userFilesName(workspace);
-        expect(await b.createUserFiles(ref, userFiles, 10)).toEqual({ adopted: false });
+        expect(await b.createUserFiles(ref, userFiles, 10)).toEqual({ adopted: false, createdBy: ref.owner });
         expect(await b.userFilesExists(userFiles)).toBe(true);
-        // Declared again (another stack, or after a retained delete): adopted, not made twice.
-        expect(await b.createUserFiles(ref, userFiles, 10)).toEqual({ adopted: true });
+        // Declared again by the same stack (after a retained delete): its own, not made twice.
+        expect(await b.createUserFiles(ref, userFiles, 10)).toEqual({ adopted: false, createdBy: ref.owner });
+        // By another stack: adopted, and that stack is recorded as a user.
+        expect(await b.createUserFiles({ workspace, owner: "contract/other" }, userFiles, 10)).toEqual({ adopted: true, createdBy: ref.owner });
         await b.createWorkspaceNetwork(ref, b.workspaceNetworkName(workspace));
         expect(await b.workspaceNetworkExists(b.workspaceNetworkName(workspace))).toBe(true);
     });
@@ -93,6 +96,14 @@ describe.each([
         expect(again.status).toBe("Running");
     });
 
+    test("user files a runtime mounts are not deleted, even when their maker asks", async () => {
+        expect(await b.releaseUserFiles(ref, spec.userFiles, true)).toMatchObject({ deleted: false, keptFor: expect.stringContaining("used by stack contract/other") });
+        expect(await b.userFilesExists(spec.userFiles)).toBe(true);
+        await b.releaseUserFiles({ workspace, owner: "contract/other" }, spec.userFiles, false);
+        expect(await b.releaseUserFiles(ref, spec.userFiles, true)).toMatchObject({ deleted: false, keptFor: expect.stringMatching(/used by (container|pod) /) });
+        expect(await b.userFilesExists(spec.userFiles)).toBe(true);
+    });
+
     test("deleting the runtime and the disks leaves the user files", async () => {
         await b.deleteRuntime(runtimeId);
         expect(await b.readRuntime(runtimeId)).toBeUndefined();
@@ -100,5 +111,16 @@ describe.each([
         expect(await b.readDisk(spec.osDisk)).toBeUndefined();
         await b.deleteDisk(spec.tempDisk);
         expect(await b.userFilesExists(spec.userFiles)).toBe(true);
+    });
+
+    test("user files no stack and no runtime uses are deleted by their maker when asked", async () => {
+        for (let i = 0; i < 60; i++) {
+            const r = await b.releaseUserFiles(ref, spec.userFiles, true);
+            if (r.deleted) break;
+            // A pod on its way out still counts as a user for a moment.
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+        for (let i = 0; i < 60 && (await b.userFilesExists(spec.userFiles)); i++) await new Promise((r) => setTimeout(r, 500));
+        expect(await b.userFilesExists(spec.userFiles)).toBe(false);
     });
 });

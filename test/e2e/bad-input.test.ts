@@ -201,8 +201,14 @@ test("a schedule whose time falls in a DST gap previews with a warning saying wh
 });
 
 test("a Docker host that does not answer is named", async () => {
-    const m = await previewError({ dockerHost: "tcp://127.0.0.1:1", instances: { alice: { size: { cpus: 1, memoryGb: 1 } } } }, goldenName(), { anyResource: true });
-    expect(m).toContain("[backend] Docker engine at tcp://127.0.0.1:1 does not answer");
+    const m = await previewError({ dockerHost: "unix:///nonexistent/docker.sock", instances: { alice: { size: { cpus: 1, memoryGb: 1 } } } }, goldenName(), { anyResource: true });
+    expect(m).toContain("[backend] Docker engine at unix:///nonexistent/docker.sock does not answer");
+    await nothingCreated();
+});
+
+test("a Docker engine without TLS is refused unless the program says it may be used", async () => {
+    const m = await previewError({ dockerHost: "tcp://127.0.0.1:2375", instances: { alice: { size: { cpus: 1, memoryGb: 1 } } } }, goldenName(), { anyResource: true });
+    expect(m).toContain("[backend.docker.host] tcp://127.0.0.1:2375 is a Docker engine without TLS: whoever can reach that port is root on its host");
     await nothingCreated();
 });
 

@@ -44,6 +44,7 @@ function normalise(text: string, stack: string): string {
         .replace(/-(os|temp)-[0-9a-f]{6}\b/g, "-$1-<hex>")
         .replace(/compute-instance-(workstation|agent):[\w.-]+/g, "compute-instance-$1:<tag>")
         .replace(/\[id=[0-9a-f]{16}\]/g, "[id=<token-id>]")
+        .replace(/docker-engine:[^"\s]+/g, "docker-engine:<id>")
         .trim() + "\n";
 }
 

@@ -25,10 +25,40 @@ describe("runtime changes on a backend that resizes live (Docker)", () => {
 
     test.each(["image", "applications", "env", "token", "osDisk", "tempDisk", "userFiles", "network", "instance", "workspace", "backend"])(
         "a change of %s replaces the runtime", (field) => {
-            const value = field === "applications" ? ["jupyter"] : field === "env" ? { A: "1" } : field === "backend" ? { kind: "docker", host: "tcp://h:2375" } : "other-value";
+            const value = field === "applications" ? ["jupyter"] : field === "env" ? { A: "1" } : field === "backend" ? { kind: "kubernetes", namespace: "ml" } : "other-value";
             expect(diff({ [field]: value }).replaces).toEqual([field]);
         },
     );
+
+    // The address of an engine or cluster is not its identity: a CI runner's socket path or
+    // kubeconfig differs from a laptop's, and that must never replace a disk.
+    test.each([
+        ["another address of the Docker engine", { kind: "docker", host: "unix:///var/run/docker.sock" }, { kind: "docker", host: "unix:///run/docker.sock" }],
+        ["a plaintext opt-in", { kind: "docker", host: "tcp://h:2375" }, { kind: "docker", host: "tcp://h:2375", allowPlaintextTcp: true }],
+        ["another kubeconfig and context", { kind: "kubernetes", namespace: "ml", kubeconfig: "/home/me/.kube/config" }, { kind: "kubernetes", namespace: "ml", kubeconfig: "/ci/kubeconfig", context: "ci" }],
+    ])("%s is no change", (_what, before, after) => {
+        expect(classify(rules, { ...base, backend: before }, { ...base, backend: after })).toEqual({ changed: [], replaces: [] });
+    });
+
+    test.each([
+        ["another namespace", { kind: "kubernetes", namespace: "ml" }, { kind: "kubernetes", namespace: "ml2" }],
+        ["another storage class", { kind: "kubernetes", namespace: "ml" }, { kind: "kubernetes", namespace: "ml", storageClass: "fast" }],
+        ["another kind of backend", { kind: "docker", host: "unix:///var/run/docker.sock" }, { kind: "kubernetes", namespace: "ml" }],
+    ])("%s is another place: a replacement", (_what, before, after) => {
+        expect(classify(rules, { ...base, backend: before }, { ...base, backend: after }).replaces).toEqual(["backend"]);
+    });
+
+    test("the engine's identity, recorded for the first time on an older state, is no change", () => {
+        expect(classify(rules, base, { ...base, backendId: "docker-engine:abc" })).toEqual({ changed: [], replaces: [] });
+    });
+
+    // A disk's own check compares its inputs with the state before the identity is added to them:
+    // read as a change, that would pick a new volume, and lose the home directory.
+    test("inputs not yet given the identity are no change against a state that has it", () => {
+        expect(classify(rules, { ...base, backendId: "docker-engine:abc" }, base)).toEqual({ changed: [], replaces: [] });
+        const disk = osDisk.rules({}, {});
+        expect(classify(disk, { backend: base.backend, backendId: "docker-engine:abc", sizeGb: 32 }, { backend: base.backend, sizeGb: 32 })).toEqual({ changed: [], replaces: [] });
+    });
 
     test("GPUs replace the runtime (device requests are fixed at creation)", () => {
         expect(diff({ gpus: 1 }).replaces).toEqual(["gpus"]);

@@ -7,9 +7,9 @@ import { randomBytes } from "crypto";
 import * as net from "net";
 import {
     AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, KeptForInspectionError, DiskState, EgressSpec, InboundSpec, InstanceRef, InstanceView, LiveChanges,
-    Ownership, RuntimeSpec, RuntimeState,
+    Ownership, RuntimeSpec, RuntimeState, UserFilesClaim, UserFilesRelease,
 } from "../backend";
-import { AGENT_STATE_DIR, IMAGE_CONTRACT_LABEL, LIVE_TOKEN_CONTRACT, TOKEN_DIR, TOKEN_FILE, parseStoredJson, policyKey } from "../layout";
+import { AGENT_STATE_DIR, IMAGE_CONTRACT_LABEL, LIVE_TOKEN_CONTRACT, TOKEN_DIR, TOKEN_FILE, ownerKey, parseStoredJson, policyKey } from "../layout";
 import type { Labels } from "../../spec/labels";
 import type { QuotaUse } from "../../spec/quota";
 import { SCRIPT_KINDS, SETUP_DIR, SetupProgress, SetupScripts, setupProgressFromLog, setupSeconds } from "../../spec/setup";
@@ -120,6 +120,16 @@ export class DockerBackend implements Backend {
                 "backend",
             );
         }
+    }
+
+    /**
+     * The engine's ID and its data root: engines before Docker 23 take their ID from the host's
+     * key (/etc/docker/key.json), which a second engine on the same host shares, while its
+     * volumes live under another root.
+     */
+    async identity(): Promise<string | undefined> {
+        const info = (await this.docker.info()) as { ID?: string; DockerRootDir?: string };
+        return info.ID ? `docker-engine:${info.ID}${info.DockerRootDir ? `:${info.DockerRootDir}` : ""}` : undefined;
     }
 
     async capacity(): Promise<Capacity> {
@@ -243,24 +253,45 @@ export class DockerBackend implements Backend {
         return diskVolumeName(ref, kind, randomBytes(3).toString("hex"));
     }
 
-    async createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<{ adopted: boolean }> {
+    async createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<UserFilesClaim> {
         const existing = await ignoreNotFound(this.docker.getVolume(name).inspect());
         if (existing) {
             if (existing.Labels?.[`${LABEL_PREFIX}/workspace`] !== ref.workspace) {
                 throw new BackendError(`volume "${name}" exists on the ${this.description} but is not the user files of workspace "${ref.workspace}"; remove or rename it`);
             }
-            return { adopted: true };
+            const createdBy = existing.Labels?.[`${LABEL_PREFIX}/owner`];
+            if (createdBy === ref.owner) return { adopted: false, createdBy };
+            await this.referenceUserFiles(ref, name);
+            return { adopted: true, ...(createdBy ? { createdBy } : {}) };
         }
         await this.docker.createVolume({ Name: name, Labels: labelsFor(ref, "user-files", { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) }) });
-        return { adopted: false };
+        return { adopted: false, createdBy: ref.owner };
     }
 
     async userFilesExists(name: string): Promise<boolean> {
         return (await ignoreNotFound(this.docker.getVolume(name).inspect())) !== undefined;
     }
 
-    async deleteUserFiles(name: string): Promise<void> {
+    /**
+     * A volume's labels cannot change, so each stack that adopted a store says so with a volume
+     * of its own beside it: empty, labelled with the store and the stack.
+     */
+    private async referenceUserFiles(ref: Ownership, name: string): Promise<void> {
+        const marker = `${name}-ref-${ownerKey(ref.owner)}`;
+        if (await ignoreNotFound(this.docker.getVolume(marker).inspect())) return;
+        await this.docker.createVolume({ Name: marker, Labels: labelsFor(ref, "user-files-reference", { [`${LABEL_PREFIX}/user-files`]: name }) });
+    }
+
+    async releaseUserFiles(ref: Ownership, name: string, deleteIfUnused: boolean): Promise<UserFilesRelease> {
+        await ignoreNotFound(this.docker.getVolume(`${name}-ref-${ownerKey(ref.owner)}`).remove());
+        if (!deleteIfUnused) return { deleted: false };
+        const references = (await this.docker.listVolumes({ filters: { label: [`${LABEL_PREFIX}/user-files=${name}`] } })).Volumes ?? [];
+        const stacks = references.map((v) => v.Labels?.[`${LABEL_PREFIX}/owner`]).filter((o): o is string => !!o && o !== ref.owner);
+        const mounted = (await this.docker.listContainers({ all: true, filters: { volume: [name] } })).map((c) => (c.Names[0] ?? c.Id).replace(/^\//, ""));
+        const users = [...stacks.map((s) => `stack ${s}`), ...mounted.map((c) => `container ${c}`)];
+        if (users.length) return { deleted: false, keptFor: `used by ${users.join(", ")}` };
         await this.removeVolume(name, "user files");
+        return { deleted: true };
     }
 
     async createWorkspaceNetwork(ref: Ownership, name: string): Promise<void> {

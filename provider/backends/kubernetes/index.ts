@@ -8,12 +8,12 @@ import { createHash, randomBytes } from "crypto";
 import { stableJson } from "../../changes";
 import {
     AgentSpec, AgentState, EgressSpec, InboundSpec, AgentStore, Backend, BackendError, Capacity, KeptForInspectionError, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
-    Ownership, RuntimeSpec, RuntimeState,
+    Ownership, RuntimeSpec, RuntimeState, UserFilesClaim, UserFilesRelease,
 } from "../backend";
 import { Progress } from "../../progress";
 import { waitUntilReady } from "../../readiness";
 import { PublishedPorts, SERVICES, ServiceName } from "../../spec/endpoints";
-import { LABEL_PREFIX, parseStoredJson } from "../layout";
+import { LABEL_PREFIX, ownerKey, parseStoredJson } from "../layout";
 import {
     FIELD_MANAGER, KubeObject, USER_LABELS_ANNOTATION, agentManifests, userLabelsOf, egressPolicyManifest, egressPolicyName, instancePolicyManifest, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
     workspacePolicyManifest, WORKSTATION_CONTAINER,
@@ -93,6 +93,10 @@ function statusOf(sts: k8s.V1StatefulSet, pod: k8s.V1Pod | undefined): InstanceS
     return pod ? "Starting" : "Creating";
 }
 
+/** Annotations on a user-files claim naming the stacks that adopted it, one per stack. */
+const USER_FILES_REFERENCE_PREFIX = `${LABEL_PREFIX}/used-by-`;
+const userFilesReference = (owner: string) => `${USER_FILES_REFERENCE_PREFIX}${ownerKey(owner)}`;
+
 export class KubernetesBackend implements Backend {
     readonly description: string;
     /** Pods are resized in place through the pods/resize subresource (Kubernetes 1.33 and later). */
@@ -154,6 +158,17 @@ export class KubernetesBackend implements Backend {
             } catch (e) {
                 throw new BackendError(`${what}: ${o.kind} ${o.metadata.name} was refused by the ${this.description}: ${reason(e)}`);
             }
+        }
+    }
+
+    async identity(): Promise<string | undefined> {
+        try {
+            const uid = (await this.core.readNamespace({ name: "kube-system" })).metadata?.uid;
+            return uid ? `kubernetes-cluster:${uid}` : undefined;
+        } catch (e) {
+            // Deployers without the right to read namespaces: the address is all there is.
+            if (statusCode(e) === 403) return undefined;
+            throw e;
         }
     }
 
@@ -260,20 +275,46 @@ export class KubernetesBackend implements Backend {
         await this.applyAll([namespaceManifest(this.ns)], "creating the namespace");
     }
 
-    async createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<{ adopted: boolean }> {
+    async createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<UserFilesClaim> {
         await this.ensureNamespace();
         const existing = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
-        if (existing) return { adopted: true };
+        if (existing) {
+            if (existing.metadata?.labels?.[`${LABEL_PREFIX}/workspace`] !== ref.workspace) {
+                throw new BackendError(`claim "${name}" exists in namespace ${this.ns} but is not the user files of workspace "${ref.workspace}"; remove or rename it`);
+            }
+            const createdBy = existing.metadata?.annotations?.[`${LABEL_PREFIX}/owner`];
+            if (createdBy === ref.owner) return { adopted: false, createdBy };
+            // The stacks that adopted the claim are annotations on it: each adds and removes its own.
+            await this.patchFields({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: this.ns, annotations: { [userFilesReference(ref.owner)]: ref.owner } } });
+            return { adopted: true, ...(createdBy ? { createdBy } : {}) };
+        }
         await this.applyAll([pvcManifest({ name, namespace: this.ns, ref, component: "user-files", sizeGb, accessMode: "ReadWriteMany", storageClass: this.target.storageClass })], "creating the user files");
-        return { adopted: false };
+        return { adopted: false, createdBy: ref.owner };
     }
 
     async userFilesExists(name: string): Promise<boolean> {
         return (await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }))) !== undefined;
     }
 
-    async deleteUserFiles(name: string): Promise<void> {
+    async releaseUserFiles(ref: Ownership, name: string, deleteIfUnused: boolean): Promise<UserFilesRelease> {
+        const pvc = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
+        if (!pvc) return { deleted: false };
+        const mine = userFilesReference(ref.owner);
+        if (pvc.metadata?.annotations?.[mine] !== undefined) {
+            await this.patchFields({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: this.ns, annotations: { [mine]: null as unknown as string } } });
+        }
+        if (!deleteIfUnused) return { deleted: false };
+        const stacks = Object.entries(pvc.metadata?.annotations ?? {})
+            .filter(([k, v]) => k.startsWith(USER_FILES_REFERENCE_PREFIX) && k !== mine && v)
+            .map(([, v]) => `stack ${v}`);
+        // A claim deleted while a pod mounts it only waits (pvc-protection), and goes when the pod does.
+        const pods = (await this.core.listNamespacedPod({ namespace: this.ns })).items
+            .filter((p) => p.spec?.volumes?.some((v) => v.persistentVolumeClaim?.claimName === name))
+            .map((p) => `pod ${p.metadata?.name}`);
+        const users = [...stacks, ...pods];
+        if (users.length) return { deleted: false, keptFor: `used by ${users.join(", ")}` };
         await ignoreNotFound(this.core.deleteNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
+        return { deleted: true };
     }
 
     async createWorkspaceNetwork(ref: Ownership, name: string): Promise<void> {
