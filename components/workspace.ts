@@ -14,12 +14,18 @@ export interface DockerBackendArgs {
     /**
      * The engine's address, as in `DOCKER_HOST`: `unix:///var/run/docker.sock`, `tcp://host:2376`
      * (TLS from `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`) or `ssh://user@host`.
-     * Default: `DOCKER_HOST` when `pulumi preview` runs, else the local socket.
+     * Default: `DOCKER_HOST` when `pulumi preview` runs, else the local socket. Another address
+     * of the same engine changes nothing; one that leads to another engine is refused.
      */
     host?: string;
+    /**
+     * Accept a plain `tcp://` engine without TLS. Whoever can reach that port is root on the
+     * engine's host, so it is refused unless this says so (a network only you reach). Default: `false`.
+     */
+    allowPlaintextTcp?: boolean;
 }
 
-/** A Kubernetes cluster (coming with the Kubernetes backend). */
+/** A Kubernetes cluster. Another kubeconfig or context for the same cluster changes nothing. */
 export interface KubernetesBackendArgs {
     /** Namespace of the workspace's objects, e.g. `"ml-team"`. */
     namespace: string;
@@ -37,7 +43,9 @@ export type BackendArgs = { docker: DockerBackendArgs } | { kubernetes: Kubernet
 export interface UserFilesArgs {
     /**
      * Keep the user files when the workspace is deleted (Azure keeps the workspace file share).
-     * A workspace declared again with the same name gets them back. Default: `true`.
+     * A workspace declared again with the same name gets them back. Default: `true`. With `false`
+     * they are deleted only by the stack that made them (a store adopted from another stack is
+     * never this stack's to delete), and only when no other stack or container uses them.
      */
     retainOnDelete?: pulumi.Input<boolean>;
     /**

@@ -1,6 +1,9 @@
 // An instance on the local Kubernetes cluster through the real Pulumi CLI: the same program as on
 // Docker with another backend. up → kubectl shows what a Kubernetes user expects → live resize →
 // refresh is quiet → StatefulSet deleted out of band → refresh + up → destroy keeps the user files.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import type { RuntimeSpec } from "../../provider/backends/backend";
 import { KubernetesBackend } from "../../provider/backends/kubernetes";
 import { agentManifests, egressPolicyManifest, runtimeManifests, pvcManifest, workspacePolicyManifest } from "../../provider/backends/kubernetes/manifests";
@@ -119,6 +122,27 @@ describe("a compute instance on Kubernetes", () => {
         expect(pod.spec.containers[0].resources.limits).toEqual({ cpu: "1", memory: "3Gi" });
         // The template too, for the next start.
         expect(json(["get", "statefulset", sts]).spec.template.spec.containers[0].resources.limits.memory).toBe("3Gi");
+    });
+
+    test("another kubeconfig file and context for the same cluster change nothing: no diff, same pod", async () => {
+        // Another machine's copy of the kubeconfig, at another path, with the context renamed.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-kubeconfig-"));
+        const copy = path.join(dir, "config");
+        const original = fs.readFileSync(testKubeconfig(), "utf8");
+        const context = JSON.parse(kubectl(["config", "view", "--raw", "-o", "json"])).contexts[0].name as string;
+        fs.writeFileSync(copy, original.replaceAll(context, "ci-runner"));
+        try {
+            const moved = config(3);
+            await t.setConfig({ ...moved, backend: { kubernetes: { namespace, kubeconfig: copy, context: "ci-runner" } } });
+            const preview = await t.stack.preview(collect(t));
+            expect(Object.keys(preview.changeSummary).filter((k) => k !== "same")).toEqual([]);
+            await t.stack.up(collect(t));
+            expect(customSteps(t)).toEqual({});
+            expect(json(["get", "pod", `${sts}-0`]).metadata.uid).toBe(podUid);
+        } finally {
+            await t.setConfig(config(3));
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     test("refresh finds nothing to change", async () => {
