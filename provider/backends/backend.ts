@@ -120,15 +120,31 @@ export interface Capacity {
     noGpus?: string;
 }
 
-export interface Backend {
-    /** Human description for messages, e.g. `Docker engine at unix:///var/run/docker.sock`. */
-    readonly description: string;
+/** What a kind of backend can do. */
+export interface Capabilities {
     /** Whether CPU and memory apply without a restart. */
     readonly liveResize: boolean;
     /** Whether the temp disk's size applies without a restart. */
     readonly liveTempDiskResize: boolean;
     /** Whether the backend can build the default image itself (a Docker engine can; a cluster cannot). */
     readonly buildsImages: boolean;
+}
+
+/**
+ * Known without reaching a backend: a diff classifies changes from them, also for states whose
+ * address is gone (a kubeconfig that lived on another machine).
+ */
+export const CAPABILITIES: Readonly<Record<"docker" | "kubernetes", Capabilities>> = {
+    // Local volumes have no size to change: the temp disk's size is a label.
+    docker: { liveResize: true, liveTempDiskResize: true, buildsImages: true },
+    // Pods are resized in place (pods/resize, Kubernetes 1.33+); the temp disk is an emptyDir
+    // whose size limit is fixed for the pod's life.
+    kubernetes: { liveResize: true, liveTempDiskResize: false, buildsImages: false },
+};
+
+export interface Backend extends Capabilities {
+    /** Human description for messages, e.g. `Docker engine at unix:///var/run/docker.sock`. */
+    readonly description: string;
 
     /** Fails with a message naming the backend and the cause when it does not answer. */
     ping(): Promise<void>;

@@ -36,7 +36,8 @@ function oncePerProcess<T>(ask: (b: Backend) => Promise<T>): (spec: BackendSpec)
         const key = stableJson(spec);
         let p = answers.get(key);
         if (!p) {
-            p = ask(backendFor(spec));
+            // A backend that cannot even be made (a kubeconfig that is gone) is a failed answer too.
+            p = Promise.resolve().then(() => ask(backendFor(spec)));
             p.catch(() => answers.delete(key));
             answers.set(key, p);
         }

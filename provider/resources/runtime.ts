@@ -3,12 +3,12 @@
  * applications, with the disks and the user files mounted.
  */
 import { z } from "zod";
-import { KeptForInspectionError, LiveChanges, RuntimeSpec, RuntimeState } from "../backends/backend";
+import { CAPABILITIES, KeptForInspectionError, LiveChanges, RuntimeSpec, RuntimeState } from "../backends/backend";
 import { FieldRules } from "../changes";
 import { endpointsFor } from "../spec/endpoints";
 import { Application, BackendSpec, CustomApplication, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema, resolveInboundRules } from "../spec/schema";
 import { CreatedButFailedError, Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
-import { backendFor, capacityOf } from "../backends";
+import { capacityOf } from "../backends";
 import { capacityProblems } from "../capacity";
 import { containsUnknown } from "../spec/validate";
 import { AssignedUser, SshSpec, sharingPolicySchema } from "../spec/access";
@@ -180,9 +180,9 @@ async function checkRuntime(news: Props) {
 export const runtime: ResourceKind = {
     check: (news) => checkRuntime(news),
     rules(news, olds) {
-        const backend = news.backend as BackendSpec | undefined;
-        const b = backend && typeof backend === "object" && "kind" in backend ? backendFor(backend) : undefined;
-        return runtimeRules(b?.liveResize ?? false, b?.liveTempDiskResize ?? false, olds.liveToken === true);
+        const kind = (news.backend as BackendSpec | undefined)?.kind;
+        const can = kind === "docker" || kind === "kubernetes" ? CAPABILITIES[kind] : undefined;
+        return runtimeRules(can?.liveResize ?? false, can?.liveTempDiskResize ?? false, olds.liveToken === true);
     },
     // The old container holds the name, the host ports and the OS disk the new one needs.
     deleteBeforeReplace: true,

@@ -6,7 +6,7 @@ import type Dockerode from "dockerode";
 import { randomBytes } from "crypto";
 import * as net from "net";
 import {
-    AgentSpec, AgentState, AgentStore, Backend, BackendError, Capacity, KeptForInspectionError, DiskState, EgressSpec, InboundSpec, InstanceRef, InstanceView, LiveChanges,
+    AgentSpec, AgentState, AgentStore, Backend, BackendError, CAPABILITIES, Capacity, KeptForInspectionError, DiskState, EgressSpec, InboundSpec, InstanceRef, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState, UserFilesClaim, UserFilesRelease,
 } from "../backend";
 import { AGENT_STATE_DIR, IMAGE_CONTRACT_LABEL, LIVE_TOKEN_CONTRACT, TOKEN_DIR, TOKEN_FILE, ownerKey, parseStoredJson, policyKey } from "../layout";
@@ -94,10 +94,9 @@ export interface DockerBackendOptions {
 
 export class DockerBackend implements Backend {
     readonly description: string;
-    readonly liveResize = true;
-    // Local volumes have no size to change: the temp disk's size is a label.
-    readonly liveTempDiskResize = true;
-    readonly buildsImages = true;
+    readonly liveResize = CAPABILITIES.docker.liveResize;
+    readonly liveTempDiskResize = CAPABILITIES.docker.liveTempDiskResize;
+    readonly buildsImages = CAPABILITIES.docker.buildsImages;
     private readonly docker: Dockerode;
     private readonly local: boolean;
 

@@ -7,7 +7,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { createHash, randomBytes } from "crypto";
 import { stableJson } from "../../changes";
 import {
-    AgentSpec, AgentState, EgressSpec, InboundSpec, AgentStore, Backend, BackendError, Capacity, KeptForInspectionError, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
+    AgentSpec, AgentState, EgressSpec, InboundSpec, AgentStore, Backend, BackendError, CAPABILITIES, Capacity, KeptForInspectionError, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState, UserFilesClaim, UserFilesRelease,
 } from "../backend";
 import { Progress } from "../../progress";
@@ -100,10 +100,9 @@ const userFilesReference = (owner: string) => `${USER_FILES_REFERENCE_PREFIX}${o
 export class KubernetesBackend implements Backend {
     readonly description: string;
     /** Pods are resized in place through the pods/resize subresource (Kubernetes 1.33 and later). */
-    readonly liveResize = true;
-    /** The temp disk is an emptyDir whose size limit is fixed for the pod's life. */
-    readonly liveTempDiskResize = false;
-    readonly buildsImages = false;
+    readonly liveResize = CAPABILITIES.kubernetes.liveResize;
+    readonly liveTempDiskResize = CAPABILITIES.kubernetes.liveTempDiskResize;
+    readonly buildsImages = CAPABILITIES.kubernetes.buildsImages;
     private readonly kc: k8s.KubeConfig;
     private readonly lib: typeof k8s;
     private readonly ns: string;
