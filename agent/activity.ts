@@ -19,7 +19,12 @@ export async function readActivity(jupyterUrl: string, token: string, timeoutMs 
         if (status < 200 || status >= 300) throw new Error(`${path} answered HTTP ${status}`);
         return body;
     };
-    const [kernels, terminals, extension] = await Promise.all([get("/api/kernels"), get("/api/terminals"), get("/api/compute-instance/connections")]);
+    // The first failure in this order, not the first to happen: the agent logs a problem again
+    // only when its message changes, and one unreachable server fails all three at once.
+    const settled = await Promise.allSettled([get("/api/kernels"), get("/api/terminals"), get("/api/compute-instance/connections")]);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    const [kernels, terminals, extension] = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value);
     if (!Array.isArray(kernels) || !Array.isArray(terminals)) throw new Error("the Jupyter server answered something that is not a list of kernels and terminals");
     return { kernels, terminals, ...extensionActivity(extension) } as Activity;
 }

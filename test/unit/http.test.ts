@@ -22,6 +22,11 @@ beforeAll(async () => {
             res.writeHead(200, { "Content-Type": "application/json", ...headers });
             res.end(body);
         };
+        if (path.startsWith("/failing/")) {
+            // Every read fails, the kernels' last.
+            res.writeHead(500);
+            return setTimeout(() => res.end(), path.endsWith("/api/kernels") ? 300 : 0);
+        }
         if (path === "/api/kernels" || path === "/huge-declared") return json(hugeList(MAX_JSON_BYTES * 2));
         if (path === "/huge-streamed") {
             // No length announced: the limit must hold while reading.
@@ -63,6 +68,11 @@ describe("reads from an instance", () => {
         expect(await httpStatus(`${base}/redirect`)).toBe(302);
         expect(await httpJson(`${base}/redirect`)).toBeUndefined();
         expect(seen).toEqual(["/redirect", "/redirect"]);
+    });
+
+    test("an instance whose reads all fail is reported by the same read every time, whichever fails first", async () => {
+        // The agent logs a problem again only when its message changes.
+        await expect(readActivity(`${base}/failing`, "t0ken")).rejects.toThrow("/api/kernels answered HTTP 500");
     });
 
     test("the agent's read of an instance answering a huge list of kernels fails that check, naming why", async () => {
