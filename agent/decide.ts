@@ -16,8 +16,8 @@ export interface AgentMemory {
     /** Per instance: the last power operation the agent (or the CLI) made. */
     lastOperation: Record<string, Operation>;
     /**
-     * Per instance: when the agent last saw it in use (a busy kernel, an open terminal or SSH
-     * session). What ended leaves no trace in Jupyter's lists, so the quiet period starts here.
+     * Per instance: when the agent last saw it in use (a busy kernel, an SSH session, an open
+     * editor). What ended leaves no trace in Jupyter's lists, so the quiet period starts here.
      */
     activeAt?: Record<string, string>;
 }
@@ -75,9 +75,12 @@ export function dueScheduleAction(
 /** What an instance's Jupyter server says of its kernels and terminals, and its other sessions. */
 export interface Activity {
     kernels: { execution_state?: string; last_activity?: string }[];
+    /** A terminal's last_activity moves with its input and output, not with its being open. */
     terminals: { name?: string; last_activity?: string }[];
-    /** Open SSH and editor connections, when the backend can count them. */
+    /** Authenticated SSH sessions and open editors (VS Code), when the image can count them. */
     connections?: number;
+    /** When an application served through the proxy (VS Code, a custom application) was last used (ISO). */
+    applicationsLastActivity?: string;
 }
 
 export interface IdleVerdict {
@@ -93,17 +96,24 @@ export interface IdleVerdict {
 const BUSY_STATES = new Set(["busy"]);
 
 /**
- * Whether a running instance has been idle for the whole period: no kernel busy, no open
- * terminal, no SSH or editor connection, and no kernel or terminal activity within the period.
- * An open but idle kernel does not count, and neither do the UI's own API calls (an open browser
- * tab polls the server all day: Jupyter's `/api/status` last_activity would never go quiet).
+ * Whether a running instance has been idle for the whole period. In use now: a busy kernel, an
+ * authenticated SSH session, an open editor. Activity within the period: a kernel's, a
+ * terminal's input or output, a request to an application behind the proxy. Being open is not
+ * use: an idle kernel or a terminal nobody types in and nothing prints to does not keep the
+ * instance alive (any web page could open one, and one left open would keep it up for good),
+ * and neither do the UI's own API calls (an open browser tab polls the server all day: Jupyter's
+ * `/api/status` last_activity would never go quiet).
  */
 export function idleVerdict(afterSeconds: number, activity: Activity, startedAt: Date, now: Date, lastSeenActive?: Date): IdleVerdict {
     const busy = activity.kernels.filter((k) => BUSY_STATES.has(k.execution_state ?? ""));
     if (busy.length) return { idle: false, reason: `${busy.length} kernel(s) busy` };
-    if (activity.terminals.length) return { idle: false, reason: `${activity.terminals.length} terminal(s) open` };
     if (activity.connections) return { idle: false, reason: `${activity.connections} SSH/editor connection(s) open` };
-    const times = [startedAt.getTime(), lastSeenActive?.getTime() ?? NaN, ...activity.kernels.map((k) => Date.parse(k.last_activity ?? ""))].filter(Number.isFinite);
+    const times = [
+        startedAt.getTime(),
+        lastSeenActive?.getTime() ?? NaN,
+        ...[...activity.kernels, ...activity.terminals].map((k) => Date.parse(k.last_activity ?? "")),
+        Date.parse(activity.applicationsLastActivity ?? ""),
+    ].filter(Number.isFinite);
     const quietSince = Math.max(...times);
     const quietSeconds = Math.floor((now.getTime() - quietSince) / 1000);
     const iso = new Date(quietSince).toISOString();

@@ -4,12 +4,15 @@ The provider writes the instance's token to a root-owned file (Docker) or mounts
 instance's Secret (Kubernetes). Jupyter would read a token once, at start; this provider reads
 the file again whenever it changes, so a rotated token, or a change of sharing policy, applies
 without a restart: the old token stops working at once, and so do login cookies issued for it.
+
+Its login cookie is SameSite=Lax: another site's page cannot make the browser send it with a
+form POST or a request from a script, frame or image (only with a link the user follows).
 """
 import hashlib
 import os
 
 from jupyter_server.auth.identity import PasswordIdentityProvider
-from traitlets import Unicode
+from traitlets import Unicode, default
 
 DEFAULT_TOKEN_FILE = "/etc/compute-instance/auth/token"
 
@@ -26,6 +29,15 @@ class TokenFileIdentityProvider(PasswordIdentityProvider):
     )
 
     _seen = None
+
+    # Without SameSite, browsers send the cookie with another site's form POSTs (Firefox, and
+    # Chromium within two minutes of the login), and jupyter-server-proxy's applications do not
+    # check Jupyter's XSRF token. Lax, not Strict: a link to the instance from another site (a
+    # chat, a CI page) still opens it logged in; what such a GET does is checked where it
+    # matters (a new terminal). A configured cookie_options replaces this default.
+    @default("cookie_options")
+    def _default_cookie_options(self):
+        return {"samesite": "Lax"}
 
     def _refresh(self):
         try:

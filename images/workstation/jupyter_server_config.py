@@ -10,6 +10,10 @@ import shutil
 
 c = get_config()  # noqa: F821 (provided by Jupyter when it loads this file)
 
+# The login cookie is not sent with other sites' form POSTs and scripts (see compute_instance_auth,
+# whose provider has the same default; this covers the stock provider, used with JUPYTER_TOKEN).
+c.IdentityProvider.cookie_options = {"samesite": "Lax"}
+
 notebooks = os.environ.get("NOTEBOOK_DIR", os.path.expanduser("~"))
 applications = os.environ.get("CI_APPLICATIONS", "").split(",")
 servers = {}

@@ -1,6 +1,7 @@
 // SSH with a real client (ssh2) against the real sshd of an instance on the real engine: the one
 // key logs in as the instance user; another key, a password, keyboard-interactive and root are
 // refused; the host key survives a restart; turning SSH off is a restart that keeps home.
+import * as net from "net";
 import { Client } from "ssh2";
 import { generateKeyPair } from "../support/ssh-keys";
 import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, waitFor } from "../support/stacks";
@@ -170,6 +171,7 @@ describe("an open SSH connection keeps an instance from idling", () => {
     const ws = uniqueWorkspace("sshi");
     const container = `ci-${ws}-alice`;
     const key = generateKeyPair("ed25519");
+    const stranger = generateKeyPair("ed25519");
     let t: TestStack;
     let url = "";
     let out: { endpoints: { jupyterLab: string; ssh: string }; token: string };
@@ -198,15 +200,47 @@ describe("an open SSH connection keeps an instance from idling", () => {
         return (await (await fetch(`${base}/api/compute-instance/connections`, { headers: { Authorization: `token ${out.token}` } })).json()) as { ssh: number };
     };
 
+    test("only authenticated connections are sessions: not one that never logs in, nor one whose key was refused", async () => {
+        const u = new URL(url);
+        // Anyone who can reach the port can hold such connections open.
+        const raw = net.connect(Number(u.port), u.hostname);
+        const stalled = new Client();
+        try {
+            await new Promise<void>((resolve, reject) => raw.once("data", () => resolve()).once("error", reject));
+            // Named the user and offered a key sshd refuses, then never goes on.
+            await new Promise<void>((resolve, reject) => {
+                let offers = 0;
+                stalled.on("error", reject).connect({
+                    host: u.hostname, port: Number(u.port), username: "azureuser", hostVerifier: () => true,
+                    authHandler: (_methods: unknown, _partial: unknown, next: (auth: unknown) => void) => {
+                        if (offers++ === 0) return next({ type: "publickey", username: "azureuser", key: stranger.private });
+                        resolve();
+                    },
+                } as unknown as Parameters<Client["connect"]>[0]);
+            });
+            expect((await connections()).ssh).toBe(0);
+            const c = await connected(url, key.private);
+            try {
+                await waitFor("the session to count", 15_000, async () => (await connections()).ssh === 1);
+            } finally {
+                c.end();
+            }
+        } finally {
+            raw.destroy();
+            stalled.end();
+        }
+        await waitFor("the session to end", 15_000, async () => (await connections()).ssh === 0);
+    });
+
     test("connected past the idle period: still running; disconnected: stopped by IdleShutdown", async () => {
         const c = await connected(url, key.private);
-        expect(await connections()).toEqual({ ssh: 1, editors: 0 });
+        expect(await connections()).toMatchObject({ ssh: 1, editors: 0 });
         await new Promise((r) => setTimeout(r, 80_000));
         expect(await running()).toBe(true);
         c.end();
         // sshd's session process takes a moment to go on a loaded machine.
         await waitFor("the SSH session to end", 15_000, async () => (await connections()).ssh === 0);
-        expect(await connections()).toEqual({ ssh: 0, editors: 0 });
+        expect(await connections()).toMatchObject({ ssh: 0, editors: 0 });
         // The quiet period starts at the disconnect, not at the last kernel activity long before.
         const closedAt = Date.now();
         await new Promise((r) => setTimeout(r, 40_000));

@@ -1,3 +1,4 @@
+import { extensionActivity } from "../../agent/activity";
 import { checkOnce, policiesByInstance, restoreNetworkRules } from "../../agent/agent";
 import { Activity, dueScheduleAction, idleVerdict } from "../../agent/decide";
 import type { AgentStore, Backend, InstanceView, RuntimeState } from "../../provider/backends/backend";
@@ -54,12 +55,30 @@ describe("idle verdicts", () => {
         });
     });
 
-    test("a busy kernel, an open terminal or an SSH/editor connection keep it alive however long ago anything happened", () => {
+    test("a busy kernel or an SSH/editor connection keep it alive however long ago anything happened", () => {
         const late = at("2026-11-28T10:00:00Z");
         expect(idleVerdict(60, { kernels: [{ execution_state: "busy", last_activity: "2026-11-27T10:00:00Z" }], terminals: [] }, started, late))
             .toEqual({ idle: false, reason: "1 kernel(s) busy" });
-        expect(idleVerdict(60, { kernels: [], terminals: [{ name: "1" }] }, started, late)).toEqual({ idle: false, reason: "1 terminal(s) open" });
         expect(idleVerdict(60, { kernels: [], terminals: [], connections: 2 }, started, late)).toEqual({ idle: false, reason: "2 SSH/editor connection(s) open" });
+    });
+
+    test("a terminal left open with nothing happening does not keep the instance alive; its input and output do", () => {
+        // Any web page could open one, and one left open would have kept the instance up for good.
+        const leftOpen = { name: "1", last_activity: "2026-11-27T10:05:00Z" };
+        expect(idleVerdict(1800, { kernels: [], terminals: [leftOpen] }, started, at("2026-11-28T10:00:00Z"))).toMatchObject({
+            idle: true, quietSince: "2026-11-27T10:05:00.000Z",
+        });
+        // Typed into (or printing) a minute ago: a quiet period of a minute, not idle.
+        const typedIn = { name: "2", last_activity: "2026-11-28T09:59:00Z" };
+        expect(idleVerdict(1800, { kernels: [], terminals: [leftOpen, typedIn] }, started, at("2026-11-28T10:00:00Z"))).toEqual({
+            idle: false, quietSince: "2026-11-28T09:59:00.000Z", reason: "quiet for 60s of 1800s",
+        });
+    });
+
+    test("someone working only in an application behind the proxy keeps the instance alive; its last use starts the quiet period", () => {
+        const activity = { kernels: [], terminals: [], applicationsLastActivity: "2026-11-27T11:00:00Z" };
+        expect(idleVerdict(1800, activity, started, at("2026-11-27T11:29:59Z"))).toMatchObject({ idle: false, quietSince: "2026-11-27T11:00:00.000Z" });
+        expect(idleVerdict(1800, activity, started, at("2026-11-27T11:30:00Z"))).toMatchObject({ idle: true, quietSince: "2026-11-27T11:00:00.000Z" });
     });
 
     test("a kernel no client ever connected to reports \"starting\" for good: it counts from its start, not as busy", () => {
@@ -75,6 +94,17 @@ describe("idle verdicts", () => {
 
     test("a fresh start resets the clock: an instance started a minute ago is not idle for 30 minutes", () => {
         expect(idleVerdict(1800, { kernels: [], terminals: [] }, at("2026-11-27T12:00:00Z"), at("2026-11-27T12:01:00Z")).idle).toBe(false);
+    });
+});
+
+describe("what the image's extension adds", () => {
+    test("SSH sessions and editors are connections; the applications' last use is a time; anything else is ignored", () => {
+        expect(extensionActivity({ ssh: 1, editors: 1, applications_last_activity: "2026-11-27T11:00:00.000Z" }))
+            .toEqual({ connections: 2, applicationsLastActivity: "2026-11-27T11:00:00.000Z" });
+        expect(extensionActivity({ ssh: 0, editors: 0, applications_last_activity: null })).toEqual({ connections: 0 });
+        // An image without the extension answers 404, read as an empty list.
+        expect(extensionActivity([])).toEqual({});
+        expect(extensionActivity({ ssh: "many", editors: -3, applications_last_activity: "yesterday" })).toEqual({ connections: 0 });
     });
 });
 
