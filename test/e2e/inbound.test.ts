@@ -9,7 +9,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import { utils } from "ssh2";
-import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { TestStack, agentLog, collect, customSteps, docker, execIn, failureOf, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 describe("inbound rules on Docker", () => {
     const ws = uniqueWorkspace("inb");
@@ -112,6 +112,17 @@ describe("inbound rules on Docker", () => {
         await t.stack.up(collect(t));
         expect(await banner(clients[0])).toBe(false);
         expect(await banner(clients[1])).toBe(true);
+    });
+
+    test("an IPv6 range is refused before anything is applied; the rules in force stay as they were", async () => {
+        // iptables refused it in the middle of an update that had already removed the old rules,
+        // leaving the port open to everyone.
+        await t.setConfig({ workspaceName: ws, instances: instances([`${ipA}/32`, "2001:db8::/32"]) });
+        const text = await failureOf(t.stack.up(collect(t)));
+        expect(text).toContain('"2001:db8::/32" is an IPv6 range; on Docker inbound ranges are IPv4 only');
+        expect(await banner(clients[0])).toBe(false);
+        expect(await banner(clients[1])).toBe(true);
+        await t.setConfig({ workspaceName: ws, instances: instances([`${ipB}/32`]) });
     });
 
     test("rules lost out of band (a host reboot flushes iptables): refresh notices, up applies them again without a restart", async () => {
