@@ -10,6 +10,7 @@
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import { randomBytes } from "crypto";
 import { chainsFor } from "../../provider/backends/docker/firewall";
+import { addLinkedNamespace, removeLinkedNamespace } from "../support/netns";
 import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const IMAGE_LABEL = "compute-instance.pulumi.io/workspace";
@@ -35,7 +36,7 @@ describe("workspace egress on Docker", () => {
     // 169.254.<16..250>.<0..252>/30, away from 169.254.169.254 and the ranges RFC 3927 reserves.
     const third = 16 + (randomBytes(1)[0] % 235);
     const fourth = (randomBytes(1)[0] % 63) * 4;
-    const linkLocal = { ns: `ci-egr-${tag}`, hostVeth: `cie${tag}`, nsVeth: `cie${tag}n`, near: `169.254.${third}.${fourth + 1}`, far: `169.254.${third}.${fourth + 2}` };
+    const linkLocal = { ns: `ci-egr-${tag}`, hostVeth: `cie${tag}`, nsVeth: `cie${tag}n`, host: `169.254.${third}.${fourth + 1}`, ip: `169.254.${third}.${fourth + 2}` };
     let farServer: ChildProcess | undefined;
     const API_PORT = 2376;
 
@@ -50,17 +51,9 @@ describe("workspace egress on Docker", () => {
 
     /** A TCP listener on the far end, in the namespace (node: the one runtime sure to be here). */
     async function linkLocalListener(): Promise<void> {
-        const ip = (args: string[]) => execFileSync("ip", args, { stdio: "pipe" });
-        ip(["netns", "add", linkLocal.ns]);
-        ip(["link", "add", linkLocal.hostVeth, "type", "veth", "peer", "name", linkLocal.nsVeth]);
-        ip(["link", "set", linkLocal.nsVeth, "netns", linkLocal.ns]);
-        ip(["addr", "add", `${linkLocal.near}/30`, "dev", linkLocal.hostVeth]);
-        ip(["link", "set", linkLocal.hostVeth, "up"]);
-        ip(["-n", linkLocal.ns, "addr", "add", `${linkLocal.far}/30`, "dev", linkLocal.nsVeth]);
-        ip(["-n", linkLocal.ns, "link", "set", linkLocal.nsVeth, "up"]);
-        ip(["-n", linkLocal.ns, "route", "add", "default", "via", linkLocal.near]);
+        addLinkedNamespace(linkLocal);
         const server = spawn("ip", ["netns", "exec", linkLocal.ns, process.execPath, "-e",
-            `require("net").createServer((s) => s.end("far\\n")).listen(8000, "${linkLocal.far}", () => console.log("listening"))`], { stdio: ["ignore", "pipe", "inherit"] });
+            `require("net").createServer((s) => s.end("far\\n")).listen(8000, "${linkLocal.ip}", () => console.log("listening"))`], { stdio: ["ignore", "pipe", "inherit"] });
         farServer = server;
         await new Promise<void>((resolve, reject) => {
             server.stdout?.on("data", (d: Buffer) => d.toString().includes("listening") && resolve());
@@ -101,8 +94,7 @@ describe("workspace egress on Docker", () => {
         }
         for (const n of targets) await docker.getContainer(n).remove({ force: true }).catch(() => undefined);
         farServer?.kill();
-        try { execFileSync("ip", ["link", "del", linkLocal.hostVeth], { stdio: "ignore" }); } catch { /* already gone */ }
-        try { execFileSync("ip", ["netns", "del", linkLocal.ns], { stdio: "ignore" }); } catch { /* already gone */ }
+        removeLinkedNamespace(linkLocal);
         await purgeWorkspace(ws);
     });
 
@@ -113,12 +105,12 @@ describe("workspace egress on Docker", () => {
 
     test('"allow" keeps link-local addresses and the engine\'s API port closed, routed or on the host itself', async () => {
         // Controls: each listener answers this machine.
-        expect(hostReaches(linkLocal.far, 8000)).toBe(true);
-        expect(hostReaches(linkLocal.near, hostPort)).toBe(true);
+        expect(hostReaches(linkLocal.ip, 8000)).toBe(true);
+        expect(hostReaches(linkLocal.host, hostPort)).toBe(true);
         expect(hostReaches("127.0.0.1", API_PORT)).toBe(true);
-        expect(await reaches(alice, linkLocal.far, 8000)).toBe(false);
+        expect(await reaches(alice, linkLocal.ip, 8000)).toBe(false);
         // The same host listener that answers alice on the gateway's address (above).
-        expect(await reaches(alice, linkLocal.near, hostPort)).toBe(false);
+        expect(await reaches(alice, linkLocal.host, hostPort)).toBe(false);
         expect(await reaches(alice, gateway, API_PORT)).toBe(false);
     });
 
@@ -137,13 +129,13 @@ describe("workspace egress on Docker", () => {
     });
 
     test("a link-local address listed on purpose is reached; the engine's API stays closed even on a listed host", async () => {
-        await t.setConfig({ workspaceName: ws, instances, network: { egress: { allow: [`${linkLocal.far}/32`, `${gateway}/32`, "0.0.0.0/0"] } } });
+        await t.setConfig({ workspaceName: ws, instances, network: { egress: { allow: [`${linkLocal.ip}/32`, `${gateway}/32`, "0.0.0.0/0"] } } });
         await t.stack.up(collect(t));
-        expect(await reaches(alice, linkLocal.far, 8000)).toBe(true);
+        expect(await reaches(alice, linkLocal.ip, 8000)).toBe(true);
         expect(await reaches(alice, gateway, hostPort)).toBe(true);
         expect(await reaches(alice, gateway, API_PORT)).toBe(false);
         // 0.0.0.0/0 is not a request for link-local: the host's link-local address stays closed.
-        expect(await reaches(alice, linkLocal.near, hostPort)).toBe(false);
+        expect(await reaches(alice, linkLocal.host, hostPort)).toBe(false);
     });
 
     test('"deny": nothing outside the workspace', async () => {
@@ -168,7 +160,7 @@ describe("workspace egress on Docker", () => {
         await t.setConfig({ workspaceName: ws, instances, network: { egress: "allow" } });
         await t.stack.up(collect(t));
         expect(await reaches(alice, gateway, hostPort)).toBe(true);
-        expect(await reaches(alice, linkLocal.far, 8000)).toBe(false);
+        expect(await reaches(alice, linkLocal.ip, 8000)).toBe(false);
         const bridge = `br-${(await docker.getNetwork(`ci-${ws}`).inspect()).Id.slice(0, 12)}`;
         const chains = chainsFor(ws);
         const jumps = execFileSync("iptables", ["-S"], { encoding: "utf8" }).split("\n")
