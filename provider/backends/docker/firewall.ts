@@ -12,6 +12,10 @@
  * Every change is one `iptables-restore --noflush` transaction: the chains are refilled, the
  * jumps to them replaced, and the kernel takes all of it or none of it. A rule iptables refuses
  * leaves the rules in force as they were, never a bridge or a port with fewer rules.
+ *
+ * Whatever the policy, "allow" included, the bridge keeps guards: no link-local addresses (cloud
+ * metadata services answer on 169.254.169.254, routed through the host or on it) and not the
+ * engine's API on the host's addresses.
  */
 import { createHash } from "crypto";
 import { isIP } from "net";
@@ -63,9 +67,8 @@ export function tcpEnginePort(host: string): number | undefined {
     }
 }
 
-/** A fingerprint of what is applied, kept as a rule comment so a refresh can tell drift. */
-export function egressSignature(bridge: string, egress: EgressPolicy, ports: readonly number[] = WELL_KNOWN_ENGINE_PORTS): string {
-    // "guards" is in the hash so rules of the version before them read as changed, not as in force.
+/** A fingerprint of what is applied, the guards included, kept as a rule comment so a refresh can tell drift. */
+export function egressSignature(bridge: string, egress: EgressPolicy, ports: readonly number[]): string {
     return createHash("sha256").update(JSON.stringify({ bridge, egress, guards: { linkLocal: LINK_LOCAL.v4, ports } })).digest("hex").slice(0, 16);
 }
 
@@ -98,8 +101,9 @@ function port(p: number): number {
 const isIpv4 = (cidr: string) => isIP(cidr.trim().split("/")[0]) === 4;
 
 /**
- * A script that feeds `restore` (iptables-restore lines, a `*filter` table without COMMIT) to
- * iptables-restore in one transaction, after lines the script computes from the rules in force:
+ * A script that feeds `rules` (iptables-restore lines of the filter table) to iptables-restore
+ * in one transaction, after `declare` (chains created, or flushed when they exist) and lines the
+ * script computes from the rules in force:
  * a `-D` for every rule in DOCKER-USER and INPUT that jumps to one of `targets`, whatever
  * interface it names (a network re-created under a new bridge leaves its old jumps behind),
  * and for every rule in `exact` (rules of an earlier version that jump nowhere of ours); a
@@ -111,7 +115,7 @@ function restoreScript(opts: { declare: string[]; targets: string[]; exact?: str
     const lines = [
         "set -eu",
         ...PICK_IPTABLES,
-        // Read first, under set -e: a failed read must not become a transaction with fewer deletions.
+        // Read before the transaction, under set -e: a failed read stops here, with nothing applied.
         "du=$($ipt -S DOCKER-USER)",
         "inp=$($ipt -S INPUT)",
         "{",
@@ -156,7 +160,7 @@ function legacyReplyRule(bridge: string): string {
  * The script that makes the rules exactly so (idempotent). "allow" keeps the guards only and
  * otherwise leaves the traffic to Docker's own rules.
  */
-export function applyEgressScript(workspace: string, bridge: string, egress: EgressPolicy, ports: readonly number[] = WELL_KNOWN_ENGINE_PORTS): string {
+export function applyEgressScript(workspace: string, bridge: string, egress: EgressPolicy, ports: readonly number[]): string {
     const c = chainsFor(workspace);
     const allowed = egress === "allow" || egress === "deny" ? [] : egress.allow.map(range);
     const comment = `-m comment --comment "compute-instance egress ${egressSignature(bridge, egress, ports)}"`;
