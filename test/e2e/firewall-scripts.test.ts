@@ -23,7 +23,7 @@ const inCh = inboundChainFor(WS, "alice");
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
 
 /** The rules of a namespace before anything of ours: Docker's DOCKER-USER, jumped to from FORWARD. */
-const DOCKER_BASE = "iptables -N DOCKER-USER && iptables -A DOCKER-USER -j RETURN && iptables -I FORWARD 1 -j DOCKER-USER";
+const dockerBase = (ipt: string) => `${ipt} -N DOCKER-USER && ${ipt} -A DOCKER-USER -j RETURN && ${ipt} -I FORWARD 1 -j DOCKER-USER`;
 
 /**
  * Stand-ins that put a range iptables refuses (an IPv6 one) where the marker range is, then run
@@ -42,13 +42,16 @@ function refusingPath(): string {
     return dir;
 }
 
-describe("the firewall scripts against iptables", () => {
+// Docker uses whichever front-end the host's iptables is (nf_tables on Debian 12, legacy on older
+// hosts); the scripts follow the one whose tables hold DOCKER-USER.
+describe.each(["iptables", "iptables-legacy"])("the firewall scripts against %s", (ipt) => {
     let ns = "";
     let shims = "";
 
     function sh(script: string, extraPath?: string): { code: number; out: string } {
         const env = { ...process.env, PATH: extraPath ? `${extraPath}:${process.env.PATH}` : process.env.PATH };
-        const r = spawnSync("ip", ["netns", "exec", ns, "sh", "-c", script], { encoding: "utf8", env });
+        // A script that waits on the xtables lock would wait forever: killed, it fails the test.
+        const r = spawnSync("ip", ["netns", "exec", ns, "sh", "-c", script], { encoding: "utf8", env, timeout: 60_000, killSignal: "SIGKILL" });
         return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
     }
     function ok(script: string): string {
@@ -56,7 +59,7 @@ describe("the firewall scripts against iptables", () => {
         if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.out}`);
         return r.out;
     }
-    const rules = () => ok("iptables -S").trim().split("\n");
+    const rules = () => ok(`${ipt} -S`).trim().split("\n");
     const ours = () => rules().filter((l) => l.includes("CI-") || l.includes(OLD) || l.includes(NEW));
     const signature = (script: string) => /signature (\S+)/.exec(ok(script))?.[1];
 
@@ -67,7 +70,7 @@ describe("the firewall scripts against iptables", () => {
     beforeEach(() => {
         ns = `ci-fw-${randomBytes(4).toString("hex")}`;
         expect(spawnSync("ip", ["netns", "add", ns]).status).toBe(0);
-        ok(DOCKER_BASE);
+        ok(dockerBase(ipt));
     });
 
     afterEach(() => {

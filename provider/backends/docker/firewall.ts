@@ -118,7 +118,9 @@ function restoreScript(opts: { declare: string[]; targets: string[]; exact?: str
         // Read before the transaction, under set -e: a failed read stops here, with nothing applied.
         "du=$($ipt -S DOCKER-USER)",
         "inp=$($ipt -S INPUT)",
-        "{",
+        // Whole before iptables-restore starts: legacy iptables-restore holds the xtables lock
+        // while it reads, and an iptables call still writing its input would wait for it forever.
+        "tx=$(",
         "  echo '*filter'",
         // Declaring a chain that exists flushes it, in the same transaction that refills it.
         ...opts.declare.map((c) => `  echo ':${c} - [0:0]'`),
@@ -128,7 +130,8 @@ function restoreScript(opts: { declare: string[]; targets: string[]; exact?: str
         ...opts.rules,
         "COMMIT",
         "CI_RULES_END",
-        "} | $iptr --noflush",
+        ")",
+        `printf '%s\\n' "$tx" | $iptr --noflush`,
         `echo ${opts.done}`,
     ];
     return lines.join("\n");
