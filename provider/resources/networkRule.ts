@@ -5,23 +5,33 @@
  */
 import { z } from "zod";
 import type { EgressSpec, InboundSpec } from "../backends/backend";
-import { egressSchema, EgressPolicy, SshSpec } from "../spec/access";
+import { egressSchema, EgressPolicy, SshSpec, ipv4OnlyProblem } from "../spec/access";
 import type { PublishedPorts } from "../spec/endpoints";
-import { Application, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema } from "../spec/schema";
+import { Application, BackendSpec, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema } from "../spec/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { resolved } from "./runtime";
 import { policyKey } from "../backends/layout";
+import { tcpEnginePort } from "../backends/docker/firewall";
 
-const egressRuleSchema = z.object({
-    ...wiringFields,
-    direction: z.literal("egress").default("egress"),
-    network: z.string().min(1),
-    egress: egressSchema.default("allow"),
-    /** Docker: the image the rules are applied from (the agent's). */
-    image: z.string().min(1),
-    /** Orders the rule after the agent, whose image it uses. */
-    agent: z.string().optional(),
-});
+const egressRuleSchema = z
+    .object({
+        ...wiringFields,
+        direction: z.literal("egress").default("egress"),
+        network: z.string().min(1),
+        egress: egressSchema.default("allow"),
+        /** Docker: the image the rules are applied from (the agent's). */
+        image: z.string().min(1),
+        /** Orders the rule after the agent, whose image it uses. */
+        agent: z.string().optional(),
+        guards: z.unknown().optional(),
+    })
+    // What every policy keeps closed, set by this version: a state without it (rules applied
+    // before the guards existed) shows as a live update, so the next `up` applies them.
+    .transform((r) => ({ ...r, guards: egressGuards(r.backend) }));
+
+function egressGuards(backend: BackendSpec): string {
+    return backend.kind === "docker" ? "link-local, engine API" : "link-local";
+}
 
 const inboundRuleSchema = z
     .object({
@@ -39,10 +49,21 @@ const inboundRuleSchema = z
         /** Orders the rule after the agent, which keeps a copy of it. */
         agent: z.string().optional(),
     })
+    .superRefine((r, ctx) => {
+        if (r.backend.kind !== "docker") return;
+        r.networkRules.inbound?.forEach((rule, i) => rule.from.forEach((cidr, j) => {
+            const problem = ipv4OnlyProblem(cidr);
+            if (problem) ctx.addIssue({ code: "custom", path: ["networkRules", "inbound", i, "from", j], message: problem });
+        }));
+    })
     .transform(({ networkRules, ...rest }, ctx) => ({ ...rest, networkRules: resolved(networkRules, rest.applications, rest.ssh !== undefined, ctx) }));
 
 function egressSpec(p: Props): EgressSpec {
-    return { workspace: p.workspace as string, owner: p.owner as string, network: p.network as string, egress: p.egress as EgressPolicy, image: p.image as string };
+    const port = tcpEnginePort((p.backend as { host?: string }).host ?? "");
+    return {
+        workspace: p.workspace as string, owner: p.owner as string, network: p.network as string, egress: p.egress as EgressPolicy, image: p.image as string,
+        ...(port !== undefined ? { enginePorts: [port] } : {}),
+    };
 }
 
 function inboundSpec(p: Props): InboundSpec {
@@ -86,7 +107,7 @@ export const networkRule: ResourceKind = {
         : checkWith(egressRuleSchema, news, { egress: "network.egress" })),
     rules: (news) => (isInbound(news)
         ? { ...wiringRules, direction: "replace", instance: "replace", network: "replace", networkRules: "live", applications: "live", ssh: "live", ports: "live", firewallImage: "live", runtime: "live", agent: "ignore" }
-        : { ...wiringRules, direction: (b, a) => ((b ?? "egress") === (a ?? "egress") ? "ignore" : "replace"), network: "replace", egress: "live", image: "live", agent: "ignore", signature: "ignore" }),
+        : { ...wiringRules, direction: (b, a) => ((b ?? "egress") === (a ?? "egress") ? "ignore" : "replace"), network: "replace", egress: "live", image: "live", agent: "ignore", signature: "ignore", guards: "live" }),
     async create(inputs) {
         const outs = await apply(inputs);
         const id = isInbound(inputs) ? `${inputs.workspace as string}-${inputs.instance as string}-inbound` : `${inputs.workspace as string}-egress`;

@@ -1,6 +1,6 @@
 import type { RuntimeSpec } from "../../provider/backends/backend";
 import {
-    containerResources, cpuQuantity, instancePolicyManifest, memoryQuantity, pvcManifest, runtimeManifests, serviceManifest,
+    containerResources, cpuQuantity, egressPolicyManifest, instancePolicyManifest, memoryQuantity, pvcManifest, runtimeManifests, serviceManifest,
     statefulSetManifest, workspacePolicyManifest,
 } from "../../provider/backends/kubernetes/manifests";
 import { parseCpu, parseMemoryGb, parseQuantity } from "../../provider/backends/kubernetes/quantity";
@@ -192,4 +192,11 @@ describe("workspace agent manifests", () => {
         expect(d.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true });
         expect(d.spec.template.spec.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
     });
+});
+
+test("the egress NetworkPolicy of each policy: link-local is left out unless a range inside it is listed", () => {
+    const ref = { workspace: "ml-team", owner: "proj/dev" };
+    expect(egressPolicyManifest(ref, "ml", "allow")).toMatchSnapshot("allow");
+    expect(egressPolicyManifest(ref, "ml", "deny")).toMatchSnapshot("deny");
+    expect(egressPolicyManifest(ref, "ml", { allow: ["10.0.0.0/8", "0.0.0.0/0", "169.254.169.254/32"] })).toMatchSnapshot("allow list");
 });

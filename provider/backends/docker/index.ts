@@ -25,7 +25,7 @@ import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/conte
 import { connectionOptions, isLocalEngine } from "./connection";
 import { getFiles, putFiles } from "./archive";
 import {
-    applyEgressScript, applyInboundScript, egressSignature, inboundSignature, readEgressScript, readInboundScript, removeEgressScript, removeInboundScript, restricts,
+    applyEgressScript, applyInboundScript, egressSignature, enginePorts, inboundSignature, readEgressScript, readInboundScript, removeEgressScript, removeInboundScript, restricts,
 } from "./firewall";
 import {
     LABEL_PREFIX, agentContainerName, applicationContainerName, applicationCreateOptions, bridgeName, firewallCreateOptions, inboundPortRules, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
@@ -895,15 +895,22 @@ export class DockerBackend implements Backend {
     async applyEgress(spec: EgressSpec, progress: Progress): Promise<string> {
         const bridge = await this.bridgeOf(spec.network);
         await this.ensureImage(spec.image, progress);
+        const ports = await this.enginePorts(spec);
         progress.status(`applying egress rules (${typeof spec.egress === "string" ? spec.egress : `allow ${spec.egress.allow.length} ranges`}) on ${bridge}`);
-        await this.runOnHostNetwork(spec, spec.image, applyEgressScript(spec.workspace, bridge, spec.egress));
-        return spec.egress === "allow" ? "none" : egressSignature(bridge, spec.egress);
+        await this.runOnHostNetwork(spec, spec.image, applyEgressScript(spec.workspace, bridge, spec.egress, ports));
+        return egressSignature(bridge, spec.egress, ports);
+    }
+
+    /** The engine's API ports to close to instances: the well-known ones, and those it reports. */
+    private async enginePorts(spec: EgressSpec): Promise<number[]> {
+        const info = (await this.docker.info()) as { Warnings?: string[] | null };
+        return enginePorts(info.Warnings, spec.enginePorts ?? []);
     }
 
     async readEgress(spec: EgressSpec): Promise<string> {
         const info = await ignoreNotFound(this.docker.getNetwork(spec.network).inspect());
         if (!info) return "none";
-        const out = await this.runOnHostNetwork(spec, spec.image, readEgressScript(spec.workspace, bridgeName(info)));
+        const out = await this.runOnHostNetwork(spec, spec.image, readEgressScript(spec.workspace, bridgeName(info), spec.egress));
         return /signature (\S+)/.exec(out)?.[1] ?? "partial";
     }
 

@@ -3,7 +3,7 @@
  * cluster; the adapter in ./index.ts only applies them.
  */
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
-import type { EgressPolicy } from "../../spec/access";
+import { type EgressPolicy, LINK_LOCAL, spansLinkLocal } from "../../spec/access";
 import { SCRIPT_KINDS, SETUP_DIR } from "../../spec/setup";
 import { customApplicationsEnv } from "../../spec/schema";
 import { SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
@@ -109,12 +109,30 @@ export function egressPolicyName(workspace: string): string {
     return `ci-${workspace}-egress`;
 }
 
+/** An allowed range as an ipBlock: one wider than link-local leaves link-local out. */
+function allowedBlock(cidr: string): { ipBlock: { cidr: string; except?: string[] } } {
+    return { ipBlock: spansLinkLocal(cidr) ? { cidr, except: [LINK_LOCAL.v4] } : { cidr } };
+}
+
 /**
  * The workspace's egress: its instances may reach the workspace's own pods, DNS, and the allowed
- * ranges. The agent is not selected (it must reach the API server).
+ * ranges; with "allow", every pod and every address. Link-local addresses (cloud metadata) are
+ * never reached unless a listed range lies inside them. The agent is not selected (it must reach
+ * the API server).
  */
-export function egressPolicyManifest(ref: Ownership, namespace: string, egress: Exclude<EgressPolicy, "allow">): KubeObject {
-    const allowed = egress === "deny" ? [] : egress.allow;
+export function egressPolicyManifest(ref: Ownership, namespace: string, egress: EgressPolicy): KubeObject {
+    const allowed = egress === "deny" || egress === "allow" ? [] : egress.allow;
+    const rules = egress === "allow"
+        ? [
+            // Every pod, as without a policy: CNIs differ on whether an ipBlock covers pod addresses.
+            { to: [{ namespaceSelector: {} }] },
+            { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [LINK_LOCAL.v4] } }, { ipBlock: { cidr: "::/0", except: [LINK_LOCAL.v6] } }] },
+        ]
+        : [
+            { to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace } } }] },
+            { to: [{ namespaceSelector: {} }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
+            ...(allowed.length ? [{ to: allowed.map(allowedBlock) }] : []),
+        ];
     return {
         apiVersion: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
@@ -122,11 +140,7 @@ export function egressPolicyManifest(ref: Ownership, namespace: string, egress: 
         spec: {
             podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace, "app.kubernetes.io/component": "runtime" } },
             policyTypes: ["Egress"],
-            egress: [
-                { to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace } } }] },
-                { to: [{ namespaceSelector: {} }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
-                ...(allowed.length ? [{ to: allowed.map((cidr) => ({ ipBlock: { cidr } })) }] : []),
-            ],
+            egress: rules,
         },
     };
 }
