@@ -328,6 +328,14 @@ export class BackendError extends Error {
     }
 }
 
+/** The backend cannot enforce network rules at all (a Docker engine that manages no iptables). */
+export class NoFirewallError extends BackendError {
+    constructor(message: string) {
+        super(message);
+        this.name = "NoFirewallError";
+    }
+}
+
 /**
  * A create that failed but left its runtime in place on purpose, for inspection (a setup script
  * failed: SetupFailed). The runtime exists, so it must reach the stack's state: `destroy` then

@@ -4,7 +4,7 @@
  * instance's inbound ranges (`<instance>-inbound`).
  */
 import { z } from "zod";
-import type { EgressSpec, InboundSpec } from "../backends/backend";
+import { EgressSpec, InboundSpec, NoFirewallError } from "../backends/backend";
 import { egressSchema, EgressPolicy, SshSpec, ipv4OnlyProblem } from "../spec/access";
 import type { PublishedPorts } from "../spec/endpoints";
 import { Application, BackendSpec, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema } from "../spec/schema";
@@ -18,7 +18,8 @@ const egressRuleSchema = z
         ...wiringFields,
         direction: z.literal("egress").default("egress"),
         network: z.string().min(1),
-        egress: egressSchema.default("allow"),
+        /** Absent when the workspace does not say: "allow", with the guards where the backend can keep them. */
+        egress: egressSchema.optional(),
         /** Docker: the image the rules are applied from (the agent's). */
         image: z.string().min(1),
         /** Orders the rule after the agent, whose image it uses. */
@@ -61,7 +62,7 @@ const inboundRuleSchema = z
 function egressSpec(p: Props): EgressSpec {
     const port = tcpEnginePort((p.backend as { host?: string }).host ?? "");
     return {
-        workspace: p.workspace as string, owner: p.owner as string, network: p.network as string, egress: p.egress as EgressPolicy, image: p.image as string,
+        workspace: p.workspace as string, owner: p.owner as string, network: p.network as string, egress: (p.egress ?? "allow") as EgressPolicy, image: p.image as string,
         ...(port !== undefined ? { enginePorts: [port] } : {}),
     };
 }
@@ -96,10 +97,24 @@ async function apply(p: Props): Promise<Props> {
         return p;
     }
     const spec = egressSpec(p);
-    const signature = await backend.applyEgress(spec, progressOf(p, `${p.workspace as string} egress`));
+    const progress = progressOf(p, `${p.workspace as string} egress`);
+    let signature: string;
+    try {
+        signature = await backend.applyEgress(spec, progress);
+    } catch (e) {
+        // Every workspace gets the guards (no link-local, no engine API), but one that asked for
+        // nothing must still work on an engine that manages no iptables (rootless Docker): said,
+        // not failed. A policy the workspace asked for is never dropped silently.
+        if (!(e instanceof NoFirewallError) || p.egress !== undefined) throw e;
+        progress.warn(`${e.message}; instances of this workspace can reach link-local addresses (cloud metadata) and the engine's host`);
+        signature = UNGUARDED;
+    }
     await remember(p, { ...spec, signature });
     return { ...p, signature };
 }
+
+/** The signature of a workspace whose engine cannot keep any rule. */
+const UNGUARDED = "unguarded";
 
 export const networkRule: ResourceKind = {
     check: (news) => (isInbound(news)
@@ -118,6 +133,7 @@ export const networkRule: ResourceKind = {
         // resource reads as gone, so refresh drops it and the next `up` applies the rules again.
         const backend = backendOf(props);
         if (isInbound(props)) return (await backend.inboundRulesIntact(inboundSpec(props))) ? props : undefined;
+        if (props.signature === UNGUARDED) return props;
         return (await backend.readEgress(egressSpec(props))) === props.signature ? props : undefined;
     },
     async update(_id, olds, news) {

@@ -72,11 +72,14 @@ export function egressSignature(bridge: string, egress: EgressPolicy, ports: rea
     return createHash("sha256").update(JSON.stringify({ bridge, egress, guards: { linkLocal: LINK_LOCAL.v4, ports } })).digest("hex").slice(0, 16);
 }
 
+/** The scripts' exit status when the engine manages no iptables (rootless, `--iptables=false`). */
+export const NO_FIREWALL_EXIT = 3;
+
 // Picks the iptables the engine used: the backend whose tables hold DOCKER-USER.
 const PICK_IPTABLES = [
     "ipt=iptables; iptr=iptables-restore",
     "if ! iptables -S DOCKER-USER >/dev/null 2>&1 && iptables-legacy -S DOCKER-USER >/dev/null 2>&1; then ipt=iptables-legacy; iptr=iptables-legacy-restore; fi",
-    `$ipt -S DOCKER-USER >/dev/null 2>&1 || { echo "no DOCKER-USER chain: this engine does not manage iptables (rootless, or --iptables=false); egress rules cannot be enforced" >&2; exit 3; }`,
+    `$ipt -S DOCKER-USER >/dev/null 2>&1 || { echo "no DOCKER-USER chain: this engine does not manage iptables (rootless, or --iptables=false); egress rules cannot be enforced" >&2; exit ${NO_FIREWALL_EXIT}; }`,
 ];
 
 function quote(s: string): string {
