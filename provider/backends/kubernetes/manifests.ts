@@ -85,6 +85,11 @@ export function pvcManifest(p: {
     };
 }
 
+/** The workspace agent's pods (and its Deployment's selector, which can never change). */
+export function agentPodLabels(workspace: string): Record<string, string> {
+    return { "app.kubernetes.io/name": "compute-instance-agent", "app.kubernetes.io/part-of": workspace };
+}
+
 /**
  * The workspace's network object: a default-deny policy for every pod of the workspace. Each
  * instance's own policy then admits its ports (policies add up).
@@ -189,7 +194,12 @@ export function instancePolicyManifest(spec: Pick<RuntimeSpec, "workspace" | "ow
             policyTypes: ["Ingress"],
             ingress: [
                 {
-                    from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": spec.workspace } } }],
+                    // The workspace's pods, and its agent, which reads every instance's activity
+                    // for idle shutdown (its pods are named apart: compute-instance-agent).
+                    from: [
+                        { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": spec.workspace } } },
+                        { podSelector: { matchLabels: agentPodLabels(spec.workspace) } },
+                    ],
                     ports: services.map(port),
                 },
                 ...fromRules,
@@ -441,7 +451,7 @@ export function agentMemoryName(workspace: string): string {
 export function agentManifests(spec: AgentSpec, namespace: string): KubeObject[] {
     const name = agentName(spec.workspace);
     const m = (n: string) => meta(n, namespace, spec, "agent");
-    const labels = { "app.kubernetes.io/name": "compute-instance-agent", "app.kubernetes.io/part-of": spec.workspace };
+    const labels = agentPodLabels(spec.workspace);
     return [
         { apiVersion: "v1", kind: "ServiceAccount", metadata: m(name), automountServiceAccountToken: true },
         {
