@@ -188,8 +188,9 @@ describe("schedules and idle shutdown on Docker", () => {
         // Removed policies stay as `null` files (an archive cannot delete): list the others.
         const live = 'for f in /var/lib/compute-instance-agent/policies/*; do [ "$(cat "$f")" = null ] || basename "$f"; done';
         const files = (await execIn(`ci-${ws}-agent`, ["sh", "-c", live], "root")).output.split("\n").filter(Boolean).sort();
-        // (and the record of the stop by hand above, which is history, not a policy)
-        expect(files).toEqual(["idle.bob.json", "idle.carol.json", "operation.carol.json", "schedule.alice.evening.json"]);
+        // (and the record of the stop by hand above, which is history, not a policy; every
+        // workspace's egress rule, declared or not, keeps its copy there too)
+        expect(files).toEqual(["idle.bob.json", "idle.carol.json", "network.egress.json", "operation.carol.json", "schedule.alice.evening.json"]);
         await quiet(t);
     });
 });
