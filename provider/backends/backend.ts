@@ -178,6 +178,8 @@ export interface Backend extends Capabilities {
      */
     createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<UserFilesClaim>;
     userFilesExists(name: string): Promise<boolean>;
+    /** The stacks (`project/stack`) recorded as users of the store: every stack whose workspace uses it. */
+    userFilesUsers(name: string): Promise<string[]>;
     /**
      * This stack no longer uses the store: its record as a user goes. With `deleteIfUnused`, the
      * store goes too, unless another stack is recorded as a user or a container/pod mounts it.

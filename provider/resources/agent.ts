@@ -79,11 +79,14 @@ export const workspaceAgent: ResourceKind = {
     },
     async delete(_id, props) {
         const backend = backendOf(props);
-        // Other stacks of the same workspace still have instances: their agent stays. (This
-        // stack's own instances are being deleted in the same deployment.)
-        const others = (await backend.listInstances(props.workspace as string)).filter((i) => i.owner !== props.owner);
-        if (others.length > 0) return;
-        await backend.deleteAgent(props.workspace as string);
+        const workspace = props.workspace as string;
+        // The agent is the workspace's, not this stack's: it stays while another stack uses the
+        // workspace (recorded on its user files) or has instances in it. (This stack's own
+        // instances are being deleted in the same deployment.)
+        const instances = (await backend.listInstances(workspace)).filter((i) => i.owner !== props.owner);
+        const stacks = (await backend.userFilesUsers(backend.userFilesName(workspace))).filter((o) => o !== props.owner);
+        if (instances.length > 0 || stacks.length > 0) return;
+        await backend.deleteAgent(workspace);
     },
 };
 

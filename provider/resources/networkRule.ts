@@ -142,6 +142,7 @@ export const networkRule: ResourceKind = {
     async delete(_id, props) {
         if (isInbound(props)) await backendOf(props).removeInboundRules(inboundSpec(props));
         else await backendOf(props).removeEgress(egressSpec(props));
-        await remember(props, undefined);
+        // With the agent gone (the workspace's last other stack took it), there is nothing to forget.
+        await remember(props, undefined).catch(() => undefined);
     },
 };

@@ -52,6 +52,8 @@ describe.each([
         expect(await b.createUserFiles(ref, userFiles, 10)).toEqual({ adopted: false, createdBy: ref.owner });
         // By another stack: adopted, and that stack is recorded as a user.
         expect(await b.createUserFiles({ workspace, owner: "contract/other" }, userFiles, 10)).toEqual({ adopted: true, createdBy: ref.owner });
+        // Every stack whose workspace uses the store is recorded on it: the maker and the adopter.
+        expect((await b.userFilesUsers(userFiles)).sort()).toEqual(["contract/other", "contract/test"]);
         await b.createWorkspaceNetwork(ref, b.workspaceNetworkName(workspace));
         expect(await b.workspaceNetworkExists(b.workspaceNetworkName(workspace))).toBe(true);
     });

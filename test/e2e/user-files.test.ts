@@ -51,11 +51,15 @@ describe("user files shared by two stacks", () => {
         expect(said(adopter)).toContain(`user files ${store}: adopted from e2e-instance/${maker.stack.name}; this stack never deletes them`);
     });
 
+
+
     test("the maker's destroy keeps a store another stack adopted, even with retainOnDelete false, and says why", async () => {
         maker.log.length = 0;
         await maker.stack.destroy(collect(maker));
         expect(said(maker)).toContain(`user files ${store} kept although retainOnDelete is false: used by stack e2e-instance/${adopter.stack.name}`);
         expect(await savedFile()).toBe("epoch,loss\n");
+        // The workspace's agent is the workspace's: it stays for the stack that still uses it.
+        expect((await docker.getContainer(`ci-${ws}-agent`).inspect()).State.Running).toBe(true);
     });
 
     test("the adopter's destroy never deletes a store it did not make", async () => {
@@ -63,6 +67,8 @@ describe("user files shared by two stacks", () => {
         await adopter.stack.destroy(collect(adopter));
         expect(said(adopter)).toContain(`user files ${store} kept: adopted from e2e-instance/${maker.stack.name}`);
         expect(await savedFile()).toBe("epoch,loss\n");
+        // The last stack of the workspace takes its agent with it.
+        expect(await docker.getContainer(`ci-${ws}-agent`).inspect().then(() => true, () => false)).toBe(false);
         // Its record as a user went with it.
         expect((await docker.listVolumes({ filters: { label: [`compute-instance.pulumi.io/user-files=${store}`] } })).Volumes ?? []).toEqual([]);
     });

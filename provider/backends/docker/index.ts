@@ -260,12 +260,18 @@ export class DockerBackend implements Backend {
                 throw new BackendError(`volume "${name}" exists on the ${this.description} but is not the user files of workspace "${ref.workspace}"; remove or rename it`);
             }
             const createdBy = existing.Labels?.[`${LABEL_PREFIX}/owner`];
-            if (createdBy === ref.owner) return { adopted: false, createdBy };
             await this.referenceUserFiles(ref, name);
+            if (createdBy === ref.owner) return { adopted: false, createdBy };
             return { adopted: true, ...(createdBy ? { createdBy } : {}) };
         }
         await this.docker.createVolume({ Name: name, Labels: labelsFor(ref, "user-files", { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) }) });
+        await this.referenceUserFiles(ref, name);
         return { adopted: false, createdBy: ref.owner };
+    }
+
+    async userFilesUsers(name: string): Promise<string[]> {
+        const references = (await this.docker.listVolumes({ filters: { label: [`${LABEL_PREFIX}/user-files=${name}`] } })).Volumes ?? [];
+        return references.map((v) => v.Labels?.[`${LABEL_PREFIX}/owner`]).filter((o): o is string => !!o);
     }
 
     async userFilesExists(name: string): Promise<boolean> {
@@ -273,8 +279,8 @@ export class DockerBackend implements Backend {
     }
 
     /**
-     * A volume's labels cannot change, so each stack that adopted a store says so with a volume
-     * of its own beside it: empty, labelled with the store and the stack.
+     * A volume's labels cannot change, so each stack whose workspace uses a store says so with a
+     * volume of its own beside it: empty, labelled with the store and the stack.
      */
     private async referenceUserFiles(ref: Ownership, name: string): Promise<void> {
         const marker = `${name}-ref-${ownerKey(ref.owner)}`;
@@ -285,8 +291,7 @@ export class DockerBackend implements Backend {
     async releaseUserFiles(ref: Ownership, name: string, deleteIfUnused: boolean): Promise<UserFilesRelease> {
         await ignoreNotFound(this.docker.getVolume(`${name}-ref-${ownerKey(ref.owner)}`).remove());
         if (!deleteIfUnused) return { deleted: false };
-        const references = (await this.docker.listVolumes({ filters: { label: [`${LABEL_PREFIX}/user-files=${name}`] } })).Volumes ?? [];
-        const stacks = references.map((v) => v.Labels?.[`${LABEL_PREFIX}/owner`]).filter((o): o is string => !!o && o !== ref.owner);
+        const stacks = (await this.userFilesUsers(name)).filter((o) => o !== ref.owner);
         const mounted = (await this.docker.listContainers({ all: true, filters: { volume: [name] } })).map((c) => (c.Names[0] ?? c.Id).replace(/^\//, ""));
         const users = [...stacks.map((s) => `stack ${s}`), ...mounted.map((c) => `container ${c}`)];
         if (users.length) return { deleted: false, keptFor: `used by ${users.join(", ")}` };

@@ -282,13 +282,23 @@ export class KubernetesBackend implements Backend {
                 throw new BackendError(`claim "${name}" exists in namespace ${this.ns} but is not the user files of workspace "${ref.workspace}"; remove or rename it`);
             }
             const createdBy = existing.metadata?.annotations?.[`${LABEL_PREFIX}/owner`];
+            await this.referenceUserFiles(ref, name);
             if (createdBy === ref.owner) return { adopted: false, createdBy };
-            // The stacks that adopted the claim are annotations on it: each adds and removes its own.
-            await this.patchFields({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: this.ns, annotations: { [userFilesReference(ref.owner)]: ref.owner } } });
             return { adopted: true, ...(createdBy ? { createdBy } : {}) };
         }
         await this.applyAll([pvcManifest({ name, namespace: this.ns, ref, component: "user-files", sizeGb, accessMode: "ReadWriteMany", storageClass: this.target.storageClass })], "creating the user files");
+        await this.referenceUserFiles(ref, name);
         return { adopted: false, createdBy: ref.owner };
+    }
+
+    /** The stacks whose workspace uses a claim are annotations on it: each adds and removes its own. */
+    private async referenceUserFiles(ref: Ownership, name: string): Promise<void> {
+        await this.patchFields({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: this.ns, annotations: { [userFilesReference(ref.owner)]: ref.owner } } });
+    }
+
+    async userFilesUsers(name: string): Promise<string[]> {
+        const pvc = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
+        return Object.entries(pvc?.metadata?.annotations ?? {}).filter(([k, v]) => k.startsWith(USER_FILES_REFERENCE_PREFIX) && v).map(([, v]) => v);
     }
 
     async userFilesExists(name: string): Promise<boolean> {
@@ -304,7 +314,7 @@ export class KubernetesBackend implements Backend {
         }
         if (!deleteIfUnused) return { deleted: false };
         const stacks = Object.entries(pvc.metadata?.annotations ?? {})
-            .filter(([k, v]) => k.startsWith(USER_FILES_REFERENCE_PREFIX) && k !== mine && v)
+            .filter(([k, v]) => k.startsWith(USER_FILES_REFERENCE_PREFIX) && k !== mine && v && v !== ref.owner)
             .map(([, v]) => `stack ${v}`);
         // A claim deleted while a pod mounts it only waits (pvc-protection), and goes when the pod does.
         const pods = (await this.core.listNamespacedPod({ namespace: this.ns })).items
