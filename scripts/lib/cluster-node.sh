@@ -26,7 +26,7 @@ ROUTER_HEALTH_PORT="${ROUTER_HEALTH_PORT:-20244}"
 NODE_DIR="$CLUSTER_DIR/node"
 CONTAINERD_SOCK="$NODE_DIR/containerd/containerd.sock"
 # iptables chains of ours (28 characters at most).
-CHAIN="CI-${NODE_BRIDGE^^}"
+CHAIN="CI-NODE-$NODE_BRIDGE"
 PAUSE_IMAGE="localhost/compute-instance-pause:v${K8S_VERSION:-1.36.3}"
 
 node_packages() {
@@ -282,11 +282,21 @@ node_up() {
     --kubeconfig "$CLUSTER_DIR/node-$NODE_NAME.kubeconfig" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
     --root-dir "$NODE_DIR/kubelet" --cert-dir "$NODE_DIR/kubelet/pki" --node-labels "type=real"
   start kube-proxy "$BIN/kube-proxy" --config "$NODE_DIR/kube-proxy.yaml"
-  # NetworkPolicies only: no routing, no service proxy, no CNI configuration of its own.
+}
+
+# Once the node is registered (kube-router exits when its node is not there yet): NetworkPolicies
+# only, no routing, no service proxy, no CNI configuration of its own.
+node_ready() {
   start kube-router "$BIN/kube-router" --kubeconfig "$CLUSTER_DIR/kube-router.kubeconfig" --hostname-override "$NODE_NAME" \
     --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
     --service-cluster-ip-range "$SERVICE_CIDR" --health-port "$ROUTER_HEALTH_PORT" --metrics-port 0 \
     --enable-ipv6=false
+  for _ in $(seq 1 100); do
+    curl -fsS -m 1 "http://127.0.0.1:$ROUTER_HEALTH_PORT/healthz" >/dev/null 2>&1 && return 0
+    running kube-router || break
+    sleep 0.2
+  done
+  log "kube-router is not healthy; last lines of $LOGS/kube-router.log:"; tail -20 "$LOGS/kube-router.log" >&2; exit 1
 }
 
 # `scripts/cluster load-images [IMAGE...]`: Docker's images into the node's containerd, each
