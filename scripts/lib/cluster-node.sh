@@ -83,9 +83,17 @@ pause_archive() { # out.tar
 ctr_() { ctr -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 crictl_() { "$BIN/crictl" --runtime-endpoint "unix://$CONTAINERD_SOCK" --image-endpoint "unix://$CONTAINERD_SOCK" --timeout 30s "$@"; }
 
+# Standard input to a file, unless it already holds that: kube-proxy exits when its
+# configuration file changes, even to the same content.
+write_if_changed() { # path
+  local tmp="$1.new"
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
 node_config() {
   mkdir -p "$NODE_DIR"/{containerd,kubelet,pod-logs,cni/net.d,cni/ipam,volumes}
-  cat >"$NODE_DIR/containerd/config.toml" <<EOF
+  write_if_changed "$NODE_DIR/containerd/config.toml" <<EOF
 # containerd of the local cluster's real node (scripts/cluster): its own root, state and socket.
 version = 2
 root = "$NODE_DIR/containerd/root"
@@ -122,7 +130,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 EOF
   # One bridge, addresses from the node's /24, no masquerading and no default route: a pod's
   # routes are its subnet and the Service range (through the node), nothing else.
-  cat >"$NODE_DIR/cni/net.d/10-compute-instance.conflist" <<EOF
+  write_if_changed "$NODE_DIR/cni/net.d/10-compute-instance.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "compute-instance-$NODE_NAME",
@@ -141,7 +149,7 @@ EOF
   }]
 }
 EOF
-  cat >"$NODE_DIR/kubelet/config.yaml" <<EOF
+  write_if_changed "$NODE_DIR/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -176,7 +184,7 @@ podCIDR: $POD_CIDR
 maxPods: 110
 serializeImagePulls: false
 EOF
-  cat >"$NODE_DIR/kube-proxy.yaml" <<EOF
+  write_if_changed "$NODE_DIR/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: { kubeconfig: $CLUSTER_DIR/kube-proxy.kubeconfig }
@@ -287,6 +295,14 @@ node_up() {
 # Once the node is registered (kube-router exits when its node is not there yet): NetworkPolicies
 # only, no routing, no service proxy, no CNI configuration of its own.
 node_ready() {
+  # The node's Ready condition may be an hour old (the controller manager's long grace period):
+  # the kubelet's own health check says it is running now.
+  for _ in $(seq 1 150); do
+    curl -fsS -m 1 "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  curl -fsS -m 1 "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz" >/dev/null 2>&1 \
+    || { log "the kubelet is not healthy; last lines of $LOGS/kubelet.log:"; tail -20 "$LOGS/kubelet.log" >&2; exit 1; }
   start kube-router "$BIN/kube-router" --kubeconfig "$CLUSTER_DIR/kube-router.kubeconfig" --hostname-override "$NODE_NAME" \
     --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
     --service-cluster-ip-range "$SERVICE_CIDR" --health-port "$ROUTER_HEALTH_PORT" --metrics-port 0 \
