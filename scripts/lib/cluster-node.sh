@@ -331,7 +331,8 @@ node_load_images() {
   fi
   local img want have
   for img in "${images[@]}"; do
-    want="$(docker image inspect -f '{{.Id}}' "$img")"
+    want="$(docker image inspect -f '{{.Id}}' "$img" 2>/dev/null)" \
+      || { log "Docker has no image $img (node bin/cli/index.js build-image makes this checkout's)"; exit 1; }
     have="$(crictl_ inspecti -o go-template --template '{{.status.id}}' "$img" 2>/dev/null || true)"
     if [ "$want" = "$have" ]; then log "$img is on $NODE_NAME"; continue; fi
     log "importing $img into $NODE_NAME's containerd"

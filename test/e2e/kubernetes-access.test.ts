@@ -2,7 +2,7 @@
 // and read the log of their own pod and nothing else, asked both as that user with their own
 // client certificate and by impersonation; SSH is served on the Service's port 22.
 import { testKubeconfig } from "../support/backends";
-import { kubectl, tearDownOnCluster, userKubeconfig } from "../support/cluster";
+import { kubectl, simulatedNamespace, tearDownOnCluster, userKubeconfig } from "../support/cluster";
 import { TestStack, collect, customSteps, programStack, uniqueWorkspace } from "../support/stacks";
 
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
@@ -14,6 +14,7 @@ describe("assigned users on Kubernetes", () => {
     let t: TestStack;
 
     beforeAll(async () => {
+        simulatedNamespace(namespace);
         t = await programStack("instance", {
             workspaceName: ws, image: "registry.example.com/ml/workstation:1",
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
