@@ -84,26 +84,21 @@ if ! [ -x "$OUT.tmp/pause" ]; then
   gcc -Os -Wall -Werror -static -DVERSION="v$K8S_VERSION-local" -o "$OUT.tmp/pause" "$src"
 fi
 
+# A command of a Go module at a version, in a wrapper module of its own, unless built already.
+build_cmd() { # binary module version package
+  [ -x "$OUT.tmp/$1" ] && return 0
+  local dir="$CACHE/src-$1-$3"
+  mkdir -p "$dir"
+  printf 'module local/%s-build\n\ngo 1.26\n\nrequire %s v%s\n' "$1" "$2" "$3" >"$dir/go.mod"
+  log "building $1 v$3"
+  (cd "$dir" && GOFLAGS=-mod=mod go get "$4@v$3" \
+     && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$OUT.tmp/$1" "$4")
+}
 # kube-router, for NetworkPolicy enforcement only (its firewall; no routing, no service proxy).
-if ! [ -x "$OUT.tmp/kube-router" ]; then
-  work="$CACHE/src-kube-router-$KUBE_ROUTER_VERSION"
-  mkdir -p "$work"
-  printf 'module local/kube-router-build\n\ngo 1.26\n\nrequire github.com/cloudnativelabs/kube-router/v2 v%s\n' "$KUBE_ROUTER_VERSION" >"$work/go.mod"
-  log "building kube-router v$KUBE_ROUTER_VERSION"
-  (cd "$work" && GOFLAGS=-mod=mod go get "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION" \
-     && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$OUT.tmp/kube-router" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router)
-fi
-
+build_cmd kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 # crictl: `scripts/cluster down` stops the node's pods through the CRI, so that their networks
 # and mounts are torn down as the kubelet would.
-if ! [ -x "$OUT.tmp/crictl" ]; then
-  work="$CACHE/src-cri-tools-$CRI_TOOLS_VERSION"
-  mkdir -p "$work"
-  printf 'module local/cri-tools-build\n\ngo 1.26\n\nrequire sigs.k8s.io/cri-tools v%s\n' "$CRI_TOOLS_VERSION" >"$work/go.mod"
-  log "building crictl v$CRI_TOOLS_VERSION"
-  (cd "$work" && GOFLAGS=-mod=mod go get "sigs.k8s.io/cri-tools/cmd/crictl@v$CRI_TOOLS_VERSION" \
-     && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$OUT.tmp/crictl" sigs.k8s.io/cri-tools/cmd/crictl)
-fi
+build_cmd crictl sigs.k8s.io/cri-tools "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
 
 work="$CACHE/src-kwok-$KWOK_VERSION"
 mkdir -p "$work"
