@@ -81,7 +81,10 @@ pause_archive() { # out.tar
 }
 
 ctr_() { ctr -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }
-crictl_() { "$BIN/crictl" --runtime-endpoint "unix://$CONTAINERD_SOCK" --image-endpoint "unix://$CONTAINERD_SOCK" --timeout 30s "$@"; }
+crictl_() {
+  [ -f "$NODE_DIR/crictl.yaml" ] || printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 30\n' "$CONTAINERD_SOCK" "$CONTAINERD_SOCK" >"$NODE_DIR/crictl.yaml"
+  "$BIN/crictl" --config "$NODE_DIR/crictl.yaml" "$@"
+}
 
 # Standard input to a file, unless it already holds that: kube-proxy exits when its
 # configuration file changes, even to the same content.
@@ -338,6 +341,22 @@ node_load_images() {
     log "importing $img into $NODE_NAME's containerd"
     docker save "$img" | ctr_ images import - >/dev/null
   done
+  # This checkout's images replace earlier builds' (the kubelet's image GC is off until the disk
+  # is full): other tags of the same repositories go unless a container of the node uses them.
+  if [ "$#" -eq 0 ]; then
+    local used ref
+    local id used=""
+    for id in $(crictl_ ps -a -q); do used="$used$(crictl_ inspect -o go-template --template '{{.status.image.image}}' "$id")"$'\n'; done
+    for ref in $(crictl_ images -o json | node -e '
+        const keep = new Set(process.argv.slice(1)), repo = (r) => r.slice(0, r.lastIndexOf(":")).replace(/^docker\.io\/library\//, "");
+        const repos = new Set([...keep].map(repo));
+        const refs = JSON.parse(require("fs").readFileSync(0, "utf8")).images.flatMap((i) => i.repoTags);
+        for (const r of refs) if (repos.has(repo(r)) && !keep.has(r.replace(/^docker\.io\/library\//, ""))) console.log(r);' "${images[@]}"); do
+      if grep -qxF -- "$ref" <<<"$used"; then continue; fi
+      log "removing $ref from $NODE_NAME (an earlier build)"
+      crictl_ rmi "$ref" >/dev/null
+    done
+  fi
 }
 
 # Pods first (through the CRI: their networks and mounts go as the kubelet would take them
