@@ -360,8 +360,7 @@ node_load_images() {
 }
 
 # Pods first (through the CRI: their networks and mounts go as the kubelet would take them
-# down), then the node's daemons, the shims that outlive containerd, mounts, links, routes and
-# our iptables chains, and kube-proxy's and kube-router's.
+# down), then the node's daemons, the shims that outlive containerd, mounts and cgroups.
 node_down() {
   stop_one kubelet
   if running containerd && [ -x "${BIN:-}/crictl" ]; then
@@ -393,12 +392,18 @@ node_down() {
   done
   # The kubelet's pod cgroups, deepest first (only empty ones can go).
   find /sys/fs/cgroup/*/kubepods -depth -type d 2>/dev/null | xargs -r rmdir 2>/dev/null || true
+  # The kubelet's links to its containers' logs (in a fixed directory).
+  find /var/log/containers -maxdepth 1 -type l -lname "$NODE_DIR/pod-logs/*" -delete 2>/dev/null || true
+}
+
+# After the API server has stopped (it listens on every address until then): our chains and
+# routes, kube-proxy's and kube-router's chains, the bridge.
+node_network_down() {
   node_iptables_down
   ip route del "$SERVICE_CIDR" dev "$NODE_BRIDGE" 2>/dev/null || true
   ip route del unreachable "$KWOK_CIDR" 2>/dev/null || true
   ip route del unreachable "$KWOK_NODE_IP/32" 2>/dev/null || true
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
-  rm -f /var/log/containers/*_"$NODE_NAME"_* 2>/dev/null || true
 }
 
 node_iptables_down() {
