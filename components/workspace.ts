@@ -126,7 +126,9 @@ export interface WorkspaceNetworkArgs {
     /**
      * Where instances may open connections: `"allow"` (anywhere; the default), `"deny"` (only the
      * workspace's own containers or pods, and DNS) or `{ allow: ["10.0.0.0/8", ...] }` (those
-     * IPv4 ranges too). Docker: iptables rules in DOCKER-USER and INPUT on the engine's host
+     * IPv4 ranges too). Whatever it says, link-local addresses (169.254.0.0/16: cloud metadata)
+     * stay closed unless a range inside them is listed, and on Docker the engine's API on its host
+     * stays closed always. Docker: iptables rules in DOCKER-USER and INPUT on the engine's host
      * (needs a rootful engine that manages iptables); Kubernetes: a NetworkPolicy (needs a network
      * plugin that enforces them). Changes apply live.
      */
@@ -224,15 +226,15 @@ export class Workspace extends pulumi.ComponentResource {
         // From the agent resource, so what uses the image waits until the agent has built it.
         this.agentImage = agent.get<string>("image");
 
-        if (args.network !== undefined) {
-            new KindResource("NetworkRule", `${name}-egress`, {
-                ...wiring,
-                network: this.networkName,
-                egress: pulumi.output(args.network).apply((n) => n?.egress),
-                image: this.agentImage,
-                agent: this.agentId,
-            }, ["signature"], { parent: this });
-        }
+        // Always: whatever the workspace allows, its instances reach neither link-local addresses
+        // (cloud metadata) nor the engine's API.
+        new KindResource("NetworkRule", `${name}-egress`, {
+            ...wiring,
+            network: this.networkName,
+            egress: pulumi.output(args.network).apply((n) => n?.egress),
+            image: this.agentImage,
+            agent: this.agentId,
+        }, ["signature"], { parent: this });
 
         checkInput(this, z.object({ quota: quotaSchema }).partial(), plainParts({ quota: args.quota }));
         // The quota counts this stack's instances as the program declares them: the list is

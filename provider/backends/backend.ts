@@ -267,6 +267,11 @@ export interface EgressSpec extends Ownership {
     egress: EgressPolicy;
     /** Docker: the image the rules are applied from (the agent's, which has iptables). */
     image: string;
+    /**
+     * Docker: API ports of the engine to close to instances besides those it reports itself (the
+     * port of a `tcp://` address). Kept with the policy, so whoever applies it again closes them too.
+     */
+    enginePorts?: number[];
 }
 
 /** The workspace agent: one per workspace, enforcing schedules and idle shutdown. */
@@ -320,6 +325,14 @@ export class BackendError extends Error {
     constructor(message: string, readonly field?: string) {
         super(message);
         this.name = "BackendError";
+    }
+}
+
+/** The backend cannot enforce network rules at all (a Docker engine that manages no iptables). */
+export class NoFirewallError extends BackendError {
+    constructor(message: string) {
+        super(message);
+        this.name = "NoFirewallError";
     }
 }
 

@@ -4,24 +4,35 @@
  * instance's inbound ranges (`<instance>-inbound`).
  */
 import { z } from "zod";
-import type { EgressSpec, InboundSpec } from "../backends/backend";
-import { egressSchema, EgressPolicy, SshSpec } from "../spec/access";
+import { EgressSpec, InboundSpec, NoFirewallError } from "../backends/backend";
+import { egressSchema, EgressPolicy, SshSpec, ipv4OnlyProblem } from "../spec/access";
 import type { PublishedPorts } from "../spec/endpoints";
-import { Application, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema } from "../spec/schema";
+import { Application, BackendSpec, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema } from "../spec/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { resolved } from "./runtime";
 import { policyKey } from "../backends/layout";
+import { tcpEnginePort } from "../backends/docker/firewall";
 
-const egressRuleSchema = z.object({
-    ...wiringFields,
-    direction: z.literal("egress").default("egress"),
-    network: z.string().min(1),
-    egress: egressSchema.default("allow"),
-    /** Docker: the image the rules are applied from (the agent's). */
-    image: z.string().min(1),
-    /** Orders the rule after the agent, whose image it uses. */
-    agent: z.string().optional(),
-});
+const egressRuleSchema = z
+    .object({
+        ...wiringFields,
+        direction: z.literal("egress").default("egress"),
+        network: z.string().min(1),
+        /** Absent when the workspace does not say: "allow", with the guards where the backend can keep them. */
+        egress: egressSchema.optional(),
+        /** Docker: the image the rules are applied from (the agent's). */
+        image: z.string().min(1),
+        /** Orders the rule after the agent, whose image it uses. */
+        agent: z.string().optional(),
+        guards: z.unknown().optional(),
+    })
+    // What every policy keeps closed, set by this version: a state without it (rules applied
+    // before the guards existed) shows as a live update, so the next `up` applies them.
+    .transform((r) => ({ ...r, guards: egressGuards(r.backend) }));
+
+function egressGuards(backend: BackendSpec): string {
+    return backend.kind === "docker" ? "link-local, engine API" : "link-local";
+}
 
 const inboundRuleSchema = z
     .object({
@@ -39,10 +50,21 @@ const inboundRuleSchema = z
         /** Orders the rule after the agent, which keeps a copy of it. */
         agent: z.string().optional(),
     })
+    .superRefine((r, ctx) => {
+        if (r.backend.kind !== "docker") return;
+        r.networkRules.inbound?.forEach((rule, i) => rule.from.forEach((cidr, j) => {
+            const problem = ipv4OnlyProblem(cidr);
+            if (problem) ctx.addIssue({ code: "custom", path: ["networkRules", "inbound", i, "from", j], message: problem });
+        }));
+    })
     .transform(({ networkRules, ...rest }, ctx) => ({ ...rest, networkRules: resolved(networkRules, rest.applications, rest.ssh !== undefined, ctx) }));
 
 function egressSpec(p: Props): EgressSpec {
-    return { workspace: p.workspace as string, owner: p.owner as string, network: p.network as string, egress: p.egress as EgressPolicy, image: p.image as string };
+    const port = tcpEnginePort((p.backend as { host?: string }).host ?? "");
+    return {
+        workspace: p.workspace as string, owner: p.owner as string, network: p.network as string, egress: (p.egress ?? "allow") as EgressPolicy, image: p.image as string,
+        ...(port !== undefined ? { enginePorts: [port] } : {}),
+    };
 }
 
 function inboundSpec(p: Props): InboundSpec {
@@ -75,10 +97,24 @@ async function apply(p: Props): Promise<Props> {
         return p;
     }
     const spec = egressSpec(p);
-    const signature = await backend.applyEgress(spec, progressOf(p, `${p.workspace as string} egress`));
+    const progress = progressOf(p, `${p.workspace as string} egress`);
+    let signature: string;
+    try {
+        signature = await backend.applyEgress(spec, progress);
+    } catch (e) {
+        // Every workspace gets the guards (no link-local, no engine API), but one that asked for
+        // nothing must still work on an engine that manages no iptables (rootless Docker): said,
+        // not failed. A policy the workspace asked for is never dropped silently.
+        if (!(e instanceof NoFirewallError) || p.egress !== undefined) throw e;
+        progress.warn(`${e.message}; instances of this workspace can reach link-local addresses (cloud metadata) and the engine's host`);
+        signature = UNGUARDED;
+    }
     await remember(p, { ...spec, signature });
     return { ...p, signature };
 }
+
+/** The signature of a workspace whose engine cannot keep any rule. */
+const UNGUARDED = "unguarded";
 
 export const networkRule: ResourceKind = {
     check: (news) => (isInbound(news)
@@ -86,7 +122,7 @@ export const networkRule: ResourceKind = {
         : checkWith(egressRuleSchema, news, { egress: "network.egress" })),
     rules: (news) => (isInbound(news)
         ? { ...wiringRules, direction: "replace", instance: "replace", network: "replace", networkRules: "live", applications: "live", ssh: "live", ports: "live", firewallImage: "live", runtime: "live", agent: "ignore" }
-        : { ...wiringRules, direction: (b, a) => ((b ?? "egress") === (a ?? "egress") ? "ignore" : "replace"), network: "replace", egress: "live", image: "live", agent: "ignore", signature: "ignore" }),
+        : { ...wiringRules, direction: (b, a) => ((b ?? "egress") === (a ?? "egress") ? "ignore" : "replace"), network: "replace", egress: "live", image: "live", agent: "ignore", signature: "ignore", guards: "live" }),
     async create(inputs) {
         const outs = await apply(inputs);
         const id = isInbound(inputs) ? `${inputs.workspace as string}-${inputs.instance as string}-inbound` : `${inputs.workspace as string}-egress`;
@@ -97,6 +133,7 @@ export const networkRule: ResourceKind = {
         // resource reads as gone, so refresh drops it and the next `up` applies the rules again.
         const backend = backendOf(props);
         if (isInbound(props)) return (await backend.inboundRulesIntact(inboundSpec(props))) ? props : undefined;
+        if (props.signature === UNGUARDED) return props;
         return (await backend.readEgress(egressSpec(props))) === props.signature ? props : undefined;
     },
     async update(_id, olds, news) {

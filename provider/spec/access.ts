@@ -68,6 +68,16 @@ export function cidrProblem(text: string): string | undefined {
     return undefined;
 }
 
+/**
+ * Why a range cannot be enforced on Docker, or undefined. The published ports are IPv4 and only
+ * IPv4 rules are made (no ip6tables rules yet): an IPv6 range would admit no one, or, with
+ * iptables refusing it, keep the rules from being applied at all.
+ */
+export function ipv4OnlyProblem(cidr: string): string | undefined {
+    if (isIP(cidr.trim().split("/")[0]) !== 6) return undefined;
+    return `"${cidr}" is an IPv6 range; on Docker inbound ranges are IPv4 only (the ports are published on IPv4 addresses): list IPv4 ranges, "0.0.0.0/0" for anywhere`;
+}
+
 export const cidrSchema = z.string({ message: "must be a CIDR range" }).superRefine((c, ctx) => {
     const problem = cidrProblem(c);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
@@ -145,3 +155,31 @@ export const egressSchema = z.union([
     z.enum(["allow", "deny"]),
     z.strictObject({ allow: z.array(ipv4Cidr).min(1, { message: 'must list at least one CIDR range; use "deny" for none' }).max(64, { message: "must list at most 64 ranges" }) }),
 ], { message: 'must be "allow", "deny" or { allow: ["10.0.0.0/8", ...] }' });
+
+/** Link-local addresses: cloud metadata services (169.254.169.254) and the like. */
+export const LINK_LOCAL = { v4: "169.254.0.0/16", v6: "fe80::/10" } as const;
+
+function ipv4Bits(cidr: string): { value: number; bits: number } | undefined {
+    const [address, prefix] = cidr.trim().split("/");
+    if (isIP(address ?? "") !== 4) return undefined;
+    const value = address.split(".").reduce((v, octet) => ((v << 8) | Number(octet)) >>> 0, 0);
+    return { value, bits: prefix === undefined ? 32 : Number(prefix) };
+}
+
+const maskOf = (bits: number) => (bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0);
+const LINK_LOCAL_V4 = ipv4Bits(LINK_LOCAL.v4) as { value: number; bits: number };
+
+/**
+ * Whether an IPv4 range lies inside 169.254.0.0/16. Listing one is asking for link-local on
+ * purpose; a wider range that merely contains it (0.0.0.0/0) is not.
+ */
+export function withinLinkLocal(cidr: string): boolean {
+    const r = ipv4Bits(cidr);
+    return r !== undefined && r.bits >= LINK_LOCAL_V4.bits && ((r.value & maskOf(LINK_LOCAL_V4.bits)) >>> 0) === LINK_LOCAL_V4.value;
+}
+
+/** Whether an IPv4 range is wider than 169.254.0.0/16 and contains it. */
+export function spansLinkLocal(cidr: string): boolean {
+    const r = ipv4Bits(cidr);
+    return r !== undefined && r.bits < LINK_LOCAL_V4.bits && ((LINK_LOCAL_V4.value & maskOf(r.bits)) >>> 0) === ((r.value & maskOf(r.bits)) >>> 0);
+}

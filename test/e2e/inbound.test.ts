@@ -9,7 +9,8 @@
 import { execFileSync, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import { utils } from "ssh2";
-import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import { addLinkedNamespace, removeLinkedNamespace } from "../support/netns";
+import { TestStack, agentLog, collect, customSteps, docker, execIn, failureOf, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 describe("inbound rules on Docker", () => {
     const ws = uniqueWorkspace("inb");
@@ -26,7 +27,6 @@ describe("inbound rules on Docker", () => {
     ];
     const ipA = clients[0].ip;
     const ipB = clients[1].ip;
-    const ip = (args: string[]) => execFileSync("ip", args, { stdio: "pipe" });
     let bridgeName = "";
     const bridge = () => bridgeName;
     const instances = (from: string[]) => ({
@@ -53,17 +53,7 @@ describe("inbound rules on Docker", () => {
         const info = await docker.getContainer(alice).inspect();
         sshPort = Number(info.HostConfig.PortBindings?.["2222/tcp"]?.[0]?.HostPort);
         bridgeName = `br-${(await docker.getNetwork(`ci-${ws}`).inspect()).Id.slice(0, 12)}`;
-        for (const c of clients) {
-            ip(["netns", "add", c.ns]);
-            ip(["link", "add", c.hostVeth, "type", "veth", "peer", "name", c.nsVeth]);
-            ip(["link", "set", c.nsVeth, "netns", c.ns]);
-            ip(["addr", "add", `${c.host}/30`, "dev", c.hostVeth]);
-            ip(["link", "set", c.hostVeth, "up"]);
-            ip(["-n", c.ns, "addr", "add", `${c.ip}/30`, "dev", c.nsVeth]);
-            ip(["-n", c.ns, "link", "set", c.nsVeth, "up"]);
-            ip(["-n", c.ns, "link", "set", "lo", "up"]);
-            ip(["-n", c.ns, "route", "add", "default", "via", c.host]);
-        }
+        for (const c of clients) addLinkedNamespace(c);
     });
 
     afterAll(async () => {
@@ -71,10 +61,7 @@ describe("inbound rules on Docker", () => {
             await t.stack.destroy().catch(() => undefined);
             await t.dispose();
         }
-        for (const c of clients) {
-            try { ip(["link", "del", c.hostVeth]); } catch { /* already gone */ }
-            try { ip(["netns", "del", c.ns]); } catch { /* already gone */ }
-        }
+        for (const c of clients) removeLinkedNamespace(c);
         await purgeWorkspace(ws);
     });
 
@@ -112,6 +99,17 @@ describe("inbound rules on Docker", () => {
         await t.stack.up(collect(t));
         expect(await banner(clients[0])).toBe(false);
         expect(await banner(clients[1])).toBe(true);
+    });
+
+    test("an IPv6 range is refused before anything is applied; the rules in force stay as they were", async () => {
+        // iptables refused it in the middle of an update that had already removed the old rules,
+        // leaving the port open to everyone.
+        await t.setConfig({ workspaceName: ws, instances: instances([`${ipA}/32`, "2001:db8::/32"]) });
+        const text = await failureOf(t.stack.up(collect(t)));
+        expect(text).toContain('"2001:db8::/32" is an IPv6 range; on Docker inbound ranges are IPv4 only');
+        expect(await banner(clients[0])).toBe(false);
+        expect(await banner(clients[1])).toBe(true);
+        await t.setConfig({ workspaceName: ws, instances: instances([`${ipB}/32`]) });
     });
 
     test("rules lost out of band (a host reboot flushes iptables): refresh notices, up applies them again without a restart", async () => {

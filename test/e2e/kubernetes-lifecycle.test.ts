@@ -96,6 +96,9 @@ describe("a compute instance on Kubernetes", () => {
             }, namespace),
             egressPolicyManifest(base, namespace, { allow: ["10.20.0.0/16"] }),
             egressPolicyManifest(base, namespace, "deny"),
+            // "allow" is a policy too: ipBlocks with except (link-local), IPv6 included.
+            egressPolicyManifest(base, namespace, "allow"),
+            egressPolicyManifest(base, namespace, { allow: ["0.0.0.0/0", "169.254.169.254/32"] }),
             pvcManifest({ name: "dry-pvc", namespace, ref: base, component: "os-disk", sizeGb: 128, accessMode: "ReadWriteOnce", storageClass: "standard" }),
             workspacePolicyManifest("dry-policy", namespace, base),
             ...agentManifests({ workspace: ws, owner: "dry/run", image: "registry.example.com/agent:1", network: "net", checkIntervalSeconds: 30 }, namespace),

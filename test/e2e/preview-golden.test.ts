@@ -123,7 +123,7 @@ describe("pulumi preview --diff, one row of the data contract each", () => {
         }));
     });
 
-    test("workspace egress denied → a NetworkRule created, no instance touched", async () => {
+    test("workspace egress denied → its NetworkRule updated live, no instance touched", async () => {
         expectGolden("10-egress-deny", await previewDiff({ alice }, { network: { egress: "deny" } }));
     });
 

@@ -1,6 +1,6 @@
 import type { RuntimeSpec } from "../../provider/backends/backend";
 import {
-    containerResources, cpuQuantity, instancePolicyManifest, memoryQuantity, pvcManifest, runtimeManifests, serviceManifest,
+    agentManifests, containerResources, cpuQuantity, egressPolicyManifest, instancePolicyManifest, memoryQuantity, pvcManifest, runtimeManifests, serviceManifest,
     statefulSetManifest, workspacePolicyManifest,
 } from "../../provider/backends/kubernetes/manifests";
 import { parseCpu, parseMemoryGb, parseQuantity } from "../../provider/backends/kubernetes/quantity";
@@ -127,15 +127,24 @@ describe("spec → Kubernetes manifests", () => {
         expect(svc.metadata.annotations).toMatchObject({ "compute-instance.pulumi.io/owner": "proj/dev" });
     });
 
-    test("network: the workspace denies all ingress; each instance admits its own ports", () => {
+    test("network: the workspace denies all ingress; each instance admits its own ports to the workspace's pods and its agent", () => {
         expect((workspacePolicyManifest("ci-ml-team-default-deny", "ml", spec) as any).spec).toEqual({
             podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" } },
             policyTypes: ["Ingress"],
         });
-        expect((instancePolicyManifest(spec, "ml") as any).spec.ingress).toEqual([{
-            from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" } } }],
+        const ingress = (instancePolicyManifest(spec, "ml") as any).spec.ingress;
+        expect(ingress).toEqual([{
+            from: [
+                { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" } } },
+                { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance-agent", "app.kubernetes.io/part-of": "ml-team" } } },
+            ],
             ports: [{ protocol: "TCP", port: 8888 }],
         }]);
+        // The agent reads the instance's activity: its pods must be admitted, or with an enforcing
+        // plugin idle shutdown never fires.
+        const agentPod = (agentManifests({ workspace: "ml-team", owner: "p/s", image: "a", checkIntervalSeconds: 30, network: "n" }, "ml")
+            .find((m) => m.kind === "Deployment") as any).spec.template.metadata.labels;
+        expect(ingress[0].from.some((peer: any) => Object.entries(peer.podSelector.matchLabels).every(([k, v]) => agentPod[k] === v))).toBe(true);
     });
 
     test("claims: RWO for the OS disk, RWX for user files, with the storage class when given", () => {
@@ -192,4 +201,11 @@ describe("workspace agent manifests", () => {
         expect(d.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true });
         expect(d.spec.template.spec.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
     });
+});
+
+test("the egress NetworkPolicy of each policy: link-local is left out unless a range inside it is listed", () => {
+    const ref = { workspace: "ml-team", owner: "proj/dev" };
+    expect(egressPolicyManifest(ref, "ml", "allow")).toMatchSnapshot("allow");
+    expect(egressPolicyManifest(ref, "ml", "deny")).toMatchSnapshot("deny");
+    expect(egressPolicyManifest(ref, "ml", { allow: ["10.0.0.0/8", "0.0.0.0/0", "169.254.169.254/32"] })).toMatchSnapshot("allow list");
 });

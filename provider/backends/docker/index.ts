@@ -6,7 +6,7 @@ import type Dockerode from "dockerode";
 import { randomBytes } from "crypto";
 import * as net from "net";
 import {
-    AgentSpec, AgentState, AgentStore, Backend, BackendError, CAPABILITIES, Capacity, KeptForInspectionError, DiskState, EgressSpec, InboundSpec, InstanceRef, InstanceView, LiveChanges,
+    AgentSpec, AgentState, AgentStore, Backend, BackendError, CAPABILITIES, Capacity, KeptForInspectionError, NoFirewallError, DiskState, EgressSpec, InboundSpec, InstanceRef, InstanceView, LiveChanges,
     Ownership, RuntimeSpec, RuntimeState, UserFilesClaim, UserFilesRelease,
 } from "../backend";
 import { AGENT_STATE_DIR, IMAGE_CONTRACT_LABEL, LIVE_TOKEN_CONTRACT, TOKEN_DIR, TOKEN_FILE, ownerKey, parseStoredJson, policyKey } from "../layout";
@@ -25,7 +25,8 @@ import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/conte
 import { connectionOptions, isLocalEngine } from "./connection";
 import { getFiles, putFiles } from "./archive";
 import {
-    applyEgressScript, applyInboundScript, egressSignature, inboundSignature, readEgressScript, readInboundScript, removeEgressScript, removeInboundScript, restricts,
+    NO_FIREWALL_EXIT, applyEgressScript, applyInboundScript, egressSignature, enginePorts, inboundSignature, readEgressScript, readInboundScript, removeEgressScript,
+    removeInboundScript, restricts,
 } from "./firewall";
 import {
     LABEL_PREFIX, agentContainerName, applicationContainerName, applicationCreateOptions, bridgeName, firewallCreateOptions, inboundPortRules, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
@@ -895,15 +896,22 @@ export class DockerBackend implements Backend {
     async applyEgress(spec: EgressSpec, progress: Progress): Promise<string> {
         const bridge = await this.bridgeOf(spec.network);
         await this.ensureImage(spec.image, progress);
+        const ports = await this.enginePorts(spec);
         progress.status(`applying egress rules (${typeof spec.egress === "string" ? spec.egress : `allow ${spec.egress.allow.length} ranges`}) on ${bridge}`);
-        await this.runOnHostNetwork(spec, spec.image, applyEgressScript(spec.workspace, bridge, spec.egress));
-        return spec.egress === "allow" ? "none" : egressSignature(bridge, spec.egress);
+        await this.runOnHostNetwork(spec, spec.image, applyEgressScript(spec.workspace, bridge, spec.egress, ports));
+        return egressSignature(bridge, spec.egress, ports);
+    }
+
+    /** The engine's API ports to close to instances: the well-known ones, and those it reports. */
+    private async enginePorts(spec: EgressSpec): Promise<number[]> {
+        const info = (await this.docker.info()) as { Warnings?: string[] | null };
+        return enginePorts(info.Warnings, spec.enginePorts ?? []);
     }
 
     async readEgress(spec: EgressSpec): Promise<string> {
         const info = await ignoreNotFound(this.docker.getNetwork(spec.network).inspect());
         if (!info) return "none";
-        const out = await this.runOnHostNetwork(spec, spec.image, readEgressScript(spec.workspace, bridgeName(info)));
+        const out = await this.runOnHostNetwork(spec, spec.image, readEgressScript(spec.workspace, bridgeName(info), spec.egress));
         return /signature (\S+)/.exec(out)?.[1] ?? "partial";
     }
 
@@ -924,15 +932,30 @@ export class DockerBackend implements Backend {
      * needs, in a container removed afterwards: the rules belong to the engine's host, wherever it is.
      */
     private async runOnHostNetwork(ref: Ownership, image: string, script: string): Promise<string> {
-        const c = await this.docker.createContainer(firewallCreateOptions(ref, image, script));
+        const c = await this.createFirewallContainer(ref, image, script);
         try {
             await c.start();
             const { StatusCode } = (await c.wait()) as { StatusCode: number };
             const out = demux((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
+            if (StatusCode === NO_FIREWALL_EXIT) throw new NoFirewallError(`network rules on the ${this.description}: ${out.trim()}`);
             if (StatusCode !== 0) throw new BackendError(`network rules on the ${this.description} failed (exit ${StatusCode}): ${out.trim()}`);
             return out;
         } finally {
             await c.remove({ force: true }).catch(() => undefined);
+        }
+    }
+
+    /**
+     * With the host's xtables lock, so that our changes and the engine's own never interleave
+     * (legacy iptables rewrites whole tables); an engine host that has none (iptables never ran
+     * there) gets one of the container's own, which still lets legacy iptables run at all.
+     */
+    private async createFirewallContainer(ref: Ownership, image: string, script: string): Promise<Dockerode.Container> {
+        try {
+            return await this.docker.createContainer(firewallCreateOptions(ref, image, script, { hostLock: true }));
+        } catch (e) {
+            if (!/bind source path does not exist|no such file or directory/i.test(reason(e))) throw e;
+            return this.docker.createContainer(firewallCreateOptions(ref, image, script, { hostLock: false }));
         }
     }
 

@@ -265,8 +265,12 @@ export function bridgeName(info: { Id: string; Options?: Record<string, string> 
     return info.Options?.["com.docker.network.bridge.name"] ?? `br-${info.Id.slice(0, 12)}`;
 }
 
-/** A one-shot container in the host's network namespace that may change its firewall, and nothing else. */
-export function firewallCreateOptions(ref: Ownership, image: string, script: string): Dockerode.ContainerCreateOptions {
+/**
+ * A one-shot container in the host's network namespace that may change its firewall, and nothing
+ * else. Legacy iptables takes a lock file under /run: a tmpfs there lets it run on the read-only
+ * root; `hostLock` puts the host's own lock file there, so the engine's changes and ours take turns.
+ */
+export function firewallCreateOptions(ref: Ownership, image: string, script: string, opts: { hostLock: boolean } = { hostLock: true }): Dockerode.ContainerCreateOptions {
     return {
         Image: image,
         Entrypoint: ["sh", "-c"],
@@ -279,6 +283,12 @@ export function firewallCreateOptions(ref: Ownership, image: string, script: str
             SecurityOpt: ["no-new-privileges:true"],
             ReadonlyRootfs: true,
             Memory: 64 * 1024 ** 2,
+            Tmpfs: { "/run": "rw,nosuid,nodev,noexec,size=1m" },
+            // A bind mount of a path that does not exist fails the create (never makes a directory there).
+            ...(opts.hostLock ? { Mounts: [{ Type: "bind" as const, Source: XTABLES_LOCK, Target: XTABLES_LOCK }] } : {}),
         },
     };
 }
+
+/** Where iptables serialises its users (the engine's own calls included). */
+const XTABLES_LOCK = "/run/xtables.lock";

@@ -783,10 +783,6 @@ export class KubernetesBackend implements Backend {
     // -- egress --------------------------------------------------------------------------------
 
     async applyEgress(spec: EgressSpec, progress: Progress): Promise<string> {
-        if (spec.egress === "allow") {
-            await this.removeEgress(spec);
-            return "none";
-        }
         progress.status("applying the egress NetworkPolicy");
         const manifest = egressPolicyManifest(spec, this.ns, spec.egress);
         await this.applyAll([manifest], "applying the egress NetworkPolicy");

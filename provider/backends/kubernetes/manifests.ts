@@ -3,7 +3,7 @@
  * cluster; the adapter in ./index.ts only applies them.
  */
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
-import type { EgressPolicy } from "../../spec/access";
+import { type EgressPolicy, LINK_LOCAL, spansLinkLocal } from "../../spec/access";
 import { SCRIPT_KINDS, SETUP_DIR } from "../../spec/setup";
 import { customApplicationsEnv } from "../../spec/schema";
 import { SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
@@ -85,6 +85,11 @@ export function pvcManifest(p: {
     };
 }
 
+/** The workspace agent's pods (and its Deployment's selector, which can never change). */
+export function agentPodLabels(workspace: string): Record<string, string> {
+    return { "app.kubernetes.io/name": "compute-instance-agent", "app.kubernetes.io/part-of": workspace };
+}
+
 /**
  * The workspace's network object: a default-deny policy for every pod of the workspace. Each
  * instance's own policy then admits its ports (policies add up).
@@ -109,12 +114,30 @@ export function egressPolicyName(workspace: string): string {
     return `ci-${workspace}-egress`;
 }
 
+/** An allowed range as an ipBlock: one wider than link-local leaves link-local out. */
+function allowedBlock(cidr: string): { ipBlock: { cidr: string; except?: string[] } } {
+    return { ipBlock: spansLinkLocal(cidr) ? { cidr, except: [LINK_LOCAL.v4] } : { cidr } };
+}
+
 /**
  * The workspace's egress: its instances may reach the workspace's own pods, DNS, and the allowed
- * ranges. The agent is not selected (it must reach the API server).
+ * ranges; with "allow", every pod and every address. Link-local addresses (cloud metadata) are
+ * never reached unless a listed range lies inside them. The agent is not selected (it must reach
+ * the API server).
  */
-export function egressPolicyManifest(ref: Ownership, namespace: string, egress: Exclude<EgressPolicy, "allow">): KubeObject {
-    const allowed = egress === "deny" ? [] : egress.allow;
+export function egressPolicyManifest(ref: Ownership, namespace: string, egress: EgressPolicy): KubeObject {
+    const allowed = egress === "deny" || egress === "allow" ? [] : egress.allow;
+    const rules = egress === "allow"
+        ? [
+            // Every pod, as without a policy: CNIs differ on whether an ipBlock covers pod addresses.
+            { to: [{ namespaceSelector: {} }] },
+            { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [LINK_LOCAL.v4] } }, { ipBlock: { cidr: "::/0", except: [LINK_LOCAL.v6] } }] },
+        ]
+        : [
+            { to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace } } }] },
+            { to: [{ namespaceSelector: {} }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
+            ...(allowed.length ? [{ to: allowed.map(allowedBlock) }] : []),
+        ];
     return {
         apiVersion: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
@@ -122,11 +145,7 @@ export function egressPolicyManifest(ref: Ownership, namespace: string, egress: 
         spec: {
             podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace, "app.kubernetes.io/component": "runtime" } },
             policyTypes: ["Egress"],
-            egress: [
-                { to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace } } }] },
-                { to: [{ namespaceSelector: {} }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
-                ...(allowed.length ? [{ to: allowed.map((cidr) => ({ ipBlock: { cidr } })) }] : []),
-            ],
+            egress: rules,
         },
     };
 }
@@ -175,7 +194,12 @@ export function instancePolicyManifest(spec: Pick<RuntimeSpec, "workspace" | "ow
             policyTypes: ["Ingress"],
             ingress: [
                 {
-                    from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": spec.workspace } } }],
+                    // The workspace's pods, and its agent, which reads every instance's activity
+                    // for idle shutdown (its pods are named apart: compute-instance-agent).
+                    from: [
+                        { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": spec.workspace } } },
+                        { podSelector: { matchLabels: agentPodLabels(spec.workspace) } },
+                    ],
                     ports: services.map(port),
                 },
                 ...fromRules,
@@ -427,7 +451,7 @@ export function agentMemoryName(workspace: string): string {
 export function agentManifests(spec: AgentSpec, namespace: string): KubeObject[] {
     const name = agentName(spec.workspace);
     const m = (n: string) => meta(n, namespace, spec, "agent");
-    const labels = { "app.kubernetes.io/name": "compute-instance-agent", "app.kubernetes.io/part-of": spec.workspace };
+    const labels = agentPodLabels(spec.workspace);
     return [
         { apiVersion: "v1", kind: "ServiceAccount", metadata: m(name), automountServiceAccountToken: true },
         {
