@@ -407,7 +407,7 @@ node_network_down() {
 }
 
 node_iptables_down() {
-  local tool table chain rule chains
+  local tool table chain rule chains from target set
   for tool in iptables ip6tables; do
     for table in raw mangle nat filter; do
       # Ours, and those of kube-proxy, the kubelet and kube-router (KUBE-*): none is Docker's.
