@@ -93,7 +93,13 @@ describe("assigned users on Kubernetes", () => {
         await t.stack.up(collect(t));
         expect(customSteps(t)).toEqual({ "alice-inbound": "create" });
         expect(JSON.parse(kubectl(["get", "networkpolicy", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.ingress}"]))).toEqual([
-            { from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ws } } }], ports: [{ port: 8888, protocol: "TCP" }, { port: 2222, protocol: "TCP" }] },
+            {
+                from: [
+                    { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ws } } },
+                    { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance-agent", "app.kubernetes.io/part-of": ws } } },
+                ],
+                ports: [{ port: 8888, protocol: "TCP" }, { port: 2222, protocol: "TCP" }],
+            },
             { from: [{ ipBlock: { cidr: "10.30.0.0/16" } }], ports: [{ port: 2222, protocol: "TCP" }] },
         ]);
         expect(kubectl(["get", "pod", pod("alice"), "-n", namespace, "-o", "jsonpath={.metadata.uid}"])).toBe(uid);
