@@ -10,6 +10,7 @@
 import { execFileSync } from "child_process";
 import { programStack, uniqueWorkspace } from "../test/support/stacks";
 import { testKubeconfig } from "../test/support/backends";
+import { simulatedNamespace } from "../test/support/cluster";
 
 const n = Number(process.argv[2] ?? 50);
 const rounds = Number(process.argv[3] ?? 3);
@@ -29,6 +30,8 @@ async function main() {
         workspaceName: ws, image: "registry.example.com/ml/workstation:1",
         backend: { kubernetes: { namespace: `ci-${ws}`, kubeconfig: testKubeconfig() } }, instances,
     };
+    // Simulated pods (kwok): more instances than the real node holds.
+    simulatedNamespace(`ci-${ws}`);
     const t = await programStack("instance", base);
     const env = { ...process.env, ...(t.stack.workspace as unknown as { envVars: Record<string, string> }).envVars };
     const cli = (args: string[]) => execFileSync("pulumi", [...args, "--stack", t.stack.name, "--non-interactive"], { cwd: t.stack.workspace.workDir, env, stdio: "ignore", maxBuffer: 1 << 28 });

@@ -11,6 +11,7 @@
 import { execFileSync } from "child_process";
 import { programStack, uniqueWorkspace } from "../test/support/stacks";
 import { testKubeconfig } from "../test/support/backends";
+import { simulatedNamespace } from "../test/support/cluster";
 
 const skipCheckpoints = process.argv.includes("--skip-checkpoints");
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
@@ -27,6 +28,8 @@ function timed(f: () => void): number {
 async function run(n: number): Promise<Row> {
     const ws = uniqueWorkspace("scale");
     const instances = Object.fromEntries(Array.from({ length: n }, (_, i) => [`i${String(i).padStart(3, "0")}`, { size: { cpus: 0.25, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "10m" }]));
+    // Simulated pods (kwok): hundreds of instances, more than the real node holds.
+    simulatedNamespace(`ci-${ws}`);
     const t = await programStack("instance", {
         workspaceName: ws, image: "registry.example.com/ml/workstation:1",
         backend: { kubernetes: { namespace: `ci-${ws}`, kubeconfig: testKubeconfig() } }, instances,

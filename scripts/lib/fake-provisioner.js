@@ -1,18 +1,46 @@
 #!/usr/bin/env node
 // The local test cluster's storage (scripts/cluster): provisions a PersistentVolume for every
 // pending claim of the "standard" class, grows volumes when claims grow, and deletes released
-// volumes. The volumes are never mounted (kwok's pods do not run); claims bind as on a real cluster.
+// volumes (and their directories).
+//   fake-provisioner.js KUBECONFIG [NODE VOLUMES_DIR]
+// With a real node: a directory under VOLUMES_DIR as a `local` volume pinned to NODE (the kubelet
+// gives `local` volumes to the pod's fsGroup; hostPath volumes stay root's, 0755). Claims in
+// namespaces whose pods are simulated (node-selector annotation type=kwok), or with no real node:
+// a volume that is never mounted and pinned nowhere, so claims bind as on a real cluster.
+const fs = require("fs");
+const path = require("path");
 const k8s = require("@kubernetes/client-node");
 
 const PROVISIONER = "compute-instance.pulumi.io/fake";
+const [, , kubeconfig, node, volumesDir] = process.argv;
+const NODE_SELECTOR = "scheduler.alpha.kubernetes.io/node-selector";
 const kc = new k8s.KubeConfig();
-kc.loadFromFile(process.argv[2]);
+kc.loadFromFile(kubeconfig);
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 
+function simulated(namespace) {
+    return !node || /(^|,)\s*type\s*=\s*kwok\s*(,|$)/.test(namespace?.metadata?.annotations?.[NODE_SELECTOR] ?? "");
+}
+
+/** Where a volume lives: a real directory for the real node, or a path never mounted. */
+function volumeSource(claim, namespace) {
+    const name = `pv-${claim.metadata.uid}`;
+    if (simulated(namespace)) return { hostPath: { path: `/var/tmp/ci-fake-pv/${claim.metadata.uid}` } };
+    const dir = path.join(volumesDir, name);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    return {
+        local: { path: dir },
+        nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] } },
+    };
+}
+
 async function tick() {
-    const [claims, volumes] = await Promise.all([core.listPersistentVolumeClaimForAllNamespaces(), core.listPersistentVolume()]);
+    const [claims, volumes, namespaces] = await Promise.all([
+        core.listPersistentVolumeClaimForAllNamespaces(), core.listPersistentVolume(), core.listNamespace(),
+    ]);
     const byClaim = new Map(volumes.items.map((v) => [v.spec?.claimRef?.uid, v]));
+    const namespaceOf = new Map(namespaces.items.map((n) => [n.metadata.name, n]));
     for (const c of claims.items) {
         const cls = c.spec?.storageClassName ?? "standard";
         if (cls !== "standard") continue;
@@ -28,7 +56,8 @@ async function tick() {
                         persistentVolumeReclaimPolicy: "Delete",
                         storageClassName: "standard",
                         claimRef: { namespace: c.metadata.namespace, name: c.metadata.name, uid: c.metadata.uid },
-                        hostPath: { path: `/var/tmp/ci-fake-pv/${c.metadata.uid}` },
+                        volumeMode: "Filesystem",
+                        ...volumeSource(c, namespaceOf.get(c.metadata.namespace)),
                     },
                 },
             }).catch((e) => { if (e.code !== 409) throw e; });
@@ -41,6 +70,9 @@ async function tick() {
     for (const v of volumes.items) {
         if (v.status?.phase === "Released" && v.metadata.annotations?.["pv.kubernetes.io/provisioned-by"] === PROVISIONER) {
             await core.deletePersistentVolume({ name: v.metadata.name }).catch(() => undefined);
+            // The directory goes once the volume is gone (the kubelet has unmounted it by then).
+            const dir = v.spec?.local?.path;
+            if (dir && volumesDir && path.dirname(dir) === path.resolve(volumesDir)) fs.rmSync(dir, { recursive: true, force: true });
         }
     }
 }

@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# Builds a Kubernetes control plane from the Go module proxy (no release downloads, no images):
-# kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from k8s.io/kubernetes, kwok
-# (nodes and pods simulated by a controller) and etcd. Cached under $CACHE keyed by version; prints
-# the directory holding the binaries.
+# Builds a Kubernetes cluster from the Go module proxy (no release downloads, no images):
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the real node's kubelet and
+# kube-proxy from k8s.io/kubernetes; kwok (nodes and pods simulated by a controller); etcd;
+# kube-router (NetworkPolicy enforcement only); crictl (to stop the node's pods on `down`); and the
+# pod sandboxes' pause program, compiled from the C source in the k8s.io/kubernetes module.
+# Cached under $CACHE keyed by version; prints the directory holding the binaries.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.8}"
+KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-2.1.0}"
+CRI_TOOLS_VERSION="${CRI_TOOLS_VERSION:-1.34.0}"
 CACHE="${K8S_CACHE:-$HOME/.cache/pulumi-compute-instance/kubernetes}"
 # Bump STAGES_REVISION when the stage file below changes, so cached builds pick it up.
 STAGES_REVISION=2
-OUT="$CACHE/v$K8S_VERSION-kwok-v$KWOK_VERSION-etcd-v$ETCD_VERSION"
+OUT="$CACHE/v$K8S_VERSION-kwok-v$KWOK_VERSION-etcd-v$ETCD_VERSION-kube-router-v$KUBE_ROUTER_VERSION-crictl-v$CRI_TOOLS_VERSION"
+K8S_CMDS="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy"
 STAGING_VERSION="v0.${K8S_VERSION#1.}"
 
 log() { printf '[k8s-binaries] %s\n' "$*" >&2; }
 
-if [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/kube-controller-manager" ] && [ -x "$OUT/kube-scheduler" ] \
-   && [ -x "$OUT/kubectl" ] && [ -x "$OUT/kwok" ] && [ -x "$OUT/etcd" ] && [ "$(cat "$OUT/stages-revision" 2>/dev/null)" = "$STAGES_REVISION" ]; then
-  echo "$OUT"; exit 0
-fi
+# --dir: only say where the binaries are (or would be), building nothing.
+if [ "${1:-}" = "--dir" ]; then echo "$OUT"; exit 0; fi
+
+complete() { # dir
+  local b
+  for b in $K8S_CMDS kwok etcd kube-router crictl pause; do [ -x "$1/$b" ] || return 1; done
+  [ "$(cat "$1/stages-revision" 2>/dev/null)" = "$STAGES_REVISION" ]
+}
+if complete "$OUT"; then echo "$OUT"; exit 0; fi
 
 rm -rf "$OUT.tmp"; mkdir -p "$OUT.tmp"
 # Binaries already built for these versions are kept; only what is missing is built.
@@ -51,17 +61,44 @@ mkdir -p "$work"
     | grep -v '^k8s.io/sample-' \
     | while read -r m; do printf 'replace %s => %s %s\n' "$m" "$m" "$STAGING_VERSION"; done
 } >"$work/go.mod"
-if ! [ -x "$OUT.tmp/kube-apiserver" ] || ! [ -x "$OUT.tmp/kube-controller-manager" ] || ! [ -x "$OUT.tmp/kube-scheduler" ] || ! [ -x "$OUT.tmp/kubectl" ]; then
-log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl v$K8S_VERSION (first run on this machine: about 10 minutes)"
+missing=""
+for cmd in $K8S_CMDS; do [ -x "$OUT.tmp/$cmd" ] || missing="$missing $cmd"; done
+if [ -n "$missing" ]; then
+log "building$missing v$K8S_VERSION (first run on this machine: about 10 minutes; kubelet alone with warm caches: about 20 s)"
 (cd "$work" \
-  && GOFLAGS=-mod=mod go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" \
-  && for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  && GOFLAGS=-mod=mod go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kubelet@v$K8S_VERSION" \
+  && for cmd in $missing; do
        [ -x "$OUT.tmp/$cmd" ] && continue
        log "  go build $cmd"
        GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION" \
          -o "$OUT.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
      done)
 fi
+
+# The pod sandboxes' pause program (no image is pulled: scripts/cluster builds the pause image
+# from it), from the C source shipped in the k8s.io/kubernetes module; static, so the image needs
+# nothing else.
+if ! [ -x "$OUT.tmp/pause" ]; then
+  src="$(cd "$work" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+  log "compiling pause from $src"
+  gcc -Os -Wall -Werror -static -DVERSION="v$K8S_VERSION-local" -o "$OUT.tmp/pause" "$src"
+fi
+
+# A command of a Go module at a version, in a wrapper module of its own, unless built already.
+build_cmd() { # binary module version package
+  [ -x "$OUT.tmp/$1" ] && return 0
+  local dir="$CACHE/src-$1-$3"
+  mkdir -p "$dir"
+  printf 'module local/%s-build\n\ngo 1.26\n\nrequire %s v%s\n' "$1" "$2" "$3" >"$dir/go.mod"
+  log "building $1 v$3"
+  (cd "$dir" && GOFLAGS=-mod=mod go get "$4@v$3" \
+     && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$OUT.tmp/$1" "$4")
+}
+# kube-router, for NetworkPolicy enforcement only (its firewall; no routing, no service proxy).
+build_cmd kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+# crictl: `scripts/cluster down` stops the node's pods through the CRI, so that their networks
+# and mounts are torn down as the kubelet would.
+build_cmd crictl sigs.k8s.io/cri-tools "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
 
 work="$CACHE/src-kwok-$KWOK_VERSION"
 mkdir -p "$work"

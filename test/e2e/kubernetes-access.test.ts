@@ -2,7 +2,7 @@
 // and read the log of their own pod and nothing else, asked both as that user with their own
 // client certificate and by impersonation; SSH is served on the Service's port 22.
 import { testKubeconfig } from "../support/backends";
-import { kubectl, tearDownOnCluster, userKubeconfig } from "../support/cluster";
+import { kubectl, simulatedNamespace, tearDownOnCluster, userKubeconfig } from "../support/cluster";
 import { TestStack, collect, customSteps, programStack, uniqueWorkspace } from "../support/stacks";
 
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
@@ -14,6 +14,7 @@ describe("assigned users on Kubernetes", () => {
     let t: TestStack;
 
     beforeAll(async () => {
+        simulatedNamespace(namespace);
         t = await programStack("instance", {
             workspaceName: ws, image: "registry.example.com/ml/workstation:1",
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
@@ -92,7 +93,13 @@ describe("assigned users on Kubernetes", () => {
         await t.stack.up(collect(t));
         expect(customSteps(t)).toEqual({ "alice-inbound": "create" });
         expect(JSON.parse(kubectl(["get", "networkpolicy", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.ingress}"]))).toEqual([
-            { from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ws } } }], ports: [{ port: 8888, protocol: "TCP" }, { port: 2222, protocol: "TCP" }] },
+            {
+                from: [
+                    { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ws } } },
+                    { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance-agent", "app.kubernetes.io/part-of": ws } } },
+                ],
+                ports: [{ port: 8888, protocol: "TCP" }, { port: 2222, protocol: "TCP" }],
+            },
             { from: [{ ipBlock: { cidr: "10.30.0.0/16" } }], ports: [{ port: 2222, protocol: "TCP" }] },
         ]);
         expect(kubectl(["get", "pod", pod("alice"), "-n", namespace, "-o", "jsonpath={.metadata.uid}"])).toBe(uid);

@@ -3,7 +3,7 @@
 // preview; one that no node has room for right now fails the create with the scheduler's reason
 // instead of a pod pending forever, and leaves nothing behind.
 import { testKubeconfig } from "../support/backends";
-import { applyYaml, kubectl, tearDownOnCluster } from "../support/cluster";
+import { applyYaml, kubectl, simulatedNamespace, tearDownOnCluster } from "../support/cluster";
 import { TestStack, collect, failureOf, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const ws = uniqueWorkspace("k8g");
@@ -52,6 +52,9 @@ describe("GPUs on Kubernetes", () => {
     });
 
     test("a node that advertises two GPUs takes an NC-series instance: the pod asks for one and tolerates the taint", async () => {
+        // The GPU node is a kwok node: the namespace's pods are simulated (and its claims pinned
+        // to no node), made only now that the first test has seen no namespace.
+        simulatedNamespace(namespace);
         applyYaml(`
 apiVersion: v1
 kind: Node

@@ -8,7 +8,7 @@ import type { RuntimeSpec } from "../../provider/backends/backend";
 import { KubernetesBackend } from "../../provider/backends/kubernetes";
 import { agentManifests, egressPolicyManifest, runtimeManifests, pvcManifest, workspacePolicyManifest } from "../../provider/backends/kubernetes/manifests";
 import { testKubeconfig } from "../support/backends";
-import { kubectl, tearDownOnCluster } from "../support/cluster";
+import { kubectl, simulatedNamespace, tearDownOnCluster } from "../support/cluster";
 import { TestStack, collect, customSteps, programStack, uniqueWorkspace } from "../support/stacks";
 
 const ws = uniqueWorkspace("k8s");
@@ -27,6 +27,7 @@ const config = (memoryGb: number, retainUserFiles = true) => ({
 const json = (args: string[]) => JSON.parse(kubectl([...args, "-n", namespace, "-o", "json"]));
 
 beforeAll(async () => {
+    simulatedNamespace(namespace);
     t = await programStack("instance", config(2));
 });
 

@@ -3,7 +3,7 @@
 // instance's Secret, mounted as a file the image re-reads. Same pod throughout; an image that
 // reads its token only at start restarts instead.
 import { testKubeconfig } from "../support/backends";
-import { kubectl, tearDownOnCluster } from "../support/cluster";
+import { kubectl, simulatedNamespace, tearDownOnCluster } from "../support/cluster";
 import { TestStack, collect, customSteps, programStack, uniqueWorkspace } from "../support/stacks";
 
 const ws = uniqueWorkspace("k8l");
@@ -38,6 +38,7 @@ const userLabels = (o: { metadata: { labels: Record<string, string> } }) =>
     Object.fromEntries(Object.entries(o.metadata.labels).filter(([k]) => !k.includes("/") && !["controller-revision-hash"].includes(k)));
 
 beforeAll(async () => {
+    simulatedNamespace(namespace);
     t = await programStack("instance", config({ labels: { team: "vision", "cost-center": "cc-1234" } }));
     await t.stack.up(collect(t));
 });

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { testKubeconfig } from "../support/backends";
-import { kubectl, tearDownOnCluster } from "../support/cluster";
+import { kubectl, simulatedNamespace, tearDownOnCluster } from "../support/cluster";
 import { ROOT, TestStack, collect, programStack, uniqueWorkspace } from "../support/stacks";
 
 function minuteAhead(leadSeconds: number): { cron: string; at: Date } {
@@ -25,6 +25,7 @@ describe("the workspace agent on Kubernetes", () => {
     const agentOutput: string[] = [];
 
     beforeAll(async () => {
+        simulatedNamespace(namespace);
         t = await programStack("instance", {
             workspaceName: ws, image: "registry.example.com/ml/workstation:1", agentCheckInterval: "2s",
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },

@@ -4,7 +4,7 @@
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { testKubeconfig } from "../support/backends";
-import { kubectl, tearDownOnCluster } from "../support/cluster";
+import { kubectl, simulatedNamespace, tearDownOnCluster } from "../support/cluster";
 import { ROOT, TestStack, collect, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 
 const cli = (args: string[]) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -70,6 +70,7 @@ describe("power on Kubernetes", () => {
     const k = (cmd: string) => cli([cmd, "alice", "--workspace", ws, "--namespace", namespace, "--kubeconfig", testKubeconfig()]);
 
     beforeAll(async () => {
+        simulatedNamespace(namespace);
         t = await programStack("instance", {
             workspaceName: ws, image: "registry.example.com/ml/workstation:1",
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },

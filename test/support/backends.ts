@@ -6,6 +6,7 @@ import * as fs from "fs";
 import type { Backend } from "../../provider/backends/backend";
 import { DockerBackend } from "../../provider/backends/docker";
 import { KubernetesBackend } from "../../provider/backends/kubernetes";
+import { simulatedNamespace } from "./cluster";
 import { docker } from "./stacks";
 
 /** The local cluster's kubeconfig: scripts/test starts the cluster and exports this. */
@@ -35,7 +36,11 @@ export const dockerUnderTest: BackendUnderTest = {
 export function kubernetesUnderTest(namespace: string): BackendUnderTest {
     return {
         name: "kubernetes",
-        make: () => new KubernetesBackend({ namespace, kubeconfig: testKubeconfig() }),
+        make: () => {
+            // The contract is about what the API server and a kubelet report: simulated pods.
+            simulatedNamespace(namespace);
+            return new KubernetesBackend({ namespace, kubeconfig: testKubeconfig() });
+        },
         async deleteRuntimeOutOfBand(id) {
             const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
             const kc = new k8s.KubeConfig();

@@ -61,6 +61,21 @@ export async function tearDownOnCluster(t: TestStack | undefined, namespace: str
     } catch { /* already gone */ }
 }
 
+/**
+ * Makes `namespace` (created if missing) one whose pods are simulated: the local cluster's API
+ * server gives its pods a node selector and a toleration that put them on the kwok nodes (tainted
+ * against every other pod), and the cluster's provisioner gives its claims volumes that are never
+ * mounted (see scripts/cluster). For tests of what a kubelet reports, with images no node has
+ * (registry.example.com/...); pods of other namespaces run on the real node.
+ */
+export function simulatedNamespace(namespace: string): void {
+    applyYaml([
+        "apiVersion: v1", "kind: Namespace", "metadata:", `  name: ${namespace}`, "  annotations:",
+        "    scheduler.alpha.kubernetes.io/node-selector: type=kwok",
+        `    scheduler.alpha.kubernetes.io/defaultTolerations: '[{"key":"kwok.x-k8s.io/node","operator":"Exists","effect":"NoSchedule"}]'`, "",
+    ].join("\n"));
+}
+
 /** Applies objects written as YAML, with the test cluster's admin credentials. */
 export function applyYaml(yaml: string): void {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-objects-"));
