@@ -234,6 +234,8 @@ describe("an open SSH connection keeps an instance from idling", () => {
 
     test("connected past the idle period: still running; disconnected: stopped by IdleShutdown", async () => {
         const c = await connected(url, key.private);
+        // sshd names the session's process a moment after the client is told it is in.
+        await waitFor("the session to count", 15_000, async () => (await connections()).ssh === 1);
         expect(await connections()).toMatchObject({ ssh: 1, editors: 0 });
         await new Promise((r) => setTimeout(r, 80_000));
         expect(await running()).toBe(true);
