@@ -1,6 +1,6 @@
 import type { RuntimeSpec } from "../../provider/backends/backend";
 import {
-    agentManifests, containerResources, cpuQuantity, egressPolicyManifest, instancePolicyManifest, memoryQuantity, pvcManifest, runtimeManifests, serviceManifest,
+    agentManifests, containerResources, cpuQuantity, egressPolicyManifest, instancePolicyManifest, memoryQuantity, podJupyterUrl, pvcManifest, runtimeManifests, serviceManifest,
     statefulSetManifest, workspacePolicyManifest,
 } from "../../provider/backends/kubernetes/manifests";
 import { parseCpu, parseMemoryGb, parseQuantity } from "../../provider/backends/kubernetes/quantity";
@@ -171,6 +171,15 @@ test("on Kubernetes a temp disk resize restarts the runtime (emptyDir limits are
     expect(classify(runtimeRules(true, false), base, { ...base, tempDiskGb: 30 }).replaces).toEqual(["tempDiskGb"]);
     expect(classify(runtimeRules(true, true), base, { ...base, tempDiskGb: 30 }).replaces).toEqual([]);
     expect(classify(runtimeRules(true, false), base, { ...base, memoryGb: 4 }).replaces).toEqual([]);
+});
+
+describe("where the agent reads an instance's Jupyter", () => {
+    test("the pod's own address (no cluster DNS needed), IPv6 in brackets; none before the pod has one", () => {
+        expect(podJupyterUrl("10.88.0.7")).toBe("http://10.88.0.7:8888");
+        expect(podJupyterUrl("fd00:10:244::7")).toBe("http://[fd00:10:244::7]:8888");
+        expect(podJupyterUrl(undefined)).toBeUndefined();
+        expect(podJupyterUrl("")).toBeUndefined();
+    });
 });
 
 describe("workspace agent manifests", () => {

@@ -15,7 +15,7 @@ import { waitUntilReady } from "../../readiness";
 import { PublishedPorts, SERVICES, ServiceName } from "../../spec/endpoints";
 import { LABEL_PREFIX, ownerKey, parseStoredJson } from "../layout";
 import {
-    FIELD_MANAGER, KubeObject, USER_LABELS_ANNOTATION, agentManifests, userLabelsOf, egressPolicyManifest, egressPolicyName, instancePolicyManifest, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
+    FIELD_MANAGER, KubeObject, USER_LABELS_ANNOTATION, agentManifests, userLabelsOf, egressPolicyManifest, egressPolicyName, instancePolicyManifest, podJupyterUrl, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
     workspacePolicyManifest, WORKSTATION_CONTAINER,
 } from "./manifests";
 import { parseCpu, parseMemoryGb } from "./quantity";
@@ -840,13 +840,14 @@ export class KubernetesBackend implements Backend {
             const status = statusOf(sts, pod);
             const secret = status === "Running" ? await ignoreNotFound(this.core.readNamespacedSecret({ name: `${id}-token`, namespace: this.ns })) : undefined;
             const token = secret?.data?.token ? Buffer.from(secret.data.token, "base64").toString("utf8") : undefined;
+            const jupyterUrl = status === "Running" ? podJupyterUrl(pod?.status?.podIP) : undefined;
             views.push({
                 instance: sts.metadata?.labels?.["app.kubernetes.io/instance"] ?? id,
                 owner: sts.metadata?.annotations?.[`${LABEL_PREFIX}/owner`] ?? "",
                 id,
                 status,
                 ...(status === "Running" && pod?.status?.startTime ? { startedAt: new Date(pod.status.startTime).toISOString() } : {}),
-                jupyterUrl: `http://${id}.${this.ns}.svc:${SERVICES.jupyter.containerPort}`,
+                ...(jupyterUrl ? { jupyterUrl } : {}),
                 ...(token ? { token } : {}),
             });
         }

@@ -208,6 +208,18 @@ export function instancePolicyManifest(spec: Pick<RuntimeSpec, "workspace" | "ow
     };
 }
 
+/**
+ * Where the workspace agent reads an instance's Jupyter: the pod's own address, from the pod it
+ * has just listed. Not the Service's name: that needs the cluster's DNS inside the agent's pod
+ * (a cluster may have none, or one that is restarting, and a pod's resolver may be the node's),
+ * and the agent wants this very pod, which is what the instance's NetworkPolicy admits it to.
+ * Undefined until the pod has an address.
+ */
+export function podJupyterUrl(podIP: string | undefined): string | undefined {
+    if (!podIP) return undefined;
+    return `http://${podIP.includes(":") ? `[${podIP}]` : podIP}:${SERVICES.jupyter.containerPort}`;
+}
+
 export function serviceManifest(spec: RuntimeSpec, namespace: string): KubeObject {
     return {
         apiVersion: "v1",
