@@ -2,8 +2,9 @@
 # plane), a containerd of its own (never Docker's), pods on a bridge of their own, NetworkPolicy
 # enforced by kube-router's firewall, and a pause image built here: no image is ever pulled.
 #
-# Pod traffic never leaves the machine: pods may reach other pods, the Service range and the API
-# server, nothing else (a DROP in a mangle chain of ours, which no ACCEPT elsewhere can bypass);
+# Pod traffic never leaves the machine: pods may reach other pods, the Service range, the API
+# server and one port of the node's link-local stand-in (an address of its own), nothing else (a
+# DROP in a mangle chain of ours, which no ACCEPT elsewhere can bypass);
 # the Service range is routed to the bridge and kwok's simulated ranges are unreachable, so not
 # even a packet the host sends to a Service or a simulated pod goes out. Only chains, links and
 # routes of our own are added, and `down` removes them; Docker's chains are never touched.
@@ -18,6 +19,14 @@ POD_NET="${POD_NET:-10.88.0}"
 POD_CIDR="$POD_NET.0/24"
 NODE_IP="$POD_NET.1"
 NODE_BRIDGE="${NODE_BRIDGE:-ci-k8s0}"
+# A link-local address of the node (on its bridge), the one link-local address pods have a route
+# to: tests put a listener there, standing in for a cloud metadata service, to show that egress
+# NetworkPolicies keep pods from link-local addresses. Not 169.254.169.254, which the machine may
+# need for its own metadata service. Traffic to it is the node's own: it never leaves the machine.
+# Pods reach one TCP port there (the machine's other services that listen on every address stay
+# out of their reach).
+LINK_LOCAL_IP="${LINK_LOCAL_IP:-169.254.77.1}"
+LINK_LOCAL_PORT="${LINK_LOCAL_PORT:-8077}"
 KUBELET_PORT="${KUBELET_PORT:-10250}"
 KUBELET_HEALTHZ_PORT="${KUBELET_HEALTHZ_PORT:-10248}"
 PROXY_HEALTHZ_PORT="${PROXY_HEALTHZ_PORT:-10256}"
@@ -147,7 +156,7 @@ EOF
       "type": "host-local",
       "dataDir": "$NODE_DIR/cni/ipam",
       "ranges": [[{ "subnet": "$POD_CIDR", "gateway": "$NODE_IP" }]],
-      "routes": [{ "dst": "$SERVICE_CIDR" }]
+      "routes": [{ "dst": "$SERVICE_CIDR" }, { "dst": "$LINK_LOCAL_IP/32" }]
     }
   }]
 }
@@ -212,6 +221,7 @@ node_network() {
     ip link add name "$NODE_BRIDGE" type bridge
   fi
   ip addr show dev "$NODE_BRIDGE" | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/24" dev "$NODE_BRIDGE"
+  ip addr show dev "$NODE_BRIDGE" | grep -q " $LINK_LOCAL_IP/" || ip addr add "$LINK_LOCAL_IP/32" dev "$NODE_BRIDGE"
   ip link set "$NODE_BRIDGE" up
   # Pods have no IPv6 address; nothing IPv6 is routed for them.
   sysctl -qw "net.ipv6.conf.$NODE_BRIDGE.disable_ipv6=1" 2>/dev/null || true
@@ -242,6 +252,8 @@ node_iptables() {
   iptables -w -t mangle -A "$CHAIN-PODS" -d "$POD_CIDR" -j RETURN
   iptables -w -t mangle -A "$CHAIN-PODS" -d "$SERVICE_CIDR" -j RETURN
   iptables -w -t mangle -A "$CHAIN-PODS" -d "$NODE_IP" -p tcp --dport "$APISERVER_PORT" -j RETURN
+  # The node's link-local stand-in (an address of this machine: delivered here, never routed on).
+  iptables -w -t mangle -A "$CHAIN-PODS" -d "$LINK_LOCAL_IP" -p tcp --dport "$LINK_LOCAL_PORT" -j RETURN
   iptables -w -t mangle -A "$CHAIN-PODS" -j DROP
   ensure_jump iptables mangle PREROUTING "$CHAIN-PODS" -i "$NODE_BRIDGE"
   ensure_chain ip6tables mangle "$CHAIN-PODS"
