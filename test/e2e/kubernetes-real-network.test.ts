@@ -2,14 +2,18 @@
 // kube-router firewall enforces them (scripts/cluster). Connections are really opened from inside
 // the pods (kubectl exec), to listeners of the test's own: a pod in another namespace (TCP 8080,
 // and TCP and UDP 53 standing in for DNS: the cluster has none) and one on the node's link-local
-// stand-in for a metadata service (scripts/lib/cluster-node.sh). Each closed path is shown open
-// under another policy, so a probe that could never connect cannot pass for a policy at work.
+// stand-in for a metadata service (scripts/lib/cluster-node.sh). kube-router rejects what a
+// policy refuses (ICMP port unreachable: "refused" to the client), which a listener that is not
+// there would look like too; so each refusal comes with the listener seen up (another client
+// connects at the same moment) and never reached by the refused client (the listeners record who
+// came), and each closed path is shown open under another policy. A packet that the node's own
+// guard drops (a missing route or rule of the cluster) times out instead, and fails the test.
 import * as net from "net";
 import { execFileSync } from "child_process";
 import { testKubeconfig } from "../support/backends";
 import { applyYaml, kubectl, tearDownOnCluster } from "../support/cluster";
 import { AGENT_IMAGE, LINK_LOCAL, WORKSTATION_IMAGE, cluster, loadImages, podExec, realNode, tcpProbe } from "../support/real-node";
-import { TestStack, collect, customSteps, programStack, uniqueWorkspace } from "../support/stacks";
+import { TestStack, collect, customSteps, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const ws = uniqueWorkspace("knet");
 const namespace = `ci-${ws}`;
@@ -23,6 +27,8 @@ const ip: Record<string, string> = {};
 
 const podIP = (ns: string, pod: string) => kubectl(["get", "pod", pod, "-n", ns, "-o", "jsonpath={.status.podIP}"]).trim();
 const uid = (pod: string) => kubectl(["get", "pod", pod, "-n", namespace, "-o", "jsonpath={.metadata.uid}"]);
+/** Who reached the outside listener: "<port> <address>" lines. */
+const outsideClients = () => kubectl(["logs", "-n", outside, "listener"]).split("\n").filter(Boolean);
 const agentPod = () => kubectl(["get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=compute-instance-agent", "-o", "jsonpath={.items[0].metadata.name}"]).trim();
 
 const fromAlice = (host: string, port: number) => tcpProbe(namespace, `ci-${ws}-alice-0`, "workstation", host, port, "python3");
@@ -42,11 +48,11 @@ const udpFromAlice = (host: string, port: number) => podExec(namespace, `ci-${ws
  * policy within seconds of the API server having it): polled until it is `want`, or the last
  * answer is the failure.
  */
-async function settlesTo(what: string, probe: () => string, want: string): Promise<void> {
+async function settlesTo(what: string, probe: () => Promise<string>, want: string): Promise<void> {
     const deadline = Date.now() + 60_000;
     let last = "";
     while (Date.now() < deadline) {
-        last = probe();
+        last = await probe();
         if (last === want) return;
         await new Promise((r) => setTimeout(r, 1000));
     }
@@ -62,10 +68,11 @@ function config(egress: unknown, aliceFrom: string[]) {
     };
 }
 
-// The listener outside the workspace: TCP 8080 and TCP/UDP 53 (root only to bind port 53).
+// The listener outside the workspace: TCP 8080 and TCP/UDP 53 (root only to bind port 53). A
+// client's reset (the kubelet's TCP probe closes at once) is ignored, not a crash.
 const LISTENER = [
     'const net = require("net"), dgram = require("dgram");',
-    'for (const p of [53, 8080]) net.createServer((s) => s.end(`hello ${p}\\n`)).listen(p);',
+    'for (const p of [53, 8080]) net.createServer((s) => { s.on("error", () => undefined); console.log(`${p} ${String(s.remoteAddress).replace(/^::ffff:/, "")}`); s.end(`hello ${p}\\n`); }).listen(p);',
     'const u = dgram.createSocket("udp4"); u.on("message", (m, r) => u.send("answer", r.port, r.address)); u.bind(53);',
 ].join(" ");
 
@@ -121,11 +128,17 @@ afterAll(async () => {
 
 describe("egress NetworkPolicies on the real node", () => {
     test('"deny": a pod of another namespace is closed; the workspace\'s own pods and DNS (port 53, TCP and UDP) are open; link-local is closed', async () => {
-        await settlesTo("alice → the outside pod's 8080", () => fromAlice(ip.outside, 8080), "timeout");
-        expect(fromAlice(ip.outside, 53)).toBe("connected");
+        await settlesTo("alice → the outside pod's 8080", () => fromAlice(ip.outside, 8080), "refused");
+        // The listener is there (the agent, whose egress no policy limits, gets in) and never saw alice.
+        expect(await fromAgent(ip.outside, 8080)).toBe("connected");
+        expect(outsideClients()).not.toContain(`8080 ${ip.alice}`);
+        expect(await fromAlice(ip.outside, 53)).toBe("connected");
+        await waitFor("the outside listener to log alice on 53", 10_000, async () => outsideClients().includes(`53 ${ip.alice}`));
         expect(udpFromAlice(ip.outside, 53)).toBe("answer");
-        expect(fromAlice(ip.bob, 8888)).toBe("connected");
-        expect(fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port)).toBe("timeout");
+        expect(await fromAlice(ip.bob, 8888)).toBe("connected");
+        cluster(["up"]); // this checkout's node guard, should an older checkout's `up` have rewritten it
+        expect(await fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port)).toBe("refused");
+        expect(linkLocalClients).toEqual([]);
     });
 
     test('"allow", applied live: the other namespace opens; link-local stays closed', async () => {
@@ -134,7 +147,9 @@ describe("egress NetworkPolicies on the real node", () => {
         await t.stack.up(collect(t));
         expect(customSteps(t)).toEqual({ [`${ws}-egress`]: "update" });
         await settlesTo("alice → the outside pod's 8080", () => fromAlice(ip.outside, 8080), "connected");
-        expect(fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port)).toBe("timeout");
+        await waitFor("the outside listener to log alice on 8080", 10_000, async () => outsideClients().includes(`8080 ${ip.alice}`));
+        cluster(["up"]);
+        expect(await fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port)).toBe("refused");
         expect(linkLocalClients).toEqual([]);
         expect(uid(`ci-${ws}-alice-0`)).toBe(before);
     });
@@ -142,18 +157,19 @@ describe("egress NetworkPolicies on the real node", () => {
     test("a link-local range listed on purpose opens it: the listener was reachable from the pod network all along, only the policy closed it", async () => {
         await t.setConfig(config({ allow: ["0.0.0.0/0", `${LINK_LOCAL.ip}/32`] }, ["192.0.2.0/24"]));
         await t.stack.up(collect(t));
+        cluster(["up"]);
         await settlesTo("alice → the link-local listener", () => fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port), "connected");
-        expect(linkLocalClients).toContain(ip.alice);
+        await waitFor("the link-local listener to record alice", 10_000, async () => linkLocalClients.includes(ip.alice));
     });
 });
 
 describe("inbound NetworkPolicies on the real node", () => {
     test("a pod outside the workspace cannot reach alice's Jupyter; the workspace agent and bob can", async () => {
-        await settlesTo("the outside pod → alice's Jupyter", () => fromOutside(ip.alice, 8888), "timeout");
-        expect(fromAgent(ip.alice, 8888)).toBe("connected");
-        expect(fromAgent(ip.bob, 8888)).toBe("connected");
-        // bob's egress (the workspace's "allow" from above) and alice's ingress (the workspace's pods).
-        expect(tcpProbe(namespace, `ci-${ws}-bob-0`, "workstation", ip.alice, 8888, "python3")).toBe("connected");
+        await settlesTo("the outside pod → alice's Jupyter", () => fromOutside(ip.alice, 8888), "refused");
+        expect(await fromAgent(ip.alice, 8888)).toBe("connected");
+        expect(await fromAgent(ip.bob, 8888)).toBe("connected");
+        // bob's egress (the workspace's, from above) and alice's ingress (the workspace's pods).
+        expect(await tcpProbe(namespace, `ci-${ws}-bob-0`, "workstation", ip.alice, 8888, "python3")).toBe("connected");
     });
 
     test("network.inbound admits the ranges it lists, live: the outside pod's address opens alice's Jupyter to it", async () => {
@@ -163,7 +179,7 @@ describe("inbound NetworkPolicies on the real node", () => {
         expect(customSteps(t)).toEqual({ "alice-inbound": "update" });
         await settlesTo("the outside pod → alice's Jupyter", () => fromOutside(ip.alice, 8888), "connected");
         // Only alice's policy lists it: bob stays closed to it.
-        expect(fromOutside(ip.bob, 8888)).toBe("timeout");
+        expect(await fromOutside(ip.bob, 8888)).toBe("refused");
         expect(uid(`ci-${ws}-alice-0`)).toBe(before);
     });
 });

@@ -3,11 +3,12 @@
  * from Docker (the node never pulls), commands in pods, the workspace agent's log, and faults
  * (one of the node's own daemons stopped, then started again by `scripts/cluster up`).
  */
-import { execFileSync } from "child_process";
+import { execFile, execFileSync } from "child_process";
 import * as path from "path";
+import { promisify } from "util";
 import { agentContextDir, agentImageTag, contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 import { testKubeconfig } from "./backends";
-import { kubectl } from "./cluster";
+import { kubectl, kubectlPath } from "./cluster";
 import { ROOT } from "./stacks";
 
 export const WORKSTATION_IMAGE = workstationImageTag(contextHash(workstationContextDir()));
@@ -42,7 +43,7 @@ export function podExec(namespace: string, pod: string, container: string, cmd: 
  * the probe, so the pod's image needs `node` (the agent's image has it) or `python3` (the
  * workstation's).
  */
-export function tcpProbe(namespace: string, pod: string, container: string, host: string, port: number, runtime: "node" | "python3"): string {
+export async function tcpProbe(namespace: string, pod: string, container: string, host: string, port: number, runtime: "node" | "python3"): Promise<string> {
     const script = runtime === "node"
         ? `const s=require("net").connect({host:${JSON.stringify(host)},port:${port}});` +
           `const t=setTimeout(()=>{console.log("timeout");process.exit(0)},4000);` +
@@ -57,7 +58,10 @@ export function tcpProbe(namespace: string, pod: string, container: string, host
             "except ConnectionRefusedError: print('refused')",
             "except OSError as e: print('error', e.errno)",
         ].join("\n");
-    return podExec(namespace, pod, container, runtime === "node" ? ["node", "-e", script] : ["python3", "-I", "-c", script]).trim();
+    // Asynchronous, so that a listener of the test's own process sees the connection meanwhile.
+    const { stdout } = await promisify(execFile)(kubectlPath(), ["--kubeconfig", testKubeconfig(), "exec", "-n", namespace, pod, "-c", container, "--",
+        ...(runtime === "node" ? ["node", "-e", script] : ["python3", "-I", "-c", script])], { encoding: "utf8" });
+    return stdout.trim();
 }
 
 /** The workspace agent's log lines (JSON), oldest first, from its pod through the kubelet. */
