@@ -73,8 +73,11 @@ afterAll(async () => {
     try {
         cluster(["thaw", "kubelet"]);
     } catch { /* not running: up starts it */ }
-    cluster(["up"]);
-    await tearDownOnCluster(t, namespace);
+    try {
+        cluster(["up"]);
+    } finally {
+        await tearDownOnCluster(t, namespace);
+    }
 });
 
 describe("the workspace agent as a pod of the real node", () => {
