@@ -27,8 +27,13 @@ export function cluster(args: string[]): string {
     return execFileSync(path.join(ROOT, "scripts/cluster"), args, { env: { ...process.env, CLUSTER_DIR: clusterDir }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
-/** Docker's images into the node's containerd (quick when the node has them). */
+/**
+ * This checkout's workstation and agent images built on Docker when missing (another checkout's
+ * `build-image --prune` or bootstrap removes them as earlier builds), then imported into the
+ * node's containerd (both quick when they are there).
+ */
 export function loadImages(images: string[]): void {
+    execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), "build-image"], { stdio: ["ignore", "ignore", "pipe"] });
     cluster(["load-images", ...images]);
 }
 
