@@ -1,5 +1,6 @@
 // One contract, every backend: what the providers rely on, checked against the real Docker
 // engine and the real Kubernetes API server (scripts/cluster), without Pulumi in between.
+// @lane kubernetes: it runs pods on the local cluster (scripts/lib/test-lanes.js).
 import type { Backend, RuntimeSpec } from "../../provider/backends/backend";
 import { contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 import { silentProgress } from "../../provider/progress";
