@@ -137,6 +137,7 @@ describe("an instance's lifecycle on real pods", () => {
         expect(p.spec.containers[0].resources.limits).toEqual({ cpu: "250m", memory: "1Gi" });
         expect(cgroup()).toEqual({ cpus: 0.25, memoryBytes: 1 * GiB });
         expect(await aliceOut()).toMatchObject({ cpus: 0.25, memoryGb: 1 });
+        expect(json(["get", "statefulset", `ci-${ws}-alice`]).spec.template.spec.containers[0].resources.limits).toEqual({ cpu: "250m", memory: "1Gi" });
         // Nothing left pending that the kubelet would apply later, behind the stack's back.
         expect((p.status.conditions as { type: string }[]).map((c) => c.type)).not.toContain("PodResizePending");
     });
