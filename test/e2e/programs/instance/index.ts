@@ -15,7 +15,7 @@ const workspace = new Workspace(workspaceName, {
     backend,
     image: config.get("image"),
     userFiles: { retainOnDelete: config.getBoolean("retainUserFiles") ?? true },
-    agent: { checkInterval: config.get("agentCheckInterval") },
+    agent: { checkInterval: config.get("agentCheckInterval"), image: config.get("agentImage") },
     network: config.getObject("network"),
     quota: config.getObject("quota"),
 });
