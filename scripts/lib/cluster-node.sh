@@ -208,9 +208,8 @@ EOF
 
 # The bridge exists before the kubelet (it serves on the node's address) and before any pod.
 node_network() {
-  if ! ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
-    ip link add name "$NODE_BRIDGE" type bridge
-  fi
+  # Made by whichever of two concurrent `up`s gets there first; the other finds it.
+  ip link show "$NODE_BRIDGE" >/dev/null 2>&1 || ip link add name "$NODE_BRIDGE" type bridge 2>/dev/null || ip link show "$NODE_BRIDGE" >/dev/null
   # replace, not add: two `up`s at once (two checkouts) must not fail on "Address already assigned".
   ip addr replace "$NODE_IP/24" dev "$NODE_BRIDGE"
   ip link set "$NODE_BRIDGE" up
