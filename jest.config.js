@@ -8,6 +8,8 @@ const transform = {
 const transformIgnorePatterns = ["/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)"];
 
 module.exports = {
+    // Per-file durations, for scripts/test's timing table and its lanes (see the reporter).
+    reporters: ["default", "<rootDir>/test/support/timing-reporter.js"],
     projects: [
         {
             displayName: "unit",

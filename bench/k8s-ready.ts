@@ -20,8 +20,7 @@ import { randomBytes } from "crypto";
 import * as path from "path";
 import { programStack, uniqueWorkspace, ROOT } from "../test/support/stacks";
 import { testKubeconfig } from "../test/support/backends";
-import { applyYaml, kubectl } from "../test/support/cluster";
-import { AGENT_IMAGE, WORKSTATION_IMAGE, loadImages, realNode } from "../test/support/real-node";
+import { applyYaml, kubectl, loadImages, localImages, realNode } from "../test/support/cluster";
 import { httpStatus } from "../provider/http";
 
 const rounds = Number(process.argv[2] ?? 3);
@@ -60,7 +59,7 @@ function barePodSpec(token: string) {
         automountServiceAccountToken: false, enableServiceLinks: false, terminationGracePeriodSeconds: 10,
         securityContext: { runAsUser: 1000, runAsGroup: 1000, runAsNonRoot: true, fsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } },
         containers: [{
-            name: "workstation", image: WORKSTATION_IMAGE, imagePullPolicy: "Never",
+            name: "workstation", image: localImages.workstation, imagePullPolicy: "Never",
             env: [{ name: "JUPYTER_TOKEN", value: token }, { name: "CI_APPLICATIONS", value: "jupyterlab,jupyter,terminal" }],
             ports: [{ name: "jupyter", containerPort: 8888 }],
             resources: { requests: resources, limits: resources },
@@ -110,7 +109,7 @@ async function product(): Promise<{ create: number; up: number; noop: number; st
     const ws = uniqueWorkspace("kready");
     const namespace = `ci-${ws}`;
     const t = await programStack("instance", {
-        workspaceName: ws, image: WORKSTATION_IMAGE, agentImage: AGENT_IMAGE,
+        workspaceName: ws, image: localImages.workstation, agentImage: localImages.agent,
         backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
         instances: { alice: { size: SIZE, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 } } },
     });
@@ -146,8 +145,8 @@ async function product(): Promise<{ create: number; up: number; noop: number; st
 }
 
 async function main() {
-    console.log(`k8s-ready: ${rounds} round(s) on the real node ${realNode()}; image ${WORKSTATION_IMAGE}, ${SIZE.cpus} CPU, ${SIZE.memoryGb} GiB`);
-    loadImages([WORKSTATION_IMAGE, AGENT_IMAGE]);
+    console.log(`k8s-ready: ${rounds} round(s) on the real node ${realNode()}; image ${localImages.workstation}, ${SIZE.cpus} CPU, ${SIZE.memoryGb} GiB`);
+    loadImages(localImages.workstation, localImages.agent);
     const base: { create: number; start: number }[] = [];
     const ours: { create: number; up: number; noop: number; start: number }[] = [];
     for (let i = 0; i < rounds; i++) {

@@ -1,17 +1,15 @@
 #!/usr/bin/env node
 /**
  * `compute-instance`: commands around the Pulumi components, like `az ml compute start/stop`.
+ * `compute-instance --help` and `compute-instance <command> --help` say the rest.
  *
- *   compute-instance status|start|stop|restart INSTANCE --workspace WS [backend flags]
- *   compute-instance list --workspace WS [--label KEY=VALUE ...] [backend flags]
- *   compute-instance build-image [--docker-host URL] [--force] [--vscode] [--prune]   (the workstation and agent images; --vscode: its VS Code variant too; --prune: remove images of earlier builds no container uses)
- *
- * Backend flags: --docker-host URL (default DOCKER_HOST or the local socket), or
- * --namespace NS [--kubeconfig PATH] [--context NAME] for Kubernetes.
+ * Exit codes: 0 done; 1 the command failed (the backend refused or does not answer, no such
+ * instance, an image build failed); 64 the command line is wrong (EX_USAGE).
  *
  * Power state is runtime state: starting or stopping never changes the stack's configuration,
  * and `pulumi up` never undoes it.
  */
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Backend, RuntimeState } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
 import {
@@ -22,79 +20,58 @@ import type { Operation } from "../agent/decide";
 import { progressTo } from "../provider/progress";
 import { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "../provider/spec/defaults";
 import { parseDurationSeconds } from "../provider/spec/duration";
+import { InstanceReport, ListedInstance, OutputFormat, instanceJson, instanceText, listedJson, listedText, parseLabelFilter } from "./format";
 
-const USAGE = `usage:
-  compute-instance status|start|stop|restart INSTANCE --workspace WS [--docker-host URL | --namespace NS [--kubeconfig PATH] [--context NAME]] [--timeout 5m]
-  compute-instance list --workspace WS [--label KEY=VALUE ...] [--docker-host URL | --namespace NS [--kubeconfig PATH] [--context NAME]]
-  compute-instance build-image [--docker-host URL] [--force] [--vscode] [--prune]`;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 64;
 
+/** A mistake in the command line (exit 64), as opposed to a command that failed (exit 1). */
 class UsageError extends Error {}
 
-function flag(args: string[], name: string): string | undefined {
-    const i = args.indexOf(name);
-    if (i < 0) return undefined;
-    const v = args[i + 1];
-    if (v === undefined || v.startsWith("--")) throw new UsageError(`${name} needs a value`);
-    return v;
+interface BackendOptions {
+    dockerHost?: string;
+    namespace?: string;
+    kubeconfig?: string;
+    context?: string;
 }
 
-function backendFrom(args: string[]): Backend {
-    const namespace = flag(args, "--namespace");
-    if (namespace) {
+function backendFrom(o: BackendOptions): Backend {
+    if (o.namespace) {
         const { KubernetesBackend } = require("../provider/backends/kubernetes") as typeof import("../provider/backends/kubernetes");
-        return new KubernetesBackend({ namespace, kubeconfig: flag(args, "--kubeconfig"), context: flag(args, "--context") });
+        return new KubernetesBackend({ namespace: o.namespace, kubeconfig: o.kubeconfig, context: o.context });
     }
-    return new DockerBackend(flag(args, "--docker-host") ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
+    return new DockerBackend(o.dockerHost ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
 }
 
 const say = progressTo((m, ephemeral) => {
     if (!ephemeral || process.stderr.isTTY) console.error(m);
 });
 
-function showLabels(s: RuntimeState): string {
-    return Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(",");
-}
-
-function show(instance: string, s: RuntimeState): string {
-    const ports = Object.entries(s.ports).map(([k, v]) => `${k}:${v}`).join(" ");
-    const labels = showLabels(s);
-    return `${instance}\t${s.status}\tcpus=${s.cpus} memoryGb=${s.memoryGb}${s.gpus ? ` gpus=${s.gpus}` : ""}\t${ports}\t${s.id}${labels ? `\t${labels}` : ""}`;
-}
-
-/** Every `--label KEY=VALUE`: the instances listed must carry all of them. */
-function labelFilters(args: string[]): [string, string][] {
-    const out: [string, string][] = [];
-    args.forEach((a, i) => {
-        if (a !== "--label") return;
-        const v = args[i + 1];
-        const eq = v?.indexOf("=") ?? -1;
-        if (!v || eq < 1) throw new UsageError("--label needs KEY=VALUE");
-        out.push([v.slice(0, eq), v.slice(eq + 1)]);
-    });
-    return out;
+function print<T>(format: OutputFormat, items: T | T[], text: (t: T) => string, json: (t: T) => unknown): void {
+    if (format === "json") console.log(JSON.stringify(Array.isArray(items) ? items.map(json) : json(items), null, 2));
+    else for (const i of Array.isArray(items) ? items : [items]) console.log(text(i));
 }
 
 /** The workspace's instances, of every stack, with their labels (Azure: tags). */
-async function list(args: string[]): Promise<void> {
-    const workspace = flag(args, "--workspace");
-    if (!workspace) throw new UsageError("name the --workspace");
-    const filters = labelFilters(args);
-    const backend = backendFrom(args);
-    const views = (await backend.listInstances(workspace)).sort((a, b) => (a.instance < b.instance ? -1 : 1));
+async function list(o: BackendOptions & { workspace: string; label: [string, string][]; output: OutputFormat }): Promise<void> {
+    const backend = backendFrom(o);
+    const views = (await backend.listInstances(o.workspace)).sort((a, b) => (a.instance < b.instance ? -1 : 1));
+    const rows: ListedInstance[] = [];
     for (const v of views) {
         const state = await backend.readRuntime(v.id);
-        if (!state || !filters.every(([k, want]) => state.labels[k] === want)) continue;
-        console.log(`${v.instance}\t${state.status}\tcpus=${state.cpus} memoryGb=${state.memoryGb}${state.gpus ? ` gpus=${state.gpus}` : ""}\t${v.owner}\t${showLabels(state) || "-"}`);
+        if (!state || !o.label.every(([k, want]) => state.labels[k] === want)) continue;
+        rows.push({ instance: v.instance, owner: v.owner, state });
     }
+    print(o.output, rows, listedText, listedJson);
 }
 
-async function power(command: string, args: string[]): Promise<void> {
-    const instance = args.find((a, i) => !a.startsWith("--") && (i === 0 || !args[i - 1].startsWith("--")));
-    const workspace = flag(args, "--workspace");
-    if (!instance || !workspace) throw new UsageError("name the instance and its --workspace");
-    const timeout = parseDurationSeconds(flag(args, "--timeout") ?? "") ?? DEFAULT_READY_TIMEOUT_SECONDS;
-    const backend = backendFrom(args);
-    const id = backend.runtimeIdFor({ workspace, instance });
+type PowerCommand = "status" | "start" | "stop" | "restart";
+
+async function power(command: PowerCommand, instance: string, o: BackendOptions & { workspace: string; timeout?: string; output: OutputFormat }): Promise<void> {
+    const timeout = o.timeout === undefined ? DEFAULT_READY_TIMEOUT_SECONDS : parseDurationSeconds(o.timeout);
+    if (timeout === undefined) throw new UsageError(`--timeout "${o.timeout}" is not a duration; write e.g. "90s", "5m" or "PT5M"`);
+    const backend = backendFrom(o);
+    const id = backend.runtimeIdFor({ workspace: o.workspace, instance });
     // No ping first (a round trip on every command): a backend that does not answer is
     // diagnosed when the command's own call fails.
     try {
@@ -107,7 +84,7 @@ async function power(command: string, args: string[]): Promise<void> {
     switch (command) {
         case "status":
             state = await backend.readRuntime(id);
-            if (!state) throw new Error(`no instance "${instance}" in workspace "${workspace}" on the ${backend.description}`);
+            if (!state) throw new Error(`no instance "${instance}" in workspace "${o.workspace}" on the ${backend.description}`);
             break;
         case "stop":
             state = await backend.stopRuntime(id);
@@ -120,20 +97,19 @@ async function power(command: string, args: string[]): Promise<void> {
             state = await backend.startRuntime(id, say, timeout);
             break;
     }
-    if (!state) return;
-    console.log(show(instance, state));
-    const store = backend.agentStore(workspace);
-    if (command !== "status") {
+    const store = backend.agentStore(o.workspace);
+    const report: InstanceReport = { instance, state };
+    if (command === "status") {
+        const last = await lastOperation(store, instance).catch(() => undefined);
+        if (last) report.lastOperation = last;
+    } else {
         // Recorded for `status` and for people reading the agent's store, as Azure's lastOperation.
         const op: Operation = { operation: command === "stop" ? "Stop" : command === "start" ? "Start" : "Restart", trigger: "User", at: new Date().toISOString(), reason: "compute-instance CLI", status: "Succeeded" };
         await store.writePolicy(policyKey.operation(instance), op).catch(() => undefined);
-        return;
     }
-    const last = await lastOperation(store, instance).catch(() => undefined);
-    if (last) console.log(`last operation: ${last.operation} by ${last.trigger} at ${last.at}: ${last.status}${last.error ? ` (${last.error})` : ""} (${last.reason})`);
+    print(o.output, report, instanceText, instanceJson);
 }
 
-/** The newest of what the agent did and what a user did with this CLI. */
 async function lastOperation(store: ReturnType<Backend["agentStore"]>, instance: string): Promise<Operation | undefined> {
     const [memory, user] = await Promise.all([store.readMemory(), store.readPolicy(policyKey.operation(instance))]);
     const byAgent = (memory as { lastOperation?: Record<string, Operation> } | undefined)?.lastOperation?.[instance];
@@ -142,72 +118,112 @@ async function lastOperation(store: ReturnType<Backend["agentStore"]>, instance:
     return byAgent.at > byUser.at ? byAgent : byUser;
 }
 
-async function buildImage(args: string[]): Promise<void> {
-    const backend = new DockerBackend(flag(args, "--docker-host") ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
+async function buildImage(o: { dockerHost?: string; force?: boolean; vscode?: boolean; prune?: boolean; output: OutputFormat }): Promise<void> {
+    const backend = new DockerBackend(o.dockerHost ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
     await backend.ping();
-    const force = args.includes("--force");
-    const base = await buildOne(backend, workstationContextDir(), workstationImageTag, force);
-    await buildOne(backend, agentContextDir(), agentImageTag, force);
-    const current = [base, agentImageTag(contextHash(agentContextDir()))];
-    if (args.includes("--vscode")) {
-        current.push(await buildOne(backend, vscodeContextDir(), vscodeImageTag, force, vscodeContextHash(contextHash(workstationContextDir())), { BASE_IMAGE: base }));
+    const force = o.force === true;
+    // With JSON asked for on stdout, the progress goes to stderr.
+    const log = o.output === "json" ? (m: string) => console.error(m) : (m: string) => console.log(m);
+    const base = await buildOne(backend, workstationContextDir(), workstationImageTag, force, log);
+    const agent = await buildOne(backend, agentContextDir(), agentImageTag, force, log);
+    const current = [base, agent];
+    if (o.vscode) {
+        current.push(await buildOne(backend, vscodeContextDir(), vscodeImageTag, force, log, vscodeContextHash(contextHash(workstationContextDir())), { BASE_IMAGE: base }));
     }
-    if (args.includes("--prune")) await pruneImages(backend, current);
+    const removed = o.prune ? await pruneImages(backend, current, log) : [];
+    if (o.output === "json") console.log(JSON.stringify({ images: current, removed }, null, 2));
 }
 
 /**
  * Images of this package built from other contexts (older checkouts, earlier edits): removed, so
  * a machine that builds every commit does not fill its disk. Images containers still use stay.
  */
-async function pruneImages(backend: DockerBackend, keep: string[]): Promise<void> {
+async function pruneImages(backend: DockerBackend, keep: string[], log: (m: string) => void): Promise<string[]> {
     const repos = new Set(keep.map((t) => t.slice(0, t.lastIndexOf(":"))));
     const removed = await backend.removeImagesExcept([...repos], keep);
-    if (removed.length) console.log(`removed ${removed.length} image(s) of earlier builds: ${removed.join(", ")}`);
+    if (removed.length) log(`removed ${removed.length} image(s) of earlier builds: ${removed.join(", ")}`);
+    return removed;
 }
 
 async function buildOne(
-    backend: DockerBackend, dir: string, tagOf: (hash: string) => string, force: boolean, hash = contextHash(dir), buildArgs?: Record<string, string>,
+    backend: DockerBackend, dir: string, tagOf: (hash: string) => string, force: boolean, log: (m: string) => void, hash = contextHash(dir), buildArgs?: Record<string, string>,
 ): Promise<string> {
     const tag = tagOf(hash);
     const have = await backend.inspectImage(tag);
     if (have?.contextHash === hash && !force) {
-        console.log(`${tag} is up to date (context ${hash})`);
+        log(`${tag} is up to date (context ${hash})`);
         return tag;
     }
     let last = "";
     await backend.buildImage(tag, dir, hash, progressTo((m) => {
-        if (m !== last) console.log(m);
+        if (m !== last) log(m);
         last = m;
     }), buildArgs);
     return tag;
 }
 
+const outputOption = () => new Option("-o, --output <format>", "text: a tab-separated line per instance; json: for scripts").choices(["text", "json"]).default("text");
+
+function backendOptions(c: Command): Command {
+    return c
+        .option("--docker-host <url>", "the Docker engine (default: DOCKER_HOST, else unix:///var/run/docker.sock)")
+        .option("--namespace <ns>", "a Kubernetes namespace: use the cluster instead of Docker")
+        .option("--kubeconfig <path>", "with --namespace: the kubeconfig (default: KUBECONFIG or ~/.kube/config)")
+        .option("--context <name>", "with --namespace: the kubeconfig's context (default: its current one)");
+}
+
+function program(): Command {
+    const p = new Command("compute-instance")
+        .description("Start, stop and look at compute instances between deployments, and build their images (like `az ml compute`).")
+        .addHelpText("after", "\nExit codes: 0 done; 1 the command failed; 64 the command line is wrong.")
+        .showHelpAfterError()
+        .exitOverride();
+    const descriptions: Record<PowerCommand, string> = {
+        status: "show an instance's state, size, ports and last start or stop",
+        start: "start a stopped instance and wait until its applications answer",
+        stop: "stop an instance (its OS disk and the user files are kept; /mnt is wiped at the next start)",
+        restart: "stop, then start",
+    };
+    for (const command of Object.keys(descriptions) as PowerCommand[]) {
+        backendOptions(p.command(command).description(descriptions[command]).argument("<instance>", "the instance's name in its workspace")
+            .requiredOption("--workspace <name>", "the workspace's name on the backend"))
+            .option("--timeout <duration>", "how long start waits for the applications, e.g. 5m, PT90S", `${DEFAULT_READY_TIMEOUT_SECONDS / 60}m`)
+            .addOption(outputOption())
+            .action((instance: string, o) => power(command, instance, o));
+    }
+    backendOptions(p.command("list").description("the workspace's instances, of every stack, with their owners and labels")
+        .requiredOption("--workspace <name>", "the workspace's name on the backend")
+        .option("--label <key=value>", "only instances with this label (repeatable)", (v: string, all: [string, string][]) => {
+            const pair = parseLabelFilter(v);
+            if (!pair) throw new InvalidArgumentError("write KEY=VALUE");
+            return [...all, pair];
+        }, [] as [string, string][]))
+        .addOption(outputOption())
+        .action((o) => list(o));
+    p.command("build-image").description("build the workstation and workspace-agent images on a Docker engine (skipped when up to date)")
+        .option("--docker-host <url>", "the Docker engine (default: DOCKER_HOST, else unix:///var/run/docker.sock)")
+        .option("--force", "build even when the image is up to date")
+        .option("--vscode", "also build the workstation's VS Code variant")
+        .option("--prune", "remove this package's images of earlier builds that no container uses")
+        .addOption(outputOption())
+        .action((o) => buildImage(o));
+    return p;
+}
+
 async function main(argv: string[]): Promise<number> {
-    const [command, ...rest] = argv;
-    switch (command) {
-        case "build-image":
-            await buildImage(rest);
-            return 0;
-        case "list":
-            await list(rest);
-            return 0;
-        case "status":
-        case "start":
-        case "stop":
-        case "restart":
-            await power(command, rest);
-            return 0;
-        default:
-            console.error(USAGE);
-            return 64;
+    const p = program();
+    if (!argv.length) {
+        p.outputHelp({ error: true });
+        return EXIT_USAGE;
+    }
+    try {
+        await p.parseAsync(argv, { from: "user" });
+        return 0;
+    } catch (e) {
+        if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT_USAGE;
+        console.error(`compute-instance: ${e instanceof Error ? e.message : String(e)}`);
+        return e instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;
     }
 }
 
-main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e) => {
-        console.error(`compute-instance: ${e instanceof Error ? e.message : String(e)}`);
-        if (e instanceof UsageError) console.error(USAGE);
-        process.exit(e instanceof UsageError ? 64 : 1);
-    },
-);
+main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -217,14 +217,11 @@ EOF
 
 # The bridge exists before the kubelet (it serves on the node's address) and before any pod.
 node_network() {
-  if ! ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
-    ip link add name "$NODE_BRIDGE" type bridge
-  fi
-  # Read once, then matched: `ip ... | grep -q` under pipefail fails when grep's early exit cuts
-  # ip's output short (SIGPIPE), and the address would then be added twice.
-  local addrs; addrs="$(ip addr show dev "$NODE_BRIDGE")"
-  grep -qF " $NODE_IP/" <<<"$addrs" || ip addr add "$NODE_IP/24" dev "$NODE_BRIDGE"
-  grep -qF " $LINK_LOCAL_IP/" <<<"$addrs" || ip addr add "$LINK_LOCAL_IP/32" dev "$NODE_BRIDGE"
+  # Made by whichever of two concurrent `up`s gets there first; the other finds it.
+  ip link show "$NODE_BRIDGE" >/dev/null 2>&1 || ip link add name "$NODE_BRIDGE" type bridge 2>/dev/null || ip link show "$NODE_BRIDGE" >/dev/null
+  # replace, not add: two `up`s at once (two checkouts) must not fail on "Address already assigned".
+  ip addr replace "$NODE_IP/24" dev "$NODE_BRIDGE"
+  ip addr replace "$LINK_LOCAL_IP/32" dev "$NODE_BRIDGE"
   ip link set "$NODE_BRIDGE" up
   # Pods have no IPv6 address; nothing IPv6 is routed for them.
   sysctl -qw "net.ipv6.conf.$NODE_BRIDGE.disable_ipv6=1" 2>/dev/null || true

@@ -1,5 +1,7 @@
 // One contract, every backend: what the providers rely on, checked against the real Docker
-// engine and the real Kubernetes API server (scripts/cluster), without Pulumi in between.
+// engine and the real Kubernetes API server (scripts/cluster), without Pulumi in between; on
+// Kubernetes both with simulated pods and with pods that really run on the cluster's real node.
+// @lane kubernetes: it runs pods on the local cluster (scripts/lib/test-lanes.js).
 import type { Backend, RuntimeSpec } from "../../provider/backends/backend";
 import { contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 import { silentProgress } from "../../provider/progress";
@@ -11,6 +13,7 @@ const image = workstationImageTag(contextHash(workstationContextDir()));
 describe.each([
     ["docker", () => dockerUnderTest],
     ["kubernetes", () => kubernetesUnderTest(uniqueWorkspace("ns"))],
+    ["kubernetes (real node)", () => kubernetesUnderTest(uniqueWorkspace("ns"), "real")],
 ])("the %s backend keeps the backend contract", (_name, under: () => BackendUnderTest) => {
     const workspace = uniqueWorkspace("ct");
     const ref = { workspace, owner: "contract/test", instance: "alice" };
@@ -35,6 +38,7 @@ describe.each([
         await b.releaseUserFiles({ workspace, owner: "contract/other" }, b.userFilesName(workspace), false).catch(() => undefined);
         await b.releaseUserFiles(ref, b.userFilesName(workspace), true).catch(() => undefined);
         await b.deleteWorkspaceNetwork(b.workspaceNetworkName(workspace)).catch(() => undefined);
+        await u.dispose?.();
     });
 
     test("answers, and says how large an instance it can run", async () => {
@@ -67,7 +71,7 @@ describe.each([
         expect(await b.readDisk(os)).toBeDefined();
         expect(await b.readDisk(temp)).toBeDefined();
         spec = {
-            ...ref, image, sizeName: "custom", cpus: 0.5, memoryGb: 1, gpus: 0, applications: ["jupyterlab", "jupyter"],
+            ...ref, image, sizeName: "custom", cpus: 0.25, memoryGb: 1, gpus: 0, applications: ["jupyterlab", "jupyter"],
             env: { CONTRACT: "yes" }, token: "c0ffee".repeat(8), osDisk: os, tempDisk: temp, tempDiskGb: 4,
             userFiles: b.userFilesName(workspace), network: b.workspaceNetworkName(workspace), readyTimeoutSeconds: 180, ssh: null,
         };
@@ -77,15 +81,15 @@ describe.each([
         const state = await b.createRuntime(spec, silentProgress);
         runtimeId = state.id;
         uid = state.uid;
-        expect(state).toMatchObject({ status: "Running", image, cpus: 0.5, memoryGb: 1, gpus: 0 });
+        expect(state).toMatchObject({ status: "Running", image, cpus: 0.25, memoryGb: 1, gpus: 0 });
         expect(state.ports.jupyter).toBeGreaterThan(0);
         expect(await b.readRuntime(state.id)).toEqual(state);
     });
 
     test("CPU and memory change live: same running unit, new limits read back", async () => {
-        const after = await b.updateRuntime(runtimeId, { cpus: 1, memoryGb: 1.5 });
-        expect(after).toMatchObject({ cpus: 1, memoryGb: 1.5, uid });
-        expect(await b.readRuntime(runtimeId)).toMatchObject({ cpus: 1, memoryGb: 1.5, uid });
+        const after = await b.updateRuntime(runtimeId, { cpus: 0.5, memoryGb: 1.5 });
+        expect(after).toMatchObject({ cpus: 0.5, memoryGb: 1.5, uid });
+        expect(await b.readRuntime(runtimeId)).toMatchObject({ cpus: 0.5, memoryGb: 1.5, uid });
     });
 
     test("a runtime deleted out of band reads as gone, and can be created again on the same disks", async () => {

@@ -175,9 +175,10 @@ describe("a compute instance on the local Docker engine", () => {
 
     test("destroy removes the instance and its disks and keeps the user files", async () => {
         const before = await workspaceObjects(ws);
-        // OS disk, temp disk, user files, and the workspace agent's store.
-        expect(before.volumes).toHaveLength(4);
+        // OS disk, temp disk, user files, this stack's record as their user, and the workspace agent's store.
+        expect(before.volumes).toHaveLength(5);
         expect(before.volumes).toContain(`ci-${ws}-agent`);
+        expect(before.volumes.filter((v) => v.startsWith(`ci-${ws}-userfiles-ref-`))).toHaveLength(1);
         await t.stack.destroy(collect(t));
         const after = await workspaceObjects(ws);
         expect(after).toEqual({ containers: [], volumes: [`ci-${ws}-userfiles`], networks: [] });

@@ -2,6 +2,7 @@
 // while the engine was down. The engine is really stopped and started again, so this runs only
 // where scripts/lib/docker-engine.sh started dockerd itself (as on CI and on these machines);
 // elsewhere (Docker Desktop, a systemd engine) it says so and does nothing.
+// @lane exclusive: it restarts dockerd under every other suite (scripts/lib/test-lanes.js runs it alone).
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";

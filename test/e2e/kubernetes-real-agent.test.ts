@@ -9,10 +9,8 @@
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { testKubeconfig } from "../support/backends";
-import { kubectl, tearDownOnCluster } from "../support/cluster";
-import {
-    AGENT_IMAGE, WORKSTATION_IMAGE, agentLogLines, agentMemory, cluster, loadImages, minuteAhead, realNode, until,
-} from "../support/real-node";
+import { clusterScript, kubectl, loadImages, localImages, realNode, tearDownOnCluster } from "../support/cluster";
+import { agentLogLines, agentMemory, minuteAhead, until } from "../support/real-node";
 import { ROOT, TestStack, collect, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 import { scheduleKey } from "../../agent/decide";
 
@@ -20,7 +18,7 @@ const ws = uniqueWorkspace("kagent");
 const namespace = `ci-${ws}`;
 const SMALL = { size: { cpus: 0.25, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "5m" };
 const base = {
-    workspaceName: ws, image: WORKSTATION_IMAGE, agentImage: AGENT_IMAGE, agentCheckInterval: "2s",
+    workspaceName: ws, image: localImages.workstation, agentImage: localImages.agent, agentCheckInterval: "2s",
     backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
 };
 let t: TestStack;
@@ -62,7 +60,7 @@ const nodeReady = () => JSON.parse(kubectl(["get", "node", node, "-o", "json"]))
 
 beforeAll(async () => {
     node = realNode();
-    loadImages([WORKSTATION_IMAGE, AGENT_IMAGE]);
+    loadImages(localImages.workstation, localImages.agent);
     t = await programStack("instance", { ...base, instances: { alice: SMALL, bob: { ...SMALL, idleShutdown: { after: "1m" } } } });
     const r = await t.stack.up(collect(t));
     expect(r.summary.result).toBe("succeeded");
@@ -71,10 +69,10 @@ beforeAll(async () => {
 afterAll(async () => {
     // A fault test that failed midway must not leave the node without its daemons.
     try {
-        cluster(["thaw", "kubelet"]);
+        clusterScript(["thaw", "kubelet"]);
     } catch { /* not running: up starts it */ }
     try {
-        cluster(["up"]);
+        clusterScript(["up"]);
     } finally {
         await tearDownOnCluster(t, namespace);
     }
@@ -87,7 +85,7 @@ describe("the workspace agent as a pod of the real node", () => {
             return pod?.status?.containerStatuses?.[0]?.ready === true && pod;
         });
         expect(p.spec.nodeName).toBe(node);
-        expect(p.spec.containers[0].image).toBe(AGENT_IMAGE);
+        expect(p.spec.containers[0].image).toBe(localImages.agent);
         expect(p.status.containerStatuses[0].containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
         const events = json(["get", "events", "--field-selector", `involvedObject.name=${p.metadata.name}`]).items.map((e: { reason: string; message: string }) => `${e.reason}: ${e.message}`);
         expect(events).toContainEqual(expect.stringMatching(/^Pulled: Container image ".*compute-instance-agent:.*" already present on machine/));
@@ -112,12 +110,12 @@ describe("the workspace agent as a pod of the real node", () => {
     test("containerd restarted under a running instance: the pod comes back, Jupyter answers, refresh and preview are quiet", async () => {
         const before = json(["get", "pod", `ci-${ws}-alice-0`]);
         expect(await jupyterStatus("alice")).toBe(200);
-        cluster(["stop", "containerd"]);
+        clusterScript(["stop", "containerd"]);
         try {
             // The kubelet notices (its runtime check fails), so the fault is real before it is repaired.
             await waitFor("the kubelet to report its container runtime down", 60_000, async () => nodeReady().status !== "True" && /container runtime/i.test(nodeReady().message));
         } finally {
-            cluster(["up"]);
+            clusterScript(["up"]);
         }
         await waitFor("the node to be Ready again", 120_000, async () => nodeReady().status === "True");
         await waitFor("alice's pod to be ready again", 180_000, async () => {
@@ -157,7 +155,7 @@ describe("the workspace agent as a pod of the real node", () => {
         await until(new Date(stop.at.getTime() - 10_000));
         // Frozen rather than killed: an `up` of the shared cluster by another test meanwhile would
         // start a killed kubelet again at once.
-        cluster(["freeze", "kubelet"]);
+        clusterScript(["freeze", "kubelet"]);
         try {
             expect(await kubeletAnswers()).toBe(false);
             // At the minute the agent (its container runs on without the kubelet) scales alice to
@@ -171,7 +169,7 @@ describe("the workspace agent as a pod of the real node", () => {
             expect(podNames()).toContain(`ci-${ws}-alice-0`);
             expect(await kubeletAnswers()).toBe(false);
         } finally {
-            cluster(["thaw", "kubelet"]);
+            clusterScript(["thaw", "kubelet"]);
         }
         await waitFor("alice's pod to be gone", 120_000, async () => !podNames().includes(`ci-${ws}-alice-0`));
         const ofEvening = () => outcomes("alice").filter((l) => String(l.reason).includes("evening"));

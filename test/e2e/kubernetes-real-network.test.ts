@@ -11,8 +11,8 @@
 import * as net from "net";
 import { execFileSync } from "child_process";
 import { testKubeconfig } from "../support/backends";
-import { applyYaml, kubectl, tearDownOnCluster } from "../support/cluster";
-import { AGENT_IMAGE, LINK_LOCAL, WORKSTATION_IMAGE, cluster, loadImages, podExec, realNode, tcpProbe } from "../support/real-node";
+import { applyYaml, clusterScript, kubectl, loadImages, localImages, realNode, tearDownOnCluster } from "../support/cluster";
+import { LINK_LOCAL, podExec, tcpProbe } from "../support/real-node";
 import { TestStack, collect, customSteps, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const ws = uniqueWorkspace("knet");
@@ -61,7 +61,7 @@ async function settlesTo(what: string, probe: () => Promise<string>, want: strin
 
 function config(egress: unknown, aliceFrom: string[]) {
     return {
-        workspaceName: ws, image: WORKSTATION_IMAGE, agentImage: AGENT_IMAGE,
+        workspaceName: ws, image: localImages.workstation, agentImage: localImages.agent,
         backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
         network: { egress },
         instances: { alice: { ...SMALL, network: { inbound: [{ application: "jupyterlab", from: aliceFrom }] } }, bob: SMALL },
@@ -79,11 +79,11 @@ const LISTENER = [
 beforeAll(async () => {
     realNode();
     // This checkout's node configuration (the link-local stand-in among it) and its images.
-    cluster(["up"]);
+    clusterScript(["up"]);
     if (!execFileSync("ip", ["-o", "-4", "addr", "show"], { encoding: "utf8" }).includes(` ${LINK_LOCAL.ip}/32 `)) {
         throw new Error(`the node has no link-local stand-in ${LINK_LOCAL.ip}: scripts/cluster up from this checkout`);
     }
-    loadImages([WORKSTATION_IMAGE, AGENT_IMAGE]);
+    loadImages(localImages.workstation, localImages.agent);
     linkLocal = net.createServer((s) => {
         linkLocalClients.push(String(s.remoteAddress));
         s.on("error", () => undefined);
@@ -99,7 +99,7 @@ beforeAll(async () => {
                 spec: {
                     automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, enableServiceLinks: false,
                     containers: [{
-                        name: "listener", image: AGENT_IMAGE, imagePullPolicy: "Never", command: ["node", "-e", LISTENER],
+                        name: "listener", image: localImages.agent, imagePullPolicy: "Never", command: ["node", "-e", LISTENER],
                         securityContext: { runAsUser: 0, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] } },
                         resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
                         readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
@@ -136,7 +136,7 @@ describe("egress NetworkPolicies on the real node", () => {
         await waitFor("the outside listener to log alice on 53", 10_000, async () => outsideClients().includes(`53 ${ip.alice}`));
         expect(udpFromAlice(ip.outside, 53)).toBe("answer");
         expect(await fromAlice(ip.bob, 8888)).toBe("connected");
-        cluster(["up"]); // this checkout's node guard, should an older checkout's `up` have rewritten it
+        clusterScript(["up"]); // this checkout's node guard, should an older checkout's `up` have rewritten it
         expect(await fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port)).toBe("refused");
         expect(linkLocalClients).toEqual([]);
     });
@@ -148,7 +148,7 @@ describe("egress NetworkPolicies on the real node", () => {
         expect(customSteps(t)).toEqual({ [`${ws}-egress`]: "update" });
         await settlesTo("alice → the outside pod's 8080", () => fromAlice(ip.outside, 8080), "connected");
         await waitFor("the outside listener to log alice on 8080", 10_000, async () => outsideClients().includes(`8080 ${ip.alice}`));
-        cluster(["up"]);
+        clusterScript(["up"]);
         expect(await fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port)).toBe("refused");
         expect(linkLocalClients).toEqual([]);
         expect(uid(`ci-${ws}-alice-0`)).toBe(before);
@@ -157,7 +157,7 @@ describe("egress NetworkPolicies on the real node", () => {
     test("a link-local range listed on purpose opens it: the listener was reachable from the pod network all along, only the policy closed it", async () => {
         await t.setConfig(config({ allow: ["0.0.0.0/0", `${LINK_LOCAL.ip}/32`] }, ["192.0.2.0/24"]));
         await t.stack.up(collect(t));
-        cluster(["up"]);
+        clusterScript(["up"]);
         await settlesTo("alice → the link-local listener", () => fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port), "connected");
         await waitFor("the link-local listener to record alice", 10_000, async () => linkLocalClients.includes(ip.alice));
     });

@@ -4,20 +4,19 @@
 // `kubectl port-forward` and through the Service's address from the host (200 with the token, 403
 // without), the instance user writes its home on the OS-disk claim (a real directory of the
 // node), and the file is still there after `compute-instance stop` and `start`.
-import { ChildProcess, execFileSync, spawn } from "child_process";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 import { testKubeconfig } from "../support/backends";
-import { kubectl, kubectlPath, tearDownOnCluster } from "../support/cluster";
+import { kubectl, loadImages, localImages, portForward, realNode, tearDownOnCluster } from "../support/cluster";
 import { ROOT, TestStack, collect, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const ws = uniqueWorkspace("kreal");
 const namespace = `ci-${ws}`;
 const sts = `ci-${ws}-alice`;
 const pod = `${sts}-0`;
-const image = workstationImageTag(contextHash(workstationContextDir()));
+const image = localImages.workstation;
 let t: TestStack;
 let token: string;
 let node: string;
@@ -26,19 +25,6 @@ const json = (args: string[]) => JSON.parse(kubectl([...args, "-n", namespace, "
 const exec = (cmd: string) => kubectl(["exec", "-n", namespace, pod, "-c", "workstation", "--", "bash", "-c", cmd]);
 const cli = (args: string[]) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args, "--workspace", ws, "--namespace", namespace, "--kubeconfig", testKubeconfig()],
     { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-
-/** `kubectl port-forward` to the pod's Jupyter on a free local port, until stopped. */
-async function portForward(): Promise<{ base: string; stop: () => void }> {
-    const child: ChildProcess = spawn(kubectlPath(), ["--kubeconfig", testKubeconfig(), "port-forward", "-n", namespace, `pod/${pod}`, ":8888"], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout!.on("data", (d) => (out += d));
-    child.stderr!.on("data", (d) => (out += d));
-    const port = await waitFor("kubectl port-forward to say its port", 30_000, async () => {
-        if (child.exitCode !== null) throw new Error(`kubectl port-forward exited: ${out}`);
-        return /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1];
-    });
-    return { base: `http://127.0.0.1:${port}`, stop: () => child.kill() };
-}
 
 /** What Jupyter answers at /api/status, with the token, a wrong one and none. */
 async function statuses(base: string): Promise<number[]> {
@@ -51,11 +37,9 @@ async function statuses(base: string): Promise<number[]> {
 }
 
 beforeAll(async () => {
-    node = kubectl(["get", "nodes", "-l", "type=real", "-o", "jsonpath={.items[*].metadata.name}"]).trim();
-    if (!node) throw new Error("the local cluster has no real node (scripts/cluster up with REAL_NODE=1)");
+    node = realNode();
     // The node never pulls: the image built here goes into its containerd (quick when it is there).
-    const clusterDir = process.env.COMPUTE_INSTANCE_TEST_CLUSTER_DIR ?? path.dirname(testKubeconfig());
-    execFileSync(path.join(ROOT, "scripts/cluster"), ["load-images", image], { env: { ...process.env, CLUSTER_DIR: clusterDir }, stdio: ["ignore", "ignore", "pipe"] });
+    loadImages(image);
     t = await programStack("instance", {
         workspaceName: ws, image,
         backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
@@ -87,7 +71,7 @@ describe("an instance whose pod really runs on the local cluster's real node", (
     });
 
     test("JupyterLab answers through kubectl port-forward: 200 with the token, 403 without", async () => {
-        const pf = await portForward();
+        const pf = await portForward(namespace, `pod/${pod}`, 8888);
         try {
             expect(await statuses(pf.base)).toEqual([200, 403, 403]);
             const lab = await fetch(`${pf.base}/lab?token=${token}`);

@@ -1,7 +1,7 @@
 // Start and stop by hand (`compute-instance start|stop|restart|status`), on the real engine and
 // cluster: stopping keeps the OS disk and the user files, the temp disk is wiped by the next
 // start, and power state is runtime state: refresh, preview and up never show or undo it.
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as path from "path";
 import { testKubeconfig } from "../support/backends";
 import { kubectl, simulatedNamespace, tearDownOnCluster } from "../support/cluster";
@@ -60,6 +60,20 @@ describe("power on Docker", () => {
     test("restart, and clear errors for an unknown instance", async () => {
         expect(cli(["restart", "alice", "--workspace", ws])).toMatch(/^alice\tRunning/);
         expect(() => cli(["status", "bob", "--workspace", ws])).toThrow(/no instance "bob" in workspace/);
+    });
+
+    test("the CLI: JSON for scripts, help per command, and exit codes that tell a failure from a mistake", async () => {
+        const status = JSON.parse(cli(["status", "alice", "--workspace", ws, "--output", "json"]));
+        expect(status).toMatchObject({ instance: "alice", status: "Running", cpus: 1, memoryGb: 2, id: `ci-${ws}-alice`, ports: { jupyter: expect.any(Number) } });
+        expect(status.lastOperation).toMatchObject({ operation: "Restart", trigger: "User", status: "Succeeded" });
+        expect(JSON.parse(cli(["list", "--workspace", ws, "-o", "json"]))).toEqual([expect.objectContaining({ instance: "alice", status: "Running", owner: expect.stringMatching(/^e2e-instance\//) })]);
+        expect(cli(["start", "--help"])).toContain("--timeout <duration>");
+        const exit = (args: string[]) => spawnSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args], { encoding: "utf8" }).status;
+        expect(exit(["status", "bob", "--workspace", ws])).toBe(1);
+        expect(exit(["status", "alice"])).toBe(64);
+        expect(exit(["status", "alice", "--workspace", ws, "--output", "yaml"])).toBe(64);
+        expect(exit(["frobnicate"])).toBe(64);
+        expect(exit([])).toBe(64);
     });
 });
 

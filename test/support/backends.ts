@@ -6,7 +6,7 @@ import * as fs from "fs";
 import type { Backend } from "../../provider/backends/backend";
 import { DockerBackend } from "../../provider/backends/docker";
 import { KubernetesBackend } from "../../provider/backends/kubernetes";
-import { simulatedNamespace } from "./cluster";
+import { kubectl, loadImages, localImages, simulatedNamespace } from "./cluster";
 import { docker } from "./stacks";
 
 /** The local cluster's kubeconfig: scripts/test starts the cluster and exports this. */
@@ -23,6 +23,8 @@ export interface BackendUnderTest {
     make(): Backend;
     /** Deletes the runtime behind the backend's back, as a user with docker/kubectl would. */
     deleteRuntimeOutOfBand(id: string): Promise<void>;
+    /** After the suite: removes what was made for it besides the backend's own objects (a namespace). */
+    dispose?(): Promise<void>;
 }
 
 export const dockerUnderTest: BackendUnderTest = {
@@ -33,13 +35,23 @@ export const dockerUnderTest: BackendUnderTest = {
     },
 };
 
-export function kubernetesUnderTest(namespace: string): BackendUnderTest {
+/**
+ * The local cluster, its pods simulated (kwok: what the API server and a kubelet report) or run
+ * on the real node (a kubelet and containerd really run them, from the image built here).
+ */
+export function kubernetesUnderTest(namespace: string, pods: "simulated" | "real" = "simulated"): BackendUnderTest {
     return {
-        name: "kubernetes",
+        name: pods === "real" ? "kubernetes (real node)" : "kubernetes",
         make: () => {
-            // The contract is about what the API server and a kubelet report: simulated pods.
-            simulatedNamespace(namespace);
+            if (pods === "simulated") simulatedNamespace(namespace);
+            // The node never pulls: the workstation image goes into its containerd first.
+            else loadImages(localImages.workstation);
             return new KubernetesBackend({ namespace, kubeconfig: testKubeconfig() });
+        },
+        async dispose() {
+            try {
+                kubectl(["delete", "namespace", namespace, "--wait=false"]);
+            } catch { /* never made, or already gone */ }
         },
         async deleteRuntimeOutOfBand(id) {
             const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");

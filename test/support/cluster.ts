@@ -1,10 +1,11 @@
 /** The local Kubernetes cluster of scripts/cluster, as the tests see it. */
-import { execFileSync } from "child_process";
+import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { agentContextDir, agentImageTag, contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 import { testKubeconfig } from "./backends";
-import type { TestStack } from "./stacks";
+import { ROOT, TestStack, waitFor } from "./stacks";
 
 export function kubectlPath(): string {
     const p = process.env.COMPUTE_INSTANCE_TEST_KUBECTL;
@@ -84,5 +85,63 @@ export function applyYaml(yaml: string): void {
         kubectl(["apply", "-f", path.join(dir, "objects.yaml")]);
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+/** The real node's name (type=real); a test of real pods fails at once on a cluster without one. */
+export function realNode(): string {
+    const node = kubectl(["get", "nodes", "-l", "type=real", "-o", "jsonpath={.items[*].metadata.name}"]).trim();
+    if (!node) throw new Error("the local cluster has no real node (scripts/cluster up with REAL_NODE=1)");
+    return node;
+}
+
+/** This checkout's workstation and agent images (as `node bin/cli/index.js build-image` tags them). */
+export const localImages = {
+    workstation: workstationImageTag(contextHash(workstationContextDir())),
+    agent: agentImageTag(contextHash(agentContextDir())),
+};
+
+/**
+ * Imports images from Docker into the real node's containerd (`scripts/cluster load-images`;
+ * quick when the node has them). Named explicitly: with no names the script also removes other
+ * builds' images from the node, which other checkouts sharing the cluster may be using. This
+ * checkout's own images are built first when Docker lacks them (another checkout's bootstrap or
+ * `build-image --prune` removes them as earlier builds; quick when they are there).
+ */
+export function loadImages(...images: string[]): void {
+    if (images.some((i) => i === localImages.workstation || i === localImages.agent)) {
+        execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), "build-image"], { stdio: ["ignore", "ignore", "pipe"] });
+    }
+    clusterScript(["load-images", ...images]);
+}
+
+/** `scripts/cluster` of this checkout, on the cluster the tests use; what it printed on stdout. */
+export function clusterScript(args: string[]): string {
+    const clusterDir = process.env.COMPUTE_INSTANCE_TEST_CLUSTER_DIR ?? path.dirname(testKubeconfig());
+    return execFileSync(path.join(ROOT, "scripts/cluster"), args, { env: { ...process.env, CLUSTER_DIR: clusterDir }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export interface PortForward {
+    /** The local port on 127.0.0.1. */
+    port: number;
+    base: string;
+    stop(): void;
+}
+
+/** `kubectl port-forward` to a pod's (or Service's) port on a free local port, as `kubeconfig`'s user, until stopped. */
+export async function portForward(namespace: string, target: string, remotePort: number, kubeconfig = testKubeconfig()): Promise<PortForward> {
+    const child: ChildProcess = spawn(kubectlPath(), ["--kubeconfig", kubeconfig, "port-forward", "-n", namespace, target, `:${remotePort}`], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (out += d));
+    try {
+        const port = Number(await waitFor("kubectl port-forward to say its port", 30_000, async () => {
+            if (child.exitCode !== null) throw new Error(`kubectl port-forward exited: ${out}`);
+            return /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+        }));
+        return { port, base: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+    } catch (e) {
+        child.kill();
+        throw e;
     }
 }

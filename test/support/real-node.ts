@@ -1,41 +1,12 @@
 /**
- * The local cluster's real node (scripts/cluster), as tests of real pods use it: images imported
- * from Docker (the node never pulls), commands in pods, the workspace agent's log, and faults
- * (one of the node's own daemons stopped, then started again by `scripts/cluster up`).
+ * The local cluster's real node (scripts/cluster), as tests of real pods use it beside
+ * ./cluster.ts (the node, images, port-forwards): commands and connections from inside pods, the
+ * workspace agent's log and memory, schedule minutes, and the node's link-local stand-in.
  */
-import { execFile, execFileSync } from "child_process";
-import * as path from "path";
+import { execFile } from "child_process";
 import { promisify } from "util";
-import { agentContextDir, agentImageTag, contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 import { testKubeconfig } from "./backends";
 import { kubectl, kubectlPath } from "./cluster";
-import { ROOT } from "./stacks";
-
-export const WORKSTATION_IMAGE = workstationImageTag(contextHash(workstationContextDir()));
-export const AGENT_IMAGE = agentImageTag(contextHash(agentContextDir()));
-
-/** The real node's name; fails when the cluster has none. */
-export function realNode(): string {
-    const node = kubectl(["get", "nodes", "-l", "type=real", "-o", "jsonpath={.items[*].metadata.name}"]).trim();
-    if (!node) throw new Error("the local cluster has no real node (scripts/cluster up with REAL_NODE=1)");
-    return node;
-}
-
-/** `scripts/cluster` of this checkout, on the cluster the tests use. */
-export function cluster(args: string[]): string {
-    const clusterDir = process.env.COMPUTE_INSTANCE_TEST_CLUSTER_DIR ?? path.dirname(testKubeconfig());
-    return execFileSync(path.join(ROOT, "scripts/cluster"), args, { env: { ...process.env, CLUSTER_DIR: clusterDir }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
-
-/**
- * This checkout's workstation and agent images built on Docker when missing (another checkout's
- * `build-image --prune` or bootstrap removes them as earlier builds), then imported into the
- * node's containerd (both quick when they are there).
- */
-export function loadImages(images: string[]): void {
-    execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), "build-image"], { stdio: ["ignore", "ignore", "pipe"] });
-    cluster(["load-images", ...images]);
-}
 
 /** A command in a pod's container; its output (throws with stderr when it exits non-zero). */
 export function podExec(namespace: string, pod: string, container: string, cmd: string[]): string {
@@ -44,9 +15,9 @@ export function podExec(namespace: string, pod: string, container: string, cmd: 
 
 /**
  * Whether a TCP connection from inside a pod to host:port is made within 4 s: "connected",
- * "refused" (the host answered: nothing listens) or "timeout" (dropped on the way). Node.js runs
- * the probe, so the pod's image needs `node` (the agent's image has it) or `python3` (the
- * workstation's).
+ * "refused" (nothing listens there, or a NetworkPolicy refused it: kube-router rejects with ICMP
+ * port unreachable) or "timeout" (dropped on the way). The pod's image needs `node` (the agent's
+ * has it) or `python3` (the workstation's) to run the probe.
  */
 export async function tcpProbe(namespace: string, pod: string, container: string, host: string, port: number, runtime: "node" | "python3"): Promise<string> {
     const script = runtime === "node"

@@ -55,7 +55,9 @@ describe("SSH on Kubernetes", () => {
     test("the key is mounted read-only from the instance's Secret where sshd reads it", () => {
         const secret = runtimeManifests(withSsh, "ml")[0] as any;
         expect(secret.stringData["ssh-authorized-key"]).toBe(`${PUBLIC_KEY}\n`);
-        expect(pod.containers[0].volumeMounts).toContainEqual({ name: "ssh-keys", mountPath: "/etc/compute-instance/ssh", readOnly: true });
+        // The file alone, into the image's root-owned 0755 directory: sshd's StrictModes refuses a
+        // key under a Secret volume's own directory, which the kubelet makes world-writable.
+        expect(pod.containers[0].volumeMounts).toContainEqual({ name: "ssh-keys", mountPath: "/etc/compute-instance/ssh/authorized_keys", subPath: "authorized_keys", readOnly: true });
         expect(pod.volumes).toContainEqual({
             name: "ssh-keys",
             secret: { secretName: "ci-ml-team-alice-token", items: [{ key: "ssh-authorized-key", path: "authorized_keys" }], defaultMode: 0o444 },

@@ -19,6 +19,7 @@ import {
     workspacePolicyManifest, WORKSTATION_CONTAINER,
 } from "./manifests";
 import { parseCpu, parseMemoryGb } from "./quantity";
+import { PodLike, resizeProgress } from "./resize";
 import { labelsPatch } from "../../spec/labels";
 import type { QuotaUse } from "../../spec/quota";
 import { SetupProgress, setupProgressFromLog, setupSeconds } from "../../spec/setup";
@@ -31,6 +32,8 @@ export interface KubernetesTarget {
 }
 
 const PING_TIMEOUT_MS = 5000;
+/** How long a kubelet may take to apply an in-place resize it accepted (it usually takes a second). */
+const RESIZE_TIMEOUT_SECONDS = 120;
 
 /** The verbs and resources the provider needs in the workspace's namespace. */
 const REQUIRED_ACCESS: { group: string; resource: string; verb: string; subresource?: string }[] = [
@@ -86,10 +89,15 @@ async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
     }
 }
 
-/** Azure's state of an instance from its StatefulSet and pod: scaled to zero is Stopped. */
-function statusOf(sts: k8s.V1StatefulSet, pod: k8s.V1Pod | undefined): InstanceStatus {
+/**
+ * Azure's state of an instance from its StatefulSet and pod: scaled to zero is Stopped. A pod
+ * that is not ready while its setup scripts run, or after one failed, is SettingUp or SetupFailed
+ * (what the entry point said, when it was read), as on Docker.
+ */
+export function statusOf(sts: k8s.V1StatefulSet, pod: k8s.V1Pod | undefined, setup?: SetupProgress): InstanceStatus {
     if ((sts.spec?.replicas ?? 1) === 0) return "Stopped";
     if (pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) return "Running";
+    if (pod && setup && setup.phase !== "Done") return setup.phase;
     return pod ? "Starting" : "Creating";
 }
 
@@ -430,7 +438,7 @@ export class KubernetesBackend implements Backend {
                     const p = pod ? await this.setupProgress(pod) : undefined;
                     return p?.phase === "SettingUp" ? p.message : undefined;
                 },
-                diagnostics: () => this.events(name),
+                diagnostics: () => this.diagnostics(name),
                 timeoutSeconds: spec.readyTimeoutSeconds + setupWait,
                 progress,
                 intervalMs: 500,
@@ -524,8 +532,29 @@ export class KubernetesBackend implements Backend {
         }
     }
 
-    private async events(name: string): Promise<string> {
-        const list = await this.core.listNamespacedEvent({ namespace: this.ns, fieldSelector: `involvedObject.name=${name}-0` });
+    /**
+     * Why a pod did not get ready: the workstation's last output (a failed setup script's own
+     * words are there, as on Docker), then the pod's events.
+     */
+    private async diagnostics(name: string): Promise<string> {
+        const pod = await this.podOf(name).catch(() => undefined);
+        return [await this.logTail(pod), await this.events(name, pod)].filter(Boolean).join("\n");
+    }
+
+    private async logTail(pod: k8s.V1Pod | undefined): Promise<string> {
+        // Only a container that a runtime started has output (simulated pods have no container ID).
+        if (!pod?.status?.containerStatuses?.find((c) => c.name === WORKSTATION_CONTAINER)?.containerID) return "";
+        try {
+            return String(await this.core.readNamespacedPodLog({ name: pod.metadata?.name ?? "", namespace: this.ns, container: WORKSTATION_CONTAINER, tailLines: 30 })).trim();
+        } catch {
+            return "";
+        }
+    }
+
+    private async events(name: string, pod?: k8s.V1Pod): Promise<string> {
+        // This pod's only: an earlier pod of the same name (before a stop or a replacement) had its own.
+        const uid = pod?.metadata?.uid ? `,involvedObject.uid=${pod.metadata.uid}` : "";
+        const list = await this.core.listNamespacedEvent({ namespace: this.ns, fieldSelector: `involvedObject.name=${name}-0${uid}` });
         return list.items.slice(-10).map((e) => `${e.type} ${e.reason}: ${e.message}`).join("\n");
     }
 
@@ -543,10 +572,12 @@ export class KubernetesBackend implements Backend {
         // SSH is reached on its Service port, not on sshd's unprivileged port in the pod.
         const sshPort = sts.metadata?.annotations?.[`${LABEL_PREFIX}/ssh-port`];
         if (ports.ssh !== undefined && sshPort) ports.ssh = Number(sshPort);
+        // Not ready: the entry point's log says whether a setup script is running or failed.
+        const setup = pod && statusOf(sts, pod) === "Starting" ? await this.setupProgress(pod) : undefined;
         return {
             id,
             uid: pod?.metadata?.uid ?? sts.metadata?.uid ?? "",
-            status: statusOf(sts, pod),
+            status: statusOf(sts, pod, setup),
             image: container?.image ?? "",
             cpus: parseCpu(String(limits.cpu ?? "0")),
             memoryGb: parseMemoryGb(String(limits.memory ?? "0")),
@@ -590,17 +621,7 @@ export class KubernetesBackend implements Backend {
         const memoryGb = changes.memoryGb ?? before.memoryGb;
         const resources = containerResources(cpus, memoryGb, before.gpus);
         // The running pod first (in place, no restart), then the template, for the next start.
-        const pod = await this.podOf(id);
-        if (pod) {
-            try {
-                await this.core.patchNamespacedPodResize(
-                    { name: `${id}-0`, namespace: this.ns, body: { spec: { containers: [{ name: WORKSTATION_CONTAINER, resources }] } } },
-                    this.lib.setHeaderOptions("Content-Type", this.lib.PatchStrategy.StrategicMergePatch),
-                );
-            } catch (e) {
-                throw new BackendError(`could not resize pod ${id}-0 in place on the ${this.description}: ${reason(e)} (in-place resize needs Kubernetes 1.33 or later)`);
-            }
-        }
+        if (await this.podOf(id)) await this.resizePod(id, before, { cpus, memoryGb });
         const sts = await this.apps.readNamespacedStatefulSet({ name: id, namespace: this.ns });
         const template = sts.spec?.template.spec?.containers?.[0];
         if (template) {
@@ -612,6 +633,64 @@ export class KubernetesBackend implements Backend {
             });
         }
         return this.verified(id, changes);
+    }
+
+    /**
+     * Resizes the running pod in place and waits until its kubelet has applied the new size: the
+     * API server takes any resize that fits the node's allocatable, and only the kubelet knows
+     * whether the node has room beside its other pods. A resize it defers or refuses is undone
+     * (a deferred one would otherwise be applied later, behind the stack's back) and fails the
+     * update with the kubelet's reason.
+     */
+    private async resizePod(id: string, before: RuntimeState, want: { cpus: number; memoryGb: number }): Promise<void> {
+        const failure = await this.resizeApplied(id, await this.patchResize(id, want, before.gpus), want);
+        if (!failure) return;
+        let undone = "it was undone";
+        try {
+            const back = await this.resizeApplied(id, await this.patchResize(id, before, before.gpus), before);
+            if (back) undone = `undoing it failed too: ${back}`;
+        } catch (e) {
+            undone = `undoing it failed too: ${e instanceof Error ? e.message : String(e)}`;
+        }
+        throw new BackendError(
+            `${failure}; ${undone}: the pod keeps ${before.cpus} CPUs and ${before.memoryGb} GiB. A node with room takes it: ` +
+            `free room on ${await this.nodeOf(id)}, or stop the instance (compute-instance stop), run \`pulumi up\` and start it again, for the scheduler to place it`,
+        );
+    }
+
+    /** Asks for a new size through the pods/resize subresource: the pod's generation that asks. */
+    private async patchResize(id: string, size: { cpus: number; memoryGb: number }, gpus: number): Promise<number> {
+        try {
+            const pod = await this.core.patchNamespacedPodResize(
+                { name: `${id}-0`, namespace: this.ns, body: { spec: { containers: [{ name: WORKSTATION_CONTAINER, resources: containerResources(size.cpus, size.memoryGb, gpus) }] } } },
+                this.lib.setHeaderOptions("Content-Type", this.lib.PatchStrategy.StrategicMergePatch),
+            );
+            return pod.metadata?.generation ?? 0;
+        } catch (e) {
+            throw new BackendError(`could not resize pod ${id}-0 in place on the ${this.description}: ${reason(e)} (in-place resize needs Kubernetes 1.33 or later)`);
+        }
+    }
+
+    /** Waits until the kubelet has applied the resize asked at `generation`: undefined then, or why it did not. */
+    private async resizeApplied(id: string, generation: number, want: { cpus: number; memoryGb: number }): Promise<string | undefined> {
+        const deadline = Date.now() + RESIZE_TIMEOUT_SECONDS * 1000;
+        for (;;) {
+            const pod = await this.podOf(id);
+            if (!pod) return `pod ${id}-0 went away while it was resized`;
+            const p = resizeProgress(pod as PodLike, WORKSTATION_CONTAINER, generation, want);
+            if (p.state === "applied" || p.state === "untracked") return undefined;
+            if (p.state === "refused") {
+                const did = p.reason === "Deferred" ? "deferred" : p.reason === "Infeasible" ? "refused as infeasible" : "failed";
+                return `the kubelet ${did} the resize of pod ${id}-0 to ${want.cpus} CPUs and ${want.memoryGb} GiB (${p.reason}: ${p.message})`;
+            }
+            if (Date.now() > deadline) return `the kubelet did not apply the resize of pod ${id}-0 within ${RESIZE_TIMEOUT_SECONDS}s (${p.why})`;
+            await new Promise((r) => setTimeout(r, 250));
+        }
+    }
+
+    private async nodeOf(id: string): Promise<string> {
+        const node = (await this.podOf(id).catch(() => undefined))?.spec?.nodeName;
+        return node ? `node ${node}` : "its node";
     }
 
     /** The runtime read back after live changes: a change that did not take is an error. */
@@ -693,7 +772,7 @@ export class KubernetesBackend implements Backend {
             what: `pod ${id}-0`,
             probe: async () => (await this.podOf(id))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
             dead: () => this.podTrouble(id),
-            diagnostics: () => this.events(id),
+            diagnostics: () => this.diagnostics(id),
             timeoutSeconds,
             progress,
             intervalMs: 500,

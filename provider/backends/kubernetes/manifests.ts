@@ -313,7 +313,10 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                                 { name: "temp-disk", mountPath: TEMP_DISK_DIR },
                                 { name: "user-files", mountPath: USER_FILES_DIR },
                                 { name: "shm", mountPath: "/dev/shm" },
-                                ...(spec.ssh ? [{ name: "ssh-keys", mountPath: SSH_KEYS_DIR, readOnly: true }] : []),
+                                // The one file, into the image's root-owned directory: a Secret volume's own
+                                // directory is world-writable (drwxrwxrwt), and sshd (StrictModes) refuses a
+                                // key file under it. A new key restarts the pod, so no live update is missed.
+                                ...(spec.ssh ? [{ name: "ssh-keys", mountPath: `${SSH_KEYS_DIR}/authorized_keys`, subPath: "authorized_keys", readOnly: true }] : []),
                                 // A whole-directory mount (no subPath): the kubelet swaps in a new token when the Secret changes.
                                 ...(tokenFile ? [{ name: "token", mountPath: TOKEN_DIR, readOnly: true }] : []),
                                 ...(setupItems.length ? [{ name: "setup", mountPath: SETUP_DIR, readOnly: true }] : []),
