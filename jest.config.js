@@ -1,7 +1,10 @@
 // Two projects: `unit` (pure logic and component wiring, no I/O) and `e2e` (the real Pulumi CLI
 // through the Automation API, the real Docker engine). scripts/test runs both, e2e in band.
 const transform = {
-    "^.+\\.[tj]s$": ["ts-jest", { tsconfig: { allowJs: true, module: "commonjs", esModuleInterop: true, strict: true, target: "es2022" } }],
+    "^.+\\.[tj]s$": [
+        "ts-jest",
+        { tsconfig: { allowJs: true, module: "commonjs", esModuleInterop: true, strict: true, target: "es2022" } },
+    ],
 };
 
 // @kubernetes/client-node 1.x is ESM that Jest's CommonJS runtime refuses: transform it too.

@@ -5,9 +5,18 @@
  */
 import type { AgentStore, Backend, EgressSpec, InboundSpec, InstanceView } from "../provider/backends/backend";
 import { progressTo, silentProgress } from "../provider/progress";
-import { ScheduleSpec, scheduleSchema } from "../provider/spec/schedule";
+import { ScheduleSpec, scheduleSchema } from "../provider/model/schedule";
 import { readActivity } from "./activity";
-import { Activity, AgentMemory, Operation, PowerAction, Trigger, dueScheduleAction, emptyMemory, idleVerdict } from "./decide";
+import {
+    Activity,
+    AgentMemory,
+    Operation,
+    PowerAction,
+    Trigger,
+    dueScheduleAction,
+    emptyMemory,
+    idleVerdict,
+} from "./decide";
 
 export interface InstancePolicy {
     schedules: ScheduleSpec[];
@@ -16,7 +25,8 @@ export interface InstancePolicy {
 
 export type Logger = (entry: Record<string, unknown>) => void;
 
-export const jsonLogger: Logger = (entry) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+export const jsonLogger: Logger = (entry) =>
+    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
 
 /** Policies by instance, from the store's keys (`schedule.<instance>.<name>`, `idle.<instance>`). */
 export function policiesByInstance(raw: Record<string, unknown>, log: Logger): Map<string, InstancePolicy> {
@@ -31,7 +41,12 @@ export function policiesByInstance(raw: Record<string, unknown>, log: Logger): M
         if (kind === "schedule" && instance && name) {
             const r = scheduleSchema.safeParse(value);
             if (r.success) of(instance).schedules.push({ ...r.data, name });
-            else log({ level: "warning", instance, message: `ignoring schedule "${name}": ${r.error.issues[0]?.message}` });
+            else
+                log({
+                    level: "warning",
+                    instance,
+                    message: `ignoring schedule "${name}": ${r.error.issues[0]?.message}`,
+                });
         } else if (kind === "idle" && instance) {
             const after = (value as { afterSeconds?: unknown } | null)?.afterSeconds;
             if (typeof after === "number" && after > 0) of(instance).idleAfterSeconds = after;
@@ -42,7 +57,12 @@ export function policiesByInstance(raw: Record<string, unknown>, log: Logger): M
 
 export function memoryFrom(raw: unknown): AgentMemory {
     const m = raw && typeof raw === "object" ? (raw as Partial<AgentMemory>) : {};
-    return { ...emptyMemory(), handledUntil: { ...(m.handledUntil ?? {}) }, lastOperation: { ...(m.lastOperation ?? {}) }, ...(m.activeAt ? { activeAt: { ...m.activeAt } } : {}) };
+    return {
+        ...emptyMemory(),
+        handledUntil: { ...(m.handledUntil ?? {}) },
+        lastOperation: { ...(m.lastOperation ?? {}) },
+        ...(m.activeAt ? { activeAt: { ...m.activeAt } } : {}),
+    };
 }
 
 export interface AgentContext {
@@ -62,7 +82,11 @@ export interface AgentContext {
 /** One check of every instance of the workspace. Returns the memory it saved. */
 export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
     const now = ctx.now?.() ?? new Date();
-    const [rawPolicies, instances, rawMemory] = await Promise.all([ctx.store.readPolicies(), ctx.backend.listInstances(ctx.workspace), ctx.store.readMemory()]);
+    const [rawPolicies, instances, rawMemory] = await Promise.all([
+        ctx.store.readPolicies(),
+        ctx.backend.listInstances(ctx.workspace),
+        ctx.store.readMemory(),
+    ]);
     const policies = policiesByInstance(rawPolicies, ctx.log);
     const memory = memoryFrom(rawMemory);
     await repairApplications(ctx);
@@ -77,22 +101,37 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
         try {
             if (due.decision) {
                 const d = due.decision;
-                await act(ctx, memory, view, d.action, "Schedule", `schedule "${d.schedule}" fired at ${d.firedAt.toISOString()}`);
+                await act(
+                    ctx,
+                    memory,
+                    view,
+                    d.action,
+                    "Schedule",
+                    `schedule "${d.schedule}" fired at ${d.firedAt.toISOString()}`,
+                );
                 continue;
             }
             if (policy.idleAfterSeconds && view.status === "Running" && view.startedAt) {
                 const activity = await (ctx.activity ?? defaultActivity)(view);
                 const seen = memory.activeAt?.[view.instance];
-                const verdict = idleVerdict(policy.idleAfterSeconds, activity, new Date(view.startedAt), now, seen ? new Date(seen) : undefined);
+                const verdict = idleVerdict(
+                    policy.idleAfterSeconds,
+                    activity,
+                    new Date(view.startedAt),
+                    now,
+                    seen ? new Date(seen) : undefined,
+                );
                 // In use right now: the quiet period can only start after this check.
-                if (!verdict.idle && verdict.quietSince === undefined) memory.activeAt = { ...memory.activeAt, [view.instance]: now.toISOString() };
+                if (!verdict.idle && verdict.quietSince === undefined)
+                    memory.activeAt = { ...memory.activeAt, [view.instance]: now.toISOString() };
                 if (verdict.idle) await act(ctx, memory, view, "stop", "IdleShutdown", verdict.reason);
             }
             ctx.problems?.delete(view.instance);
         } catch (e) {
             // Logged when the problem starts or changes, not at every check.
             const message = `skipped this check: ${(e as Error).message}`;
-            if (ctx.problems?.get(view.instance) !== message) ctx.log({ level: "error", instance: view.instance, message });
+            if (ctx.problems?.get(view.instance) !== message)
+                ctx.log({ level: "error", instance: view.instance, message });
             ctx.problems?.set(view.instance, message);
         }
     }
@@ -118,7 +157,15 @@ function noteUserOperation(ctx: AgentContext, memory: AgentMemory, instance: str
     const last = memory.lastOperation[instance];
     if (last && last.at >= op.at) return;
     memory.lastOperation[instance] = op as Operation;
-    ctx.log({ level: "info", instance, operation: op.operation, trigger: "User", reason: op.reason, status: op.status, at: op.at });
+    ctx.log({
+        level: "info",
+        instance,
+        operation: op.operation,
+        trigger: "User",
+        reason: op.reason,
+        status: op.status,
+        at: op.at,
+    });
 }
 
 async function defaultActivity(view: InstanceView): Promise<Activity> {
@@ -126,19 +173,46 @@ async function defaultActivity(view: InstanceView): Promise<Activity> {
     return readActivity(view.jupyterUrl, view.token);
 }
 
-async function act(ctx: AgentContext, memory: AgentMemory, view: InstanceView, action: PowerAction, trigger: Trigger, reason: string): Promise<void> {
+async function act(
+    ctx: AgentContext,
+    memory: AgentMemory,
+    view: InstanceView,
+    action: PowerAction,
+    trigger: Trigger,
+    reason: string,
+): Promise<void> {
     const wanted = action === "stop" ? "Stopped" : "Running";
     if (view.status === wanted) {
-        ctx.log({ level: "info", instance: view.instance, trigger, message: `already ${wanted.toLowerCase()}: nothing to do (${reason})` });
+        ctx.log({
+            level: "info",
+            instance: view.instance,
+            trigger,
+            message: `already ${wanted.toLowerCase()}: nothing to do (${reason})`,
+        });
         return;
     }
-    const op: Operation = { operation: action === "stop" ? "Stop" : "Start", trigger, at: new Date().toISOString(), reason, status: "Succeeded" };
-    ctx.log({ level: "info", instance: view.instance, operation: op.operation, trigger, reason, message: `${action === "stop" ? "stopping" : "starting"}` });
+    const op: Operation = {
+        operation: action === "stop" ? "Stop" : "Start",
+        trigger,
+        at: new Date().toISOString(),
+        reason,
+        status: "Succeeded",
+    };
+    ctx.log({
+        level: "info",
+        instance: view.instance,
+        operation: op.operation,
+        trigger,
+        reason,
+        message: `${action === "stop" ? "stopping" : "starting"}`,
+    });
     const started = Date.now();
     try {
         if (action === "stop") await ctx.backend.stopRuntime(view.id);
         else {
-            const progress = progressTo((m, ephemeral) => (ephemeral ? undefined : ctx.log({ level: "info", instance: view.instance, message: m })));
+            const progress = progressTo((m, ephemeral) =>
+                ephemeral ? undefined : ctx.log({ level: "info", instance: view.instance, message: m }),
+            );
             await ctx.backend.startRuntime(view.id, progress, ctx.startTimeoutSeconds);
         }
     } catch (e) {
@@ -147,8 +221,14 @@ async function act(ctx: AgentContext, memory: AgentMemory, view: InstanceView, a
     }
     memory.lastOperation[view.instance] = op;
     ctx.log({
-        level: op.status === "Succeeded" ? "info" : "error", instance: view.instance, operation: op.operation, trigger, reason, status: op.status,
-        seconds: Math.round((Date.now() - started) / 100) / 10, ...(op.error ? { error: op.error } : {}),
+        level: op.status === "Succeeded" ? "info" : "error",
+        instance: view.instance,
+        operation: op.operation,
+        trigger,
+        reason,
+        status: op.status,
+        seconds: Math.round((Date.now() - started) / 100) / 10,
+        ...(op.error ? { error: op.error } : {}),
     });
 }
 
@@ -156,7 +236,10 @@ async function act(ctx: AgentContext, memory: AgentMemory, view: InstanceView, a
 async function repairApplications(ctx: AgentContext): Promise<void> {
     try {
         for (const name of (await ctx.backend.repairApplications?.(ctx.workspace)) ?? []) {
-            ctx.log({ level: "warning", message: `${name} had started before its instance (an engine restart?); restarted it into the instance's network` });
+            ctx.log({
+                level: "warning",
+                message: `${name} had started before its instance (an engine restart?); restarted it into the instance's network`,
+            });
         }
     } catch (e) {
         ctx.log({ level: "error", message: `could not check the custom applications: ${(e as Error).message}` });
@@ -187,7 +270,10 @@ export async function restoreNetworkRules(ctx: AgentContext, raw?: Record<string
                 continue;
             }
             applied++;
-            ctx.log({ level: "warning", message: `network rules ${key} were missing on the host (a reboot?); applied them again` });
+            ctx.log({
+                level: "warning",
+                message: `network rules ${key} were missing on the host (a reboot?); applied them again`,
+            });
         } catch (e) {
             ctx.log({ level: "error", message: `could not restore network rules ${key}: ${(e as Error).message}` });
         }

@@ -3,7 +3,7 @@
  * users rely on (a schedule fires once, a missed firing is caught up once, a busy kernel keeps an
  * instance alive) are tested without clocks or engines.
  */
-import { ScheduleSpec, latestFiring } from "../provider/spec/schedule";
+import { ScheduleSpec, latestFiring } from "../provider/model/schedule";
 
 /** Who asked for a power change; Azure's `lastOperation.operationTrigger`. */
 export type Trigger = "User" | "Schedule" | "IdleShutdown";
@@ -67,7 +67,8 @@ export function dueScheduleAction(
         if (since === undefined) continue;
         const fired = latestFiring(s, now);
         if (!fired || fired.getTime() <= Date.parse(since)) continue;
-        if (!decision || fired.getTime() > decision.firedAt.getTime()) decision = { action: s.action, schedule: s.name, firedAt: fired };
+        if (!decision || fired.getTime() > decision.firedAt.getTime())
+            decision = { action: s.action, schedule: s.name, firedAt: fired };
     }
     return { decision, handledUntil: marks };
 }
@@ -104,7 +105,13 @@ const BUSY_STATES = new Set(["busy"]);
  * and neither do the UI's own API calls (an open browser tab polls the server all day: Jupyter's
  * `/api/status` last_activity would never go quiet).
  */
-export function idleVerdict(afterSeconds: number, activity: Activity, startedAt: Date, now: Date, lastSeenActive?: Date): IdleVerdict {
+export function idleVerdict(
+    afterSeconds: number,
+    activity: Activity,
+    startedAt: Date,
+    now: Date,
+    lastSeenActive?: Date,
+): IdleVerdict {
     const busy = activity.kernels.filter((k) => BUSY_STATES.has(k.execution_state ?? ""));
     if (busy.length) return { idle: false, reason: `${busy.length} kernel(s) busy` };
     if (activity.connections) return { idle: false, reason: `${activity.connections} SSH/editor connection(s) open` };

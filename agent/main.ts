@@ -5,7 +5,7 @@
  *   CI_AGENT_BACKEND                 JSON backend spec ({"kind":"docker","host":...} or {"kind":"kubernetes","namespace":...})
  *   CI_AGENT_CHECK_INTERVAL_SECONDS  how often it checks (default 30)
  */
-import type { BackendSpec } from "../provider/spec/schema";
+import type { BackendSpec } from "../provider/model/schema";
 import type { Backend } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
 import { KubernetesBackend } from "../provider/backends/kubernetes";
@@ -15,7 +15,9 @@ const RULES_CHECK_MS = 10 * 60 * 1000;
 
 function backendOf(spec: BackendSpec): Backend {
     // Inside the workspace the agent reaches instances by name, not on the host's published ports.
-    return spec.kind === "docker" ? new DockerBackend(spec.host, { reachInstancesBy: "workspace-network" }) : new KubernetesBackend(spec);
+    return spec.kind === "docker"
+        ? new DockerBackend(spec.host, { reachInstancesBy: "workspace-network" })
+        : new KubernetesBackend(spec);
 }
 
 async function main(): Promise<void> {
@@ -23,11 +25,21 @@ async function main(): Promise<void> {
     const spec = JSON.parse(process.env.CI_AGENT_BACKEND ?? "null") as BackendSpec | null;
     const interval = Number(process.env.CI_AGENT_CHECK_INTERVAL_SECONDS ?? 30);
     if (!workspace || !spec || !(interval > 0)) {
-        jsonLogger({ level: "error", message: "CI_AGENT_WORKSPACE, CI_AGENT_BACKEND and CI_AGENT_CHECK_INTERVAL_SECONDS must be set" });
+        jsonLogger({
+            level: "error",
+            message: "CI_AGENT_WORKSPACE, CI_AGENT_BACKEND and CI_AGENT_CHECK_INTERVAL_SECONDS must be set",
+        });
         process.exit(2);
     }
     const backend = backendOf(spec);
-    const ctx: AgentContext = { workspace, backend, store: backend.agentStore(workspace), log: jsonLogger, startTimeoutSeconds: 600, problems: new Map() };
+    const ctx: AgentContext = {
+        workspace,
+        backend,
+        store: backend.agentStore(workspace),
+        log: jsonLogger,
+        startTimeoutSeconds: 600,
+        problems: new Map(),
+    };
     let stopping = false;
     let wake: (() => void) | undefined;
     const stop = () => {
@@ -36,7 +48,10 @@ async function main(): Promise<void> {
     };
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
-    jsonLogger({ level: "info", message: `workspace agent of "${workspace}" on the ${backend.description}, checking every ${interval}s` });
+    jsonLogger({
+        level: "info",
+        message: `workspace agent of "${workspace}" on the ${backend.description}, checking every ${interval}s`,
+    });
     let lastRulesCheck = 0;
     while (!stopping) {
         const started = Date.now();

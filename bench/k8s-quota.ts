@@ -25,16 +25,29 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main() {
     const ws = uniqueWorkspace("quota");
-    const instances = Object.fromEntries(Array.from({ length: n }, (_, i) => [`i${String(i).padStart(3, "0")}`, { size: { cpus: 0.25, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "10m" }]));
+    const instances = Object.fromEntries(
+        Array.from({ length: n }, (_, i) => [
+            `i${String(i).padStart(3, "0")}`,
+            { size: { cpus: 0.25, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "10m" },
+        ]),
+    );
     const base = {
-        workspaceName: ws, image: "registry.example.com/ml/workstation:1",
-        backend: { kubernetes: { namespace: `ci-${ws}`, kubeconfig: testKubeconfig() } }, instances,
+        workspaceName: ws,
+        image: "registry.example.com/ml/workstation:1",
+        backend: { kubernetes: { namespace: `ci-${ws}`, kubeconfig: testKubeconfig() } },
+        instances,
     };
     // Simulated pods (kwok): more instances than the real node holds.
     simulatedNamespace(`ci-${ws}`);
     const t = await programStack("instance", base);
     const env = { ...process.env, ...(t.stack.workspace as unknown as { envVars: Record<string, string> }).envVars };
-    const cli = (args: string[]) => execFileSync("pulumi", [...args, "--stack", t.stack.name, "--non-interactive"], { cwd: t.stack.workspace.workDir, env, stdio: "ignore", maxBuffer: 1 << 28 });
+    const cli = (args: string[]) =>
+        execFileSync("pulumi", [...args, "--stack", t.stack.name, "--non-interactive"], {
+            cwd: t.stack.workspace.workDir,
+            env,
+            stdio: "ignore",
+            maxBuffer: 1 << 28,
+        });
     const off: number[] = [];
     const on: number[] = [];
     try {
@@ -51,11 +64,15 @@ async function main() {
             console.log(`round ${r + 1}: off ${off[r].toFixed(2)}s, on ${on[r].toFixed(2)}s`);
         }
         const ratio = median(on) / median(off);
-        console.log(`median no-op preview: off ${median(off).toFixed(2)}s, on ${median(on).toFixed(2)}s; on/off ${ratio.toFixed(3)} (target ≤ 1.2)`);
+        console.log(
+            `median no-op preview: off ${median(off).toFixed(2)}s, on ${median(on).toFixed(2)}s; on/off ${ratio.toFixed(3)} (target ≤ 1.2)`,
+        );
     } finally {
         try {
             cli(["destroy", "--yes", "--skip-preview"]);
-        } catch { /* reported by the next run's leftovers */ }
+        } catch {
+            /* reported by the next run's leftovers */
+        }
         await t.dispose();
     }
 }

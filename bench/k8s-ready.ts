@@ -35,7 +35,9 @@ async function untilAnswers(url: string, token: string): Promise<void> {
     for (;;) {
         try {
             if ((await httpStatus(url, { Authorization: `token ${token}` }, 400)) === 200) return;
-        } catch { /* not yet */ }
+        } catch {
+            /* not yet */
+        }
         if (Date.now() > deadline) throw new Error(`${url} did not answer within ${POLL_LIMIT_MS / 1000}s`);
         await new Promise((r) => setTimeout(r, 100));
     }
@@ -45,7 +47,16 @@ async function untilAnswers(url: string, token: string): Promise<void> {
 async function podAddress(namespace: string, selector: string): Promise<string> {
     const deadline = Date.now() + POLL_LIMIT_MS;
     for (;;) {
-        const ip = kubectl(["get", "pods", "-n", namespace, "-l", selector, "-o", "jsonpath={.items[0].status.podIP}"]).trim();
+        const ip = kubectl([
+            "get",
+            "pods",
+            "-n",
+            namespace,
+            "-l",
+            selector,
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ]).trim();
         if (ip) return ip;
         if (Date.now() > deadline) throw new Error(`no pod of ${selector} in ${namespace} got an address`);
         await new Promise((r) => setTimeout(r, 100));
@@ -56,20 +67,40 @@ async function podAddress(namespace: string, selector: string): Promise<string> 
 function barePodSpec(token: string) {
     const resources = { cpu: `${SIZE.cpus * 1000}m`, memory: `${SIZE.memoryGb}Gi` };
     return {
-        automountServiceAccountToken: false, enableServiceLinks: false, terminationGracePeriodSeconds: 10,
-        securityContext: { runAsUser: 1000, runAsGroup: 1000, runAsNonRoot: true, fsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } },
-        containers: [{
-            name: "workstation", image: localImages.workstation, imagePullPolicy: "Never",
-            env: [{ name: "JUPYTER_TOKEN", value: token }, { name: "CI_APPLICATIONS", value: "jupyterlab,jupyter,terminal" }],
-            ports: [{ name: "jupyter", containerPort: 8888 }],
-            resources: { requests: resources, limits: resources },
-            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-            volumeMounts: [
-                { name: "home", mountPath: "/home/azureuser" }, { name: "temp", mountPath: "/mnt" },
-                { name: "files", mountPath: "/home/azureuser/cloudfiles/code" },
-            ],
-        }],
-        volumes: [{ name: "home", emptyDir: {} }, { name: "temp", emptyDir: { sizeLimit: "1Gi" } }, { name: "files", emptyDir: {} }],
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
+        terminationGracePeriodSeconds: 10,
+        securityContext: {
+            runAsUser: 1000,
+            runAsGroup: 1000,
+            runAsNonRoot: true,
+            fsGroup: 1000,
+            seccompProfile: { type: "RuntimeDefault" },
+        },
+        containers: [
+            {
+                name: "workstation",
+                image: localImages.workstation,
+                imagePullPolicy: "Never",
+                env: [
+                    { name: "JUPYTER_TOKEN", value: token },
+                    { name: "CI_APPLICATIONS", value: "jupyterlab,jupyter,terminal" },
+                ],
+                ports: [{ name: "jupyter", containerPort: 8888 }],
+                resources: { requests: resources, limits: resources },
+                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+                volumeMounts: [
+                    { name: "home", mountPath: "/home/azureuser" },
+                    { name: "temp", mountPath: "/mnt" },
+                    { name: "files", mountPath: "/home/azureuser/cloudfiles/code" },
+                ],
+            },
+        ],
+        volumes: [
+            { name: "home", emptyDir: {} },
+            { name: "temp", emptyDir: { sizeLimit: "1Gi" } },
+            { name: "files", emptyDir: {} },
+        ],
     };
 }
 
@@ -79,20 +110,31 @@ async function baseline(): Promise<{ create: number; start: number }> {
     const token = randomBytes(32).toString("hex");
     try {
         applyYaml(JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } }));
-        const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "bare", namespace, labels: { bench: "pod" } }, spec: barePodSpec(token) };
+        const pod = {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "bare", namespace, labels: { bench: "pod" } },
+            spec: barePodSpec(token),
+        };
         const created = process.hrtime.bigint();
         applyYaml(JSON.stringify(pod));
         await untilAnswers(`http://${await podAddress(namespace, "bench=pod")}:8888/api/status`, token);
         const create = seconds(created);
         kubectl(["delete", "pod", "bare", "-n", namespace, "--wait=true"]);
 
-        applyYaml(JSON.stringify({
-            apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "bare", namespace },
-            spec: {
-                replicas: 0, serviceName: "bare", selector: { matchLabels: { bench: "sts" } },
-                template: { metadata: { labels: { bench: "sts" } }, spec: barePodSpec(token) },
-            },
-        }));
+        applyYaml(
+            JSON.stringify({
+                apiVersion: "apps/v1",
+                kind: "StatefulSet",
+                metadata: { name: "bare", namespace },
+                spec: {
+                    replicas: 0,
+                    serviceName: "bare",
+                    selector: { matchLabels: { bench: "sts" } },
+                    template: { metadata: { labels: { bench: "sts" } }, spec: barePodSpec(token) },
+                },
+            }),
+        );
         const started = process.hrtime.bigint();
         kubectl(["scale", "statefulset", "bare", "-n", namespace, "--replicas=1"]);
         await untilAnswers(`http://${await podAddress(namespace, "bench=sts")}:8888/api/status`, token);
@@ -109,20 +151,45 @@ async function product(): Promise<{ create: number; up: number; noop: number; st
     const ws = uniqueWorkspace("kready");
     const namespace = `ci-${ws}`;
     const t = await programStack("instance", {
-        workspaceName: ws, image: localImages.workstation, agentImage: localImages.agent,
+        workspaceName: ws,
+        image: localImages.workstation,
+        agentImage: localImages.agent,
         backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
         instances: { alice: { size: SIZE, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 } } },
     });
     const env = { ...process.env, ...(t.stack.workspace as unknown as { envVars: Record<string, string> }).envVars };
-    const cli = (args: string[]) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args, "alice", "--workspace", ws, "--namespace", namespace, "--kubeconfig", testKubeconfig()], { stdio: "ignore" });
+    const cli = (args: string[]) =>
+        execFileSync(
+            "node",
+            [
+                path.join(ROOT, "bin/cli/index.js"),
+                ...args,
+                "alice",
+                "--workspace",
+                ws,
+                "--namespace",
+                namespace,
+                "--kubeconfig",
+                testKubeconfig(),
+            ],
+            { stdio: "ignore" },
+        );
     try {
-        const pulumiUp = () => execFileSync("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", t.stack.name], { cwd: t.stack.workspace.workDir, env, stdio: "ignore" });
+        const pulumiUp = () =>
+            execFileSync("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", t.stack.name], {
+                cwd: t.stack.workspace.workDir,
+                env,
+                stdio: "ignore",
+            });
         const created = process.hrtime.bigint();
         pulumiUp();
         const up = seconds(created);
         // The token and address from the cluster (two quick reads), not from the stack's outputs
         // (another run of the CLI), so that little is timed beyond the up.
-        const token = Buffer.from(kubectl(["get", "secret", `ci-${ws}-alice-token`, "-n", namespace, "-o", "jsonpath={.data.token}"]), "base64").toString("utf8");
+        const token = Buffer.from(
+            kubectl(["get", "secret", `ci-${ws}-alice-token`, "-n", namespace, "-o", "jsonpath={.data.token}"]),
+            "base64",
+        ).toString("utf8");
         const url = `http://${kubectl(["get", "service", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.clusterIP}"]).trim()}:8888/api/status`;
         await untilAnswers(url, token);
         const create = seconds(created);
@@ -145,7 +212,9 @@ async function product(): Promise<{ create: number; up: number; noop: number; st
 }
 
 async function main() {
-    console.log(`k8s-ready: ${rounds} round(s) on the real node ${realNode()}; image ${localImages.workstation}, ${SIZE.cpus} CPU, ${SIZE.memoryGb} GiB`);
+    console.log(
+        `k8s-ready: ${rounds} round(s) on the real node ${realNode()}; image ${localImages.workstation}, ${SIZE.cpus} CPU, ${SIZE.memoryGb} GiB`,
+    );
     loadImages(localImages.workstation, localImages.agent);
     const base: { create: number; start: number }[] = [];
     const ours: { create: number; up: number; noop: number; start: number }[] = [];
@@ -153,15 +222,31 @@ async function main() {
         // Interleaved, one pod at a time, so the machine's drift and load weigh on both sides alike.
         base.push(await baseline());
         ours.push(await product());
-        console.log(`round ${i + 1}/${rounds}: create: kubectl apply ${base[i].create.toFixed(2)}s, pulumi up ${ours[i].create.toFixed(2)}s (up returned at ${ours[i].up.toFixed(2)}s; no-op up ${ours[i].noop.toFixed(2)}s); ` +
-            `start: kubectl scale ${base[i].start.toFixed(2)}s, compute-instance start ${ours[i].start.toFixed(2)}s`);
+        console.log(
+            `round ${i + 1}/${rounds}: create: kubectl apply ${base[i].create.toFixed(2)}s, pulumi up ${ours[i].create.toFixed(2)}s (up returned at ${ours[i].up.toFixed(2)}s; no-op up ${ours[i].noop.toFixed(2)}s); ` +
+                `start: kubectl scale ${base[i].start.toFixed(2)}s, compute-instance start ${ours[i].start.toFixed(2)}s`,
+        );
     }
     const row = (label: string, xs: number[], baselineXs: number[]) =>
-        console.log(`${label.padEnd(52)} median ${median(xs).toFixed(2)}s  baseline ${median(baselineXs).toFixed(2)}s  ratio ${(median(xs) / median(baselineXs)).toFixed(2)}`);
+        console.log(
+            `${label.padEnd(52)} median ${median(xs).toFixed(2)}s  baseline ${median(baselineXs).toFixed(2)}s  ratio ${(median(xs) / median(baselineXs)).toFixed(2)}`,
+        );
     console.log("");
-    row("create → Jupyter answers (pulumi up --skip-preview)", ours.map((x) => x.create), base.map((x) => x.create));
-    row("  of which beyond a no-op pulumi up", ours.map((x) => x.create - x.noop), base.map((x) => x.create));
-    row("stop → start → Jupyter answers (compute-instance)", ours.map((x) => x.start), base.map((x) => x.start));
+    row(
+        "create → Jupyter answers (pulumi up --skip-preview)",
+        ours.map((x) => x.create),
+        base.map((x) => x.create),
+    );
+    row(
+        "  of which beyond a no-op pulumi up",
+        ours.map((x) => x.create - x.noop),
+        base.map((x) => x.create),
+    );
+    row(
+        "stop → start → Jupyter answers (compute-instance)",
+        ours.map((x) => x.start),
+        base.map((x) => x.start),
+    );
     console.log(`${"no-op pulumi up --skip-preview".padEnd(52)} median ${median(ours.map((x) => x.noop)).toFixed(2)}s`);
 }
 

@@ -14,10 +14,18 @@ import { testKubeconfig } from "../test/support/backends";
 import { simulatedNamespace } from "../test/support/cluster";
 
 const skipCheckpoints = process.argv.includes("--skip-checkpoints");
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0);
 const ns = sizes.length ? sizes : [50, 100, 200];
 
-interface Row { n: number; up: number; preview: number; destroy: number }
+interface Row {
+    n: number;
+    up: number;
+    preview: number;
+    destroy: number;
+}
 
 function timed(f: () => void): number {
     const t = process.hrtime.bigint();
@@ -27,19 +35,32 @@ function timed(f: () => void): number {
 
 async function run(n: number): Promise<Row> {
     const ws = uniqueWorkspace("scale");
-    const instances = Object.fromEntries(Array.from({ length: n }, (_, i) => [`i${String(i).padStart(3, "0")}`, { size: { cpus: 0.25, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "10m" }]));
+    const instances = Object.fromEntries(
+        Array.from({ length: n }, (_, i) => [
+            `i${String(i).padStart(3, "0")}`,
+            { size: { cpus: 0.25, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "10m" },
+        ]),
+    );
     // Simulated pods (kwok): hundreds of instances, more than the real node holds.
     simulatedNamespace(`ci-${ws}`);
     const t = await programStack("instance", {
-        workspaceName: ws, image: "registry.example.com/ml/workstation:1",
-        backend: { kubernetes: { namespace: `ci-${ws}`, kubeconfig: testKubeconfig() } }, instances,
+        workspaceName: ws,
+        image: "registry.example.com/ml/workstation:1",
+        backend: { kubernetes: { namespace: `ci-${ws}`, kubeconfig: testKubeconfig() } },
+        instances,
     });
     const env = {
         ...process.env,
         ...(t.stack.workspace as unknown as { envVars: Record<string, string> }).envVars,
         ...(skipCheckpoints ? { PULUMI_SKIP_CHECKPOINTS: "true", PULUMI_EXPERIMENTAL: "true" } : {}),
     };
-    const cli = (args: string[]) => execFileSync("pulumi", [...args, "--stack", t.stack.name, "--non-interactive"], { cwd: t.stack.workspace.workDir, env, stdio: "ignore", maxBuffer: 1 << 28 });
+    const cli = (args: string[]) =>
+        execFileSync("pulumi", [...args, "--stack", t.stack.name, "--non-interactive"], {
+            cwd: t.stack.workspace.workDir,
+            env,
+            stdio: "ignore",
+            maxBuffer: 1 << 28,
+        });
     try {
         const up = timed(() => cli(["up", "--yes", "--skip-preview"]));
         const preview = timed(() => cli(["preview"]));
@@ -51,18 +72,24 @@ async function run(n: number): Promise<Row> {
 }
 
 async function main() {
-    console.log(`k8s-scale: N = ${ns.join(", ")} instances in one stack on the local cluster${skipCheckpoints ? ", PULUMI_SKIP_CHECKPOINTS" : ""}`);
+    console.log(
+        `k8s-scale: N = ${ns.join(", ")} instances in one stack on the local cluster${skipCheckpoints ? ", PULUMI_SKIP_CHECKPOINTS" : ""}`,
+    );
     const rows: Row[] = [];
     for (const n of ns) {
         const r = await run(n);
         rows.push(r);
-        console.log(`N=${n}: up ${r.up.toFixed(1)}s (${(r.up / n).toFixed(2)}s/instance), no-op preview ${r.preview.toFixed(1)}s (${(r.preview / n).toFixed(3)}s/instance), destroy ${r.destroy.toFixed(1)}s (${(r.destroy / n).toFixed(2)}s/instance)`);
+        console.log(
+            `N=${n}: up ${r.up.toFixed(1)}s (${(r.up / n).toFixed(2)}s/instance), no-op preview ${r.preview.toFixed(1)}s (${(r.preview / n).toFixed(3)}s/instance), destroy ${r.destroy.toFixed(1)}s (${(r.destroy / n).toFixed(2)}s/instance)`,
+        );
     }
     const base = rows[0];
     console.log("");
     console.log("growth against the smallest N (linear: each ratio equals the N ratio)");
     for (const r of rows) {
-        console.log(`N=${String(r.n).padStart(4)}  N ratio ${(r.n / base.n).toFixed(2)}  up ${(r.up / base.up).toFixed(2)}  preview ${(r.preview / base.preview).toFixed(2)}  destroy ${(r.destroy / base.destroy).toFixed(2)}`);
+        console.log(
+            `N=${String(r.n).padStart(4)}  N ratio ${(r.n / base.n).toFixed(2)}  up ${(r.up / base.up).toFixed(2)}  preview ${(r.preview / base.preview).toFixed(2)}  destroy ${(r.destroy / base.destroy).toFixed(2)}`,
+        );
     }
     const last = rows[rows.length - 1];
     console.log(`no-op preview of ${last.n} instances: ${last.preview.toFixed(1)}s (target < 30 s)`);

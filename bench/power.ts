@@ -17,7 +17,9 @@ async function untilAnswers(url: string, token: string): Promise<void> {
         try {
             // The same probe timeout as the provider's, so both sides poll alike.
             if ((await httpStatus(url, { Authorization: `token ${token}` }, 400)) === 200) return;
-        } catch { /* not yet */ }
+        } catch {
+            /* not yet */
+        }
         await new Promise((r) => setTimeout(r, 100));
     }
 }
@@ -28,12 +30,20 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main() {
     const ws = uniqueWorkspace("bpwr");
     const container = `ci-${ws}-alice`;
-    const t = await programStack("instance", { workspaceName: ws, instances: { alice: { size: { cpus: 1, memoryGb: 2 } } } });
+    const t = await programStack("instance", {
+        workspaceName: ws,
+        instances: { alice: { size: { cpus: 1, memoryGb: 2 } } },
+    });
     try {
         await t.stack.up(collect(t));
-        const out = ((await t.stack.outputs()).out.value as Record<string, { endpoints: { jupyterLab: string }; token: string }>).alice;
+        const out = (
+            (await t.stack.outputs()).out.value as Record<string, { endpoints: { jupyterLab: string }; token: string }>
+        ).alice;
         const status = new URL("/api/status", out.endpoints.jupyterLab).toString();
-        const cli = (cmd: string) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), cmd, "alice", "--workspace", ws], { stdio: "ignore" });
+        const cli = (cmd: string) =>
+            execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), cmd, "alice", "--workspace", ws], {
+                stdio: "ignore",
+            });
         const ours = { stop: [] as number[], start: [] as number[] };
         const raw = { stop: [] as number[], start: [] as number[] };
         console.log(`power: ${rounds} rounds of stop + start, compute-instance vs docker`);
@@ -53,10 +63,14 @@ async function main() {
             execFileSync("docker", ["start", container], { stdio: "ignore" });
             await untilAnswers(status, out.token);
             raw.start.push(seconds(s));
-            console.log(`round ${i + 1}: compute-instance stop ${ours.stop[i].toFixed(2)}s start ${ours.start[i].toFixed(2)}s; docker stop ${raw.stop[i].toFixed(2)}s start ${raw.start[i].toFixed(2)}s`);
+            console.log(
+                `round ${i + 1}: compute-instance stop ${ours.stop[i].toFixed(2)}s start ${ours.start[i].toFixed(2)}s; docker stop ${raw.stop[i].toFixed(2)}s start ${raw.start[i].toFixed(2)}s`,
+            );
         }
         const row = (what: "stop" | "start") =>
-            console.log(`${what.padEnd(6)} compute-instance median ${median(ours[what]).toFixed(2)}s, docker median ${median(raw[what]).toFixed(2)}s, ratio ${(median(ours[what]) / median(raw[what])).toFixed(2)}`);
+            console.log(
+                `${what.padEnd(6)} compute-instance median ${median(ours[what]).toFixed(2)}s, docker median ${median(raw[what]).toFixed(2)}s, ratio ${(median(ours[what]) / median(raw[what])).toFixed(2)}`,
+            );
         console.log("");
         row("stop");
         row("start");

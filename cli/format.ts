@@ -8,7 +8,10 @@ import type { Operation } from "../agent/decide";
 export type OutputFormat = "text" | "json";
 
 export function labelsText(labels: Record<string, string>): string {
-    return Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(",");
+    return Object.entries(labels)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",");
 }
 
 function sizeText(s: { cpus: number; memoryGb: number; gpus: number }): string {
@@ -24,17 +27,29 @@ export interface InstanceReport {
 
 export function instanceText(r: InstanceReport): string {
     const s = r.state;
-    const ports = Object.entries(s.ports).map(([k, v]) => `${k}:${v}`).join(" ");
+    const ports = Object.entries(s.ports)
+        .map(([k, v]) => `${k}:${v}`)
+        .join(" ");
     const labels = labelsText(s.labels);
     const line = `${r.instance}\t${s.status}\t${sizeText(s)}\t${ports}\t${s.id}${labels ? `\t${labels}` : ""}`;
     const op = r.lastOperation;
-    return op ? `${line}\nlast operation: ${op.operation} by ${op.trigger} at ${op.at}: ${op.status}${op.error ? ` (${op.error})` : ""} (${op.reason})` : line;
+    return op
+        ? `${line}\nlast operation: ${op.operation} by ${op.trigger} at ${op.at}: ${op.status}${op.error ? ` (${op.error})` : ""} (${op.reason})`
+        : line;
 }
 
 export function instanceJson(r: InstanceReport): Record<string, unknown> {
     const s = r.state;
     return {
-        instance: r.instance, status: s.status, cpus: s.cpus, memoryGb: s.memoryGb, gpus: s.gpus, ports: s.ports, host: s.host, id: s.id, labels: s.labels,
+        instance: r.instance,
+        status: s.status,
+        cpus: s.cpus,
+        memoryGb: s.memoryGb,
+        gpus: s.gpus,
+        ports: s.ports,
+        host: s.host,
+        id: s.id,
+        labels: s.labels,
         ...(r.lastOperation ? { lastOperation: r.lastOperation } : {}),
     };
 }
@@ -51,7 +66,15 @@ export function listedText(l: ListedInstance): string {
 }
 
 export function listedJson(l: ListedInstance): Record<string, unknown> {
-    return { instance: l.instance, status: l.state.status, cpus: l.state.cpus, memoryGb: l.state.memoryGb, gpus: l.state.gpus, owner: l.owner, labels: l.state.labels };
+    return {
+        instance: l.instance,
+        status: l.state.status,
+        cpus: l.state.cpus,
+        memoryGb: l.state.memoryGb,
+        gpus: l.state.gpus,
+        owner: l.owner,
+        labels: l.state.labels,
+    };
 }
 
 /** `--label KEY=VALUE` → [key, value]; undefined when it is not of that shape. */

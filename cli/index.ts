@@ -13,14 +13,30 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import type { Backend, RuntimeState } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
 import {
-    agentContextDir, agentImageTag, contextHash, vscodeContextDir, vscodeContextHash, vscodeImageTag, workstationContextDir, workstationImageTag,
+    agentContextDir,
+    agentImageTag,
+    contextHash,
+    vscodeContextDir,
+    vscodeContextHash,
+    vscodeImageTag,
+    workstationContextDir,
+    workstationImageTag,
 } from "../provider/image/context";
 import { policyKey } from "../provider/backends/layout";
 import type { Operation } from "../agent/decide";
 import { progressTo } from "../provider/progress";
-import { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "../provider/spec/defaults";
-import { parseDurationSeconds } from "../provider/spec/duration";
-import { InstanceReport, ListedInstance, OutputFormat, instanceJson, instanceText, listedJson, listedText, parseLabelFilter } from "./format";
+import { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "../provider/model/defaults";
+import { parseDurationSeconds } from "../provider/model/duration";
+import {
+    InstanceReport,
+    ListedInstance,
+    OutputFormat,
+    instanceJson,
+    instanceText,
+    listedJson,
+    listedText,
+    parseLabelFilter,
+} from "./format";
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 64;
@@ -37,7 +53,8 @@ interface BackendOptions {
 
 function backendFrom(o: BackendOptions): Backend {
     if (o.namespace) {
-        const { KubernetesBackend } = require("../provider/backends/kubernetes") as typeof import("../provider/backends/kubernetes");
+        const { KubernetesBackend } =
+            require("../provider/backends/kubernetes") as typeof import("../provider/backends/kubernetes");
         return new KubernetesBackend({ namespace: o.namespace, kubeconfig: o.kubeconfig, context: o.context });
     }
     return new DockerBackend(o.dockerHost ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
@@ -53,7 +70,9 @@ function print<T>(format: OutputFormat, items: T | T[], text: (t: T) => string, 
 }
 
 /** The workspace's instances, of every stack, with their labels (Azure: tags). */
-async function list(o: BackendOptions & { workspace: string; label: [string, string][]; output: OutputFormat }): Promise<void> {
+async function list(
+    o: BackendOptions & { workspace: string; label: [string, string][]; output: OutputFormat },
+): Promise<void> {
     const backend = backendFrom(o);
     const views = (await backend.listInstances(o.workspace)).sort((a, b) => (a.instance < b.instance ? -1 : 1));
     const rows: ListedInstance[] = [];
@@ -67,9 +86,14 @@ async function list(o: BackendOptions & { workspace: string; label: [string, str
 
 type PowerCommand = "status" | "start" | "stop" | "restart";
 
-async function power(command: PowerCommand, instance: string, o: BackendOptions & { workspace: string; timeout?: string; output: OutputFormat }): Promise<void> {
+async function power(
+    command: PowerCommand,
+    instance: string,
+    o: BackendOptions & { workspace: string; timeout?: string; output: OutputFormat },
+): Promise<void> {
     const timeout = o.timeout === undefined ? DEFAULT_READY_TIMEOUT_SECONDS : parseDurationSeconds(o.timeout);
-    if (timeout === undefined) throw new UsageError(`--timeout "${o.timeout}" is not a duration; write e.g. "90s", "5m" or "PT5M"`);
+    if (timeout === undefined)
+        throw new UsageError(`--timeout "${o.timeout}" is not a duration; write e.g. "90s", "5m" or "PT5M"`);
     const backend = backendFrom(o);
     const id = backend.runtimeIdFor({ workspace: o.workspace, instance });
     // No ping first (a round trip on every command): a backend that does not answer is
@@ -84,7 +108,10 @@ async function power(command: PowerCommand, instance: string, o: BackendOptions 
     switch (command) {
         case "status":
             state = await backend.readRuntime(id);
-            if (!state) throw new Error(`no instance "${instance}" in workspace "${o.workspace}" on the ${backend.description}`);
+            if (!state)
+                throw new Error(
+                    `no instance "${instance}" in workspace "${o.workspace}" on the ${backend.description}`,
+                );
             break;
         case "stop":
             state = await backend.stopRuntime(id);
@@ -104,13 +131,22 @@ async function power(command: PowerCommand, instance: string, o: BackendOptions 
         if (last) report.lastOperation = last;
     } else {
         // Recorded for `status` and for people reading the agent's store, as Azure's lastOperation.
-        const op: Operation = { operation: command === "stop" ? "Stop" : command === "start" ? "Start" : "Restart", trigger: "User", at: new Date().toISOString(), reason: "compute-instance CLI", status: "Succeeded" };
+        const op: Operation = {
+            operation: command === "stop" ? "Stop" : command === "start" ? "Start" : "Restart",
+            trigger: "User",
+            at: new Date().toISOString(),
+            reason: "compute-instance CLI",
+            status: "Succeeded",
+        };
         await store.writePolicy(policyKey.operation(instance), op).catch(() => undefined);
     }
     print(o.output, report, instanceText, instanceJson);
 }
 
-async function lastOperation(store: ReturnType<Backend["agentStore"]>, instance: string): Promise<Operation | undefined> {
+async function lastOperation(
+    store: ReturnType<Backend["agentStore"]>,
+    instance: string,
+): Promise<Operation | undefined> {
     const [memory, user] = await Promise.all([store.readMemory(), store.readPolicy(policyKey.operation(instance))]);
     const byAgent = (memory as { lastOperation?: Record<string, Operation> } | undefined)?.lastOperation?.[instance];
     const byUser = user as Operation | undefined;
@@ -118,7 +154,13 @@ async function lastOperation(store: ReturnType<Backend["agentStore"]>, instance:
     return byAgent.at > byUser.at ? byAgent : byUser;
 }
 
-async function buildImage(o: { dockerHost?: string; force?: boolean; vscode?: boolean; prune?: boolean; output: OutputFormat }): Promise<void> {
+async function buildImage(o: {
+    dockerHost?: string;
+    force?: boolean;
+    vscode?: boolean;
+    prune?: boolean;
+    output: OutputFormat;
+}): Promise<void> {
     const backend = new DockerBackend(o.dockerHost ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
     await backend.ping();
     const force = o.force === true;
@@ -128,7 +170,17 @@ async function buildImage(o: { dockerHost?: string; force?: boolean; vscode?: bo
     const agent = await buildOne(backend, agentContextDir(), agentImageTag, force, log);
     const current = [base, agent];
     if (o.vscode) {
-        current.push(await buildOne(backend, vscodeContextDir(), vscodeImageTag, force, log, vscodeContextHash(contextHash(workstationContextDir())), { BASE_IMAGE: base }));
+        current.push(
+            await buildOne(
+                backend,
+                vscodeContextDir(),
+                vscodeImageTag,
+                force,
+                log,
+                vscodeContextHash(contextHash(workstationContextDir())),
+                { BASE_IMAGE: base },
+            ),
+        );
     }
     const removed = o.prune ? await pruneImages(backend, current, log) : [];
     if (o.output === "json") console.log(JSON.stringify({ images: current, removed }, null, 2));
@@ -146,7 +198,13 @@ async function pruneImages(backend: DockerBackend, keep: string[], log: (m: stri
 }
 
 async function buildOne(
-    backend: DockerBackend, dir: string, tagOf: (hash: string) => string, force: boolean, log: (m: string) => void, hash = contextHash(dir), buildArgs?: Record<string, string>,
+    backend: DockerBackend,
+    dir: string,
+    tagOf: (hash: string) => string,
+    force: boolean,
+    log: (m: string) => void,
+    hash = contextHash(dir),
+    buildArgs?: Record<string, string>,
 ): Promise<string> {
     const tag = tagOf(hash);
     const have = await backend.inspectImage(tag);
@@ -155,14 +213,23 @@ async function buildOne(
         return tag;
     }
     let last = "";
-    await backend.buildImage(tag, dir, hash, progressTo((m) => {
-        if (m !== last) log(m);
-        last = m;
-    }), buildArgs);
+    await backend.buildImage(
+        tag,
+        dir,
+        hash,
+        progressTo((m) => {
+            if (m !== last) log(m);
+            last = m;
+        }),
+        buildArgs,
+    );
     return tag;
 }
 
-const outputOption = () => new Option("-o, --output <format>", "text: a tab-separated line per instance; json: for scripts").choices(["text", "json"]).default("text");
+const outputOption = () =>
+    new Option("-o, --output <format>", "text: a tab-separated line per instance; json: for scripts")
+        .choices(["text", "json"])
+        .default("text");
 
 function backendOptions(c: Command): Command {
     return c
@@ -174,7 +241,9 @@ function backendOptions(c: Command): Command {
 
 function program(): Command {
     const p = new Command("compute-instance")
-        .description("Start, stop and look at compute instances between deployments, and build their images (like `az ml compute`).")
+        .description(
+            "Start, stop and look at compute instances between deployments, and build their images (like `az ml compute`).",
+        )
         .addHelpText("after", "\nExit codes: 0 done; 1 the command failed; 64 the command line is wrong.")
         .showHelpAfterError()
         .exitOverride();
@@ -185,22 +254,41 @@ function program(): Command {
         restart: "stop, then start",
     };
     for (const command of Object.keys(descriptions) as PowerCommand[]) {
-        backendOptions(p.command(command).description(descriptions[command]).argument("<instance>", "the instance's name in its workspace")
-            .requiredOption("--workspace <name>", "the workspace's name on the backend"))
-            .option("--timeout <duration>", "how long start waits for the applications, e.g. 5m, PT90S", `${DEFAULT_READY_TIMEOUT_SECONDS / 60}m`)
+        backendOptions(
+            p
+                .command(command)
+                .description(descriptions[command])
+                .argument("<instance>", "the instance's name in its workspace")
+                .requiredOption("--workspace <name>", "the workspace's name on the backend"),
+        )
+            .option(
+                "--timeout <duration>",
+                "how long start waits for the applications, e.g. 5m, PT90S",
+                `${DEFAULT_READY_TIMEOUT_SECONDS / 60}m`,
+            )
             .addOption(outputOption())
             .action((instance: string, o) => power(command, instance, o));
     }
-    backendOptions(p.command("list").description("the workspace's instances, of every stack, with their owners and labels")
-        .requiredOption("--workspace <name>", "the workspace's name on the backend")
-        .option("--label <key=value>", "only instances with this label (repeatable)", (v: string, all: [string, string][]) => {
-            const pair = parseLabelFilter(v);
-            if (!pair) throw new InvalidArgumentError("write KEY=VALUE");
-            return [...all, pair];
-        }, [] as [string, string][]))
+    backendOptions(
+        p
+            .command("list")
+            .description("the workspace's instances, of every stack, with their owners and labels")
+            .requiredOption("--workspace <name>", "the workspace's name on the backend")
+            .option(
+                "--label <key=value>",
+                "only instances with this label (repeatable)",
+                (v: string, all: [string, string][]) => {
+                    const pair = parseLabelFilter(v);
+                    if (!pair) throw new InvalidArgumentError("write KEY=VALUE");
+                    return [...all, pair];
+                },
+                [] as [string, string][],
+            ),
+    )
         .addOption(outputOption())
         .action((o) => list(o));
-    p.command("build-image").description("build the workstation and workspace-agent images on a Docker engine (skipped when up to date)")
+    p.command("build-image")
+        .description("build the workstation and workspace-agent images on a Docker engine (skipped when up to date)")
         .option("--docker-host <url>", "the Docker engine (default: DOCKER_HOST, else unix:///var/run/docker.sock)")
         .option("--force", "build even when the image is up to date")
         .option("--vscode", "also build the workstation's VS Code variant")

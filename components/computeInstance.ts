@@ -2,15 +2,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { KindResource } from "../provider/dynamic";
 import type { InstanceStatus } from "../provider/backends/backend";
-import type { Endpoints } from "../provider/spec/endpoints";
-import { Application, instanceSchema } from "../provider/spec/schema";
+import type { Endpoints } from "../provider/model/endpoints";
+import { Application, instanceSchema } from "../provider/model/schema";
 import { isPlain, plainParts } from "./plain";
-import { readScriptSources } from "../provider/spec/setup";
+import { readScriptSources } from "../provider/model/setup";
 import { checkInput, inputError } from "./inputErrors";
-import { Firing, ScheduleAction, idleShutdownSchema, schedulesSchema } from "../provider/spec/schedule";
+import { Firing, ScheduleAction, idleShutdownSchema, schedulesSchema } from "../provider/model/schedule";
 import { Workspace } from "./workspace";
-import { SharingPolicy, sharingPolicySchema } from "../provider/spec/access";
-import { instanceFields, instanceNetworkSchema, resolveInboundRules } from "../provider/spec/schema";
+import { SharingPolicy, sharingPolicySchema } from "../provider/model/access";
+import { instanceFields, instanceNetworkSchema, resolveInboundRules } from "../provider/model/schema";
 
 /** Inbound rules checked against what the instance serves, when all three are plain values. */
 const inboundAgainstServices = z
@@ -33,7 +33,10 @@ function imageFor(ws: Workspace, applications: ComputeInstanceArgs["applications
  * The scripts' files are read now, relative to the program's directory: a missing file fails the
  * preview naming the field. Values known only later are read when they are.
  */
-function scriptsOf(raw: pulumi.Input<SetupScriptsArgs> | undefined, instance: pulumi.Resource): pulumi.Input<Record<string, unknown>> | undefined {
+function scriptsOf(
+    raw: pulumi.Input<SetupScriptsArgs> | undefined,
+    instance: pulumi.Resource,
+): pulumi.Input<Record<string, unknown>> | undefined {
     if (raw === undefined) return undefined;
     const read = (v: unknown) => {
         const { scripts, problems } = readScriptSources(v, process.cwd());
@@ -335,20 +338,41 @@ export class ComputeInstance extends pulumi.ComponentResource {
             throw inputError(this, [{ field: "workspace", message: "must be a Workspace" }]);
         }
         const instanceName = args.instanceName ?? name;
-        const { workspace: _ws, instanceName: _n, reimage: _r, schedules = [], idleShutdown, applicationSharingPolicy = "Personal", tokenVersion, setupScripts: _s, ...rest } = args;
+        const {
+            workspace: _ws,
+            instanceName: _n,
+            reimage: _r,
+            schedules = [],
+            idleShutdown,
+            applicationSharingPolicy = "Personal",
+            tokenVersion,
+            setupScripts: _s,
+            ...rest
+        } = args;
         // Plain values are checked now, so a typo fails before anything is registered; values
         // that come from other resources are checked by the providers once known.
         checkInput(this, instanceSchema.in.partial(), plainParts({ ...rest, name: instanceName }));
-        if (!Array.isArray(schedules)) throw inputError(this, [{ field: "schedules", message: "must be a list (its length must be known when the program runs)" }]);
-        checkInput(this, z.object({ schedules: schedulesSchema, idleShutdown: idleShutdownSchema }).partial(), plainParts({ schedules, idleShutdown }));
+        if (!Array.isArray(schedules))
+            throw inputError(this, [
+                { field: "schedules", message: "must be a list (its length must be known when the program runs)" },
+            ]);
+        checkInput(
+            this,
+            z.object({ schedules: schedulesSchema, idleShutdown: idleShutdownSchema }).partial(),
+            plainParts({ schedules, idleShutdown }),
+        );
         checkInput(this, z.object({ applicationSharingPolicy: sharingPolicySchema }), { applicationSharingPolicy });
         const plain = plainParts({ network: args.network, applications: args.applications, ssh: args.ssh });
-        if (args.network !== undefined && Object.keys(plain).length === 3) checkInput(this, inboundAgainstServices, plain);
+        if (args.network !== undefined && Object.keys(plain).length === 3)
+            checkInput(this, inboundAgainstServices, plain);
         if (applicationSharingPolicy === "Shared" && tokenVersion !== undefined) {
-            throw inputError(this, [{
-                field: "tokenVersion",
-                message: "rotates a Personal instance's own token; a Shared instance uses the workspace's token (raise the Workspace's sharedTokenVersion)",
-            }]);
+            throw inputError(this, [
+                {
+                    field: "tokenVersion",
+                    message:
+                        "rotates a Personal instance's own token; a Shared instance uses the workspace's token (raise the Workspace's sharedTokenVersion)",
+                },
+            ]);
         }
 
         const setupScripts = scriptsOf(args.setupScripts, this);
@@ -358,80 +382,140 @@ export class ComputeInstance extends pulumi.ComponentResource {
         // without a preview runs the checks as it goes).
         const afterQuota = { ...child, dependsOn: [ws.quotaCheck] };
 
-        const token = applicationSharingPolicy === "Shared"
-            ? ws.sharedToken()
-            : new KindResource("AccessToken", `${name}-token`, { tokenVersion: tokenVersion ?? 1 }, ["token"],
-                { ...child, additionalSecretOutputs: ["token"] }).get<string>("token");
-        const osDisk = new KindResource("OsDisk", `${name}-os-disk`, {
-            ...wiring,
-            sizeGb: pulumi.output(args.osDisk).apply((d) => d?.sizeGb),
-            reimage: args.reimage,
-            assignedUser: args.assignedUser,
-        }, ["volumeName"], afterQuota);
-        const tempDisk = new KindResource("TempDisk", `${name}-temp-disk`, {
-            ...wiring,
-            size: args.size,
-            sizeGb: pulumi.output(args.tempDisk).apply((d) => d?.sizeGb),
-        }, ["volumeName"], afterQuota);
+        const token =
+            applicationSharingPolicy === "Shared"
+                ? ws.sharedToken()
+                : new KindResource("AccessToken", `${name}-token`, { tokenVersion: tokenVersion ?? 1 }, ["token"], {
+                      ...child,
+                      additionalSecretOutputs: ["token"],
+                  }).get<string>("token");
+        const osDisk = new KindResource(
+            "OsDisk",
+            `${name}-os-disk`,
+            {
+                ...wiring,
+                sizeGb: pulumi.output(args.osDisk).apply((d) => d?.sizeGb),
+                reimage: args.reimage,
+                assignedUser: args.assignedUser,
+            },
+            ["volumeName"],
+            afterQuota,
+        );
+        const tempDisk = new KindResource(
+            "TempDisk",
+            `${name}-temp-disk`,
+            {
+                ...wiring,
+                size: args.size,
+                sizeGb: pulumi.output(args.tempDisk).apply((d) => d?.sizeGb),
+            },
+            ["volumeName"],
+            afterQuota,
+        );
 
         ws.registerInstance(instanceName, args.size);
         const runtimeName = `${name}-runtime`;
-        const runtime = new KindResource("Runtime", runtimeName, {
-            ...wiring,
-            size: args.size,
-            image: args.image ?? imageFor(ws, args.applications),
-            applications: args.applications,
-            ...(args.customApplications !== undefined ? { customApplications: args.customApplications } : {}),
-            env: args.env,
-            readyTimeout: args.readyTimeout,
-            ssh: args.ssh,
-            assignedUser: args.assignedUser,
-            ...(args.network !== undefined ? { networkRules: args.network, firewallImage: ws.agentImage } : {}),
-            osDisk: osDisk.get<string>("volumeName"),
-            tempDisk: tempDisk.get<string>("volumeName"),
-            tempDiskGb: tempDisk.get<number>("sizeGb"),
-            userFiles: ws.userFilesVolume,
-            network: ws.networkName,
-            token,
-            // Said in the preview when it changes; the token it brings is what applies.
-            sharing: applicationSharingPolicy,
-            ...(setupScripts !== undefined ? { setupScripts } : {}),
-            ...(args.labels !== undefined ? { labels: args.labels, agent: ws.agentId } : {}),
-        }, ["status", "endpoints", "ports", "containerId", "cpus", "memoryGb", "gpus", "readyTimeoutSeconds", "labels"],
-            { ...afterQuota, additionalSecretOutputs: ["token"] });
+        const runtime = new KindResource(
+            "Runtime",
+            runtimeName,
+            {
+                ...wiring,
+                size: args.size,
+                image: args.image ?? imageFor(ws, args.applications),
+                applications: args.applications,
+                ...(args.customApplications !== undefined ? { customApplications: args.customApplications } : {}),
+                env: args.env,
+                readyTimeout: args.readyTimeout,
+                ssh: args.ssh,
+                assignedUser: args.assignedUser,
+                ...(args.network !== undefined ? { networkRules: args.network, firewallImage: ws.agentImage } : {}),
+                osDisk: osDisk.get<string>("volumeName"),
+                tempDisk: tempDisk.get<string>("volumeName"),
+                tempDiskGb: tempDisk.get<number>("sizeGb"),
+                userFiles: ws.userFilesVolume,
+                network: ws.networkName,
+                token,
+                // Said in the preview when it changes; the token it brings is what applies.
+                sharing: applicationSharingPolicy,
+                ...(setupScripts !== undefined ? { setupScripts } : {}),
+                ...(args.labels !== undefined ? { labels: args.labels, agent: ws.agentId } : {}),
+            },
+            [
+                "status",
+                "endpoints",
+                "ports",
+                "containerId",
+                "cpus",
+                "memoryGb",
+                "gpus",
+                "readyTimeoutSeconds",
+                "labels",
+            ],
+            { ...afterQuota, additionalSecretOutputs: ["token"] },
+        );
 
         if (args.network !== undefined) {
             // Who may connect, as a resource of its own: a change of ranges is its update, live.
-            new KindResource("NetworkRule", `${name}-inbound`, {
-                ...wiring,
-                direction: "inbound",
-                network: ws.networkName,
-                networkRules: args.network,
-                applications: args.applications,
-                ssh: args.ssh,
-                ports: runtime.get<Record<string, number>>("ports"),
-                firewallImage: ws.agentImage,
-                runtime: runtime.get<string>("containerId"),
-                agent: ws.agentId,
-            }, [], child);
+            new KindResource(
+                "NetworkRule",
+                `${name}-inbound`,
+                {
+                    ...wiring,
+                    direction: "inbound",
+                    network: ws.networkName,
+                    networkRules: args.network,
+                    applications: args.applications,
+                    ssh: args.ssh,
+                    ports: runtime.get<Record<string, number>>("ports"),
+                    firewallImage: ws.agentImage,
+                    runtime: runtime.get<string>("containerId"),
+                    agent: ws.agentId,
+                },
+                [],
+                child,
+            );
         }
 
         const policyWiring = { ...wiring, agent: ws.agentId };
-        const scheduleResources = schedules.map((sch, index) => new KindResource("Schedule", `${name}-schedule-${sch.name ?? index}`, {
-            ...policyWiring,
-            index,
-            all: schedules,
-            name: sch.name ?? String(index),
-            action: sch.action,
-            cron: sch.cron,
-            timeZone: sch.timeZone,
-            enabled: sch.enabled,
-        }, ["nextFirings"], child));
+        const scheduleResources = schedules.map(
+            (sch, index) =>
+                new KindResource(
+                    "Schedule",
+                    `${name}-schedule-${sch.name ?? index}`,
+                    {
+                        ...policyWiring,
+                        index,
+                        all: schedules,
+                        name: sch.name ?? String(index),
+                        action: sch.action,
+                        cron: sch.cron,
+                        timeZone: sch.timeZone,
+                        enabled: sch.enabled,
+                    },
+                    ["nextFirings"],
+                    child,
+                ),
+        );
         if (idleShutdown) {
-            new KindResource("IdleShutdown", `${name}-idle-shutdown`, { ...policyWiring, after: idleShutdown.after }, [], child);
+            new KindResource(
+                "IdleShutdown",
+                `${name}-idle-shutdown`,
+                { ...policyWiring, after: idleShutdown.after },
+                [],
+                child,
+            );
         }
-        this.schedules = pulumi.all(scheduleResources.map((r, i) => pulumi.all([schedules[i].action, r.get<Firing[]>("nextFirings")])
-            .apply(([action, nextFirings]): ScheduleOutput => ({ name: schedules[i].name ?? String(i), action, nextFirings }))));
+        this.schedules = pulumi.all(
+            scheduleResources.map((r, i) =>
+                pulumi
+                    .all([schedules[i].action, r.get<Firing[]>("nextFirings")])
+                    .apply(([action, nextFirings]): ScheduleOutput => ({
+                        name: schedules[i].name ?? String(i),
+                        action,
+                        nextFirings,
+                    })),
+            ),
+        );
 
         this.instanceId = pulumi.interpolate`${ws.workspaceName}/${instanceName}`;
         this.status = runtime.get<InstanceStatus>("status");
@@ -457,4 +541,3 @@ export class ComputeInstance extends pulumi.ComponentResource {
         });
     }
 }
-

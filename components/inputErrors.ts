@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import { FieldProblem, formatProblem, problemsFromZod } from "../provider/spec/errors";
+import { FieldProblem, formatProblem, problemsFromZod } from "../provider/model/errors";
 
 export function inputError(resource: pulumi.Resource, problems: readonly FieldProblem[]): pulumi.ResourceError {
     return new pulumi.ResourceError(problems.map(formatProblem).join("; "), resource, true);

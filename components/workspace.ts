@@ -1,13 +1,21 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KindResource } from "../provider/dynamic";
-import { agentContextDir, agentImageTag, contextHash, vscodeContextHash, vscodeImageTag, workstationContextDir, workstationImageTag } from "../provider/image/context";
+import {
+    agentContextDir,
+    agentImageTag,
+    contextHash,
+    vscodeContextHash,
+    vscodeImageTag,
+    workstationContextDir,
+    workstationImageTag,
+} from "../provider/image/context";
 import { checkInput } from "./inputErrors";
 import { quietOnMonitorShutdown } from "./monitorShutdown";
-import { DEFAULT_DOCKER_HOST, workspaceSchema } from "../provider/spec/schema";
+import { DEFAULT_DOCKER_HOST, workspaceSchema } from "../provider/model/schema";
 import { plainParts } from "./plain";
 import { z } from "zod";
-import { egressSchema } from "../provider/spec/access";
-import { quotaSchema } from "../provider/spec/quota";
+import { egressSchema } from "../provider/model/access";
+import { quotaSchema } from "../provider/model/quota";
 
 /** A Docker engine. */
 export interface DockerBackendArgs {
@@ -178,9 +186,17 @@ export class Workspace extends pulumi.ComponentResource {
         super("compute-instance:index:Workspace", name, {}, opts);
         quietOnMonitorShutdown();
         const workspaceName = args.workspaceName ?? name;
-        checkInput(this, workspaceSchema({ dockerHost: DEFAULT_DOCKER_HOST }).partial(), plainParts({ name: workspaceName, backend: args.backend }));
+        checkInput(
+            this,
+            workspaceSchema({ dockerHost: DEFAULT_DOCKER_HOST }).partial(),
+            plainParts({ name: workspaceName, backend: args.backend }),
+        );
 
-        checkInput(this, z.object({ network: z.strictObject({ egress: egressSchema }).partial() }).partial(), plainParts({ network: args.network }));
+        checkInput(
+            this,
+            z.object({ network: z.strictObject({ egress: egressSchema }).partial() }).partial(),
+            plainParts({ network: args.network }),
+        );
         this.resourceName = name;
         this.sharedTokenVersion = args.sharedTokenVersion;
         this.owner = `${pulumi.getProject()}/${pulumi.getStack()}`;
@@ -188,12 +204,20 @@ export class Workspace extends pulumi.ComponentResource {
         this.backend = pulumi.output(args.backend) as pulumi.Output<BackendArgs>;
         const wiring = { backend: args.backend, workspace: workspaceName, owner: this.owner };
 
-        const userFiles = new KindResource("UserFiles", `${name}-user-files`, {
-            ...wiring,
-            retainOnDelete: pulumi.output(args.userFiles).apply((u) => u?.retainOnDelete ?? true),
-            sizeGb: pulumi.output(args.userFiles).apply((u) => u?.sizeGb),
-        }, ["volumeName", "adopted"], { parent: this });
-        const network = new KindResource("WorkspaceNetwork", `${name}-network`, wiring, ["networkName"], { parent: this });
+        const userFiles = new KindResource(
+            "UserFiles",
+            `${name}-user-files`,
+            {
+                ...wiring,
+                retainOnDelete: pulumi.output(args.userFiles).apply((u) => u?.retainOnDelete ?? true),
+                sizeGb: pulumi.output(args.userFiles).apply((u) => u?.sizeGb),
+            },
+            ["volumeName", "adopted"],
+            { parent: this },
+        );
+        const network = new KindResource("WorkspaceNetwork", `${name}-network`, wiring, ["networkName"], {
+            parent: this,
+        });
         this.userFilesVolume = userFiles.get<string>("volumeName");
         this.networkName = network.get<string>("networkName");
 
@@ -202,11 +226,17 @@ export class Workspace extends pulumi.ComponentResource {
         } else {
             const imageName = `${name}-image`;
             const hash = contextHash(workstationContextDir());
-            const image = new KindResource("WorkstationImage", imageName, {
-                backend: args.backend,
-                image: workstationImageTag(hash),
-                contextHash: hash,
-            }, ["imageId"], { parent: this });
+            const image = new KindResource(
+                "WorkstationImage",
+                imageName,
+                {
+                    backend: args.backend,
+                    image: workstationImageTag(hash),
+                    contextHash: hash,
+                },
+                ["imageId"],
+                { parent: this },
+            );
             // An output of the image resource: instances depend on it, so they start after the build.
             this.image = image.get<string>("image");
             this.defaultImage = { hash, image: this.image };
@@ -215,39 +245,59 @@ export class Workspace extends pulumi.ComponentResource {
 
         // The agent's image on Docker is built from the package, as the workstation's is.
         const agentHash = contextHash(agentContextDir());
-        const agent = new KindResource("WorkspaceAgent", `${name}-agent`, {
-            ...wiring,
-            image: args.agent?.image ?? agentImageTag(agentHash),
-            contextHash: agentHash,
-            network: this.networkName,
-            checkInterval: args.agent?.checkInterval,
-        }, ["agentId", "running", "image"], { parent: this });
+        const agent = new KindResource(
+            "WorkspaceAgent",
+            `${name}-agent`,
+            {
+                ...wiring,
+                image: args.agent?.image ?? agentImageTag(agentHash),
+                contextHash: agentHash,
+                network: this.networkName,
+                checkInterval: args.agent?.checkInterval,
+            },
+            ["agentId", "running", "image"],
+            { parent: this },
+        );
         this.agentId = agent.get<string>("agentId");
         // From the agent resource, so what uses the image waits until the agent has built it.
         this.agentImage = agent.get<string>("image");
 
         // Always: whatever the workspace allows, its instances reach neither link-local addresses
         // (cloud metadata) nor the engine's API.
-        new KindResource("NetworkRule", `${name}-egress`, {
-            ...wiring,
-            network: this.networkName,
-            egress: pulumi.output(args.network).apply((n) => n?.egress),
-            image: this.agentImage,
-            agent: this.agentId,
-        }, ["signature"], { parent: this });
+        new KindResource(
+            "NetworkRule",
+            `${name}-egress`,
+            {
+                ...wiring,
+                network: this.networkName,
+                egress: pulumi.output(args.network).apply((n) => n?.egress),
+                image: this.agentImage,
+                agent: this.agentId,
+            },
+            ["signature"],
+            { parent: this },
+        );
 
         checkInput(this, z.object({ quota: quotaSchema }).partial(), plainParts({ quota: args.quota }));
         // The quota counts this stack's instances as the program declares them: the list is
         // complete once the program's synchronous run is over (instances register as they are made).
-        const instances = new Promise<pulumi.Output<DeclaredInstance[]>>((resolve) => (this.resolveInstances = resolve));
+        const instances = new Promise<pulumi.Output<DeclaredInstance[]>>(
+            (resolve) => (this.resolveInstances = resolve),
+        );
         this.armSettle();
-        const quota = new KindResource("Quota", `${name}-quota`, {
-            ...wiring,
-            quota: args.quota,
-            instances: pulumi.output(instances),
-        // Only a declared quota is written to the agent's store, so only then does it wait for the
-        // agent: without one, it must not hold every instance back behind the agent's image build.
-        }, [], { parent: this, ...(args.quota !== undefined ? { dependsOn: [agent] } : {}) });
+        const quota = new KindResource(
+            "Quota",
+            `${name}-quota`,
+            {
+                ...wiring,
+                quota: args.quota,
+                instances: pulumi.output(instances),
+                // Only a declared quota is written to the agent's store, so only then does it wait for the
+                // agent: without one, it must not hold every instance back behind the agent's image build.
+            },
+            [],
+            { parent: this, ...(args.quota !== undefined ? { dependsOn: [agent] } : {}) },
+        );
         this.quotaCheck = quota;
 
         this.registerOutputs({
@@ -268,25 +318,41 @@ export class Workspace extends pulumi.ComponentResource {
         if (!this.defaultImage) return this.image;
         if (!this.vscode) {
             const hash = vscodeContextHash(this.defaultImage.hash);
-            const image = new KindResource("WorkstationImage", `${this.resourceName}-image-vscode`, {
-                backend: this.backendInput,
-                image: vscodeImageTag(hash),
-                contextHash: hash,
-                variant: "vscode",
-                baseImage: this.defaultImage.image,
-            }, ["imageId"], { parent: this });
+            const image = new KindResource(
+                "WorkstationImage",
+                `${this.resourceName}-image-vscode`,
+                {
+                    backend: this.backendInput,
+                    image: vscodeImageTag(hash),
+                    contextHash: hash,
+                    variant: "vscode",
+                    baseImage: this.defaultImage.image,
+                },
+                ["imageId"],
+                { parent: this },
+            );
             this.vscode = image.get<string>("image");
         }
         return this.vscode;
     }
 
     /** @internal Counts an instance of this stack against the workspace's quota. */
-    registerInstance(instance: pulumi.Input<string>, size: pulumi.Input<string | { cpus: number; memoryGb: number; gpus?: number }> | undefined): void {
+    registerInstance(
+        instance: pulumi.Input<string>,
+        size: pulumi.Input<string | { cpus: number; memoryGb: number; gpus?: number }> | undefined,
+    ): void {
         if (this.settled) {
-            pulumi.log.warn(`instance ${typeof instance === "string" ? `"${instance}"` : "(its name is an output)"} was declared after the program's first run; the quota check of this preview does not count it`, this);
+            pulumi.log.warn(
+                `instance ${typeof instance === "string" ? `"${instance}"` : "(its name is an output)"} was declared after the program's first run; the quota check of this preview does not count it`,
+                this,
+            );
             return;
         }
-        this.declared.push(pulumi.all([instance, size ?? null]).apply(([i, z]): DeclaredInstance => ({ instance: i, size: z ?? null })));
+        this.declared.push(
+            pulumi
+                .all([instance, size ?? null])
+                .apply(([i, z]): DeclaredInstance => ({ instance: i, size: z ?? null })),
+        );
         this.armSettle();
     }
 
@@ -304,8 +370,13 @@ export class Workspace extends pulumi.ComponentResource {
      */
     sharedToken(): pulumi.Output<string> {
         if (!this.shared) {
-            const token = new KindResource("AccessToken", `${this.resourceName}-shared-token`, { tokenVersion: this.sharedTokenVersion ?? 1 }, ["token"],
-                { parent: this, additionalSecretOutputs: ["token"] });
+            const token = new KindResource(
+                "AccessToken",
+                `${this.resourceName}-shared-token`,
+                { tokenVersion: this.sharedTokenVersion ?? 1 },
+                ["token"],
+                { parent: this, additionalSecretOutputs: ["token"] },
+            );
             this.shared = pulumi.secret(token.get<string>("token"));
         }
         return this.shared;

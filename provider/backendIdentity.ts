@@ -12,10 +12,10 @@
 import type { FieldClass, FieldRule } from "./changes";
 import { BackendError } from "./backends/backend";
 import { identityOf } from "./backends";
-import type { BackendSpec } from "./spec/schema";
-import { DEFAULT_DOCKER_HOST } from "./spec/defaults";
-import { containsUnknown } from "./spec/validate";
-import type { FieldProblem } from "./spec/errors";
+import type { BackendSpec } from "./model/schema";
+import { DEFAULT_DOCKER_HOST } from "./model/defaults";
+import { containsUnknown } from "./model/validate";
+import type { FieldProblem } from "./model/errors";
 
 type Props = Record<string, unknown>;
 
@@ -25,7 +25,9 @@ function isSpec(v: unknown): v is BackendSpec {
 
 /** The parts of a backend that say where objects are; the rest says how to reach it. */
 export function placeOf(spec: BackendSpec): Record<string, unknown> {
-    return spec.kind === "docker" ? { kind: "docker" } : { kind: "kubernetes", namespace: spec.namespace, storageClass: spec.storageClass };
+    return spec.kind === "docker"
+        ? { kind: "docker" }
+        : { kind: "kubernetes", namespace: spec.namespace, storageClass: spec.storageClass };
 }
 
 /** Another address of the same place changes nothing; another place (kind, namespace) replaces. */
@@ -38,7 +40,8 @@ export const backendRule: FieldRule = (before, after): FieldClass => {
  * Absent on states written before it existed, and on inputs a kind's own check compares before
  * the identity is added: neither is a change. A real change is refused at check, never replaced.
  */
-export const backendIdRule: FieldRule = (before, after) => (before === undefined || after === undefined ? "ignore" : "replace");
+export const backendIdRule: FieldRule = (before, after) =>
+    before === undefined || after === undefined ? "ignore" : "replace";
 
 /** Where a backend is reached, in words for messages. */
 export function addressOf(spec: BackendSpec): string {
@@ -46,7 +49,11 @@ export function addressOf(spec: BackendSpec): string {
     return `${spec.kubeconfig ?? "the default kubeconfig"}${spec.context ? ` (context ${spec.context})` : ""}`;
 }
 
-export function anotherPlaceProblem(what: "engine" | "cluster", before: { id: string; spec?: BackendSpec }, after: { id: string; spec: BackendSpec }): FieldProblem {
+export function anotherPlaceProblem(
+    what: "engine" | "cluster",
+    before: { id: string; spec?: BackendSpec },
+    after: { id: string; spec: BackendSpec },
+): FieldProblem {
     const was = before.spec ? `, last reached at ${addressOf(before.spec)}` : "";
     return {
         field: "backend",
@@ -61,7 +68,10 @@ export function anotherPlaceProblem(what: "engine" | "cluster", before: { id: st
  * Records `backendId` on a resource's checked inputs, and refuses an address that leads to
  * another engine or cluster than the one the resource was made on.
  */
-export async function withBackendIdentity(inputs: Props, olds: Props): Promise<{ inputs: Props; problems: FieldProblem[] }> {
+export async function withBackendIdentity(
+    inputs: Props,
+    olds: Props,
+): Promise<{ inputs: Props; problems: FieldProblem[] }> {
     const spec = inputs.backend;
     if (!isSpec(spec)) return { inputs, problems: [] };
     const id = await identityOf(spec).catch(() => undefined);
@@ -69,7 +79,16 @@ export async function withBackendIdentity(inputs: Props, olds: Props): Promise<{
     const before = typeof olds.backendId === "string" ? olds.backendId : undefined;
     if (before && before !== id) {
         const what = spec.kind === "docker" ? "engine" : "cluster";
-        return { inputs, problems: [anotherPlaceProblem(what, { id: before, spec: isSpec(olds.backend) ? olds.backend : undefined }, { id, spec })] };
+        return {
+            inputs,
+            problems: [
+                anotherPlaceProblem(
+                    what,
+                    { id: before, spec: isSpec(olds.backend) ? olds.backend : undefined },
+                    { id, spec },
+                ),
+            ],
+        };
     }
     return { inputs: { ...inputs, backendId: id }, problems: [] };
 }

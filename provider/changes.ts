@@ -1,7 +1,8 @@
 /**
  * Change classification: for each resource kind, which input changes apply live (an in-place
  * update, nothing restarts), which need the resource replaced, and which are bookkeeping that
- * never causes a change. Pure, so the data contract in DESIGN.md is tested without I/O.
+ * never causes a change. Pure, so what survives which change (README.md, "What a preview shows") is
+ * tested without I/O.
  */
 
 export type FieldClass = "live" | "replace" | "ignore";
@@ -22,7 +23,11 @@ const HOST_KEYS = new Set(["__provider", "__kind"]);
  * Compares old state with new inputs field by field. Fields without a rule are treated as
  * replace: an unclassified field must never be applied silently in place.
  */
-export function classify(rules: FieldRules, olds: Record<string, unknown>, news: Record<string, unknown>): Classification {
+export function classify(
+    rules: FieldRules,
+    olds: Record<string, unknown>,
+    news: Record<string, unknown>,
+): Classification {
     const changed: string[] = [];
     const replaces: string[] = [];
     const keys = new Set([...Object.keys(news), ...Object.keys(rules)]);
@@ -47,11 +52,17 @@ export function sameValue(a: unknown, b: unknown): boolean {
 }
 
 export function stableJson(v: unknown): string {
-    return JSON.stringify(v, (_k, value) =>
-        value && typeof value === "object" && !Array.isArray(value)
-            ? Object.fromEntries(Object.entries(value).filter(([, x]) => x !== undefined).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
-            : value,
-    ) ?? "undefined";
+    return (
+        JSON.stringify(v, (_k, value) =>
+            value && typeof value === "object" && !Array.isArray(value)
+                ? Object.fromEntries(
+                      Object.entries(value)
+                          .filter(([, x]) => x !== undefined)
+                          .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
+                  )
+                : value,
+        ) ?? "undefined"
+    );
 }
 
 /** A size that only grows in place: growing is live, shrinking replaces (data could not fit). */

@@ -8,7 +8,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { KIND_KEY } from "./kindKey";
-import { formatProblem } from "./spec/errors";
+import { formatProblem } from "./model/errors";
 import { CreatedButFailedError, Props, ResourceKind, diffWith, progressOf } from "./resources/kind";
 import { summarize } from "./summary";
 import { reconnect, withBackendIdentity } from "./backendIdentity";
@@ -41,7 +41,10 @@ export type KindName = keyof typeof KINDS;
 function kindOf(props: Props): ResourceKind {
     const name = props[KIND_KEY];
     const kind = typeof name === "string" ? (KINDS as Record<string, ResourceKind>)[name] : undefined;
-    if (!kind) throw new Error(`pulumi-compute-instance: unknown resource kind ${JSON.stringify(name)} (was this state written by a newer version?)`);
+    if (!kind)
+        throw new Error(
+            `pulumi-compute-instance: unknown resource kind ${JSON.stringify(name)} (was this state written by a newer version?)`,
+        );
     return kind;
 }
 

@@ -16,7 +16,8 @@ import { KIND_KEY } from "./kindKey";
 export const TYPE_MODULE = "compute-instance";
 
 /** The provider module every resource of this package carries. Never change it casually: states keep it. */
-export const PROVIDER_SOURCE = 'exports.handler = () => require("pulumi-compute-instance/bin/provider/dispatch").provider;\n';
+export const PROVIDER_SOURCE =
+    'exports.handler = () => require("pulumi-compute-instance/bin/provider/dispatch").provider;\n';
 
 /** A dynamic resource of one of this package's kinds. Outputs are read through `get`. */
 export class KindResource extends pulumi.CustomResource {
@@ -24,20 +25,31 @@ export class KindResource extends pulumi.CustomResource {
      * @param outputs names of properties the provider adds; the SDK only makes outputs for
      *   properties it was given, so they are passed as undefined (which sends nothing).
      */
-    constructor(kind: KindName, name: string, props: pulumi.Inputs, outputs: readonly string[], opts?: pulumi.CustomResourceOptions) {
+    constructor(
+        kind: KindName,
+        name: string,
+        props: pulumi.Inputs,
+        outputs: readonly string[],
+        opts?: pulumi.CustomResourceOptions,
+    ) {
         const type = `pulumi-nodejs:dynamic/${TYPE_MODULE}:${kind}`;
         // Its own URN, so the provider can put progress and change summaries on its row. Taken
         // as plain text: an input that depends on the parent component would wait for all of
         // the component's children, this one among them.
         const urn = pulumi.createUrn(name, type, opts?.parent);
         const progressUrn = pulumi.output(new Promise<string>((resolve) => urn.apply(resolve)));
-        super(type, name, {
-            ...Object.fromEntries(outputs.map((o) => [o, undefined])),
-            progressUrn,
-            ...props,
-            [KIND_KEY]: kind,
-            __provider: PROVIDER_SOURCE,
-        }, opts);
+        super(
+            type,
+            name,
+            {
+                ...Object.fromEntries(outputs.map((o) => [o, undefined])),
+                progressUrn,
+                ...props,
+                [KIND_KEY]: kind,
+                __provider: PROVIDER_SOURCE,
+            },
+            opts,
+        );
     }
 
     /** An output property by name (dynamic resources declare theirs at run time). */

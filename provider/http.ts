@@ -32,7 +32,10 @@ export function httpStatus(url: string, headers: Record<string, string> = {}, ti
 
 /** A GET's status and, for a success (2xx), its JSON body, of at most `maxBytes`. */
 export function httpGetJson(
-    url: string, headers: Record<string, string> = {}, timeoutMs = 2000, maxBytes = MAX_JSON_BYTES,
+    url: string,
+    headers: Record<string, string> = {},
+    timeoutMs = 2000,
+    maxBytes = MAX_JSON_BYTES,
 ): Promise<{ status: number; body?: unknown }> {
     return withTimeout(timeoutMs, async (signal) => {
         const res = await fetch(url, { headers, signal, redirect: "manual" });
@@ -45,7 +48,12 @@ export function httpGetJson(
 }
 
 /** A GET's JSON body; undefined when the answer is not a success. */
-export async function httpJson(url: string, headers: Record<string, string> = {}, timeoutMs = 2000, maxBytes = MAX_JSON_BYTES): Promise<unknown> {
+export async function httpJson(
+    url: string,
+    headers: Record<string, string> = {},
+    timeoutMs = 2000,
+    maxBytes = MAX_JSON_BYTES,
+): Promise<unknown> {
     return (await httpGetJson(url, headers, timeoutMs, maxBytes)).body;
 }
 

@@ -76,5 +76,11 @@ export function progressFor(urn: string | undefined, prefix = ""): Progress {
     const engine = getEngineLogger();
     const text = (m: string) => (prefix ? `${prefix}: ${m}` : m);
     if (engine && urn) return progressTo((m, ephemeral, warning) => engine.log(urn, m, ephemeral, warning));
-    return progressTo((m, ephemeral, warning) => (warning ? stderrProgress.warn(text(m)) : ephemeral ? stderrProgress.status(text(m)) : stderrProgress.info(text(m))));
+    return progressTo((m, ephemeral, warning) =>
+        warning
+            ? stderrProgress.warn(text(m))
+            : ephemeral
+              ? stderrProgress.status(text(m))
+              : stderrProgress.info(text(m)),
+    );
 }

@@ -50,7 +50,9 @@ export async function waitUntilReady(c: ReadinessCheck): Promise<number> {
             if (reason) throw new NotReadyError(`${c.what} did not start: ${reason}${await section(c)}`);
         }
         if (Date.now() >= deadline) {
-            throw new NotReadyError(`${c.what} did not answer within ${c.timeoutSeconds}s (raise readyTimeout if the instance is slow to start)${await section(c)}`);
+            throw new NotReadyError(
+                `${c.what} did not answer within ${c.timeoutSeconds}s (raise readyTimeout if the instance is slow to start)${await section(c)}`,
+            );
         }
         await new Promise((r) => setTimeout(r, interval));
     }

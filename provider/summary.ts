@@ -1,10 +1,10 @@
 /**
  * One line per changed resource for reviewers, shown under the resource in `pulumi preview`:
  * whether the change is applied live, restarts the instance, or replaces a disk, and what that
- * does to each disk (the data contract of DESIGN.md). Pure.
+ * does to each disk (the table of README.md's "What a preview shows"). Pure.
  */
 import type { Classification } from "./changes";
-import { SetupScripts, describeScriptsChange } from "./spec/setup";
+import { SetupScripts, describeScriptsChange } from "./model/setup";
 
 type Props = Record<string, unknown>;
 
@@ -81,7 +81,9 @@ export function summarize(kind: string, olds: Props, news: Props, c: Classificat
                 ? `${who}: OS DISK REPLACED (${what}): the home directory and what was installed in it start over; user files are kept`
                 : `${who}: OS disk ${what}, in place; kept`;
         case "TempDisk":
-            return replaced ? `${who}: new temp disk (${what}); /mnt is scratch` : `${who}: temp disk ${what}, in place`;
+            return replaced
+                ? `${who}: new temp disk (${what}); /mnt is scratch`
+                : `${who}: temp disk ${what}, in place`;
         case "UserFiles":
             return replaced
                 ? `${who}: user files MOVE to a new store (${what}); the old one is kept unless retainOnDelete is false`

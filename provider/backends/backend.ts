@@ -1,19 +1,29 @@
 /**
  * The one interface every backend implements (Docker engine, Kubernetes). The providers speak
- * only this; the contract tests in test/contract run the same suite against each backend.
+ * only this; the contract tests in test/e2e/backend-contract.test.ts run the same suite against each backend.
  */
-import type { Application, CustomApplication, InstanceNetwork } from "../spec/schema";
-import type { PublishedPorts } from "../spec/endpoints";
-import type { AssignedUser, EgressPolicy, SshSpec } from "../spec/access";
+import type { Application, CustomApplication, InstanceNetwork } from "../model/schema";
+import type { PublishedPorts } from "../model/endpoints";
+import type { AssignedUser, EgressPolicy, SshSpec } from "../model/access";
 import type { Progress } from "../progress";
-import type { Labels } from "../spec/labels";
-import type { QuotaUse } from "../spec/quota";
-import type { SetupScripts } from "../spec/setup";
+import type { Labels } from "../model/labels";
+import type { QuotaUse } from "../model/quota";
+import type { SetupScripts } from "../model/setup";
 
 /** Azure ML's compute instance states, the ones this project reports. */
 export type InstanceStatus =
-    | "Creating" | "Starting" | "SettingUp" | "SetupFailed" | "Running" | "Restarting" | "Stopping" | "Stopped"
-    | "Deleting" | "Failed" | "Unusable" | "Unknown";
+    | "Creating"
+    | "Starting"
+    | "SettingUp"
+    | "SetupFailed"
+    | "Running"
+    | "Restarting"
+    | "Stopping"
+    | "Stopped"
+    | "Deleting"
+    | "Failed"
+    | "Unusable"
+    | "Unknown";
 
 /** Who the objects belong to; recorded on every object as labels. */
 export interface Ownership {
@@ -162,7 +172,13 @@ export interface Backend extends Capabilities {
     /** The image's id and the context hash it was built from, if it is there. */
     inspectImage(image: string): Promise<{ id: string; contextHash?: string } | undefined>;
     /** Builds an image from a directory, recording the context's hash on it. */
-    buildImage(image: string, contextDir: string, contextHash: string, progress: Progress, buildArgs?: Record<string, string>): Promise<{ id: string }>;
+    buildImage(
+        image: string,
+        contextDir: string,
+        contextHash: string,
+        progress: Progress,
+        buildArgs?: Record<string, string>,
+    ): Promise<{ id: string }>;
 
     // Names are chosen before anything exists (in the providers' checks, at preview), so that a
     // preview shows dependents exactly what they will get.
@@ -192,7 +208,13 @@ export interface Backend extends Capabilities {
     deleteWorkspaceNetwork(name: string): Promise<void>;
 
     /** `labels`: extra labels recorded on the disk when it is made (the assigned user of an OS disk). */
-    createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string, labels?: Record<string, string>): Promise<DiskState>;
+    createDisk(
+        ref: InstanceRef,
+        kind: "os" | "temp",
+        sizeGb: number,
+        name: string,
+        labels?: Record<string, string>,
+    ): Promise<DiskState>;
     readDisk(name: string): Promise<DiskState | undefined>;
     /** Grows a disk in place (or records the size, where the backend does not enforce it). */
     resizeDisk(name: string, sizeGb: number): Promise<void>;
@@ -324,7 +346,10 @@ export interface AgentStore {
 /** A backend operation refused because of user input or the backend's state; the message is for users. */
 export class BackendError extends Error {
     /** @param field the user's field at fault, when there is one (e.g. `backend.kubernetes.namespace`). */
-    constructor(message: string, readonly field?: string) {
+    constructor(
+        message: string,
+        readonly field?: string,
+    ) {
         super(message);
         this.name = "BackendError";
     }
@@ -345,7 +370,10 @@ export class NoFirewallError extends BackendError {
  */
 export class KeptForInspectionError extends BackendError {
     /** @param runtimeId the backend id of the runtime left in place (container, StatefulSet). */
-    constructor(message: string, readonly runtimeId: string) {
+    constructor(
+        message: string,
+        readonly runtimeId: string,
+    ) {
         super(message);
         this.name = "KeptForInspectionError";
     }

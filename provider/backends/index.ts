@@ -1,5 +1,5 @@
 import type { Backend } from "./backend";
-import type { BackendSpec } from "../spec/schema";
+import type { BackendSpec } from "../model/schema";
 import { stableJson } from "../changes";
 
 const cache = new Map<string, Backend>();

@@ -13,7 +13,8 @@ export const TEMP_DISK_DIR = "/mnt";
 export const LABEL_PREFIX = "compute-instance.pulumi.io";
 export const MANAGED_BY = "pulumi-compute-instance";
 
-export type Component = "runtime" | "os-disk" | "temp-disk" | "user-files" | "user-files-reference" | "network" | "agent" | "application";
+export type Component =
+    "runtime" | "os-disk" | "temp-disk" | "user-files" | "user-files-reference" | "network" | "agent" | "application";
 
 /** A short, stable key for a stack's `project/stack` name, for object names and annotation keys. */
 export function ownerKey(owner: string): string {
@@ -51,7 +52,10 @@ export function parseStoredJson(text: string | undefined): unknown {
 export function assignedUserLabels(spec: { assignedUser?: { name: string; id?: string } }): Record<string, string> {
     const u = spec.assignedUser;
     if (!u) return {};
-    return { [`${LABEL_PREFIX}/assigned-user`]: u.name, ...(u.id ? { [`${LABEL_PREFIX}/assigned-user-id`]: u.id } : {}) };
+    return {
+        [`${LABEL_PREFIX}/assigned-user`]: u.name,
+        ...(u.id ? { [`${LABEL_PREFIX}/assigned-user-id`]: u.id } : {}),
+    };
 }
 
 /** Where an instance finds its access token (image contract 3); rewritten in place when it changes. */

@@ -54,7 +54,10 @@ export function vscodeContextDir(): string {
 
 /** The variant's hash covers its own files and the base it is built from. */
 export function vscodeContextHash(baseHash: string): string {
-    return createHash("sha256").update(`${contextHash(vscodeContextDir())}\0${baseHash}`).digest("hex").slice(0, 16);
+    return createHash("sha256")
+        .update(`${contextHash(vscodeContextDir())}\0${baseHash}`)
+        .digest("hex")
+        .slice(0, 16);
 }
 
 export function vscodeImageTag(hash: string): string {
@@ -64,7 +67,9 @@ export function vscodeImageTag(hash: string): string {
 /** Directories whose *.crt files are added to the image's trust store (TLS-inspecting proxies). */
 export function extraCaDirs(env: NodeJS.ProcessEnv = process.env): string[] {
     const configured = env.COMPUTE_INSTANCE_EXTRA_CA_DIR;
-    return configured !== undefined ? configured.split(path.delimiter).filter(Boolean) : ["/usr/local/share/ca-certificates"];
+    return configured !== undefined
+        ? configured.split(path.delimiter).filter(Boolean)
+        : ["/usr/local/share/ca-certificates"];
 }
 
 /** The workspace agent's build context: its Dockerfile and bundle, made by `npm run build`. */

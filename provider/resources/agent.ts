@@ -5,14 +5,19 @@
  * never touches the instance's runtime.
  */
 import { z } from "zod";
-import { FieldProblem, formatPath } from "../spec/errors";
+import { FieldProblem, formatPath } from "../model/errors";
 import { agentContextDir } from "../image/context";
 import { policyKey } from "../backends/layout";
-import { durationSeconds, nameSchema } from "../spec/schema";
+import { durationSeconds, nameSchema } from "../model/schema";
 import {
-    MIN_IDLE_SECONDS, ScheduleSpec, describeFirings, dstGap, scheduleSchema, schedulesSchema,
-} from "../spec/schedule";
-import { containsUnknown } from "../spec/validate";
+    MIN_IDLE_SECONDS,
+    ScheduleSpec,
+    describeFirings,
+    dstGap,
+    scheduleSchema,
+    schedulesSchema,
+} from "../model/schedule";
+import { containsUnknown } from "../model/validate";
 import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 
 /** How often the agent checks when the workspace does not say. */
@@ -33,15 +38,19 @@ async function ensureAgent(inputs: Props) {
     const progress = progressOf(inputs, "workspace agent");
     if (backend.buildsImages) {
         const have = await backend.inspectImage(image);
-        if (have?.contextHash !== inputs.contextHash) await backend.buildImage(image, agentContextDir(), inputs.contextHash as string, progress);
+        if (have?.contextHash !== inputs.contextHash)
+            await backend.buildImage(image, agentContextDir(), inputs.contextHash as string, progress);
     }
-    return backend.ensureAgent({
-        workspace: inputs.workspace as string,
-        owner: inputs.owner as string,
-        image,
-        network: inputs.network as string,
-        checkIntervalSeconds: inputs.checkInterval as number,
-    }, progress);
+    return backend.ensureAgent(
+        {
+            workspace: inputs.workspace as string,
+            owner: inputs.owner as string,
+            image,
+            network: inputs.network as string,
+            checkIntervalSeconds: inputs.checkInterval as number,
+        },
+        progress,
+    );
 }
 
 /**
@@ -53,10 +62,15 @@ export const workspaceAgent: ResourceKind = {
         const outcome = await checkWith(agentSchema, news, { checkInterval: "agent.checkInterval" });
         const { backend, image } = outcome.inputs as { backend?: { kind?: string }; image?: unknown };
         // A cluster pulls images and cannot build this one: say so before the pod waits forever.
-        if (!outcome.problems.length && backend?.kind === "kubernetes" && typeof image === "string" && image.startsWith("compute-instance-agent:")) {
+        if (
+            !outcome.problems.length &&
+            backend?.kind === "kubernetes" &&
+            typeof image === "string" &&
+            image.startsWith("compute-instance-agent:")
+        ) {
             progressOf(outcome.inputs, "").warn(
                 `the workspace agent's image ${image} is built from this package and is in no registry: push it where the nodes ` +
-                "pull from and set the Workspace's agent.image (see images/README.md); until then schedules and idle shutdown are not enforced",
+                    "pull from and set the Workspace's agent.image (see images/README.md); until then schedules and idle shutdown are not enforced",
             );
         }
         return outcome;
@@ -71,7 +85,13 @@ export const workspaceAgent: ResourceKind = {
     async read(id, props) {
         const state = await backendOf(props).readAgent(props.workspace as string);
         if (!state) return undefined;
-        return { ...props, agentId: id, image: state.image, checkInterval: state.checkIntervalSeconds, running: state.running };
+        return {
+            ...props,
+            agentId: id,
+            image: state.image,
+            checkInterval: state.checkIntervalSeconds,
+            running: state.running,
+        };
     },
     async update(_id, olds, news) {
         const state = await ensureAgent(news);
@@ -84,7 +104,9 @@ export const workspaceAgent: ResourceKind = {
         // workspace (recorded on its user files) or has instances in it. (This stack's own
         // instances are being deleted in the same deployment.)
         const instances = (await backend.listInstances(workspace)).filter((i) => i.owner !== props.owner);
-        const stacks = (await backend.userFilesUsers(backend.userFilesName(workspace))).filter((o) => o !== props.owner);
+        const stacks = (await backend.userFilesUsers(backend.userFilesName(workspace))).filter(
+            (o) => o !== props.owner,
+        );
         if (instances.length > 0 || stacks.length > 0) return;
         await backend.deleteAgent(workspace);
     },
@@ -119,7 +141,13 @@ function listProblems(all: unknown[], index: number): FieldProblem[] {
 }
 
 function scheduleOf(p: Props): ScheduleSpec {
-    return { name: p.name as string, action: p.action as ScheduleSpec["action"], cron: p.cron as string, timeZone: p.timeZone as string, enabled: p.enabled as boolean };
+    return {
+        name: p.name as string,
+        action: p.action as ScheduleSpec["action"],
+        cron: p.cron as string,
+        timeZone: p.timeZone as string,
+        enabled: p.enabled as boolean,
+    };
 }
 
 function firings(p: Props) {
@@ -136,24 +164,40 @@ const policyValue = (p: Props) => ({ action: p.action, cron: p.cron, timeZone: p
 export const schedule: ResourceKind = {
     async check(news) {
         const index = typeof news.index === "number" ? news.index : 0;
-        const userPaths = Object.fromEntries(["name", "action", "cron", "timeZone", "enabled"].map((k) => [k, `schedules[${index}].${k}`]));
+        const userPaths = Object.fromEntries(
+            ["name", "action", "cron", "timeZone", "enabled"].map((k) => [k, `schedules[${index}].${k}`]),
+        );
         const base = await checkWith(scheduleResourceSchema, news, userPaths);
-        const own = await checkWith(scheduleSchema.extend({ name: z.string().min(1) }), pick(news, ["name", "action", "cron", "timeZone", "enabled"]), userPaths);
-        const problems = [...base.problems, ...own.problems, ...(own.problems.length ? [] : listProblems((news.all as unknown[]) ?? [], index))];
+        const own = await checkWith(
+            scheduleSchema.extend({ name: z.string().min(1) }),
+            pick(news, ["name", "action", "cron", "timeZone", "enabled"]),
+            userPaths,
+        );
+        const problems = [
+            ...base.problems,
+            ...own.problems,
+            ...(own.problems.length ? [] : listProblems((news.all as unknown[]) ?? [], index)),
+        ];
         if (problems.length) return { inputs: news, problems };
         const inputs = { ...base.inputs, ...own.inputs };
         const gap = containsUnknown([inputs.cron, inputs.timeZone]) ? undefined : dstGap(scheduleOf(inputs));
         if (gap) {
             progressOf(inputs, "").warn(
                 `schedules[${index}] (${inputs.action} "${inputs.cron}" in ${inputs.timeZone}): ${gap.skipped} does not exist ` +
-                `(clocks go forward); it fires at ${gap.firesAt.local} instead`,
+                    `(clocks go forward); it fires at ${gap.firesAt.local} instead`,
             );
         }
         return { inputs, problems: [] } satisfies CheckOutcome;
     },
     rules: () => ({
-        ...policyRules, name: "replace", index: "ignore", all: "ignore",
-        action: "live", cron: "live", timeZone: "live", enabled: "live",
+        ...policyRules,
+        name: "replace",
+        index: "ignore",
+        all: "ignore",
+        action: "live",
+        cron: "live",
+        timeZone: "live",
+        enabled: "live",
     }),
     async create(inputs) {
         const key = policyKey.schedule(inputs.instance as string, inputs.name as string);

@@ -2,14 +2,18 @@
 import { z } from "zod";
 import { InstanceRef } from "../backends/backend";
 import { classify, growOnly } from "../changes";
-import { containsUnknown } from "../spec/validate";
-import { DEFAULT_OS_DISK_GB, diskSizeGb, nameSchema, sizeSchema } from "../spec/schema";
-import { DEFAULT_SIZE_NAME } from "../spec/sizes";
-import { AssignedUser, assignedUserSchema } from "../spec/access";
+import { containsUnknown } from "../model/validate";
+import { DEFAULT_OS_DISK_GB, diskSizeGb, nameSchema, sizeSchema } from "../model/schema";
+import { DEFAULT_SIZE_NAME } from "../model/sizes";
+import { AssignedUser, assignedUserSchema } from "../model/access";
 import { assignedUserLabels } from "../backends/layout";
 import { Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } from "./kind";
 
-const instanceRef = (p: Props): InstanceRef => ({ workspace: p.workspace as string, owner: p.owner as string, instance: p.instance as string });
+const instanceRef = (p: Props): InstanceRef => ({
+    workspace: p.workspace as string,
+    owner: p.owner as string,
+    instance: p.instance as string,
+});
 
 function diskKind(kind: "os" | "temp", schema: z.ZodType, userPrefix: string): ResourceKind {
     const self: ResourceKind = {
@@ -21,10 +25,19 @@ function diskKind(kind: "os" | "temp", schema: z.ZodType, userPrefix: string): R
         async check(news, olds) {
             const outcome = await checkWith(schema, news, { sizeGb: `${userPrefix}.sizeGb`, size: "size" });
             const i = outcome.inputs;
-            if (outcome.problems.length || containsUnknown(i) || !(i.backend && typeof i.backend === "object" && "kind" in i.backend)) return outcome;
+            if (
+                outcome.problems.length ||
+                containsUnknown(i) ||
+                !(i.backend && typeof i.backend === "object" && "kind" in i.backend)
+            )
+                return outcome;
             const previous = typeof olds.volumeName === "string" ? olds.volumeName : undefined;
-            const replaced = !previous || classify(self.rules(i, olds), olds, { ...i, volumeName: previous }).replaces.length > 0;
-            return { ...outcome, inputs: { ...i, volumeName: replaced ? backendOf(i).newDiskName(instanceRef(i), kind) : previous } };
+            const replaced =
+                !previous || classify(self.rules(i, olds), olds, { ...i, volumeName: previous }).replaces.length > 0;
+            return {
+                ...outcome,
+                inputs: { ...i, volumeName: replaced ? backendOf(i).newDiskName(instanceRef(i), kind) : previous },
+            };
         },
         rules: () => ({
             ...wiringRules,
@@ -41,7 +54,13 @@ function diskKind(kind: "os" | "temp", schema: z.ZodType, userPrefix: string): R
         }),
         async create(inputs) {
             const labels = assignedUserLabels({ assignedUser: inputs.assignedUser as AssignedUser | undefined });
-            const disk = await backendOf(inputs).createDisk(instanceRef(inputs), kind, inputs.sizeGb as number, inputs.volumeName as string, labels);
+            const disk = await backendOf(inputs).createDisk(
+                instanceRef(inputs),
+                kind,
+                inputs.sizeGb as number,
+                inputs.volumeName as string,
+                labels,
+            );
             return { id: disk.name, outs: inputs };
         },
         async read(id, props) {
@@ -65,7 +84,12 @@ const reimageField = z.union([z.string(), z.number()]).optional();
 
 export const osDisk = diskKind(
     "os",
-    z.object({ ...diskWiring, sizeGb: diskSizeGb.default(DEFAULT_OS_DISK_GB), reimage: reimageField, assignedUser: assignedUserSchema.optional() }),
+    z.object({
+        ...diskWiring,
+        sizeGb: diskSizeGb.default(DEFAULT_OS_DISK_GB),
+        reimage: reimageField,
+        assignedUser: assignedUserSchema.optional(),
+    }),
     "osDisk",
 );
 

@@ -24,7 +24,11 @@ async function ensureBuilt(inputs: Record<string, unknown>) {
     if (have?.contextHash === hash) return have.id;
     const progress = progressOf(inputs, image);
     if (inputs.variant === "vscode") {
-        return (await backend.buildImage(image, vscodeContextDir(), hash, progress, { BASE_IMAGE: inputs.baseImage as string })).id;
+        return (
+            await backend.buildImage(image, vscodeContextDir(), hash, progress, {
+                BASE_IMAGE: inputs.baseImage as string,
+            })
+        ).id;
     }
     return (await backend.buildImage(image, workstationContextDir(), hash, progress)).id;
 }
@@ -35,7 +39,15 @@ async function ensureBuilt(inputs: Record<string, unknown>) {
  */
 export const workstationImage: ResourceKind = {
     check: (news) => checkWith(imageSchema, news),
-    rules: () => ({ backend: backendRule, backendId: backendIdRule, image: "replace", contextHash: "live", progressUrn: "ignore", variant: "replace", baseImage: "ignore" }),
+    rules: () => ({
+        backend: backendRule,
+        backendId: backendIdRule,
+        image: "replace",
+        contextHash: "live",
+        progressUrn: "ignore",
+        variant: "replace",
+        baseImage: "ignore",
+    }),
     async create(inputs) {
         const imageId = await ensureBuilt(inputs);
         return { id: inputs.image as string, outs: { ...inputs, imageId } };

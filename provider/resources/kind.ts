@@ -8,9 +8,9 @@ import { backendFor, ensureReachable } from "../backends";
 import { FieldRules, classify } from "../changes";
 import { backendIdRule, backendRule } from "../backendIdentity";
 import { plaintextTcpProblem } from "../backends/docker/connection";
-import { FieldProblem } from "../spec/errors";
-import { BackendSpec, DEFAULT_DOCKER_HOST, backendSchema, nameSchema } from "../spec/schema";
-import { UNKNOWN, containsUnknown, knownProblems } from "../spec/validate";
+import { FieldProblem } from "../model/errors";
+import { BackendSpec, DEFAULT_DOCKER_HOST, backendSchema, nameSchema } from "../model/schema";
+import { UNKNOWN, containsUnknown, knownProblems } from "../model/validate";
 import { Progress, progressFor } from "../progress";
 
 export type Props = Record<string, unknown>;
@@ -23,7 +23,11 @@ export type Props = Record<string, unknown>;
 export class CreatedButFailedError extends Error {
     /** What the plugin host reads: the id, the outputs to record, and why. */
     readonly reasons: string[];
-    constructor(message: string, readonly id: string, readonly properties: Props) {
+    constructor(
+        message: string,
+        readonly id: string,
+        readonly properties: Props,
+    ) {
         super(message);
         this.name = "CreatedButFailedError";
         this.reasons = [message];
@@ -81,7 +85,11 @@ export const wiringRules: FieldRules = {
  * the Docker host defaults from DOCKER_HOST, resolved here so a change of environment shows
  * as a change of backend rather than silently pointing at another engine.
  */
-export async function checkWith(schema: z.ZodType, news: Props, userPaths: Record<string, string> = {}): Promise<CheckOutcome> {
+export async function checkWith(
+    schema: z.ZodType,
+    news: Props,
+    userPaths: Record<string, string> = {},
+): Promise<CheckOutcome> {
     const withHost = resolveDockerHost(news);
     const { problems, data } = knownProblems(schema, withHost);
     const mapped = problems.map((p) => {
@@ -102,7 +110,15 @@ export async function checkWith(schema: z.ZodType, news: Props, userPaths: Recor
         try {
             await ensureReachable(backend);
         } catch (e) {
-            return { inputs, problems: [{ field: e instanceof BackendError && e.field ? e.field : "backend", message: (e as Error).message }] };
+            return {
+                inputs,
+                problems: [
+                    {
+                        field: e instanceof BackendError && e.field ? e.field : "backend",
+                        message: (e as Error).message,
+                    },
+                ],
+            };
         }
     }
     return { inputs, problems: [] };

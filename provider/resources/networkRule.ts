@@ -5,9 +5,16 @@
  */
 import { z } from "zod";
 import { EgressSpec, InboundSpec, NoFirewallError } from "../backends/backend";
-import { egressSchema, EgressPolicy, SshSpec, ipv4OnlyProblem } from "../spec/access";
-import type { PublishedPorts } from "../spec/endpoints";
-import { Application, BackendSpec, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema } from "../spec/schema";
+import { egressSchema, EgressPolicy, SshSpec, ipv4OnlyProblem } from "../model/access";
+import type { PublishedPorts } from "../model/endpoints";
+import {
+    Application,
+    BackendSpec,
+    InstanceNetwork,
+    instanceFields,
+    instanceNetworkSchema,
+    nameSchema,
+} from "../model/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { resolved } from "./runtime";
 import { policyKey } from "../backends/layout";
@@ -52,26 +59,41 @@ const inboundRuleSchema = z
     })
     .superRefine((r, ctx) => {
         if (r.backend.kind !== "docker") return;
-        r.networkRules.inbound?.forEach((rule, i) => rule.from.forEach((cidr, j) => {
-            const problem = ipv4OnlyProblem(cidr);
-            if (problem) ctx.addIssue({ code: "custom", path: ["networkRules", "inbound", i, "from", j], message: problem });
-        }));
+        r.networkRules.inbound?.forEach((rule, i) =>
+            rule.from.forEach((cidr, j) => {
+                const problem = ipv4OnlyProblem(cidr);
+                if (problem)
+                    ctx.addIssue({ code: "custom", path: ["networkRules", "inbound", i, "from", j], message: problem });
+            }),
+        );
     })
-    .transform(({ networkRules, ...rest }, ctx) => ({ ...rest, networkRules: resolved(networkRules, rest.applications, rest.ssh !== undefined, ctx) }));
+    .transform(({ networkRules, ...rest }, ctx) => ({
+        ...rest,
+        networkRules: resolved(networkRules, rest.applications, rest.ssh !== undefined, ctx),
+    }));
 
 function egressSpec(p: Props): EgressSpec {
     const port = tcpEnginePort((p.backend as { host?: string }).host ?? "");
     return {
-        workspace: p.workspace as string, owner: p.owner as string, network: p.network as string, egress: (p.egress ?? "allow") as EgressPolicy, image: p.image as string,
+        workspace: p.workspace as string,
+        owner: p.owner as string,
+        network: p.network as string,
+        egress: (p.egress ?? "allow") as EgressPolicy,
+        image: p.image as string,
         ...(port !== undefined ? { enginePorts: [port] } : {}),
     };
 }
 
 function inboundSpec(p: Props): InboundSpec {
     return {
-        workspace: p.workspace as string, owner: p.owner as string, instance: p.instance as string, network: p.network as string,
-        applications: p.applications as Application[], ssh: (p.ssh as SshSpec | undefined) ?? null,
-        networkRules: p.networkRules as InstanceNetwork, ports: (p.ports ?? {}) as PublishedPorts,
+        workspace: p.workspace as string,
+        owner: p.owner as string,
+        instance: p.instance as string,
+        network: p.network as string,
+        applications: p.applications as Application[],
+        ssh: (p.ssh as SshSpec | undefined) ?? null,
+        networkRules: p.networkRules as InstanceNetwork,
+        ports: (p.ports ?? {}) as PublishedPorts,
         ...(p.firewallImage ? { firewallImage: p.firewallImage as string } : {}),
     };
 }
@@ -85,7 +107,9 @@ const isInbound = (p: Props) => p.direction === "inbound";
 async function remember(p: Props, value: unknown): Promise<void> {
     if ((p.backend as { kind?: string }).kind !== "docker") return;
     const key = isInbound(p) ? policyKey.inbound(p.instance as string) : policyKey.egress();
-    await backendOf(p).agentStore(p.workspace as string).writePolicy(key, value);
+    await backendOf(p)
+        .agentStore(p.workspace as string)
+        .writePolicy(key, value);
 }
 
 async function apply(p: Props): Promise<Props> {
@@ -106,7 +130,9 @@ async function apply(p: Props): Promise<Props> {
         // nothing must still work on an engine that manages no iptables (rootless Docker): said,
         // not failed. A policy the workspace asked for is never dropped silently.
         if (!(e instanceof NoFirewallError) || p.egress !== undefined) throw e;
-        progress.warn(`${e.message}; instances of this workspace can reach link-local addresses (cloud metadata) and the engine's host`);
+        progress.warn(
+            `${e.message}; instances of this workspace can reach link-local addresses (cloud metadata) and the engine's host`,
+        );
         signature = UNGUARDED;
     }
     await remember(p, { ...spec, signature });
@@ -117,15 +143,40 @@ async function apply(p: Props): Promise<Props> {
 const UNGUARDED = "unguarded";
 
 export const networkRule: ResourceKind = {
-    check: (news) => (isInbound(news)
-        ? checkWith(inboundRuleSchema, news, { networkRules: "network" })
-        : checkWith(egressRuleSchema, news, { egress: "network.egress" })),
-    rules: (news) => (isInbound(news)
-        ? { ...wiringRules, direction: "replace", instance: "replace", network: "replace", networkRules: "live", applications: "live", ssh: "live", ports: "live", firewallImage: "live", runtime: "live", agent: "ignore" }
-        : { ...wiringRules, direction: (b, a) => ((b ?? "egress") === (a ?? "egress") ? "ignore" : "replace"), network: "replace", egress: "live", image: "live", agent: "ignore", signature: "ignore", guards: "live" }),
+    check: (news) =>
+        isInbound(news)
+            ? checkWith(inboundRuleSchema, news, { networkRules: "network" })
+            : checkWith(egressRuleSchema, news, { egress: "network.egress" }),
+    rules: (news) =>
+        isInbound(news)
+            ? {
+                  ...wiringRules,
+                  direction: "replace",
+                  instance: "replace",
+                  network: "replace",
+                  networkRules: "live",
+                  applications: "live",
+                  ssh: "live",
+                  ports: "live",
+                  firewallImage: "live",
+                  runtime: "live",
+                  agent: "ignore",
+              }
+            : {
+                  ...wiringRules,
+                  direction: (b, a) => ((b ?? "egress") === (a ?? "egress") ? "ignore" : "replace"),
+                  network: "replace",
+                  egress: "live",
+                  image: "live",
+                  agent: "ignore",
+                  signature: "ignore",
+                  guards: "live",
+              },
     async create(inputs) {
         const outs = await apply(inputs);
-        const id = isInbound(inputs) ? `${inputs.workspace as string}-${inputs.instance as string}-inbound` : `${inputs.workspace as string}-egress`;
+        const id = isInbound(inputs)
+            ? `${inputs.workspace as string}-${inputs.instance as string}-inbound`
+            : `${inputs.workspace as string}-egress`;
         return { id, outs };
     },
     async read(_id, props) {

@@ -6,10 +6,10 @@
  * held to it too; a change of quota is this resource's update, live.
  */
 import { z } from "zod";
-import type { FieldProblem } from "../spec/errors";
-import { Quota, QuotaUse, quotaProblems, quotaSchema } from "../spec/quota";
-import { instanceFields } from "../spec/schema";
-import { containsUnknown } from "../spec/validate";
+import type { FieldProblem } from "../model/errors";
+import { Quota, QuotaUse, quotaProblems, quotaSchema } from "../model/quota";
+import { instanceFields } from "../model/schema";
+import { containsUnknown } from "../model/validate";
 import { policyKey } from "../backends/layout";
 import { Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } from "./kind";
 
@@ -30,7 +30,9 @@ interface StoredQuota extends Quota {
 const storeOf = (p: Props) => backendOf(p).agentStore(p.workspace as string);
 
 async function storedQuota(p: Props): Promise<StoredQuota | undefined> {
-    const v = await storeOf(p).readPolicy(policyKey.quota()).catch(() => undefined);
+    const v = await storeOf(p)
+        .readPolicy(policyKey.quota())
+        .catch(() => undefined);
     return v && typeof v === "object" ? (v as StoredQuota) : undefined;
 }
 
@@ -48,7 +50,13 @@ function declaredUse(p: Props): QuotaUse[] | undefined {
 async function checkQuota(news: Props): Promise<{ inputs: Props; problems: FieldProblem[] }> {
     const outcome = await checkWith(quotaResourceSchema, news);
     const i = outcome.inputs;
-    if (outcome.problems.length || containsUnknown(i.instances) || containsUnknown(i.quota) || containsUnknown(i.backend)) return outcome;
+    if (
+        outcome.problems.length ||
+        containsUnknown(i.instances) ||
+        containsUnknown(i.quota) ||
+        containsUnknown(i.backend)
+    )
+        return outcome;
     const declared = i.quota as Quota | undefined;
     const stored = declared ? undefined : await storedQuota(i);
     const quota = declared ?? stored;
@@ -58,7 +66,8 @@ async function checkQuota(news: Props): Promise<{ inputs: Props; problems: Field
     const existing = await backendOf(i).workspaceUsage(i.workspace as string);
     const problems = quotaProblems(i.workspace as string, quota, i.owner as string, existing, use).map((p) => ({
         ...p,
-        message: stored && stored.owner !== i.owner ? `${p.message} (the quota is set by stack ${stored.owner})` : p.message,
+        message:
+            stored && stored.owner !== i.owner ? `${p.message} (the quota is set by stack ${stored.owner})` : p.message,
     }));
     return { inputs: i, problems };
 }

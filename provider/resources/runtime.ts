@@ -5,16 +5,34 @@
 import { z } from "zod";
 import { CAPABILITIES, KeptForInspectionError, LiveChanges, RuntimeSpec, RuntimeState } from "../backends/backend";
 import { FieldRules } from "../changes";
-import { endpointsFor } from "../spec/endpoints";
-import { Application, BackendSpec, CustomApplication, InstanceNetwork, instanceFields, instanceNetworkSchema, nameSchema, resolveInboundRules } from "../spec/schema";
-import { CreatedButFailedError, Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { endpointsFor } from "../model/endpoints";
+import {
+    Application,
+    BackendSpec,
+    CustomApplication,
+    InstanceNetwork,
+    instanceFields,
+    instanceNetworkSchema,
+    nameSchema,
+    resolveInboundRules,
+} from "../model/schema";
+import {
+    CreatedButFailedError,
+    Props,
+    ResourceKind,
+    backendOf,
+    checkWith,
+    progressOf,
+    wiringFields,
+    wiringRules,
+} from "./kind";
 import { capacityOf } from "../backends";
 import { capacityProblems } from "../capacity";
-import { containsUnknown } from "../spec/validate";
-import { AssignedUser, SshSpec, sharingPolicySchema } from "../spec/access";
+import { containsUnknown } from "../model/validate";
+import { AssignedUser, SshSpec, sharingPolicySchema } from "../model/access";
 import { INSTANCE_USER } from "../backends/layout";
-import type { Labels } from "../spec/labels";
-import { SetupScripts, setupScriptsSchema } from "../spec/setup";
+import type { Labels } from "../model/labels";
+import { SetupScripts, setupScriptsSchema } from "../model/setup";
 import { sameValue } from "../changes";
 
 const runtimeSchema = z
@@ -46,7 +64,9 @@ const runtimeSchema = z
     })
     .transform(({ size, readyTimeout, networkRules, ...rest }, ctx) => ({
         ...rest,
-        ...(networkRules ? { networkRules: resolved(networkRules, rest.applications, rest.ssh !== undefined, ctx) } : {}),
+        ...(networkRules
+            ? { networkRules: resolved(networkRules, rest.applications, rest.ssh !== undefined, ctx) }
+            : {}),
         // The size as written (catalog name, canonical spelling) and the figures it stands for,
         // so a preview shows both "size" and the cpus/memory that change with it.
         size: size.name === "custom" ? { cpus: size.cpus, memoryGb: size.memoryGb, gpus: size.gpus } : size.name,
@@ -56,7 +76,12 @@ const runtimeSchema = z
         readyTimeoutSeconds: readyTimeout,
     }));
 
-export function resolved(net: z.output<typeof instanceNetworkSchema>, applications: Application[], sshOn: boolean, ctx: z.RefinementCtx): InstanceNetwork {
+export function resolved(
+    net: z.output<typeof instanceNetworkSchema>,
+    applications: Application[],
+    sshOn: boolean,
+    ctx: z.RefinementCtx,
+): InstanceNetwork {
     const { network, problems } = resolveInboundRules(net, applications, sshOn);
     for (const p of problems) ctx.addIssue({ code: "custom", path: ["networkRules", ...p.path], message: p.message });
     return network;
@@ -65,7 +90,10 @@ export function resolved(net: z.output<typeof instanceNetworkSchema>, applicatio
 /** What publishing looks like: a change of it restarts the container; a change of ranges only does not. */
 function publishing(v: unknown): string {
     const n = v as InstanceNetwork | undefined;
-    return JSON.stringify({ publicBind: n?.publicBind ?? false, services: n?.inbound ? n.inbound.map((r) => r.service).sort() : "all" });
+    return JSON.stringify({
+        publicBind: n?.publicBind ?? false,
+        services: n?.inbound ? n.inbound.map((r) => r.service).sort() : "all",
+    });
 }
 
 function specOf(p: Props): RuntimeSpec {
@@ -94,7 +122,9 @@ function specOf(p: Props): RuntimeSpec {
         ...(p.firewallImage ? { firewallImage: p.firewallImage as string } : {}),
         ...(p.labels ? { labels: p.labels as Labels } : {}),
         ...(p.setupScripts ? { setupScripts: p.setupScripts as SetupScripts } : {}),
-        ...((p.customApplications as CustomApplication[] | undefined)?.length ? { customApplications: p.customApplications as CustomApplication[] } : {}),
+        ...((p.customApplications as CustomApplication[] | undefined)?.length
+            ? { customApplications: p.customApplications as CustomApplication[] }
+            : {}),
     };
 }
 
@@ -109,7 +139,13 @@ function observed(props: Props, state: RuntimeState, status = props.status): Pro
         containerId: state.uid,
         status,
         ports: state.ports,
-        endpoints: endpointsFor(props.applications as Application[], state.host, state.ports, INSTANCE_USER, (props.customApplications ?? []) as CustomApplication[]),
+        endpoints: endpointsFor(
+            props.applications as Application[],
+            state.host,
+            state.ports,
+            INSTANCE_USER,
+            (props.customApplications ?? []) as CustomApplication[],
+        ),
         // Always there: an output missing from the state reads as unknown in a preview.
         labels: state.labels,
         liveToken: state.liveToken,
@@ -173,8 +209,16 @@ async function checkRuntime(news: Props) {
     // Capacity needs the backend and the size; other values may still be unknown in a preview.
     if (outcome.problems.length || typeof i.cpus !== "number" || containsUnknown(news.backend)) return outcome;
     const backend = backendOf(i);
-    const size = { name: typeof i.size === "string" ? i.size : "custom", cpus: i.cpus as number, memoryGb: i.memoryGb as number, gpus: i.gpus as number };
-    return { inputs: i, problems: capacityProblems(size, await capacityOf(i.backend as BackendSpec), `the ${backend.description}`) };
+    const size = {
+        name: typeof i.size === "string" ? i.size : "custom",
+        cpus: i.cpus as number,
+        memoryGb: i.memoryGb as number,
+        gpus: i.gpus as number,
+    };
+    return {
+        inputs: i,
+        problems: capacityProblems(size, await capacityOf(i.backend as BackendSpec), `the ${backend.description}`),
+    };
 }
 
 export const runtime: ResourceKind = {
@@ -210,8 +254,13 @@ export const runtime: ResourceKind = {
         if (!sameValue(olds.labels ?? {}, news.labels ?? {})) changes.labels = (news.labels ?? {}) as Labels;
         if (olds.token !== news.token) changes.token = news.token as string;
         const backend = backendOf(news);
-        const state = Object.keys(changes).length ? await backend.updateRuntime(id, changes) : await backend.readRuntime(id);
-        if (!state) throw new Error(`${id} is gone from the ${backend.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
+        const state = Object.keys(changes).length
+            ? await backend.updateRuntime(id, changes)
+            : await backend.readRuntime(id);
+        if (!state)
+            throw new Error(
+                `${id} is gone from the ${backend.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`,
+            );
         return observed({ ...olds, ...news }, state);
     },
     async delete(id, props) {

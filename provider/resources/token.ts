@@ -5,7 +5,11 @@ import { Props, ResourceKind, checkWith, wiringFields } from "./kind";
 
 const tokenSchema = z.object({
     progressUrn: wiringFields.progressUrn,
-    tokenVersion: z.number().int({ message: "must be a whole number" }).min(0, { message: "must be 0 or more" }).default(1),
+    tokenVersion: z
+        .number()
+        .int({ message: "must be a whole number" })
+        .min(0, { message: "must be 0 or more" })
+        .default(1),
 });
 
 /**

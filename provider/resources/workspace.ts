@@ -1,7 +1,7 @@
 /** The workspace's shared objects: the user-files store and the network its instances join. */
 import { z } from "zod";
 import { growOnly } from "../changes";
-import { DEFAULT_USER_FILES_GB, diskSizeGb } from "../spec/schema";
+import { DEFAULT_USER_FILES_GB, diskSizeGb } from "../model/schema";
 import { Ownership } from "../backends/backend";
 import { Backend } from "../backends/backend";
 import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
@@ -9,7 +9,14 @@ import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, progressOf, wi
 /** Adds the backend's name for the object to the inputs, once they are known and valid. */
 function named(outcome: CheckOutcome, key: string, name: (b: Backend, workspace: string) => string): CheckOutcome {
     const i = outcome.inputs;
-    if (outcome.problems.length || typeof i.workspace !== "string" || !i.backend || typeof i.backend !== "object" || !("kind" in i.backend)) return outcome;
+    if (
+        outcome.problems.length ||
+        typeof i.workspace !== "string" ||
+        !i.backend ||
+        typeof i.backend !== "object" ||
+        !("kind" in i.backend)
+    )
+        return outcome;
     return { ...outcome, inputs: { ...i, [key]: name(backendOf(i), i.workspace) } };
 }
 
@@ -27,12 +34,27 @@ const userFilesSchema = z.object({
  * `retainOnDelete` and declared again gets its files back.
  */
 export const userFiles: ResourceKind = {
-    check: async (news) => named(await checkWith(userFilesSchema, news, { retainOnDelete: "userFiles.retainOnDelete", sizeGb: "userFiles.sizeGb" }), "volumeName", (b, ws) => b.userFilesName(ws)),
+    check: async (news) =>
+        named(
+            await checkWith(userFilesSchema, news, {
+                retainOnDelete: "userFiles.retainOnDelete",
+                sizeGb: "userFiles.sizeGb",
+            }),
+            "volumeName",
+            (b, ws) => b.userFilesName(ws),
+        ),
     rules: () => ({ ...wiringRules, retainOnDelete: "live", sizeGb: growOnly, volumeName: "replace" }),
     async create(inputs) {
         const name = inputs.volumeName as string;
-        const { adopted, createdBy } = await backendOf(inputs).createUserFiles(ownership(inputs), name, inputs.sizeGb as number);
-        if (adopted) progressOf(inputs, "").info(`user files ${name}: adopted from ${createdBy ?? "another stack"}; this stack never deletes them`);
+        const { adopted, createdBy } = await backendOf(inputs).createUserFiles(
+            ownership(inputs),
+            name,
+            inputs.sizeGb as number,
+        );
+        if (adopted)
+            progressOf(inputs, "").info(
+                `user files ${name}: adopted from ${createdBy ?? "another stack"}; this stack never deletes them`,
+            );
         return { id: name, outs: { ...inputs, adopted, ...(createdBy ? { createdBy } : {}) } };
     },
     async read(id, props) {
@@ -52,9 +74,16 @@ export const userFiles: ResourceKind = {
      */
     async delete(id, props) {
         const wanted = props.retainOnDelete === false;
-        const { keptFor } = await backendOf(props).releaseUserFiles(ownership(props), id, wanted && props.adopted !== true);
+        const { keptFor } = await backendOf(props).releaseUserFiles(
+            ownership(props),
+            id,
+            wanted && props.adopted !== true,
+        );
         const progress = progressOf(props, "");
-        if (wanted && props.adopted === true) progress.info(`user files ${id} kept: adopted from ${props.createdBy ?? "another stack"}, whose to delete they are`);
+        if (wanted && props.adopted === true)
+            progress.info(
+                `user files ${id} kept: adopted from ${props.createdBy ?? "another stack"}, whose to delete they are`,
+            );
         else if (keptFor) progress.warn(`user files ${id} kept although retainOnDelete is false: ${keptFor}`);
     },
 };
@@ -63,7 +92,8 @@ const networkSchema = z.object(wiringFields);
 
 /** The network the workspace's instances share. */
 export const workspaceNetwork: ResourceKind = {
-    check: async (news) => named(await checkWith(networkSchema, news), "networkName", (b, ws) => b.workspaceNetworkName(ws)),
+    check: async (news) =>
+        named(await checkWith(networkSchema, news), "networkName", (b, ws) => b.workspaceNetworkName(ws)),
     rules: () => ({ ...wiringRules, networkName: "replace" }),
     async create(inputs) {
         const name = inputs.networkName as string;

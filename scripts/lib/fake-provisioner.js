@@ -31,13 +31,21 @@ function volumeSource(claim, namespace) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     return {
         local: { path: dir },
-        nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] } },
+        nodeAffinity: {
+            required: {
+                nodeSelectorTerms: [
+                    { matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] },
+                ],
+            },
+        },
     };
 }
 
 async function tick() {
     const [claims, volumes, namespaces] = await Promise.all([
-        core.listPersistentVolumeClaimForAllNamespaces(), core.listPersistentVolume(), core.listNamespace(),
+        core.listPersistentVolumeClaimForAllNamespaces(),
+        core.listPersistentVolume(),
+        core.listNamespace(),
     ]);
     const byClaim = new Map(volumes.items.map((v) => [v.spec?.claimRef?.uid, v]));
     const namespaceOf = new Map(namespaces.items.map((n) => [n.metadata.name, n]));
@@ -47,32 +55,53 @@ async function tick() {
         const want = c.spec?.resources?.requests?.storage;
         const pv = byClaim.get(c.metadata.uid);
         if (!pv && c.status?.phase === "Pending") {
-            await core.createPersistentVolume({
-                body: {
-                    metadata: { name: `pv-${c.metadata.uid}`, annotations: { "pv.kubernetes.io/provisioned-by": PROVISIONER } },
-                    spec: {
-                        capacity: { storage: want },
-                        accessModes: c.spec.accessModes,
-                        persistentVolumeReclaimPolicy: "Delete",
-                        storageClassName: "standard",
-                        claimRef: { namespace: c.metadata.namespace, name: c.metadata.name, uid: c.metadata.uid },
-                        volumeMode: "Filesystem",
-                        ...volumeSource(c, namespaceOf.get(c.metadata.namespace)),
+            await core
+                .createPersistentVolume({
+                    body: {
+                        metadata: {
+                            name: `pv-${c.metadata.uid}`,
+                            annotations: { "pv.kubernetes.io/provisioned-by": PROVISIONER },
+                        },
+                        spec: {
+                            capacity: { storage: want },
+                            accessModes: c.spec.accessModes,
+                            persistentVolumeReclaimPolicy: "Delete",
+                            storageClassName: "standard",
+                            claimRef: { namespace: c.metadata.namespace, name: c.metadata.name, uid: c.metadata.uid },
+                            volumeMode: "Filesystem",
+                            ...volumeSource(c, namespaceOf.get(c.metadata.namespace)),
+                        },
                     },
-                },
-            }).catch((e) => { if (e.code !== 409) throw e; });
+                })
+                .catch((e) => {
+                    if (e.code !== 409) throw e;
+                });
         } else if (pv && c.status?.phase === "Bound" && want && c.status?.capacity?.storage !== want) {
             // Resize, as an external resizer does: the volume, then the claim's status.
-            await core.patchPersistentVolume({ name: pv.metadata.name, body: { spec: { capacity: { storage: want } } } }, mergePatch);
-            await core.patchNamespacedPersistentVolumeClaimStatus({ name: c.metadata.name, namespace: c.metadata.namespace, body: { status: { capacity: { storage: want } } } }, mergePatch);
+            await core.patchPersistentVolume(
+                { name: pv.metadata.name, body: { spec: { capacity: { storage: want } } } },
+                mergePatch,
+            );
+            await core.patchNamespacedPersistentVolumeClaimStatus(
+                {
+                    name: c.metadata.name,
+                    namespace: c.metadata.namespace,
+                    body: { status: { capacity: { storage: want } } },
+                },
+                mergePatch,
+            );
         }
     }
     for (const v of volumes.items) {
-        if (v.status?.phase === "Released" && v.metadata.annotations?.["pv.kubernetes.io/provisioned-by"] === PROVISIONER) {
+        if (
+            v.status?.phase === "Released" &&
+            v.metadata.annotations?.["pv.kubernetes.io/provisioned-by"] === PROVISIONER
+        ) {
             await core.deletePersistentVolume({ name: v.metadata.name }).catch(() => undefined);
             // The directory goes once the volume is gone (the kubelet has unmounted it by then).
             const dir = v.spec?.local?.path;
-            if (dir && volumesDir && path.dirname(dir) === path.resolve(volumesDir)) fs.rmSync(dir, { recursive: true, force: true });
+            if (dir && volumesDir && path.dirname(dir) === path.resolve(volumesDir))
+                fs.rmSync(dir, { recursive: true, force: true });
         }
     }
 }

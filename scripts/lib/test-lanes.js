@@ -20,7 +20,11 @@ const path = require("path");
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const E2E = path.join(ROOT, "test", "e2e");
-const CACHE = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "pulumi-compute-instance", "test-timings.json");
+const CACHE = path.join(
+    process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"),
+    "pulumi-compute-instance",
+    "test-timings.json",
+);
 const ARTIFACTS = path.join(ROOT, "test", ".artifacts");
 const UNKNOWN_SECONDS = 60;
 
@@ -30,7 +34,11 @@ function laneMark(file) {
 }
 
 function plan() {
-    const files = fs.readdirSync(E2E).filter((f) => f.endsWith(".test.ts")).sort().map((f) => path.join(E2E, f));
+    const files = fs
+        .readdirSync(E2E)
+        .filter((f) => f.endsWith(".test.ts"))
+        .sort()
+        .map((f) => path.join(E2E, f));
     let known = {};
     try {
         for (const r of JSON.parse(fs.readFileSync(CACHE, "utf8"))) known[r.file] = r.seconds;
@@ -63,9 +71,15 @@ function run(name, files) {
         if (!files.length) return resolve({ name, code: 0, results: [] });
         const timings = path.join(ARTIFACTS, `timings-${name}.json`);
         fs.rmSync(timings, { force: true });
-        const child = spawn(path.join(ROOT, "node_modules", ".bin", "jest"), ["--selectProjects", "e2e", "--runInBand", ...files], {
-            cwd: ROOT, env: { ...process.env, COMPUTE_INSTANCE_TIMINGS_FILE: timings }, stdio: ["ignore", "pipe", "pipe"],
-        });
+        const child = spawn(
+            path.join(ROOT, "node_modules", ".bin", "jest"),
+            ["--selectProjects", "e2e", "--runInBand", ...files],
+            {
+                cwd: ROOT,
+                env: { ...process.env, COMPUTE_INSTANCE_TIMINGS_FILE: timings },
+                stdio: ["ignore", "pipe", "pipe"],
+            },
+        );
         for (const stream of [child.stdout, child.stderr]) {
             let rest = "";
             stream.on("data", (d) => {
@@ -76,7 +90,7 @@ function run(name, files) {
             stream.on("end", () => rest && process.stdout.write(`[${name}] ${rest}\n`));
         }
         child.on("close", (code) => {
-            let results = [];
+            let results;
             try {
                 results = JSON.parse(fs.readFileSync(timings, "utf8"));
             } catch {
@@ -90,9 +104,17 @@ function run(name, files) {
 function table(runs, wallSeconds) {
     const rows = runs.flatMap((r) => r.results).sort((a, b) => b.seconds - a.seconds);
     const lines = ["", "end-to-end suites, slowest first:", "  seconds  lane        tests  suite"];
-    for (const r of rows) lines.push(`  ${r.seconds.toFixed(0).padStart(7)}  ${r.lane.padEnd(10)}  ${String(r.tests).padStart(5)}  ${r.file}${r.failed ? "  FAILED" : ""}`);
+    for (const r of rows)
+        lines.push(
+            `  ${r.seconds.toFixed(0).padStart(7)}  ${r.lane.padEnd(10)}  ${String(r.tests).padStart(5)}  ${r.file}${r.failed ? "  FAILED" : ""}`,
+        );
     const total = rows.reduce((s, r) => s + r.seconds, 0);
-    lines.push(`  ${total.toFixed(0).padStart(7)}  in all; the end-to-end lanes took ${wallSeconds.toFixed(0)} s of wall time (${runs.filter((r) => r.name !== "unit").map((r) => `${r.name}: exit ${r.code}`).join(", ")})`);
+    lines.push(
+        `  ${total.toFixed(0).padStart(7)}  in all; the end-to-end lanes took ${wallSeconds.toFixed(0)} s of wall time (${runs
+            .filter((r) => r.name !== "unit")
+            .map((r) => `${r.name}: exit ${r.code}`)
+            .join(", ")})`,
+    );
     return lines.join("\n");
 }
 
@@ -100,17 +122,24 @@ async function main() {
     const started = Date.now();
     const { lanes, exclusive } = plan();
     for (const [name, lane] of Object.entries(lanes)) {
-        console.log(`[lanes] ${name}: ${lane.files.length} suites, about ${Math.round(lane.seconds)} s: ${lane.files.map((f) => path.basename(f, ".test.ts")).join(", ")}`);
+        console.log(
+            `[lanes] ${name}: ${lane.files.length} suites, about ${Math.round(lane.seconds)} s: ${lane.files.map((f) => path.basename(f, ".test.ts")).join(", ")}`,
+        );
     }
-    console.log(`[lanes] exclusive, after both: ${exclusive.map((f) => path.basename(f, ".test.ts")).join(", ") || "(none)"}`);
+    console.log(
+        `[lanes] exclusive, after both: ${exclusive.map((f) => path.basename(f, ".test.ts")).join(", ") || "(none)"}`,
+    );
     if (process.argv.includes("--plan")) return;
     const parallel = await Promise.all(Object.entries(lanes).map(([name, lane]) => run(name, lane.files)));
     const alone = await run("exclusive", exclusive);
     const runs = [...parallel, alone];
     // The unit tests ran before (scripts/test): their durations belong in the same table.
-    let unit = [];
+    let unit;
     try {
-        unit = JSON.parse(fs.readFileSync(path.join(ARTIFACTS, "timings-unit.json"), "utf8")).map((r) => ({ ...r, lane: "unit" }));
+        unit = JSON.parse(fs.readFileSync(path.join(ARTIFACTS, "timings-unit.json"), "utf8")).map((r) => ({
+            ...r,
+            lane: "unit",
+        }));
     } catch {
         unit = [];
     }

@@ -6,7 +6,9 @@ const namespace = config.require("namespace");
 
 // KUBECONFIG (or ~/.kube/config) and its current context, unless the stack says otherwise.
 const workspace = new Workspace(namespace.slice(0, 24), {
-    backend: { kubernetes: { namespace, kubeconfig: config.get("kubeconfig"), storageClass: config.get("storageClass") } },
+    backend: {
+        kubernetes: { namespace, kubeconfig: config.get("kubeconfig"), storageClass: config.get("storageClass") },
+    },
     image: config.require("image"),
 });
 

@@ -2,7 +2,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { ComputeInstance, Workspace } from "pulumi-compute-instance";
 
 const config = new pulumi.Config();
-const users = config.require("users").split(",").map((u) => u.trim()).filter(Boolean);
+const users = config
+    .require("users")
+    .split(",")
+    .map((u) => u.trim())
+    .filter(Boolean);
 const idle = config.get("idleShutdown");
 
 // One workspace for the team: shared user files (~/cloudfiles/code) and one agent that enforces
@@ -22,7 +26,14 @@ for (const user of users) {
         size: config.require("size"),
         // Start again by hand in the morning (`npx compute-instance start <user> --workspace ...`)
         // or add a start schedule here.
-        schedules: [{ name: "weekday-stop", action: "stop", cron: config.require("stopCron"), timeZone: config.require("timeZone") }],
+        schedules: [
+            {
+                name: "weekday-stop",
+                action: "stop",
+                cron: config.require("stopCron"),
+                timeZone: config.require("timeZone"),
+            },
+        ],
         ...(idle ? { idleShutdown: { after: idle } } : {}),
     });
     instances[user] = instance.endpoints.apply((e) => e.jupyterLab);

@@ -35,7 +35,9 @@ describe.each([
             await b.deleteDisk(spec.osDisk).catch(() => undefined);
             await b.deleteDisk(spec.tempDisk).catch(() => undefined);
         }
-        await b.releaseUserFiles({ workspace, owner: "contract/other" }, b.userFilesName(workspace), false).catch(() => undefined);
+        await b
+            .releaseUserFiles({ workspace, owner: "contract/other" }, b.userFilesName(workspace), false)
+            .catch(() => undefined);
         await b.releaseUserFiles(ref, b.userFilesName(workspace), true).catch(() => undefined);
         await b.deleteWorkspaceNetwork(b.workspaceNetworkName(workspace)).catch(() => undefined);
         await u.dispose?.();
@@ -55,7 +57,10 @@ describe.each([
         // Declared again by the same stack (after a retained delete): its own, not made twice.
         expect(await b.createUserFiles(ref, userFiles, 10)).toEqual({ adopted: false, createdBy: ref.owner });
         // By another stack: adopted, and that stack is recorded as a user.
-        expect(await b.createUserFiles({ workspace, owner: "contract/other" }, userFiles, 10)).toEqual({ adopted: true, createdBy: ref.owner });
+        expect(await b.createUserFiles({ workspace, owner: "contract/other" }, userFiles, 10)).toEqual({
+            adopted: true,
+            createdBy: ref.owner,
+        });
         // Every stack whose workspace uses the store is recorded on it: the maker and the adopter.
         expect((await b.userFilesUsers(userFiles)).sort()).toEqual(["contract/other", "contract/test"]);
         await b.createWorkspaceNetwork(ref, b.workspaceNetworkName(workspace));
@@ -71,9 +76,22 @@ describe.each([
         expect(await b.readDisk(os)).toBeDefined();
         expect(await b.readDisk(temp)).toBeDefined();
         spec = {
-            ...ref, image, sizeName: "custom", cpus: 0.25, memoryGb: 1, gpus: 0, applications: ["jupyterlab", "jupyter"],
-            env: { CONTRACT: "yes" }, token: "c0ffee".repeat(8), osDisk: os, tempDisk: temp, tempDiskGb: 4,
-            userFiles: b.userFilesName(workspace), network: b.workspaceNetworkName(workspace), readyTimeoutSeconds: 180, ssh: null,
+            ...ref,
+            image,
+            sizeName: "custom",
+            cpus: 0.25,
+            memoryGb: 1,
+            gpus: 0,
+            applications: ["jupyterlab", "jupyter"],
+            env: { CONTRACT: "yes" },
+            token: "c0ffee".repeat(8),
+            osDisk: os,
+            tempDisk: temp,
+            tempDiskGb: 4,
+            userFiles: b.userFilesName(workspace),
+            network: b.workspaceNetworkName(workspace),
+            readyTimeoutSeconds: 180,
+            ssh: null,
         };
     });
 
@@ -103,10 +121,16 @@ describe.each([
     });
 
     test("user files a runtime mounts are not deleted, even when their maker asks", async () => {
-        expect(await b.releaseUserFiles(ref, spec.userFiles, true)).toMatchObject({ deleted: false, keptFor: expect.stringContaining("used by stack contract/other") });
+        expect(await b.releaseUserFiles(ref, spec.userFiles, true)).toMatchObject({
+            deleted: false,
+            keptFor: expect.stringContaining("used by stack contract/other"),
+        });
         expect(await b.userFilesExists(spec.userFiles)).toBe(true);
         await b.releaseUserFiles({ workspace, owner: "contract/other" }, spec.userFiles, false);
-        expect(await b.releaseUserFiles(ref, spec.userFiles, true)).toMatchObject({ deleted: false, keptFor: expect.stringMatching(/used by (container|pod) /) });
+        expect(await b.releaseUserFiles(ref, spec.userFiles, true)).toMatchObject({
+            deleted: false,
+            keptFor: expect.stringMatching(/used by (container|pod) /),
+        });
         expect(await b.userFilesExists(spec.userFiles)).toBe(true);
     });
 
@@ -126,7 +150,8 @@ describe.each([
             // A pod on its way out still counts as a user for a moment.
             await new Promise((resolve) => setTimeout(resolve, 1000));
         }
-        for (let i = 0; i < 60 && (await b.userFilesExists(spec.userFiles)); i++) await new Promise((r) => setTimeout(r, 500));
+        for (let i = 0; i < 60 && (await b.userFilesExists(spec.userFiles)); i++)
+            await new Promise((r) => setTimeout(r, 500));
         expect(await b.userFilesExists(spec.userFiles)).toBe(false);
     });
 });

@@ -4,7 +4,17 @@
 // leaves only the user files.
 import * as fs from "fs";
 import { launchBrowser } from "../support/browser";
-import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, workspaceObjects } from "../support/stacks";
+import {
+    TestStack,
+    collect,
+    customSteps,
+    docker,
+    execIn,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+    workspaceObjects,
+} from "../support/stacks";
 
 const GiB = 1024 ** 3;
 const ws = uniqueWorkspace();
@@ -64,7 +74,11 @@ describe("a compute instance on the local Docker engine", () => {
         expect(info.HostConfig.Memory).toBe(2 * GiB);
         expect(info.HostConfig.PortBindings?.["8888/tcp"]?.[0]?.HostIp).toBe("127.0.0.1");
         // The applications run as the instance user with no capabilities at all.
-        const ps = await execIn(container, ["sh", "-c", "for p in $(pgrep -x jupyter-server); do echo $(stat -c %U /proc/$p) $(grep CapEff /proc/$p/status | cut -f2); done"]);
+        const ps = await execIn(container, [
+            "sh",
+            "-c",
+            "for p in $(pgrep -x jupyter-server); do echo $(stat -c %U /proc/$p) $(grep CapEff /proc/$p/status | cut -f2); done",
+        ]);
         expect(ps.output).toBe("azureuser 0000000000000000\n");
     });
 
@@ -93,7 +107,12 @@ describe("a compute instance on the local Docker engine", () => {
             const launcher = page.locator(".jp-Launcher");
             await launcher.waitFor({ state: "visible", timeout: 60_000 });
             await page.locator('.jp-LauncherCard[data-category="Notebook"]').first().waitFor({ timeout: 30_000 });
-            await page.locator('.jp-LauncherCard[data-category="Other"][title*="erminal"], .jp-LauncherCard[title*="erminal"]').first().waitFor({ timeout: 30_000 });
+            await page
+                .locator(
+                    '.jp-LauncherCard[data-category="Other"][title*="erminal"], .jp-LauncherCard[title*="erminal"]',
+                )
+                .first()
+                .waitFor({ timeout: 30_000 });
             fs.mkdirSync("test/.artifacts", { recursive: true });
             await page.screenshot({ path: "test/.artifacts/jupyterlab-launcher.png" });
         } finally {
@@ -113,7 +132,11 @@ describe("a compute instance on the local Docker engine", () => {
     });
 
     test("files land on the right disks", async () => {
-        const w = await execIn(container, ["sh", "-c", "echo home > ~/home.txt && echo scratch > /mnt/scratch.txt && echo shared > ~/cloudfiles/code/shared.txt && pwd"]);
+        const w = await execIn(container, [
+            "sh",
+            "-c",
+            "echo home > ~/home.txt && echo scratch > /mnt/scratch.txt && echo shared > ~/cloudfiles/code/shared.txt && pwd",
+        ]);
         expect(w).toEqual({ code: 0, output: "/home/azureuser\n" });
     });
 
@@ -169,7 +192,9 @@ describe("a compute instance on the local Docker engine", () => {
         expect((await fetch(`${again.endpoints.jupyterLab}?token=${again.token}`)).status).toBe(200);
         // OS disk and user files kept; the temp disk is scratch, wiped at every start.
         expect((await execIn(container, ["cat", "/home/azureuser/home.txt"])).output).toBe("home\n");
-        expect((await execIn(container, ["cat", "/home/azureuser/cloudfiles/code/shared.txt"])).output).toBe("shared\n");
+        expect((await execIn(container, ["cat", "/home/azureuser/cloudfiles/code/shared.txt"])).output).toBe(
+            "shared\n",
+        );
         expect((await execIn(container, ["ls", "-A", "/mnt"])).output).toBe("");
     });
 
@@ -187,7 +212,9 @@ describe("a compute instance on the local Docker engine", () => {
     test("the workspace declared again gets its user files back; with retainOnDelete false, destroy removes them", async () => {
         await t.setConfig({ ...config(2), retainUserFiles: false });
         await t.stack.up(collect(t));
-        expect((await execIn(container, ["cat", "/home/azureuser/cloudfiles/code/shared.txt"])).output).toBe("shared\n");
+        expect((await execIn(container, ["cat", "/home/azureuser/cloudfiles/code/shared.txt"])).output).toBe(
+            "shared\n",
+        );
         // A new OS disk: home starts over.
         expect((await execIn(container, ["ls", "/home/azureuser/home.txt"])).code).not.toBe(0);
         await t.stack.destroy(collect(t));

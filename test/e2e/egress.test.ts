@@ -11,7 +11,17 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import { randomBytes } from "crypto";
 import { chainsFor } from "../../provider/backends/docker/firewall";
 import { addLinkedNamespace, removeLinkedNamespace } from "../support/netns";
-import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, waitFor } from "../support/stacks";
+import {
+    TestStack,
+    collect,
+    customSteps,
+    docker,
+    execIn,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+    waitFor,
+} from "../support/stacks";
 
 const IMAGE_LABEL = "compute-instance.pulumi.io/workspace";
 
@@ -36,14 +46,23 @@ describe("workspace egress on Docker", () => {
     // 169.254.<16..250>.<0..252>/30, away from 169.254.169.254 and the ranges RFC 3927 reserves.
     const third = 16 + (randomBytes(1)[0] % 235);
     const fourth = (randomBytes(1)[0] % 63) * 4;
-    const linkLocal = { ns: `ci-egr-${tag}`, hostVeth: `cie${tag}`, nsVeth: `cie${tag}n`, host: `169.254.${third}.${fourth + 1}`, ip: `169.254.${third}.${fourth + 2}` };
+    const linkLocal = {
+        ns: `ci-egr-${tag}`,
+        hostVeth: `cie${tag}`,
+        nsVeth: `cie${tag}n`,
+        host: `169.254.${third}.${fourth + 1}`,
+        ip: `169.254.${third}.${fourth + 2}`,
+    };
     let farServer: ChildProcess | undefined;
     const API_PORT = 2376;
 
     /** Whether this machine itself (not an instance) connects: the control for each "not reached". */
     function hostReaches(host: string, port: number): boolean {
         try {
-            return execFileSync("timeout", ["3", "bash", "-c", `exec 3<>/dev/tcp/${host}/${port} && echo open`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).includes("open");
+            return execFileSync("timeout", ["3", "bash", "-c", `exec 3<>/dev/tcp/${host}/${port} && echo open`], {
+                encoding: "utf8",
+                stdio: ["ignore", "pipe", "ignore"],
+            }).includes("open");
         } catch {
             return false;
         }
@@ -52,9 +71,19 @@ describe("workspace egress on Docker", () => {
     /** A TCP listener on the far end, in the namespace (node: the one runtime sure to be here). */
     async function linkLocalListener(): Promise<void> {
         addLinkedNamespace(linkLocal);
-        const server = spawn("ip", ["netns", "exec", linkLocal.ns, process.execPath, "-e",
-            // A client that closes at once (bash's /dev/tcp) resets the socket: an error to ignore, not a crash of the listener.
-            `require("net").createServer((s) => { s.on("error", () => {}); s.end("far\\n"); }).listen(8000, "${linkLocal.ip}", () => console.log("listening"))`], { stdio: ["ignore", "pipe", "inherit"] });
+        const server = spawn(
+            "ip",
+            [
+                "netns",
+                "exec",
+                linkLocal.ns,
+                process.execPath,
+                "-e",
+                // A client that closes at once (bash's /dev/tcp) resets the socket: an error to ignore, not a crash of the listener.
+                `require("net").createServer((s) => { s.on("error", () => {}); s.end("far\\n"); }).listen(8000, "${linkLocal.ip}", () => console.log("listening"))`,
+            ],
+            { stdio: ["ignore", "pipe", "inherit"] },
+        );
         farServer = server;
         await new Promise<void>((resolve, reject) => {
             server.stdout?.on("data", (d: Buffer) => d.toString().includes("listening") && resolve());
@@ -65,14 +94,25 @@ describe("workspace egress on Docker", () => {
     /** A listener of ours: a container on the default bridge, or in the host's network namespace. */
     async function listener(name: string, network: "bridge" | "host", port: number): Promise<string> {
         const c = await docker.createContainer({
-            name, Image: image, Entrypoint: ["python3", "-m", "http.server", String(port), "--bind", "0.0.0.0"],
-            Labels: { [IMAGE_LABEL]: ws }, HostConfig: { NetworkMode: network },
+            name,
+            Image: image,
+            Entrypoint: ["python3", "-m", "http.server", String(port), "--bind", "0.0.0.0"],
+            Labels: { [IMAGE_LABEL]: ws },
+            HostConfig: { NetworkMode: network },
         });
         targets.push(name);
         await c.start();
         // Ready when it answers in its own network namespace (a fixed sleep raced a loaded machine).
-        const probe = ["python3", "-c", `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${port}/", timeout=2)`];
-        await waitFor(`test listener ${name} to answer`, 30_000, async () => (await execIn(name, probe, "root")).code === 0);
+        const probe = [
+            "python3",
+            "-c",
+            `import urllib.request; urllib.request.urlopen("http://127.0.0.1:${port}/", timeout=2)`,
+        ];
+        await waitFor(
+            `test listener ${name} to answer`,
+            30_000,
+            async () => (await execIn(name, probe, "root")).code === 0,
+        );
         return network === "host" ? "" : (await c.inspect()).NetworkSettings.Networks.bridge.IPAddress;
     }
 
@@ -93,7 +133,11 @@ describe("workspace egress on Docker", () => {
             await t.stack.destroy().catch(() => undefined);
             await t.dispose();
         }
-        for (const n of targets) await docker.getContainer(n).remove({ force: true }).catch(() => undefined);
+        for (const n of targets)
+            await docker
+                .getContainer(n)
+                .remove({ force: true })
+                .catch(() => undefined);
         farServer?.kill();
         removeLinkedNamespace(linkLocal);
         await purgeWorkspace(ws);
@@ -125,12 +169,20 @@ describe("workspace egress on Docker", () => {
         expect(await reaches(alice, otherIp, 8000)).toBe(false);
         expect(await reaches(alice, gateway, hostPort)).toBe(false);
         // The workspace's own containers still reach each other: the agent is on the same network.
-        const agentIp = (await docker.getContainer(`ci-${ws}-agent`).inspect()).NetworkSettings.Networks[`ci-${ws}`].IPAddress;
-        expect((await execIn(alice, ["timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${agentIp}/9 || echo refused`])).output).toMatch(/refused|Connection refused/);
+        const agentIp = (await docker.getContainer(`ci-${ws}-agent`).inspect()).NetworkSettings.Networks[`ci-${ws}`]
+            .IPAddress;
+        expect(
+            (await execIn(alice, ["timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${agentIp}/9 || echo refused`]))
+                .output,
+        ).toMatch(/refused|Connection refused/);
     });
 
     test("a link-local address listed on purpose is reached; the engine's API stays closed even on a listed host", async () => {
-        await t.setConfig({ workspaceName: ws, instances, network: { egress: { allow: [`${linkLocal.ip}/32`, `${gateway}/32`, "0.0.0.0/0"] } } });
+        await t.setConfig({
+            workspaceName: ws,
+            instances,
+            network: { egress: { allow: [`${linkLocal.ip}/32`, `${gateway}/32`, "0.0.0.0/0"] } },
+        });
         await t.stack.up(collect(t));
         expect(await reaches(alice, linkLocal.ip, 8000)).toBe(true);
         expect(await reaches(alice, gateway, hostPort)).toBe(true);
@@ -164,15 +216,24 @@ describe("workspace egress on Docker", () => {
         expect(await reaches(alice, linkLocal.ip, 8000)).toBe(false);
         const bridge = `br-${(await docker.getNetwork(`ci-${ws}`).inspect()).Id.slice(0, 12)}`;
         const chains = chainsFor(ws);
-        const jumps = execFileSync("iptables", ["-S"], { encoding: "utf8" }).split("\n")
-            .filter((l) => (/^-A (DOCKER-USER|INPUT) /.test(l) && l.includes(bridge)) || (/ -j CI-/.test(l) && Object.values(chains).some((ch) => l.endsWith(ch))));
-        expect(jumps.sort()).toEqual([`-A DOCKER-USER -i ${bridge} -j ${chains.out}`, `-A INPUT -i ${bridge} -j ${chains.host}`]);
+        const jumps = execFileSync("iptables", ["-S"], { encoding: "utf8" })
+            .split("\n")
+            .filter(
+                (l) =>
+                    (/^-A (DOCKER-USER|INPUT) /.test(l) && l.includes(bridge)) ||
+                    (/ -j CI-/.test(l) && Object.values(chains).some((ch) => l.endsWith(ch))),
+            );
+        expect(jumps.sort()).toEqual([
+            `-A DOCKER-USER -i ${bridge} -j ${chains.out}`,
+            `-A INPUT -i ${bridge} -j ${chains.host}`,
+        ]);
     });
 
     test("destroy removes every rule", async () => {
         const bridge = `br-${(await docker.getNetwork(`ci-${ws}`).inspect()).Id.slice(0, 12)}`;
         await t.stack.destroy(collect(t));
-        const ours = execFileSync("iptables", ["-S"], { encoding: "utf8" }).split("\n")
+        const ours = execFileSync("iptables", ["-S"], { encoding: "utf8" })
+            .split("\n")
             .filter((l) => l.includes(bridge) || Object.values(chainsFor(ws)).some((ch) => l.includes(ch)));
         expect(ours).toEqual([]);
     });

@@ -9,7 +9,16 @@ import Docker from "dockerode";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { TestStack, collect, docker, failureOf, programStack, purgeWorkspace, uniqueWorkspace, waitFor } from "../support/stacks";
+import {
+    TestStack,
+    collect,
+    docker,
+    failureOf,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+    waitFor,
+} from "../support/stacks";
 
 const ws = uniqueWorkspace("adr");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-addr-"));
@@ -25,7 +34,13 @@ const secondBridge = `ci${ws.slice(-8)}d2`;
 
 async function objects() {
     const c = await docker.getContainer(`ci-${ws}-alice`).inspect();
-    return { container: c.Id, volumes: (c.Mounts ?? []).map((m) => m.Name).filter(Boolean).sort() };
+    return {
+        container: c.Id,
+        volumes: (c.Mounts ?? [])
+            .map((m) => m.Name)
+            .filter(Boolean)
+            .sort(),
+    };
 }
 
 beforeAll(async () => {
@@ -43,9 +58,17 @@ afterAll(async () => {
     await purgeWorkspace(ws);
     if (second?.pid) {
         second.kill("SIGTERM");
-        await waitFor("the second engine to stop", 30_000, async () => second?.exitCode !== null || second?.signalCode !== null);
+        await waitFor(
+            "the second engine to stop",
+            30_000,
+            async () => second?.exitCode !== null || second?.signalCode !== null,
+        );
     }
-    try { execFileSync("ip", ["link", "del", secondBridge]); } catch { /* never made */ }
+    try {
+        execFileSync("ip", ["link", "del", secondBridge]);
+    } catch {
+        /* never made */
+    }
     fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -78,17 +101,49 @@ describe("the address of the Docker engine", () => {
         // delete the first engine's docker0 (dockerd removes the default bridge when told to use none).
         execFileSync("ip", ["link", "add", secondBridge, "type", "bridge"]);
         execFileSync("ip", ["addr", "add", "198.19.250.1/24", "dev", secondBridge]);
-        second = spawn("dockerd", [
-            "--data-root", path.join(secondRoot, "root"), "--exec-root", path.join(secondRoot, "exec"), "--pidfile", path.join(secondRoot, "pid"),
-            "-H", `unix://${secondSocket}`, "--bridge", secondBridge, "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false",
-            "--containerd-namespace", `${ws}-d2`, "--containerd-plugins-namespace", `${ws}-d2p`,
-        ], { stdio: "ignore" });
+        second = spawn(
+            "dockerd",
+            [
+                "--data-root",
+                path.join(secondRoot, "root"),
+                "--exec-root",
+                path.join(secondRoot, "exec"),
+                "--pidfile",
+                path.join(secondRoot, "pid"),
+                "-H",
+                `unix://${secondSocket}`,
+                "--bridge",
+                secondBridge,
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+                "--ip-forward=false",
+                "--containerd-namespace",
+                `${ws}-d2`,
+                "--containerd-plugins-namespace",
+                `${ws}-d2p`,
+            ],
+            { stdio: "ignore" },
+        );
         const other = new Docker({ socketPath: secondSocket });
-        await waitFor("the second engine to answer", 60_000, async () => fs.existsSync(secondSocket) && (await other.ping().then(() => true, () => false)));
+        await waitFor(
+            "the second engine to answer",
+            60_000,
+            async () =>
+                fs.existsSync(secondSocket) &&
+                (await other.ping().then(
+                    () => true,
+                    () => false,
+                )),
+        );
 
         await t.setConfig(config(`unix://${secondSocket}`));
         const message = await failureOf(t.stack.preview(collect(t)));
-        expect(message).toMatch(new RegExp(`\\[backend\\] unix://${secondSocket} leads to another engine \\(docker-engine:[^)]*${secondRoot}/root\\) than the one this stack's objects are on \\(docker-engine:[^)]*/var/lib/docker`));
+        expect(message).toMatch(
+            new RegExp(
+                `\\[backend\\] unix://${secondSocket} leads to another engine \\(docker-engine:[^)]*${secondRoot}/root\\) than the one this stack's objects are on \\(docker-engine:[^)]*/var/lib/docker`,
+            ),
+        );
         expect(message).not.toMatch(/unhandled exception|UNAVAILABLE/);
         // `up` checks again before it does anything.
         expect(await failureOf(t.stack.up(collect(t)))).toContain("leads to another engine");

@@ -6,13 +6,25 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { ROOT, TestStack, agentHasSeen, agentLog, collect, docker, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import {
+    ROOT,
+    TestStack,
+    agentHasSeen,
+    agentLog,
+    collect,
+    docker,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+} from "../support/stacks";
 import { contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 
 function ownDockerd(): number | undefined {
     if (process.getuid?.() !== 0 || !fs.existsSync("/var/log/dockerd.log")) return undefined;
     try {
-        return Number(execFileSync("pgrep", ["-x", "dockerd"], { encoding: "utf8" }).trim().split("\n")[0]) || undefined;
+        return (
+            Number(execFileSync("pgrep", ["-x", "dockerd"], { encoding: "utf8" }).trim().split("\n")[0]) || undefined
+        );
     } catch {
         return undefined;
     }
@@ -23,7 +35,10 @@ const maybe = pid ? test : test.skip;
 if (!pid) console.log("engine-restart: skipped, the Docker engine was not started by scripts/lib/docker-engine.sh");
 
 async function engineAnswers(): Promise<boolean> {
-    return docker.ping().then(() => true, () => false);
+    return docker.ping().then(
+        () => true,
+        () => false,
+    );
 }
 
 describe("an engine restart", () => {
@@ -31,7 +46,8 @@ describe("an engine restart", () => {
     let t: TestStack | undefined;
 
     afterAll(async () => {
-        if (!(await engineAnswers())) execFileSync(path.join(ROOT, "scripts/lib/docker-engine.sh"), { stdio: "ignore" });
+        if (!(await engineAnswers()))
+            execFileSync(path.join(ROOT, "scripts/lib/docker-engine.sh"), { stdio: "ignore" });
         if (t) {
             await t.stack.destroy().catch(() => undefined);
             await t.dispose();
@@ -39,51 +55,88 @@ describe("an engine restart", () => {
         await purgeWorkspace(ws);
     });
 
-    maybe("brings the agent back, and it stops the instance whose stop firing passed while the engine was down, once", async () => {
-        const at = new Date(Math.ceil((Date.now() + 50_000) / 60_000) * 60_000);
-        t = await programStack("instance", {
-            workspaceName: ws, agentCheckInterval: "2s",
-            instances: {
-                alice: { size: { cpus: 0.5, memoryGb: 1 }, schedules: [{ name: "evening", action: "stop", cron: `${at.getUTCMinutes()} ${at.getUTCHours()} * * *` }] },
-                // A custom application in its own container, in bob's network namespace.
-                bob: {
-                    size: { cpus: 0.5, memoryGb: 1 },
-                    customApplications: [{ name: "beside", port: 9200, image: workstationImageTag(contextHash(workstationContextDir())), command: "mkdir -p /tmp/s && echo served-beside > /tmp/s/index.html && exec python3 -m http.server \"$PORT\" --directory /tmp/s" }],
+    maybe(
+        "brings the agent back, and it stops the instance whose stop firing passed while the engine was down, once",
+        async () => {
+            const at = new Date(Math.ceil((Date.now() + 50_000) / 60_000) * 60_000);
+            t = await programStack("instance", {
+                workspaceName: ws,
+                agentCheckInterval: "2s",
+                instances: {
+                    alice: {
+                        size: { cpus: 0.5, memoryGb: 1 },
+                        schedules: [
+                            {
+                                name: "evening",
+                                action: "stop",
+                                cron: `${at.getUTCMinutes()} ${at.getUTCHours()} * * *`,
+                            },
+                        ],
+                    },
+                    // A custom application in its own container, in bob's network namespace.
+                    bob: {
+                        size: { cpus: 0.5, memoryGb: 1 },
+                        customApplications: [
+                            {
+                                name: "beside",
+                                port: 9200,
+                                image: workstationImageTag(contextHash(workstationContextDir())),
+                                command:
+                                    'mkdir -p /tmp/s && echo served-beside > /tmp/s/index.html && exec python3 -m http.server "$PORT" --directory /tmp/s',
+                            },
+                        ],
+                    },
                 },
-            },
-        });
-        await t.stack.up(collect(t));
-        await agentHasSeen(ws, "alice", "evening");
+            });
+            await t.stack.up(collect(t));
+            await agentHasSeen(ws, "alice", "evening");
 
-        process.kill(pid as number, "SIGTERM");
-        for (let i = 0; i < 60 && (await engineAnswers()); i++) await new Promise((r) => setTimeout(r, 500));
-        expect(await engineAnswers()).toBe(false);
-        await new Promise((r) => setTimeout(r, Math.max(0, at.getTime() - Date.now()) + 5000));
-        execFileSync(path.join(ROOT, "scripts/lib/docker-engine.sh"), { stdio: "ignore" });
+            process.kill(pid as number, "SIGTERM");
+            for (let i = 0; i < 60 && (await engineAnswers()); i++) await new Promise((r) => setTimeout(r, 500));
+            expect(await engineAnswers()).toBe(false);
+            await new Promise((r) => setTimeout(r, Math.max(0, at.getTime() - Date.now()) + 5000));
+            execFileSync(path.join(ROOT, "scripts/lib/docker-engine.sh"), { stdio: "ignore" });
 
-        // The instance (running when the engine stopped) and the agent both come back; the agent stops it.
-        const deadline = Date.now() + 60_000;
-        let log: Record<string, unknown>[] = [];
-        for (;;) {
-            log = await agentLog(ws);
-            if (log.some((e) => e.status)) break;
-            if (Date.now() > deadline) throw new Error(`no operation 60s after the engine came back; agent log:\n${JSON.stringify(log, null, 1)}`);
-            await new Promise((r) => setTimeout(r, 1000));
-        }
-        await new Promise((r) => setTimeout(r, 6000));
-        expect((await docker.getContainer(`ci-${ws}-alice`).inspect()).State.Running).toBe(false);
-        expect((await docker.getContainer(`ci-${ws}-agent`).inspect()).State.Running).toBe(true);
-        const stops = log.filter((e) => e.operation === "Stop" && e.status === "Succeeded");
-        expect(stops).toEqual([expect.objectContaining({ instance: "alice", trigger: "Schedule", reason: `schedule "evening" fired at ${at.toISOString()}` })]);
+            // The instance (running when the engine stopped) and the agent both come back; the agent stops it.
+            const deadline = Date.now() + 60_000;
+            let log: Record<string, unknown>[];
+            for (;;) {
+                log = await agentLog(ws);
+                if (log.some((e) => e.status)) break;
+                if (Date.now() > deadline)
+                    throw new Error(
+                        `no operation 60s after the engine came back; agent log:\n${JSON.stringify(log, null, 1)}`,
+                    );
+                await new Promise((r) => setTimeout(r, 1000));
+            }
+            await new Promise((r) => setTimeout(r, 6000));
+            expect((await docker.getContainer(`ci-${ws}-alice`).inspect()).State.Running).toBe(false);
+            expect((await docker.getContainer(`ci-${ws}-agent`).inspect()).State.Running).toBe(true);
+            const stops = log.filter((e) => e.operation === "Stop" && e.status === "Succeeded");
+            expect(stops).toEqual([
+                expect.objectContaining({
+                    instance: "alice",
+                    trigger: "Schedule",
+                    reason: `schedule "evening" fired at ${at.toISOString()}`,
+                }),
+            ]);
 
-        // bob's application, whose container the engine may have started before bob's: in bob's
-        // network again (the agent restarts it into it), answering through bob's Jupyter.
-        const bob = ((await t.stack.outputs()).out.value as Record<string, { endpoints: Record<string, string>; token: string }>).bob;
-        let body = "";
-        for (let i = 0; i < 60 && body !== "served-beside\n"; i++) {
-            body = await fetch(bob.endpoints.beside, { headers: { Authorization: `token ${bob.token}` } }).then((r) => r.text()).catch(() => "");
-            if (body !== "served-beside\n") await new Promise((r) => setTimeout(r, 1000));
-        }
-        expect(body).toBe("served-beside\n");
-    });
+            // bob's application, whose container the engine may have started before bob's: in bob's
+            // network again (the agent restarts it into it), answering through bob's Jupyter.
+            const bob = (
+                (await t.stack.outputs()).out.value as Record<
+                    string,
+                    { endpoints: Record<string, string>; token: string }
+                >
+            ).bob;
+            let body = "";
+            for (let i = 0; i < 60 && body !== "served-beside\n"; i++) {
+                body = await fetch(bob.endpoints.beside, { headers: { Authorization: `token ${bob.token}` } })
+                    .then((r) => r.text())
+                    .catch(() => "");
+                if (body !== "served-beside\n") await new Promise((r) => setTimeout(r, 1000));
+            }
+            expect(body).toBe("served-beside\n");
+        },
+    );
 });

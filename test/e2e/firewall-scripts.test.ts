@@ -10,7 +10,15 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    applyEgressScript, applyInboundScript, chainsFor, egressSignature, inboundChainFor, inboundSignature, readEgressScript, readInboundScript, removeEgressScript,
+    applyEgressScript,
+    applyInboundScript,
+    chainsFor,
+    egressSignature,
+    inboundChainFor,
+    inboundSignature,
+    readEgressScript,
+    readInboundScript,
+    removeEgressScript,
     removeInboundScript,
 } from "../../provider/backends/docker/firewall";
 
@@ -23,7 +31,8 @@ const inCh = inboundChainFor(WS, "alice");
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
 
 /** The rules of a namespace before anything of ours: Docker's DOCKER-USER, jumped to from FORWARD. */
-const dockerBase = (ipt: string) => `${ipt} -N DOCKER-USER && ${ipt} -A DOCKER-USER -j RETURN && ${ipt} -I FORWARD 1 -j DOCKER-USER`;
+const dockerBase = (ipt: string) =>
+    `${ipt} -N DOCKER-USER && ${ipt} -A DOCKER-USER -j RETURN && ${ipt} -I FORWARD 1 -j DOCKER-USER`;
 
 /**
  * Stand-ins that put a range iptables refuses (an IPv6 one) where the marker range is, then run
@@ -34,10 +43,18 @@ function refusingPath(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fw-refuse-"));
     const real = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).stdout.trim();
     for (const cmd of ["iptables", "iptables-legacy"]) {
-        fs.writeFileSync(path.join(dir, cmd), `#!/bin/bash\nargs=(); for a in "$@"; do args+=("\${a//192.0.2.66\\/32/2001:db8::66/128}"); done\nexec ${real(cmd)} "\${args[@]}"\n`, { mode: 0o755 });
+        fs.writeFileSync(
+            path.join(dir, cmd),
+            `#!/bin/bash\nargs=(); for a in "$@"; do args+=("\${a//192.0.2.66\\/32/2001:db8::66/128}"); done\nexec ${real(cmd)} "\${args[@]}"\n`,
+            { mode: 0o755 },
+        );
     }
     for (const cmd of ["iptables-restore", "iptables-legacy-restore"]) {
-        fs.writeFileSync(path.join(dir, cmd), `#!/bin/sh\nsed 's#192\\.0\\.2\\.66/32#2001:db8::66/128#g' | exec ${real(cmd)} "$@"\n`, { mode: 0o755 });
+        fs.writeFileSync(
+            path.join(dir, cmd),
+            `#!/bin/sh\nsed 's#192\\.0\\.2\\.66/32#2001:db8::66/128#g' | exec ${real(cmd)} "$@"\n`,
+            { mode: 0o755 },
+        );
     }
     return dir;
 }
@@ -51,7 +68,12 @@ describe.each(["iptables", "iptables-legacy"])("the firewall scripts against %s"
     function sh(script: string, extraPath?: string): { code: number; out: string } {
         const env = { ...process.env, PATH: extraPath ? `${extraPath}:${process.env.PATH}` : process.env.PATH };
         // A script that waits on the xtables lock would wait forever: killed, it fails the test.
-        const r = spawnSync("ip", ["netns", "exec", ns, "sh", "-c", script], { encoding: "utf8", env, timeout: 60_000, killSignal: "SIGKILL" });
+        const r = spawnSync("ip", ["netns", "exec", ns, "sh", "-c", script], {
+            encoding: "utf8",
+            env,
+            timeout: 60_000,
+            killSignal: "SIGKILL",
+        });
         return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
     }
     function ok(script: string): string {
@@ -90,27 +112,29 @@ describe.each(["iptables", "iptables-legacy"])("the firewall scripts against %s"
         const egress = { allow: ["192.0.2.0/24"] };
         expect(ok(applyEgressScript(WS, OLD, egress, PORTS))).toContain("applied");
         const sig = egressSignature(OLD, egress, PORTS);
-        expect(ours()).toEqual([
-            `-N ${c.back}`,
-            `-N ${c.host}`,
-            `-N ${c.out}`,
-            `-A INPUT -i ${OLD} -j ${c.host}`,
-            `-A FORWARD -j DOCKER-USER`,
-            `-A ${c.back} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-            `-A ${c.host} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-            `-A ${c.host} -p tcp -m tcp --dport 2375 -j DROP`,
-            `-A ${c.host} -p tcp -m tcp --dport 2376 -j DROP`,
-            `-A ${c.host} -d 169.254.0.0/16 -j DROP`,
-            `-A ${c.host} -d 192.0.2.0/24 -j ACCEPT`,
-            `-A ${c.host} -m comment --comment "compute-instance egress ${sig}" -j DROP`,
-            `-A ${c.out} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-            `-A ${c.out} -o ${OLD} -j RETURN`,
-            `-A ${c.out} -d 169.254.0.0/16 -j DROP`,
-            `-A ${c.out} -d 192.0.2.0/24 -j ACCEPT`,
-            `-A ${c.out} -m comment --comment "compute-instance egress ${sig}" -j DROP`,
-            `-A DOCKER-USER -o ${OLD} -j ${c.back}`,
-            `-A DOCKER-USER -i ${OLD} -j ${c.out}`,
-        ].filter((l) => l.includes("CI-") || l.includes(OLD)));
+        expect(ours()).toEqual(
+            [
+                `-N ${c.back}`,
+                `-N ${c.host}`,
+                `-N ${c.out}`,
+                `-A INPUT -i ${OLD} -j ${c.host}`,
+                `-A FORWARD -j DOCKER-USER`,
+                `-A ${c.back} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+                `-A ${c.host} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+                `-A ${c.host} -p tcp -m tcp --dport 2375 -j DROP`,
+                `-A ${c.host} -p tcp -m tcp --dport 2376 -j DROP`,
+                `-A ${c.host} -d 169.254.0.0/16 -j DROP`,
+                `-A ${c.host} -d 192.0.2.0/24 -j ACCEPT`,
+                `-A ${c.host} -m comment --comment "compute-instance egress ${sig}" -j DROP`,
+                `-A ${c.out} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+                `-A ${c.out} -o ${OLD} -j RETURN`,
+                `-A ${c.out} -d 169.254.0.0/16 -j DROP`,
+                `-A ${c.out} -d 192.0.2.0/24 -j ACCEPT`,
+                `-A ${c.out} -m comment --comment "compute-instance egress ${sig}" -j DROP`,
+                `-A DOCKER-USER -o ${OLD} -j ${c.back}`,
+                `-A DOCKER-USER -i ${OLD} -j ${c.out}`,
+            ].filter((l) => l.includes("CI-") || l.includes(OLD)),
+        );
         expect(signature(readEgressScript(WS, OLD, egress))).toBe(sig);
         // Applying again changes nothing.
         const before = rules();
@@ -124,15 +148,23 @@ describe.each(["iptables", "iptables-legacy"])("the firewall scripts against %s"
         ok(applyEgressScript(WS, NEW, "deny", PORTS));
         ok(applyInboundScript(WS, "alice", NEW, [{ hostPort: 2222, from: ["198.51.100.0/24"] }]));
         const jumps = rules().filter((l) => / -j CI-/.test(l));
-        expect(jumps.sort()).toEqual([
-            `-A DOCKER-USER ! -i ${NEW} -o ${NEW} -j ${inCh}`,
-            `-A DOCKER-USER -i ${NEW} -j ${c.out}`,
-            `-A DOCKER-USER -o ${NEW} -j ${c.back}`,
-            `-A INPUT -i ${NEW} -j ${c.host}`,
-        ].sort());
-        expect(rules().filter((l) => l.startsWith(`-A ${c.out} `)).pop()).toMatch(/compute-instance egress [0-9a-f]{16}" -j DROP$/);
+        expect(jumps.sort()).toEqual(
+            [
+                `-A DOCKER-USER ! -i ${NEW} -o ${NEW} -j ${inCh}`,
+                `-A DOCKER-USER -i ${NEW} -j ${c.out}`,
+                `-A DOCKER-USER -o ${NEW} -j ${c.back}`,
+                `-A INPUT -i ${NEW} -j ${c.host}`,
+            ].sort(),
+        );
+        expect(
+            rules()
+                .filter((l) => l.startsWith(`-A ${c.out} `))
+                .pop(),
+        ).toMatch(/compute-instance egress [0-9a-f]{16}" -j DROP$/);
         expect(signature(readEgressScript(WS, NEW, "deny"))).toBe(egressSignature(NEW, "deny", PORTS));
-        expect(signature(readInboundScript(WS, "alice", NEW))).toBe(inboundSignature(NEW, [{ hostPort: 2222, from: ["198.51.100.0/24"] }]));
+        expect(signature(readInboundScript(WS, "alice", NEW))).toBe(
+            inboundSignature(NEW, [{ hostPort: 2222, from: ["198.51.100.0/24"] }]),
+        );
     });
 
     test("a rule iptables refuses in the middle of an update leaves every rule in force as it was", () => {
@@ -151,7 +183,10 @@ describe.each(["iptables", "iptables-legacy"])("the firewall scripts against %s"
         expect(egress.code).not.toBe(0);
         expect(egress.out).toMatch(/Error occurred at line/);
 
-        const inbound = sh(applyInboundScript(WS, "alice", NEW, [{ hostPort: 2222, from: ["198.18.0.0/15", MARKER] }]), shims);
+        const inbound = sh(
+            applyInboundScript(WS, "alice", NEW, [{ hostPort: 2222, from: ["198.18.0.0/15", MARKER] }]),
+            shims,
+        );
         expect(inForce()).toEqual(before);
         expect(inbound.code).not.toBe(0);
     });

@@ -15,24 +15,33 @@ describe("building an image on Docker", () => {
 
     beforeAll(() => {
         // What the build saw in the folder, checked inside the build itself.
-        fs.writeFileSync(path.join(context, "Dockerfile"), [
-            "FROM debian:bookworm-slim",
-            "ARG EXPECT",
-            "COPY ca-certificates/ /usr/local/share/ca-certificates/extra/",
-            'RUN test "$(ls /usr/local/share/ca-certificates/extra | tr \'\\n\' \' \')" = "$EXPECT"',
-        ].join("\n"));
+        fs.writeFileSync(
+            path.join(context, "Dockerfile"),
+            [
+                "FROM debian:bookworm-slim",
+                "ARG EXPECT",
+                "COPY ca-certificates/ /usr/local/share/ca-certificates/extra/",
+                "RUN test \"$(ls /usr/local/share/ca-certificates/extra | tr '\\n' ' ')\" = \"$EXPECT\"",
+            ].join("\n"),
+        );
         process.env.COMPUTE_INSTANCE_EXTRA_CA_DIR = cas;
     });
 
     afterAll(async () => {
         if (saved === undefined) delete process.env.COMPUTE_INSTANCE_EXTRA_CA_DIR;
         else process.env.COMPUTE_INSTANCE_EXTRA_CA_DIR = saved;
-        await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+        await docker
+            .getImage(tag)
+            .remove({ force: true })
+            .catch(() => undefined);
         fs.rmSync(context, { recursive: true, force: true });
         fs.rmSync(cas, { recursive: true, force: true });
     });
 
-    const build = (expect: string) => new DockerBackend("unix:///var/run/docker.sock").buildImage(tag, context, "test", silentProgress, { EXPECT: expect });
+    const build = (expect: string) =>
+        new DockerBackend("unix:///var/run/docker.sock").buildImage(tag, context, "test", silentProgress, {
+            EXPECT: expect,
+        });
 
     test("with no extra CA certificate on the machine, the build still finds the folder", async () => {
         await expect(build("")).resolves.toHaveProperty("id");

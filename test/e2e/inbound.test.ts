@@ -10,7 +10,18 @@ import { execFileSync, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import { utils } from "ssh2";
 import { addLinkedNamespace, removeLinkedNamespace } from "../support/netns";
-import { TestStack, agentLog, collect, customSteps, docker, execIn, failureOf, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import {
+    TestStack,
+    agentLog,
+    collect,
+    customSteps,
+    docker,
+    execIn,
+    failureOf,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+} from "../support/stacks";
 
 describe("inbound rules on Docker", () => {
     const ws = uniqueWorkspace("inb");
@@ -22,8 +33,20 @@ describe("inbound rules on Docker", () => {
     const tag = randomBytes(3).toString("hex");
     // Two clients on their own /30 links: the host side .1/.5, the clients .2/.6.
     const clients = [
-        { ns: `ci-inb-${tag}-a`, host: `198.18.${third}.1`, ip: `198.18.${third}.2`, hostVeth: `cia${tag}`, nsVeth: `cia${tag}n` },
-        { ns: `ci-inb-${tag}-b`, host: `198.18.${third}.5`, ip: `198.18.${third}.6`, hostVeth: `cib${tag}`, nsVeth: `cib${tag}n` },
+        {
+            ns: `ci-inb-${tag}-a`,
+            host: `198.18.${third}.1`,
+            ip: `198.18.${third}.2`,
+            hostVeth: `cia${tag}`,
+            nsVeth: `cia${tag}n`,
+        },
+        {
+            ns: `ci-inb-${tag}-b`,
+            host: `198.18.${third}.5`,
+            ip: `198.18.${third}.6`,
+            hostVeth: `cib${tag}`,
+            nsVeth: `cib${tag}n`,
+        },
     ];
     const ipA = clients[0].ip;
     const ipB = clients[1].ip;
@@ -40,7 +63,20 @@ describe("inbound rules on Docker", () => {
     /** Whether a client gets sshd's banner from the host's address on its link, at the published port. */
     async function banner(client: (typeof clients)[number]): Promise<boolean> {
         try {
-            const out = execFileSync("ip", ["netns", "exec", client.ns, "timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${client.host}/${sshPort} && head -c 4 <&3`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+            const out = execFileSync(
+                "ip",
+                [
+                    "netns",
+                    "exec",
+                    client.ns,
+                    "timeout",
+                    "3",
+                    "bash",
+                    "-c",
+                    `exec 3<>/dev/tcp/${client.host}/${sshPort} && head -c 4 <&3`,
+                ],
+                { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+            );
             return out.startsWith("SSH-");
         } catch {
             return false;
@@ -67,8 +103,11 @@ describe("inbound rules on Docker", () => {
 
     test("only SSH is published, on every address; Jupyter has no endpoint and no host port", async () => {
         const info = await docker.getContainer(alice).inspect();
-        expect(info.HostConfig.PortBindings).toEqual({ "2222/tcp": [{ HostIp: "0.0.0.0", HostPort: String(sshPort) }] });
-        const out = ((await t.stack.outputs()).out.value as Record<string, { endpoints: Record<string, string> }>).alice.endpoints;
+        expect(info.HostConfig.PortBindings).toEqual({
+            "2222/tcp": [{ HostIp: "0.0.0.0", HostPort: String(sshPort) }],
+        });
+        const out = ((await t.stack.outputs()).out.value as Record<string, { endpoints: Record<string, string> }>).alice
+            .endpoints;
         expect(Object.keys(out)).toEqual(["ssh"]);
         // Jupyter still runs (the instance became ready through it), only unreachable from outside.
         expect((await execIn(alice, ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8888 && echo up"])).output).toBe("up\n");
@@ -77,7 +116,11 @@ describe("inbound rules on Docker", () => {
     test("a range not listed cannot connect", async () => {
         // Control: each client's link works (the host refuses a closed port at once, not silently).
         for (const c of clients) {
-            const r = spawnSync("ip", ["netns", "exec", c.ns, "timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${c.host}/1`], { encoding: "utf8" });
+            const r = spawnSync(
+                "ip",
+                ["netns", "exec", c.ns, "timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${c.host}/1`],
+                { encoding: "utf8" },
+            );
             expect(r.stderr).toContain("Connection refused");
         }
         expect(await banner(clients[0])).toBe(false);
@@ -143,7 +186,13 @@ describe("inbound rules on Docker", () => {
         while ((await banner(clients[0])) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1000));
         expect(await banner(clients[0])).toBe(false);
         expect(await banner(clients[1])).toBe(true);
-        expect((await agentLog(ws)).some((l) => l.level === "warning" && String(l.message).startsWith("network rules network.inbound.alice were missing"))).toBe(true);
+        expect(
+            (await agentLog(ws)).some(
+                (l) =>
+                    l.level === "warning" &&
+                    String(l.message).startsWith("network rules network.inbound.alice were missing"),
+            ),
+        ).toBe(true);
     });
 
     test("destroy removes the rules", async () => {

@@ -4,7 +4,15 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ROOT, TestStack, collect, programStack, purgeWorkspace, uniqueWorkspace, workspaceObjects } from "../support/stacks";
+import {
+    ROOT,
+    TestStack,
+    collect,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+    workspaceObjects,
+} from "../support/stacks";
 
 const ws = uniqueWorkspace("pkg");
 const project = fs.mkdtempSync(path.join(os.tmpdir(), "ci-user-project-"));
@@ -20,17 +28,48 @@ afterAll(async () => {
 });
 
 test("npm pack → npm install in a user's project → pulumi up → JupyterLab answers → destroy", async () => {
-    const tgz = execFileSync("npm", ["pack", "--pack-destination", project, "--loglevel=error"], { cwd: ROOT, encoding: "utf8" }).trim().split("\n").pop() as string;
-    const sdkVersion = JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules/@pulumi/pulumi/package.json"), "utf8")).version;
-    fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({
-        name: "my-ml-team",
-        private: true,
-        main: "index.ts",
-        dependencies: { "@pulumi/pulumi": sdkVersion, "pulumi-compute-instance": `file:./${tgz}` },
-    }, null, 2));
-    fs.writeFileSync(path.join(project, "Pulumi.yaml"), "name: my-ml-team\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
-    fs.writeFileSync(path.join(project, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, target: "es2020", module: "commonjs", moduleResolution: "node", esModuleInterop: true } }));
-    fs.writeFileSync(path.join(project, "index.ts"), `
+    const tgz = execFileSync("npm", ["pack", "--pack-destination", project, "--loglevel=error"], {
+        cwd: ROOT,
+        encoding: "utf8",
+    })
+        .trim()
+        .split("\n")
+        .pop() as string;
+    const sdkVersion = JSON.parse(
+        fs.readFileSync(path.join(ROOT, "node_modules/@pulumi/pulumi/package.json"), "utf8"),
+    ).version;
+    fs.writeFileSync(
+        path.join(project, "package.json"),
+        JSON.stringify(
+            {
+                name: "my-ml-team",
+                private: true,
+                main: "index.ts",
+                dependencies: { "@pulumi/pulumi": sdkVersion, "pulumi-compute-instance": `file:./${tgz}` },
+            },
+            null,
+            2,
+        ),
+    );
+    fs.writeFileSync(
+        path.join(project, "Pulumi.yaml"),
+        "name: my-ml-team\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n",
+    );
+    fs.writeFileSync(
+        path.join(project, "tsconfig.json"),
+        JSON.stringify({
+            compilerOptions: {
+                strict: true,
+                target: "es2020",
+                module: "commonjs",
+                moduleResolution: "node",
+                esModuleInterop: true,
+            },
+        }),
+    );
+    fs.writeFileSync(
+        path.join(project, "index.ts"),
+        `
 import * as pulumi from "@pulumi/pulumi";
 import { ComputeInstance, Workspace } from "pulumi-compute-instance";
 const cfg = new pulumi.Config();
@@ -38,8 +77,12 @@ const workspace = new Workspace(cfg.require("workspaceName"), { backend: { docke
 const alice = new ComputeInstance("alice", { workspace, size: { cpus: 1, memoryGb: 2 } });
 export const lab = alice.endpoints.jupyterLab;
 export const token = alice.token;
-`);
-    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], { cwd: project, stdio: "inherit" });
+`,
+    );
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], {
+        cwd: project,
+        stdio: "inherit",
+    });
     expect(fs.lstatSync(path.join(project, "node_modules/pulumi-compute-instance")).isSymbolicLink()).toBe(false);
 
     t = await programStack("user-project", { workspaceName: ws }, project);

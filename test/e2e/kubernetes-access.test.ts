@@ -16,15 +16,21 @@ describe("assigned users on Kubernetes", () => {
     beforeAll(async () => {
         simulatedNamespace(namespace);
         t = await programStack("instance", {
-            workspaceName: ws, image: "registry.example.com/ml/workstation:1",
+            workspaceName: ws,
+            image: "registry.example.com/ml/workstation:1",
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
             network: { egress: { allow: ["10.20.0.0/16"] } },
             instances: {
                 alice: {
-                    size: { cpus: 1, memoryGb: 2 }, assignedUser: { name: "alice" }, ssh: { enabled: true, publicKey: PUBLIC_KEY },
+                    size: { cpus: 1, memoryGb: 2 },
+                    assignedUser: { name: "alice" },
+                    ssh: { enabled: true, publicKey: PUBLIC_KEY },
                     network: { inbound: [{ application: "ssh", from: ["10.30.0.0/16"] }] },
                 },
-                bob: { size: { cpus: 1, memoryGb: 2 }, assignedUser: { name: "bob", kubernetesUser: "bob@example.com", kubernetesGroups: ["ml-leads"] } },
+                bob: {
+                    size: { cpus: 1, memoryGb: 2 },
+                    assignedUser: { name: "bob", kubernetesUser: "bob@example.com", kubernetesGroups: ["ml-leads"] },
+                },
             },
         });
         await t.stack.up(collect(t));
@@ -57,29 +63,84 @@ describe("assigned users on Kubernetes", () => {
     });
 
     test("bob by his Kubernetes user name and by group", () => {
-        expect(answer(["create", `pods/${pod("bob")}`, "--subresource=portforward", "--as", "bob@example.com"])).toBe("yes");
-        expect(answer(["create", `pods/${pod("bob")}`, "--subresource=portforward", "--as", "someone", "--as-group", "ml-leads"])).toBe("yes");
-        expect(answer(["create", `pods/${pod("alice")}`, "--subresource=portforward", "--as", "bob@example.com"])).toBe("no");
+        expect(answer(["create", `pods/${pod("bob")}`, "--subresource=portforward", "--as", "bob@example.com"])).toBe(
+            "yes",
+        );
+        expect(
+            answer([
+                "create",
+                `pods/${pod("bob")}`,
+                "--subresource=portforward",
+                "--as",
+                "someone",
+                "--as-group",
+                "ml-leads",
+            ]),
+        ).toBe("yes");
+        expect(answer(["create", `pods/${pod("alice")}`, "--subresource=portforward", "--as", "bob@example.com"])).toBe(
+            "no",
+        );
         // The POSIX name is not his Kubernetes identity here.
         expect(answer(["create", `pods/${pod("bob")}`, "--subresource=portforward", "--as", "bob"])).toBe("no");
     });
 
     test("the pods carry the assigned user; SSH answers on the Service's port 22", async () => {
-        expect(kubectl(["get", "pod", pod("alice"), "-n", namespace, "-o", "jsonpath={.metadata.labels.compute-instance\\.pulumi\\.io/assigned-user}"])).toBe("alice");
-        expect(kubectl(["get", "pvc", "-n", namespace, "-l", "compute-instance.pulumi.io/assigned-user=alice", "-o", "jsonpath={.items[*].metadata.name}"])).toMatch(new RegExp(`^ci-${ws}-alice-os-[0-9a-f]+$`));
-        expect(kubectl(["get", "service", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.ports[?(@.name=='ssh')].port}"])).toBe("22");
-        const out = ((await t.stack.outputs()).out.value as Record<string, { endpoints: { ssh?: string } }>);
+        expect(
+            kubectl([
+                "get",
+                "pod",
+                pod("alice"),
+                "-n",
+                namespace,
+                "-o",
+                "jsonpath={.metadata.labels.compute-instance\\.pulumi\\.io/assigned-user}",
+            ]),
+        ).toBe("alice");
+        expect(
+            kubectl([
+                "get",
+                "pvc",
+                "-n",
+                namespace,
+                "-l",
+                "compute-instance.pulumi.io/assigned-user=alice",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ]),
+        ).toMatch(new RegExp(`^ci-${ws}-alice-os-[0-9a-f]+$`));
+        expect(
+            kubectl([
+                "get",
+                "service",
+                `ci-${ws}-alice`,
+                "-n",
+                namespace,
+                "-o",
+                "jsonpath={.spec.ports[?(@.name=='ssh')].port}",
+            ]),
+        ).toBe("22");
+        const out = (await t.stack.outputs()).out.value as Record<string, { endpoints: { ssh?: string } }>;
         expect(out.alice.endpoints.ssh).toBe(`ssh://azureuser@ci-${ws}-alice.${namespace}.svc.cluster.local:22`);
         expect(out.bob.endpoints.ssh).toBeUndefined();
     });
 
     test("egress is a NetworkPolicy of the instances' pods; an edit by hand shows in refresh and up restores it", async () => {
-        const get = () => JSON.parse(kubectl(["get", "networkpolicy", `ci-${ws}-egress`, "-n", namespace, "-o", "jsonpath={.spec}"]));
+        const get = () =>
+            JSON.parse(kubectl(["get", "networkpolicy", `ci-${ws}-egress`, "-n", namespace, "-o", "jsonpath={.spec}"]));
         const spec = get();
         expect(spec.policyTypes).toEqual(["Egress"]);
         expect(spec.podSelector.matchLabels["app.kubernetes.io/component"]).toBe("runtime");
         expect(spec.egress[2]).toEqual({ to: [{ ipBlock: { cidr: "10.20.0.0/16" } }] });
-        kubectl(["patch", "networkpolicy", `ci-${ws}-egress`, "-n", namespace, "--type=json", "-p", '[{"op":"replace","path":"/spec/egress/2/to/0/ipBlock/cidr","value":"0.0.0.0/0"}]']);
+        kubectl([
+            "patch",
+            "networkpolicy",
+            `ci-${ws}-egress`,
+            "-n",
+            namespace,
+            "--type=json",
+            "-p",
+            '[{"op":"replace","path":"/spec/egress/2/to/0/ipBlock/cidr","value":"0.0.0.0/0"}]',
+        ]);
         const r = await t.stack.refresh(collect(t));
         expect(r.summary.resourceChanges?.delete).toBe(1);
         await t.stack.up(collect(t));
@@ -92,13 +153,34 @@ describe("assigned users on Kubernetes", () => {
         await t.stack.refresh(collect(t));
         await t.stack.up(collect(t));
         expect(customSteps(t)).toEqual({ "alice-inbound": "create" });
-        expect(JSON.parse(kubectl(["get", "networkpolicy", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.ingress}"]))).toEqual([
+        expect(
+            JSON.parse(
+                kubectl(["get", "networkpolicy", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.ingress}"]),
+            ),
+        ).toEqual([
             {
                 from: [
-                    { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ws } } },
-                    { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance-agent", "app.kubernetes.io/part-of": ws } } },
+                    {
+                        podSelector: {
+                            matchLabels: {
+                                "app.kubernetes.io/name": "compute-instance",
+                                "app.kubernetes.io/part-of": ws,
+                            },
+                        },
+                    },
+                    {
+                        podSelector: {
+                            matchLabels: {
+                                "app.kubernetes.io/name": "compute-instance-agent",
+                                "app.kubernetes.io/part-of": ws,
+                            },
+                        },
+                    },
                 ],
-                ports: [{ port: 8888, protocol: "TCP" }, { port: 2222, protocol: "TCP" }],
+                ports: [
+                    { port: 8888, protocol: "TCP" },
+                    { port: 2222, protocol: "TCP" },
+                ],
             },
             { from: [{ ipBlock: { cidr: "10.30.0.0/16" } }], ports: [{ port: 2222, protocol: "TCP" }] },
         ]);
@@ -107,17 +189,32 @@ describe("assigned users on Kubernetes", () => {
 
     test("removing the assigned user removes the grant", async () => {
         await t.setConfig({
-            workspaceName: ws, image: "registry.example.com/ml/workstation:1",
+            workspaceName: ws,
+            image: "registry.example.com/ml/workstation:1",
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
             network: { egress: { allow: ["10.20.0.0/16"] } },
             instances: {
-                alice: { size: { cpus: 1, memoryGb: 2 }, ssh: { enabled: true, publicKey: PUBLIC_KEY }, network: { inbound: [{ application: "ssh", from: ["10.30.0.0/16"] }] } },
-                bob: { size: { cpus: 1, memoryGb: 2 }, assignedUser: { name: "bob", kubernetesUser: "bob@example.com", kubernetesGroups: ["ml-leads"] } },
+                alice: {
+                    size: { cpus: 1, memoryGb: 2 },
+                    ssh: { enabled: true, publicKey: PUBLIC_KEY },
+                    network: { inbound: [{ application: "ssh", from: ["10.30.0.0/16"] }] },
+                },
+                bob: {
+                    size: { cpus: 1, memoryGb: 2 },
+                    assignedUser: { name: "bob", kubernetesUser: "bob@example.com", kubernetesGroups: ["ml-leads"] },
+                },
             },
         });
         await t.stack.up(collect(t));
         expect(answer(["create", `pods/${pod("alice")}`, "--subresource=portforward", "--as", "alice"])).toBe("no");
-        expect(kubectl(["get", "roles,rolebindings", "-n", namespace, "-o", "name"]).split("\n").filter((l) => l.includes("-user")).sort())
-            .toEqual([`role.rbac.authorization.k8s.io/ci-${ws}-bob-user`, `rolebinding.rbac.authorization.k8s.io/ci-${ws}-bob-user`]);
+        expect(
+            kubectl(["get", "roles,rolebindings", "-n", namespace, "-o", "name"])
+                .split("\n")
+                .filter((l) => l.includes("-user"))
+                .sort(),
+        ).toEqual([
+            `role.rbac.authorization.k8s.io/ci-${ws}-bob-user`,
+            `rolebinding.rbac.authorization.k8s.io/ci-${ws}-bob-user`,
+        ]);
     });
 });

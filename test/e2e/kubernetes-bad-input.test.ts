@@ -10,7 +10,12 @@ const namespace = `ci-${ws}`;
 let t: TestStack;
 
 async function previewError(backend: object): Promise<string> {
-    await t.setConfig({ workspaceName: ws, backend, image: "img:1", instances: { alice: { size: { cpus: 1, memoryGb: 1 } } } });
+    await t.setConfig({
+        workspaceName: ws,
+        backend,
+        image: "img:1",
+        instances: { alice: { size: { cpus: 1, memoryGb: 1 } } },
+    });
     try {
         await t.stack.preview();
     } catch (e) {
@@ -19,7 +24,8 @@ async function previewError(backend: object): Promise<string> {
     throw new Error("the preview succeeded");
 }
 
-const objectsIn = (ns: string) => kubectl(["get", "statefulset,pvc,service,secret,networkpolicy", "-n", ns, "-o", "name"]).trim();
+const objectsIn = (ns: string) =>
+    kubectl(["get", "statefulset,pvc,service,secret,networkpolicy", "-n", ns, "-o", "name"]).trim();
 
 beforeAll(async () => {
     t = await programStack("instance", { workspaceName: ws, instances: {} });
@@ -27,16 +33,23 @@ beforeAll(async () => {
 
 afterAll(async () => {
     if (t) await t.dispose();
-    for (const args of [["delete", "namespace", namespace, "--wait=false"], ["delete", "clusterrole,clusterrolebinding", `ci-${ws}-read-namespaces`]]) {
+    for (const args of [
+        ["delete", "namespace", namespace, "--wait=false"],
+        ["delete", "clusterrole,clusterrolebinding", `ci-${ws}-read-namespaces`],
+    ]) {
         try {
             kubectl(args);
-        } catch { /* not there */ }
+        } catch {
+            /* not there */
+        }
     }
 });
 
 test("an API server that does not answer", async () => {
     const m = await previewError({ kubernetes: { namespace, kubeconfig: unreachableKubeconfig() } });
-    expect(m).toMatch(/\[backend\] Kubernetes API server at https:\/\/127\.0\.0\.1:1 \(namespace ci-kbad-[0-9a-f]+\) does not answer/);
+    expect(m).toMatch(
+        /\[backend\] Kubernetes API server at https:\/\/127\.0\.0\.1:1 \(namespace ci-kbad-[0-9a-f]+\) does not answer/,
+    );
 });
 
 test("a namespace that does not exist and may not be created", async () => {
@@ -54,7 +67,9 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ci-${ws
 subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: reader-${ws} }]
 `);
     const m = await previewError({ kubernetes: { namespace, kubeconfig: userKubeconfig(`reader-${ws}`) } });
-    expect(m).toContain(`[backend.kubernetes.namespace] namespace "${namespace}" does not exist and user "reader-${ws}" may not create it`);
+    expect(m).toContain(
+        `[backend.kubernetes.namespace] namespace "${namespace}" does not exist and user "reader-${ws}" may not create it`,
+    );
     expect(() => kubectl(["get", "namespace", namespace])).toThrow();
 });
 
@@ -82,12 +97,16 @@ subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: almost-${ws}
 `);
     const m = await previewError({ kubernetes: { namespace, kubeconfig: userKubeconfig(`almost-${ws}`) } });
     // Without pods/exec it could not grant an assigned user a shell in their pod either.
-    expect(m).toContain(`[backend.kubernetes] forbidden by RBAC for user "almost-${ws}" in namespace "${namespace}": create statefulsets.apps, get pods/exec, create pods/exec\n`);
+    expect(m).toContain(
+        `[backend.kubernetes] forbidden by RBAC for user "almost-${ws}" in namespace "${namespace}": create statefulsets.apps, get pods/exec, create pods/exec\n`,
+    );
     expect(objectsIn(namespace)).toBe("");
 });
 
 test("a storage class that does not exist lists the ones that do", async () => {
     const m = await previewError({ kubernetes: { namespace, kubeconfig: testKubeconfig(), storageClass: "fast-ssd" } });
-    expect(m).toContain('[backend.kubernetes.storageClass] storage class "fast-ssd" does not exist; the cluster has: standard');
+    expect(m).toContain(
+        '[backend.kubernetes.storageClass] storage class "fast-ssd" does not exist; the cluster has: standard',
+    );
     expect(objectsIn(namespace)).toBe("");
 });

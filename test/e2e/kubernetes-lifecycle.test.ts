@@ -6,7 +6,13 @@ import * as os from "os";
 import * as path from "path";
 import type { RuntimeSpec } from "../../provider/backends/backend";
 import { KubernetesBackend } from "../../provider/backends/kubernetes";
-import { agentManifests, egressPolicyManifest, runtimeManifests, pvcManifest, workspacePolicyManifest } from "../../provider/backends/kubernetes/manifests";
+import {
+    agentManifests,
+    egressPolicyManifest,
+    runtimeManifests,
+    pvcManifest,
+    workspacePolicyManifest,
+} from "../../provider/backends/kubernetes/manifests";
 import { testKubeconfig } from "../support/backends";
 import { kubectl, simulatedNamespace, tearDownOnCluster } from "../support/cluster";
 import { TestStack, collect, customSteps, programStack, uniqueWorkspace } from "../support/stacks";
@@ -41,7 +47,12 @@ describe("a compute instance on Kubernetes", () => {
     test("pulumi up creates the namespace, the claims, the StatefulSet and waits for the pod to be Ready", async () => {
         const r = await t.stack.up(collect(t));
         expect(r.summary.result).toBe("succeeded");
-        const out = ((await t.stack.outputs()).out.value as Record<string, { status: string; endpoints: { jupyterLab: string }; instanceId: string }>).alice;
+        const out = (
+            (await t.stack.outputs()).out.value as Record<
+                string,
+                { status: string; endpoints: { jupyterLab: string }; instanceId: string }
+            >
+        ).alice;
         expect(out.status).toBe("Running");
         expect(out.instanceId).toBe(`${ws}/alice`);
         expect(out.endpoints.jupyterLab).toBe(`http://${sts}.${namespace}.svc.cluster.local:8888/lab`);
@@ -50,20 +61,37 @@ describe("a compute instance on Kubernetes", () => {
     });
 
     test("kubectl get shows what a Kubernetes user expects", () => {
-        const text = kubectl(["get", "statefulset,pod,service,pvc,networkpolicy,secret", "-n", namespace, "-l", `app.kubernetes.io/part-of=${ws}`]);
+        const text = kubectl([
+            "get",
+            "statefulset,pod,service,pvc,networkpolicy,secret",
+            "-n",
+            namespace,
+            "-l",
+            `app.kubernetes.io/part-of=${ws}`,
+        ]);
         expect(text).toMatch(new RegExp(`statefulset.apps/${sts}\\s+1/1`));
         expect(text).toMatch(new RegExp(`pod/${sts}-0\\s+1/1\\s+Running`));
         expect(text).toMatch(new RegExp(`service/${sts}\\s+ClusterIP\\s+\\S+\\s+<none>\\s+8888/TCP`));
-        expect(text).toMatch(new RegExp(`persistentvolumeclaim/ci-${ws}-alice-os-[0-9a-f]+\\s+Bound\\s+\\S+\\s+128Gi\\s+RWO`));
+        expect(text).toMatch(
+            new RegExp(`persistentvolumeclaim/ci-${ws}-alice-os-[0-9a-f]+\\s+Bound\\s+\\S+\\s+128Gi\\s+RWO`),
+        );
         expect(text).toMatch(new RegExp(`persistentvolumeclaim/ci-${ws}-userfiles\\s+Bound\\s+\\S+\\s+100Gi\\s+RWX`));
         expect(text).toContain(`networkpolicy.networking.k8s.io/ci-${ws}-default-deny`);
         expect(text).toContain(`networkpolicy.networking.k8s.io/${sts}`);
         expect(text).toContain(`secret/${sts}-token`);
 
         const set = json(["get", "statefulset", sts, "--show-managed-fields"]);
-        expect(set.metadata.labels).toMatchObject({ "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/instance": "alice", "app.kubernetes.io/managed-by": "pulumi-compute-instance" });
+        expect(set.metadata.labels).toMatchObject({
+            "app.kubernetes.io/name": "compute-instance",
+            "app.kubernetes.io/instance": "alice",
+            "app.kubernetes.io/managed-by": "pulumi-compute-instance",
+        });
         // Every field of ours is owned by one field manager, through server-side apply.
-        expect(set.metadata.managedFields.filter((f: { operation: string }) => f.operation === "Apply").map((f: { manager: string }) => f.manager)).toEqual(["pulumi-compute-instance"]);
+        expect(
+            set.metadata.managedFields
+                .filter((f: { operation: string }) => f.operation === "Apply")
+                .map((f: { manager: string }) => f.manager),
+        ).toEqual(["pulumi-compute-instance"]);
         const pod = set.spec.template.spec;
         expect(pod.containers[0].resources.limits).toEqual({ cpu: "1", memory: "2Gi" });
         expect(pod.securityContext.runAsNonRoot).toBe(true);
@@ -72,36 +100,111 @@ describe("a compute instance on Kubernetes", () => {
     test("the API server's validation accepts every manifest shape (server-side dry run)", async () => {
         const b = new KubernetesBackend({ namespace, kubeconfig: testKubeconfig() });
         const base: RuntimeSpec = {
-            workspace: ws, owner: "dry/run", instance: "dryrun", image: "img:1", sizeName: "Standard_NC6s_v3", cpus: 6, memoryGb: 112, gpus: 1,
-            applications: ["jupyter"], env: { A: "1" }, token: "t".repeat(64), osDisk: "os", tempDisk: "tmp", tempDiskGb: 736,
-            userFiles: "uf", network: "net", readyTimeoutSeconds: 60, ssh: null,
+            workspace: ws,
+            owner: "dry/run",
+            instance: "dryrun",
+            image: "img:1",
+            sizeName: "Standard_NC6s_v3",
+            cpus: 6,
+            memoryGb: 112,
+            gpus: 1,
+            applications: ["jupyter"],
+            env: { A: "1" },
+            token: "t".repeat(64),
+            osDisk: "os",
+            tempDisk: "tmp",
+            tempDiskGb: 736,
+            userFiles: "uf",
+            network: "net",
+            readyTimeoutSeconds: 60,
+            ssh: null,
         };
         const shapes = [
             ...runtimeManifests(base, namespace),
-            ...runtimeManifests({ ...base, instance: "dryrun2", sizeName: "custom", cpus: 0.25, memoryGb: 1.5, gpus: 0, applications: ["jupyterlab", "jupyter"] }, namespace),
+            ...runtimeManifests(
+                {
+                    ...base,
+                    instance: "dryrun2",
+                    sizeName: "custom",
+                    cpus: 0.25,
+                    memoryGb: 1.5,
+                    gpus: 0,
+                    applications: ["jupyterlab", "jupyter"],
+                },
+                namespace,
+            ),
             // SSH, an assigned user with groups, and inbound ranges.
-            ...runtimeManifests({
-                ...base, instance: "dryrun3",
-                ssh: { publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b", port: 2200 },
-                assignedUser: { name: "alice", id: "0f1e2d3c", kubernetesUser: "alice@example.com", kubernetesGroups: ["ml-leads"] },
-                networkRules: { publicBind: false, inbound: [{ service: "jupyter", from: ["10.0.0.0/8"] }, { service: "ssh", from: ["192.168.0.0/16"] }] },
-            }, namespace),
+            ...runtimeManifests(
+                {
+                    ...base,
+                    instance: "dryrun3",
+                    ssh: {
+                        publicKey:
+                            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b",
+                        port: 2200,
+                    },
+                    assignedUser: {
+                        name: "alice",
+                        id: "0f1e2d3c",
+                        kubernetesUser: "alice@example.com",
+                        kubernetesGroups: ["ml-leads"],
+                    },
+                    networkRules: {
+                        publicBind: false,
+                        inbound: [
+                            { service: "jupyter", from: ["10.0.0.0/8"] },
+                            { service: "ssh", from: ["192.168.0.0/16"] },
+                        ],
+                    },
+                },
+                namespace,
+            ),
             // Labels, a live token (the workstation image's name), setup scripts, VS Code and
             // custom applications, one of them a container of the pod.
-            ...runtimeManifests({
-                ...base, instance: "dryrun4", image: "registry.example.com/ml/compute-instance-workstation:1",
-                applications: ["jupyterlab", "terminal", "vscode"], labels: { team: "vision", "example.com/cost-center": "cc-1" },
-                setupScripts: { creation: { source: "inline", content: "echo c", sha256: "x" }, startup: { source: "inline", content: "echo s", sha256: "y" }, timeoutSeconds: 120 },
-                customApplications: [{ name: "dash", port: 8050, command: "python3 app.py" }, { name: "rstudio", port: 8787, image: "registry.example.com/rstudio:4" }],
-            }, namespace),
+            ...runtimeManifests(
+                {
+                    ...base,
+                    instance: "dryrun4",
+                    image: "registry.example.com/ml/compute-instance-workstation:1",
+                    applications: ["jupyterlab", "terminal", "vscode"],
+                    labels: { team: "vision", "example.com/cost-center": "cc-1" },
+                    setupScripts: {
+                        creation: { source: "inline", content: "echo c", sha256: "x" },
+                        startup: { source: "inline", content: "echo s", sha256: "y" },
+                        timeoutSeconds: 120,
+                    },
+                    customApplications: [
+                        { name: "dash", port: 8050, command: "python3 app.py" },
+                        { name: "rstudio", port: 8787, image: "registry.example.com/rstudio:4" },
+                    ],
+                },
+                namespace,
+            ),
             egressPolicyManifest(base, namespace, { allow: ["10.20.0.0/16"] }),
             egressPolicyManifest(base, namespace, "deny"),
             // "allow" is a policy too: ipBlocks with except (link-local), IPv6 included.
             egressPolicyManifest(base, namespace, "allow"),
             egressPolicyManifest(base, namespace, { allow: ["0.0.0.0/0", "169.254.169.254/32"] }),
-            pvcManifest({ name: "dry-pvc", namespace, ref: base, component: "os-disk", sizeGb: 128, accessMode: "ReadWriteOnce", storageClass: "standard" }),
+            pvcManifest({
+                name: "dry-pvc",
+                namespace,
+                ref: base,
+                component: "os-disk",
+                sizeGb: 128,
+                accessMode: "ReadWriteOnce",
+                storageClass: "standard",
+            }),
             workspacePolicyManifest("dry-policy", namespace, base),
-            ...agentManifests({ workspace: ws, owner: "dry/run", image: "registry.example.com/agent:1", network: "net", checkIntervalSeconds: 30 }, namespace),
+            ...agentManifests(
+                {
+                    workspace: ws,
+                    owner: "dry/run",
+                    image: "registry.example.com/agent:1",
+                    network: "net",
+                    checkIntervalSeconds: 30,
+                },
+                namespace,
+            ),
         ];
         for (const o of shapes) {
             // Everything sent arrives: the client's typed serialisation drops what its models do
@@ -137,7 +240,10 @@ describe("a compute instance on Kubernetes", () => {
         fs.writeFileSync(copy, original.replaceAll(context, "ci-runner"));
         try {
             const moved = config(3);
-            await t.setConfig({ ...moved, backend: { kubernetes: { namespace, kubeconfig: copy, context: "ci-runner" } } });
+            await t.setConfig({
+                ...moved,
+                backend: { kubernetes: { namespace, kubeconfig: copy, context: "ci-runner" } },
+            });
             const preview = await t.stack.preview(collect(t));
             expect(Object.keys(preview.changeSummary).filter((k) => k !== "same")).toEqual([]);
             await t.stack.up(collect(t));
@@ -165,7 +271,12 @@ describe("a compute instance on Kubernetes", () => {
 
     test("destroy removes the instance and keeps the user files claim", async () => {
         await t.stack.destroy(collect(t));
-        const left = json(["get", "statefulset,service,secret,networkpolicy,pvc", "-l", `app.kubernetes.io/part-of=${ws}`]).items.map((i: { kind: string; metadata: { name: string } }) => `${i.kind}/${i.metadata.name}`);
+        const left = json([
+            "get",
+            "statefulset,service,secret,networkpolicy,pvc",
+            "-l",
+            `app.kubernetes.io/part-of=${ws}`,
+        ]).items.map((i: { kind: string; metadata: { name: string } }) => `${i.kind}/${i.metadata.name}`);
         expect(left).toEqual([`PersistentVolumeClaim/ci-${ws}-userfiles`]);
     });
 });

@@ -12,7 +12,11 @@ const alice = `ci-${ws}-alice`;
 const bob = `ci-${ws}-bob`;
 let t: TestStack;
 
-interface Options { labels?: Record<string, string>; tokenVersion?: number; shared?: boolean }
+interface Options {
+    labels?: Record<string, string>;
+    tokenVersion?: number;
+    shared?: boolean;
+}
 const small = { size: { cpus: 0.5, memoryGb: 1 }, tempDisk: { sizeGb: 1 }, osDisk: { sizeGb: 1 }, readyTimeout: "3m" };
 const config = (a: Options = {}, bobVersion = 1) => ({
     workspaceName: ws,
@@ -27,15 +31,25 @@ const config = (a: Options = {}, bobVersion = 1) => ({
             ...(a.shared ? { applicationSharingPolicy: "Shared" } : {}),
         },
         // A bring-your-own image that reads JUPYTER_TOKEN at start only.
-        bob: { ...small, image: "registry.example.com/ml/workstation:1", tokenVersion: bobVersion, applicationSharingPolicy: "Personal" },
+        bob: {
+            ...small,
+            image: "registry.example.com/ml/workstation:1",
+            tokenVersion: bobVersion,
+            applicationSharingPolicy: "Personal",
+        },
     },
 });
 
 const json = (args: string[]) => JSON.parse(kubectl([...args, "-n", namespace, "-o", "json"]));
 const podUid = (sts: string) => json(["get", "pod", `${sts}-0`]).metadata.uid as string;
-const secretToken = (sts: string) => Buffer.from(json(["get", "secret", `${sts}-token`]).data.token, "base64").toString("utf8");
+const secretToken = (sts: string) =>
+    Buffer.from(json(["get", "secret", `${sts}-token`]).data.token, "base64").toString("utf8");
 const userLabels = (o: { metadata: { labels: Record<string, string> } }) =>
-    Object.fromEntries(Object.entries(o.metadata.labels).filter(([k]) => !k.includes("/") && !["controller-revision-hash"].includes(k)));
+    Object.fromEntries(
+        Object.entries(o.metadata.labels).filter(
+            ([k]) => !k.includes("/") && !["controller-revision-hash"].includes(k),
+        ),
+    );
 
 beforeAll(async () => {
     simulatedNamespace(namespace);
@@ -52,14 +66,20 @@ describe("live updates on Kubernetes", () => {
         const set = json(["get", "statefulset", alice]);
         expect(userLabels(set)).toEqual({ team: "vision", "cost-center": "cc-1234" });
         expect(userLabels(set.spec.template)).toEqual({ team: "vision", "cost-center": "cc-1234" });
-        expect(kubectl(["get", "pods", "-n", namespace, "-l", "team=vision", "-o", "name"]).trim()).toBe(`pod/${alice}-0`);
+        expect(kubectl(["get", "pods", "-n", namespace, "-l", "team=vision", "-o", "name"]).trim()).toBe(
+            `pod/${alice}-0`,
+        );
     });
 
     test("the token is a file mounted from the Secret (no subPath), not an environment variable", () => {
         const c = json(["get", "pod", `${alice}-0`]).spec.containers[0];
         expect(c.env).toContainEqual({ name: "CI_TOKEN_FILE", value: "/etc/compute-instance/auth/token" });
         expect(c.env.map((e: { name: string }) => e.name)).not.toContain("JUPYTER_TOKEN");
-        expect(c.volumeMounts).toContainEqual({ name: "token", mountPath: "/etc/compute-instance/auth", readOnly: true });
+        expect(c.volumeMounts).toContainEqual({
+            name: "token",
+            mountPath: "/etc/compute-instance/auth",
+            readOnly: true,
+        });
         const b = json(["get", "pod", `${bob}-0`]).spec.containers[0];
         expect(b.env.map((e: { name: string }) => e.name)).toContain("JUPYTER_TOKEN");
     });
@@ -70,10 +90,14 @@ describe("live updates on Kubernetes", () => {
         await t.stack.up(collect(t));
         expect(customSteps(t)).toEqual({ "alice-runtime": "update" });
         expect(podUid(alice)).toBe(before);
-        for (const o of [json(["get", "pod", `${alice}-0`]), json(["get", "statefulset", alice]), json(["get", "statefulset", alice]).spec.template]) {
+        for (const o of [
+            json(["get", "pod", `${alice}-0`]),
+            json(["get", "statefulset", alice]),
+            json(["get", "statefulset", alice]).spec.template,
+        ]) {
             expect(userLabels(o)).toEqual({ team: "nlp", project: "ocr" });
         }
-        const out = ((await t.stack.outputs()).out.value as Record<string, { labels: Record<string, string> }>);
+        const out = (await t.stack.outputs()).out.value as Record<string, { labels: Record<string, string> }>;
         expect(out.alice.labels).toEqual({ team: "nlp", project: "ocr" });
         expect(out.bob.labels).toEqual({});
     });
@@ -105,7 +129,7 @@ describe("live updates on Kubernetes", () => {
         expect(podUid(bob)).not.toBe(bobBefore);
         expect(secretToken(alice)).not.toBe(aliceToken);
         expect(secretToken(bob)).not.toBe(bobToken);
-        const out = ((await t.stack.outputs()).out.value as Record<string, { token: string }>);
+        const out = (await t.stack.outputs()).out.value as Record<string, { token: string }>;
         expect(secretToken(alice)).toBe(out.alice.token);
     });
 
@@ -114,9 +138,13 @@ describe("live updates on Kubernetes", () => {
         await t.setConfig(config({ labels: { team: "nlp", project: "ocr" }, shared: true }, 2));
         await t.stack.up(collect(t));
         // The workspace's token is made the first time an instance shares it.
-        expect(customSteps(t)).toEqual({ "alice-runtime": "update", "alice-token": "delete", [`${ws}-shared-token`]: "create" });
+        expect(customSteps(t)).toEqual({
+            "alice-runtime": "update",
+            "alice-token": "delete",
+            [`${ws}-shared-token`]: "create",
+        });
         expect(podUid(alice)).toBe(before);
-        const out = ((await t.stack.outputs()).out.value as Record<string, { token: string }>);
+        const out = (await t.stack.outputs()).out.value as Record<string, { token: string }>;
         expect(secretToken(alice)).toBe(out.alice.token);
         expect(out.alice.token).not.toBe(out.bob.token);
     });

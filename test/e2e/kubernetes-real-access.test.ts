@@ -11,7 +11,16 @@ import * as os from "os";
 import * as path from "path";
 import { launchBrowser } from "../support/browser";
 import { testKubeconfig } from "../support/backends";
-import { applyYaml, kubectl, loadImages, localImages, portForward, realNode, tearDownOnCluster, userKubeconfig } from "../support/cluster";
+import {
+    applyYaml,
+    kubectl,
+    loadImages,
+    localImages,
+    portForward,
+    realNode,
+    tearDownOnCluster,
+    userKubeconfig,
+} from "../support/cluster";
 import { TestStack, collect, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const ws = uniqueWorkspace("kacr");
@@ -34,37 +43,87 @@ function keyPair(name: string): { file: string; public: string } {
  * OpenSSH's client against 127.0.0.1:port, nothing from the machine's own SSH configuration or
  * agent, never waiting on a terminal: its exit code and what it printed.
  */
-function ssh(port: number, user: string, options: string[], command = "true", env: NodeJS.ProcessEnv = {}): { code: number | null; out: string } {
-    const r = spawnSync("ssh", [
-        "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentityAgent=none",
-        "-o", "ConnectTimeout=20", ...(options.includes("-v") ? [] : ["-o", "LogLevel=ERROR"]), "-p", String(port), ...options, `${user}@127.0.0.1`, command,
-    ], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000, env: { ...process.env, ...env } });
+function ssh(
+    port: number,
+    user: string,
+    options: string[],
+    command = "true",
+    env: NodeJS.ProcessEnv = {},
+): { code: number | null; out: string } {
+    const r = spawnSync(
+        "ssh",
+        [
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "ConnectTimeout=20",
+            ...(options.includes("-v") ? [] : ["-o", "LogLevel=ERROR"]),
+            "-p",
+            String(port),
+            ...options,
+            `${user}@127.0.0.1`,
+            command,
+        ],
+        { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000, env: { ...process.env, ...env } },
+    );
     return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 const key = fs.existsSync("/usr/bin/ssh-keygen") ? keyPair("alice") : { file: "", public: "" };
 
 beforeAll(async () => {
-    if (!key.file) throw new Error("OpenSSH's client is missing: scripts/bootstrap --for-tests installs Debian's openssh-client");
+    if (!key.file)
+        throw new Error("OpenSSH's client is missing: scripts/bootstrap --for-tests installs Debian's openssh-client");
     node = realNode();
     loadImages(localImages.workstation, localImages.agent);
     // The namespace exists first, enforcing the restricted profile; the product adopts it as it is.
-    applyYaml([
-        "apiVersion: v1", "kind: Namespace", "metadata:", `  name: ${namespace}`, "  labels:",
-        "    pod-security.kubernetes.io/enforce: restricted", "    pod-security.kubernetes.io/enforce-version: latest", "",
-    ].join("\n"));
+    applyYaml(
+        [
+            "apiVersion: v1",
+            "kind: Namespace",
+            "metadata:",
+            `  name: ${namespace}`,
+            "  labels:",
+            "    pod-security.kubernetes.io/enforce: restricted",
+            "    pod-security.kubernetes.io/enforce-version: latest",
+            "",
+        ].join("\n"),
+    );
     t = await programStack("instance", {
-        workspaceName: ws, image: localImages.workstation, agentImage: localImages.agent,
+        workspaceName: ws,
+        image: localImages.workstation,
+        agentImage: localImages.agent,
         backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
         instances: {
             alice: {
-                size: { cpus: 0.5, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "4m",
-                assignedUser: { name: "alice" }, ssh: { enabled: true, publicKey: key.public },
+                size: { cpus: 0.5, memoryGb: 1 },
+                osDisk: { sizeGb: 1 },
+                tempDisk: { sizeGb: 1 },
+                readyTimeout: "4m",
+                assignedUser: { name: "alice" },
+                ssh: { enabled: true, publicKey: key.public },
             },
             bob: {
-                size: { cpus: 0.25, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "4m",
+                size: { cpus: 0.25, memoryGb: 1 },
+                osDisk: { sizeGb: 1 },
+                tempDisk: { sizeGb: 1 },
+                readyTimeout: "4m",
                 assignedUser: { name: "bob" },
-                customApplications: [{ name: "beside", port: 9200, image: localImages.workstation, command: "mkdir -p /tmp/s && echo served-beside > /tmp/s/index.html && exec python3 -m http.server \"$PORT\" --directory /tmp/s" }],
+                customApplications: [
+                    {
+                        name: "beside",
+                        port: 9200,
+                        image: localImages.workstation,
+                        command:
+                            'mkdir -p /tmp/s && echo served-beside > /tmp/s/index.html && exec python3 -m http.server "$PORT" --directory /tmp/s',
+                    },
+                ],
             },
         },
     });
@@ -81,10 +140,23 @@ afterAll(async () => {
 describe("reaching instances on real pods, in a restricted namespace", () => {
     test("the namespace enforces the restricted profile, and admits every pod the product makes: they run on the real node", async () => {
         // The profile is really enforced here: a pod that asks for nothing is refused.
-        const plain = ["apiVersion: v1", "kind: Pod", "metadata:", "  name: plain", `  namespace: ${namespace}`, "spec:", "  containers:", "  - name: c", `    image: ${localImages.workstation}`, ""].join("\n");
+        const plain = [
+            "apiVersion: v1",
+            "kind: Pod",
+            "metadata:",
+            "  name: plain",
+            `  namespace: ${namespace}`,
+            "spec:",
+            "  containers:",
+            "  - name: c",
+            `    image: ${localImages.workstation}`,
+            "",
+        ].join("\n");
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-plain-"));
         fs.writeFileSync(path.join(dir, "pod.yaml"), plain);
-        expect(() => kubectl(["create", "--dry-run=server", "-f", path.join(dir, "pod.yaml")])).toThrow(/violates PodSecurity "restricted:latest"/);
+        expect(() => kubectl(["create", "--dry-run=server", "-f", path.join(dir, "pod.yaml")])).toThrow(
+            /violates PodSecurity "restricted:latest"/,
+        );
         fs.rmSync(dir, { recursive: true, force: true });
 
         for (const i of ["alice", "bob"]) {
@@ -94,23 +166,65 @@ describe("reaching instances on real pods, in a restricted namespace", () => {
         }
         // bob's application runs from its image beside the workstation, in the pod's network.
         const bob = JSON.parse(kubectl(["get", "pod", pod("bob"), "-n", namespace, "-o", "json"]));
-        expect(bob.status.containerStatuses.map((c: { name: string; ready: boolean }) => [c.name, c.ready]).sort()).toEqual([["app-beside", true], ["workstation", true]]);
-        expect(kubectl(["exec", "-n", namespace, pod("bob"), "-c", "workstation", "--", "curl", "-s", "http://127.0.0.1:9200/"])).toBe("served-beside\n");
+        expect(
+            bob.status.containerStatuses.map((c: { name: string; ready: boolean }) => [c.name, c.ready]).sort(),
+        ).toEqual([
+            ["app-beside", true],
+            ["workstation", true],
+        ]);
+        expect(
+            kubectl([
+                "exec",
+                "-n",
+                namespace,
+                pod("bob"),
+                "-c",
+                "workstation",
+                "--",
+                "curl",
+                "-s",
+                "http://127.0.0.1:9200/",
+            ]),
+        ).toBe("served-beside\n");
         // The workspace agent's Deployment gets its pod, and it runs.
-        await waitFor("the workspace agent's pod to be available", 120_000, async () =>
-            JSON.parse(kubectl(["get", "deployment", `ci-${ws}-agent`, "-n", namespace, "-o", "json"])).status.availableReplicas === 1);
-        const agentPod = JSON.parse(kubectl(["get", "pods", "-n", namespace, "-l", `app.kubernetes.io/name=compute-instance-agent,app.kubernetes.io/part-of=${ws}`, "-o", "json"])).items[0];
+        await waitFor(
+            "the workspace agent's pod to be available",
+            120_000,
+            async () =>
+                JSON.parse(kubectl(["get", "deployment", `ci-${ws}-agent`, "-n", namespace, "-o", "json"])).status
+                    .availableReplicas === 1,
+        );
+        const agentPod = JSON.parse(
+            kubectl([
+                "get",
+                "pods",
+                "-n",
+                namespace,
+                "-l",
+                `app.kubernetes.io/name=compute-instance-agent,app.kubernetes.io/part-of=${ws}`,
+                "-o",
+                "json",
+            ]),
+        ).items[0];
         expect(agentPod.spec.nodeName).toBe(node);
         // Nothing was refused on the way (a refused pod shows as its controller's FailedCreate).
-        expect(kubectl(["get", "events", "-n", namespace, "--field-selector", "reason=FailedCreate", "-o", "name"]).trim()).toBe("");
+        expect(
+            kubectl(["get", "events", "-n", namespace, "--field-selector", "reason=FailedCreate", "-o", "name"]).trim(),
+        ).toBe("");
     });
 
     test("alice's own certificate may exec into her pod and port-forward to it, not to bob's", async () => {
-        expect(kubectl(["exec", "-n", namespace, pod("alice"), "-c", "workstation", "--", "id", "-un"], alice)).toBe("azureuser\n");
-        expect(() => kubectl(["exec", "-n", namespace, pod("bob"), "-c", "workstation", "--", "id", "-un"], alice)).toThrow(/forbidden/i);
+        expect(kubectl(["exec", "-n", namespace, pod("alice"), "-c", "workstation", "--", "id", "-un"], alice)).toBe(
+            "azureuser\n",
+        );
+        expect(() =>
+            kubectl(["exec", "-n", namespace, pod("bob"), "-c", "workstation", "--", "id", "-un"], alice),
+        ).toThrow(/forbidden/i);
         const pf = await portForward(namespace, `pod/${pod("alice")}`, 8888, alice);
         try {
-            expect((await fetch(`${pf.base}/api/status`, { headers: { Authorization: `token ${token}` } })).status).toBe(200);
+            expect(
+                (await fetch(`${pf.base}/api/status`, { headers: { Authorization: `token ${token}` } })).status,
+            ).toBe(200);
         } finally {
             pf.stop();
         }
@@ -121,10 +235,22 @@ describe("reaching instances on real pods, in a restricted namespace", () => {
         const other = keyPair("mallory");
         const pf = await portForward(namespace, `pod/${pod("alice")}`, 2222, alice);
         try {
-            const ok = ssh(pf.port, "azureuser", ["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", key.file], "id -un; pwd; grep CapEff /proc/self/status");
+            const ok = ssh(
+                pf.port,
+                "azureuser",
+                ["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", key.file],
+                "id -un; pwd; grep CapEff /proc/self/status",
+            );
             expect(ok).toEqual({ code: 0, out: "azureuser\n/home/azureuser\nCapEff:\t0000000000000000\n" });
 
-            const wrongKey = ssh(pf.port, "azureuser", ["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", other.file]);
+            const wrongKey = ssh(pf.port, "azureuser", [
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-i",
+                other.file,
+            ]);
             expect(wrongKey.code).toBe(255);
             expect(wrongKey.out).toContain("Permission denied (publickey)");
 
@@ -136,8 +262,23 @@ describe("reaching instances on real pods, in a restricted namespace", () => {
             // public keys only, so the client never asks for one.
             const askpass = path.join(keys, "askpass");
             fs.writeFileSync(askpass, `#!/bin/sh\ntouch ${keys}/asked\necho azureuser\n`, { mode: 0o755 });
-            const password = ssh(pf.port, "azureuser", ["-v", "-o", "BatchMode=no", "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "NumberOfPasswordPrompts=1"],
-                "true", { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: ":0" });
+            const password = ssh(
+                pf.port,
+                "azureuser",
+                [
+                    "-v",
+                    "-o",
+                    "BatchMode=no",
+                    "-o",
+                    "PubkeyAuthentication=no",
+                    "-o",
+                    "PreferredAuthentications=password,keyboard-interactive",
+                    "-o",
+                    "NumberOfPasswordPrompts=1",
+                ],
+                "true",
+                { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: ":0" },
+            );
             expect(password.code).toBe(255);
             expect(password.out).toMatch(/Authentications that can continue: publickey\r?\n/);
             expect(password.out).toContain("Permission denied (publickey)");
@@ -153,7 +294,9 @@ describe("reaching instances on real pods, in a restricted namespace", () => {
         try {
             const page = await browser.newPage();
             // Only the instance, through the forwarded port on loopback.
-            await page.route("**/*", (r) => (new URL(r.request().url()).host === `127.0.0.1:${pf.port}` ? r.continue() : r.abort()));
+            await page.route("**/*", (r) =>
+                new URL(r.request().url()).host === `127.0.0.1:${pf.port}` ? r.continue() : r.abort(),
+            );
             await page.goto(`${pf.base}/lab?token=${token}`);
             // The launcher offers a notebook and a terminal: the frontend and its WebSocket-backed services work through the forward.
             await page.locator(".jp-Launcher").waitFor({ state: "visible", timeout: 120_000 });

@@ -18,18 +18,36 @@ const ws = uniqueWorkspace("kagent");
 const namespace = `ci-${ws}`;
 const SMALL = { size: { cpus: 0.25, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "5m" };
 const base = {
-    workspaceName: ws, image: localImages.workstation, agentImage: localImages.agent, agentCheckInterval: "2s",
+    workspaceName: ws,
+    image: localImages.workstation,
+    agentImage: localImages.agent,
+    agentCheckInterval: "2s",
     backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
 };
 let t: TestStack;
 let node: string;
 
 const json = (args: string[]) => JSON.parse(kubectl([...args, "-n", namespace, "-o", "json"]));
-const replicas = (i: string) => kubectl(["get", "statefulset", `ci-${ws}-${i}`, "-n", namespace, "-o", "jsonpath={.spec.replicas}"]);
-const podNames = () => kubectl(["get", "pods", "-n", namespace, "-o", "jsonpath={.items[*].metadata.name}"]).split(" ").filter(Boolean);
+const replicas = (i: string) =>
+    kubectl(["get", "statefulset", `ci-${ws}-${i}`, "-n", namespace, "-o", "jsonpath={.spec.replicas}"]);
+const podNames = () =>
+    kubectl(["get", "pods", "-n", namespace, "-o", "jsonpath={.items[*].metadata.name}"]).split(" ").filter(Boolean);
 const agentPod = () => json(["get", "pods", "-l", "app.kubernetes.io/name=compute-instance-agent"]).items[0];
-const cli = (args: string[]) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args, "--workspace", ws, "--namespace", namespace, "--kubeconfig", testKubeconfig()],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const cli = (args: string[]) =>
+    execFileSync(
+        "node",
+        [
+            path.join(ROOT, "bin/cli/index.js"),
+            ...args,
+            "--workspace",
+            ws,
+            "--namespace",
+            namespace,
+            "--kubeconfig",
+            testKubeconfig(),
+        ],
+        { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    );
 const outcomes = (instance: string) => agentLogLines(namespace, ws).filter((l) => l.instance === instance && l.status);
 
 async function quiet(): Promise<void> {
@@ -43,7 +61,12 @@ async function quiet(): Promise<void> {
 async function jupyterStatus(instance: string): Promise<number> {
     const ip = json(["get", "service", `ci-${ws}-${instance}`]).spec.clusterIP;
     const token = ((await t.stack.outputs()).out.value as Record<string, { token: string }>)[instance].token;
-    return (await fetch(`http://${ip}:8888/api/status`, { headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(5000) })).status;
+    return (
+        await fetch(`http://${ip}:8888/api/status`, {
+            headers: { Authorization: `token ${token}` },
+            signal: AbortSignal.timeout(5000),
+        })
+    ).status;
 }
 
 /** Whether the node's kubelet answers its health check (scripts/lib/cluster-node.sh's port). */
@@ -56,12 +79,18 @@ async function kubeletAnswers(): Promise<boolean> {
 }
 
 /** The real node's Ready condition as its kubelet reports it. */
-const nodeReady = () => JSON.parse(kubectl(["get", "node", node, "-o", "json"])).status.conditions.find((c: { type: string }) => c.type === "Ready") as { status: string; message: string };
+const nodeReady = () =>
+    JSON.parse(kubectl(["get", "node", node, "-o", "json"])).status.conditions.find(
+        (c: { type: string }) => c.type === "Ready",
+    ) as { status: string; message: string };
 
 beforeAll(async () => {
     node = realNode();
     loadImages(localImages.workstation, localImages.agent);
-    t = await programStack("instance", { ...base, instances: { alice: SMALL, bob: { ...SMALL, idleShutdown: { after: "1m" } } } });
+    t = await programStack("instance", {
+        ...base,
+        instances: { alice: SMALL, bob: { ...SMALL, idleShutdown: { after: "1m" } } },
+    });
     const r = await t.stack.up(collect(t));
     expect(r.summary.result).toBe("succeeded");
 }, 600_000);
@@ -70,7 +99,9 @@ afterAll(async () => {
     // A fault test that failed midway must not leave the node without its daemons.
     try {
         clusterScript(["thaw", "kubelet"]);
-    } catch { /* not running: up starts it */ }
+    } catch {
+        /* not running: up starts it */
+    }
     try {
         clusterScript(["up"]);
     } finally {
@@ -87,19 +118,37 @@ describe("the workspace agent as a pod of the real node", () => {
         expect(p.spec.nodeName).toBe(node);
         expect(p.spec.containers[0].image).toBe(localImages.agent);
         expect(p.status.containerStatuses[0].containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
-        const events = json(["get", "events", "--field-selector", `involvedObject.name=${p.metadata.name}`]).items.map((e: { reason: string; message: string }) => `${e.reason}: ${e.message}`);
-        expect(events).toContainEqual(expect.stringMatching(/^Pulled: Container image ".*compute-instance-agent:.*" already present on machine/));
+        const events = json(["get", "events", "--field-selector", `involvedObject.name=${p.metadata.name}`]).items.map(
+            (e: { reason: string; message: string }) => `${e.reason}: ${e.message}`,
+        );
+        expect(events).toContainEqual(
+            expect.stringMatching(/^Pulled: Container image ".*compute-instance-agent:.*" already present on machine/),
+        );
         expect(events.filter((e: string) => /^Pulling/.test(e))).toEqual([]);
         // The in-cluster configuration: the `kubernetes` Service's address, no kubeconfig.
-        const service = JSON.parse(kubectl(["get", "service", "kubernetes", "-n", "default", "-o", "json"])).spec.clusterIP;
+        const service = JSON.parse(kubectl(["get", "service", "kubernetes", "-n", "default", "-o", "json"])).spec
+            .clusterIP;
         const first = await waitFor("the agent's first log line", 30_000, async () => agentLogLines(namespace, ws)[0]);
-        expect(first.message).toContain(`on the Kubernetes API server at https://${service}:443 (namespace ${namespace})`);
+        expect(first.message).toContain(
+            `on the Kubernetes API server at https://${service}:443 (namespace ${namespace})`,
+        );
     });
 
     test("idle shutdown: bob, idle, is stopped after its minute (the agent read his Jupyter at his pod's address, through his NetworkPolicy); alice is not", async () => {
         await waitFor("bob to be stopped for being idle", 240_000, async () => replicas("bob") === "0");
-        const stops = await waitFor("the agent to log bob's stop", 60_000, async () => outcomes("bob").length > 0 && outcomes("bob"));
-        expect(stops).toEqual([expect.objectContaining({ operation: "Stop", trigger: "IdleShutdown", status: "Succeeded", reason: expect.stringMatching(/^idle for \d+s \(limit 60s\)/) })]);
+        const stops = await waitFor(
+            "the agent to log bob's stop",
+            60_000,
+            async () => outcomes("bob").length > 0 && outcomes("bob"),
+        );
+        expect(stops).toEqual([
+            expect.objectContaining({
+                operation: "Stop",
+                trigger: "IdleShutdown",
+                status: "Succeeded",
+                reason: expect.stringMatching(/^idle for \d+s \(limit 60s\)/),
+            }),
+        ]);
         expect(podNames()).not.toContain(`ci-${ws}-bob-0`);
         expect(replicas("alice")).toBe("1");
         // Every check read what it needed: an instance it could not reach would be logged as skipped.
@@ -113,7 +162,11 @@ describe("the workspace agent as a pod of the real node", () => {
         clusterScript(["stop", "containerd"]);
         try {
             // The kubelet notices (its runtime check fails), so the fault is real before it is repaired.
-            await waitFor("the kubelet to report its container runtime down", 60_000, async () => nodeReady().status !== "True" && /container runtime/i.test(nodeReady().message));
+            await waitFor(
+                "the kubelet to report its container runtime down",
+                60_000,
+                async () => nodeReady().status !== "True" && /container runtime/i.test(nodeReady().message),
+            );
         } finally {
             clusterScript(["up"]);
         }
@@ -122,7 +175,13 @@ describe("the workspace agent as a pod of the real node", () => {
             const p = json(["get", "pod", `ci-${ws}-alice-0`]);
             return p.status.containerStatuses?.[0]?.ready === true;
         });
-        expect(await waitFor("alice's Jupyter to answer", 60_000, async () => (await jupyterStatus("alice").catch(() => 0)) === 200)).toBe(true);
+        expect(
+            await waitFor(
+                "alice's Jupyter to answer",
+                60_000,
+                async () => (await jupyterStatus("alice").catch(() => 0)) === 200,
+            ),
+        ).toBe(true);
         const after = json(["get", "pod", `ci-${ws}-alice-0`]);
         // The same pod (nothing recreated it); its container outlived containerd in its shim.
         expect(after.metadata.uid).toBe(before.metadata.uid);
@@ -133,13 +192,34 @@ describe("the workspace agent as a pod of the real node", () => {
 
     test("a stop schedule: the agent stops alice at its minute; refresh and preview are quiet", async () => {
         const stop = minuteAhead(40);
-        await t.setConfig({ ...base, instances: { alice: { ...SMALL, schedules: [{ name: "noon", action: "stop", cron: stop.cron }] }, bob: { ...SMALL, idleShutdown: { after: "1m" } } } });
+        await t.setConfig({
+            ...base,
+            instances: {
+                alice: { ...SMALL, schedules: [{ name: "noon", action: "stop", cron: stop.cron }] },
+                bob: { ...SMALL, idleShutdown: { after: "1m" } },
+            },
+        });
         await t.stack.up(collect(t));
         expect(replicas("alice")).toBe("1");
-        await waitFor("the stop schedule to fire", stop.at.getTime() - Date.now() + 30_000, async () => replicas("alice") === "0");
+        await waitFor(
+            "the stop schedule to fire",
+            stop.at.getTime() - Date.now() + 30_000,
+            async () => replicas("alice") === "0",
+        );
         expect(Date.now()).toBeGreaterThanOrEqual(stop.at.getTime());
-        const ops = await waitFor("the agent to log alice's stop", 60_000, async () => outcomes("alice").length > 0 && outcomes("alice"));
-        expect(ops).toEqual([expect.objectContaining({ operation: "Stop", trigger: "Schedule", status: "Succeeded", reason: `schedule "noon" fired at ${stop.at.toISOString()}` })]);
+        const ops = await waitFor(
+            "the agent to log alice's stop",
+            60_000,
+            async () => outcomes("alice").length > 0 && outcomes("alice"),
+        );
+        expect(ops).toEqual([
+            expect.objectContaining({
+                operation: "Stop",
+                trigger: "Schedule",
+                status: "Succeeded",
+                reason: `schedule "noon" fired at ${stop.at.toISOString()}`,
+            }),
+        ]);
         await waitFor("alice's pod to be gone", 60_000, async () => !podNames().includes(`ci-${ws}-alice-0`));
         await quiet();
     });
@@ -147,10 +227,20 @@ describe("the workspace agent as a pod of the real node", () => {
     test("the kubelet away (frozen) across a schedule's minute: the agent's stop is carried out when the kubelet is back, logged once", async () => {
         expect(cli(["start", "alice"])).toMatch(/^alice\tRunning\t/);
         const stop = minuteAhead(45);
-        await t.setConfig({ ...base, instances: { alice: { ...SMALL, schedules: [{ name: "evening", action: "stop", cron: stop.cron }] }, bob: { ...SMALL, idleShutdown: { after: "1m" } } } });
+        await t.setConfig({
+            ...base,
+            instances: {
+                alice: { ...SMALL, schedules: [{ name: "evening", action: "stop", cron: stop.cron }] },
+                bob: { ...SMALL, idleShutdown: { after: "1m" } },
+            },
+        });
         await t.stack.up(collect(t));
         // The agent must know the schedule before its minute, or it would never act on that firing.
-        await waitFor("the agent to see the schedule", 60_000, async () => agentMemory(namespace, ws).handledUntil?.[scheduleKey("alice", "evening")] !== undefined);
+        await waitFor(
+            "the agent to see the schedule",
+            60_000,
+            async () => agentMemory(namespace, ws).handledUntil?.[scheduleKey("alice", "evening")] !== undefined,
+        );
         const uid = json(["get", "pod", `ci-${ws}-alice-0`]).metadata.uid;
         await until(new Date(stop.at.getTime() - 10_000));
         // Frozen rather than killed: an `up` of the shared cluster by another test meanwhile would
@@ -173,9 +263,24 @@ describe("the workspace agent as a pod of the real node", () => {
         }
         await waitFor("alice's pod to be gone", 120_000, async () => !podNames().includes(`ci-${ws}-alice-0`));
         const ofEvening = () => outcomes("alice").filter((l) => String(l.reason).includes("evening"));
-        const evening = await waitFor("the agent to log the stop", 120_000, async () => ofEvening().length > 0 && ofEvening());
-        expect(evening).toEqual([expect.objectContaining({ operation: "Stop", trigger: "Schedule", status: "Succeeded", reason: `schedule "evening" fired at ${stop.at.toISOString()}` })]);
-        expect(agentMemory(namespace, ws).lastOperation?.alice).toMatchObject({ operation: "Stop", trigger: "Schedule", status: "Succeeded" });
+        const evening = await waitFor(
+            "the agent to log the stop",
+            120_000,
+            async () => ofEvening().length > 0 && ofEvening(),
+        );
+        expect(evening).toEqual([
+            expect.objectContaining({
+                operation: "Stop",
+                trigger: "Schedule",
+                status: "Succeeded",
+                reason: `schedule "evening" fired at ${stop.at.toISOString()}`,
+            }),
+        ]);
+        expect(agentMemory(namespace, ws).lastOperation?.alice).toMatchObject({
+            operation: "Stop",
+            trigger: "Schedule",
+            status: "Succeeded",
+        });
         expect(cli(["status", "alice"])).toMatch(/^alice\tStopped\t/);
         await quiet();
     });

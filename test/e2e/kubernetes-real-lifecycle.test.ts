@@ -11,7 +11,16 @@ import { execFileSync } from "child_process";
 import * as path from "path";
 import { testKubeconfig } from "../support/backends";
 import { kubectl, loadImages, localImages, realNode, tearDownOnCluster } from "../support/cluster";
-import { ROOT, TestStack, collect, customSteps, failureOf, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
+import {
+    ROOT,
+    TestStack,
+    collect,
+    customSteps,
+    failureOf,
+    programStack,
+    uniqueWorkspace,
+    waitFor,
+} from "../support/stacks";
 
 const ws = uniqueWorkspace("kcyc");
 const namespace = `ci-${ws}`;
@@ -19,20 +28,24 @@ const pod = (instance: string) => `ci-${ws}-${instance}-0`;
 let t: TestStack;
 let node: string;
 
-const creation = (marker: string) => [
-    "#!/bin/bash",
-    "set -e",
-    // Before the applications: nothing answers on Jupyter's port yet. The pod's user runs it.
-    `echo "${marker} uid=$(id -u) jupyter=$( (exec 3<>/dev/tcp/127.0.0.1/8888) 2>/dev/null && echo up || echo down)" >> "$HOME/creation-runs.txt"`,
-].join("\n") + "\n";
+const creation = (marker: string) =>
+    [
+        "#!/bin/bash",
+        "set -e",
+        // Before the applications: nothing answers on Jupyter's port yet. The pod's user runs it.
+        `echo "${marker} uid=$(id -u) jupyter=$( (exec 3<>/dev/tcp/127.0.0.1/8888) 2>/dev/null && echo up || echo down)" >> "$HOME/creation-runs.txt"`,
+    ].join("\n") + "\n";
 const startup = 'echo "start $(date +%s%N)" >> "$HOME/startup-runs.txt"\n';
 const small = { osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "4m" };
 const config = (alice: { cpus?: number; memoryGb?: number; creation?: string; startup?: string } = {}) => ({
-    workspaceName: ws, image: localImages.workstation, agentImage: localImages.agent,
+    workspaceName: ws,
+    image: localImages.workstation,
+    agentImage: localImages.agent,
     backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
     instances: {
         alice: {
-            ...small, size: { cpus: alice.cpus ?? 0.25, memoryGb: alice.memoryGb ?? 1 },
+            ...small,
+            size: { cpus: alice.cpus ?? 0.25, memoryGb: alice.memoryGb ?? 1 },
             setupScripts: { creation: alice.creation ?? creation("v1"), startup: alice.startup ?? startup },
         },
         bob: { ...small, size: { cpus: 0.25, memoryGb: 1 } },
@@ -41,18 +54,47 @@ const config = (alice: { cpus?: number; memoryGb?: number; creation?: string; st
 
 const json = (args: string[]) => JSON.parse(kubectl([...args, "-n", namespace, "-o", "json"]));
 /** A shell command in an instance's workstation container, as its user (kubectl exec on the real kubelet). */
-const exec = (instance: string, cmd: string) => kubectl(["exec", "-n", namespace, pod(instance), "-c", "workstation", "--", "bash", "-c", cmd]);
-const lines = (instance: string, file: string) => exec(instance, `cat ${file} 2>/dev/null || true`).split("\n").filter(Boolean);
-const cli = (args: string[]) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args, "--workspace", ws, "--namespace", namespace, "--kubeconfig", testKubeconfig()],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const exec = (instance: string, cmd: string) =>
+    kubectl(["exec", "-n", namespace, pod(instance), "-c", "workstation", "--", "bash", "-c", cmd]);
+const lines = (instance: string, file: string) =>
+    exec(instance, `cat ${file} 2>/dev/null || true`).split("\n").filter(Boolean);
+const cli = (args: string[]) =>
+    execFileSync(
+        "node",
+        [
+            path.join(ROOT, "bin/cli/index.js"),
+            ...args,
+            "--workspace",
+            ws,
+            "--namespace",
+            namespace,
+            "--kubeconfig",
+            testKubeconfig(),
+        ],
+        { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    );
 /** The limits the kernel enforces on alice's container: its own cgroup (v1) files, read from inside. */
 const cgroup = () => {
-    const [quota, period, memory] = exec("alice", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/memory/memory.limit_in_bytes").trim().split("\n").map(Number);
+    const [quota, period, memory] = exec(
+        "alice",
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/memory/memory.limit_in_bytes",
+    )
+        .trim()
+        .split("\n")
+        .map(Number);
     return { cpus: quota / period, memoryBytes: memory };
 };
-interface ContainerStatus { name: string; restartCount: number; ready: boolean; containerID?: string; resources?: { limits: Record<string, string> } }
-const workstation = (p: { status: { containerStatuses: ContainerStatus[] } }) => p.status.containerStatuses.find((c) => c.name === "workstation") as ContainerStatus;
-const aliceOut = async () => ((await t.stack.outputs()).out.value as Record<string, { cpus: number; memoryGb: number; status: string }>).alice;
+interface ContainerStatus {
+    name: string;
+    restartCount: number;
+    ready: boolean;
+    containerID?: string;
+    resources?: { limits: Record<string, string> };
+}
+const workstation = (p: { status: { containerStatuses: ContainerStatus[] } }) =>
+    p.status.containerStatuses.find((c) => c.name === "workstation") as ContainerStatus;
+const aliceOut = async () =>
+    ((await t.stack.outputs()).out.value as Record<string, { cpus: number; memoryGb: number; status: string }>).alice;
 const GiB = 1024 ** 3;
 
 beforeAll(async () => {
@@ -84,7 +126,10 @@ describe("an instance's lifecycle on real pods", () => {
     });
 
     test("compute-instance stop and start: home kept, /mnt empty, the startup script again; user files shared with bob both ways", () => {
-        exec("alice", "echo home > ~/home.txt && echo scratch > /mnt/scratch.txt && echo from-alice > ~/cloudfiles/code/shared.txt");
+        exec(
+            "alice",
+            "echo home > ~/home.txt && echo scratch > /mnt/scratch.txt && echo from-alice > ~/cloudfiles/code/shared.txt",
+        );
         expect(exec("alice", "ls -A /mnt")).toBe("scratch.txt\n");
         // The user files are one claim mounted by both pods: bob sees alice's file at once, and
         // his own OS disk does not have her home.
@@ -101,7 +146,9 @@ describe("an instance's lifecycle on real pods", () => {
         expect(json(["get", "pod", pod("alice")]).metadata.uid).not.toBe(before);
         expect(exec("alice", "cat ~/home.txt")).toBe("home\n");
         expect(exec("alice", "ls -A /mnt")).toBe("");
-        expect(exec("alice", "cat ~/cloudfiles/code/shared.txt ~/cloudfiles/code/bob.txt")).toBe("from-alice\nfrom-bob\n");
+        expect(exec("alice", "cat ~/cloudfiles/code/shared.txt ~/cloudfiles/code/bob.txt")).toBe(
+            "from-alice\nfrom-bob\n",
+        );
         expect(lines("alice", "~/startup-runs.txt")).toHaveLength(2);
         expect(lines("alice", "~/creation-runs.txt")).toEqual(["v1 uid=1000 jupyter=down"]);
     });
@@ -137,7 +184,9 @@ describe("an instance's lifecycle on real pods", () => {
         expect(p.spec.containers[0].resources.limits).toEqual({ cpu: "250m", memory: "1Gi" });
         expect(cgroup()).toEqual({ cpus: 0.25, memoryBytes: 1 * GiB });
         expect(await aliceOut()).toMatchObject({ cpus: 0.25, memoryGb: 1 });
-        expect(json(["get", "statefulset", `ci-${ws}-alice`]).spec.template.spec.containers[0].resources.limits).toEqual({ cpu: "250m", memory: "1Gi" });
+        expect(
+            json(["get", "statefulset", `ci-${ws}-alice`]).spec.template.spec.containers[0].resources.limits,
+        ).toEqual({ cpu: "250m", memory: "1Gi" });
         // Nothing left pending that the kubelet would apply later, behind the stack's back.
         expect((p.status.conditions as { type: string }[]).map((c) => c.type)).not.toContain("PodResizePending");
     });
@@ -157,7 +206,9 @@ describe("an instance's lifecycle on real pods", () => {
         expect(exec("alice", "cat /mnt/scratch.txt")).toBe("scratch\n");
         expect(await aliceOut()).toMatchObject({ cpus: 0.5, memoryGb: 1.5 });
         // The StatefulSet's template too: the next start has the new size.
-        expect(json(["get", "statefulset", `ci-${ws}-alice`]).spec.template.spec.containers[0].resources.limits).toEqual({ cpu: "500m", memory: "1536Mi" });
+        expect(
+            json(["get", "statefulset", `ci-${ws}-alice`]).spec.template.spec.containers[0].resources.limits,
+        ).toEqual({ cpu: "500m", memory: "1536Mi" });
     });
 
     test("an edited creation script is a restart that runs it once more on the same OS disk; home kept", async () => {
@@ -170,9 +221,18 @@ describe("an instance's lifecycle on real pods", () => {
     });
 
     test("a failing startup script is SetupFailed with its output; the pod is kept for inspection and is in the stack's state", async () => {
-        await t.setConfig(config({ cpus: 0.5, memoryGb: 1.5, creation: creation("v2"), startup: "echo preparing datasets\necho 'disk quota exceeded' >&2\nexit 3\n" }));
+        await t.setConfig(
+            config({
+                cpus: 0.5,
+                memoryGb: 1.5,
+                creation: creation("v2"),
+                startup: "echo preparing datasets\necho 'disk quota exceeded' >&2\nexit 3\n",
+            }),
+        );
         const message = await failureOf(t.stack.up(collect(t)));
-        expect(message).toContain("SetupFailed: the startup script exited with 3; its output is in /home/azureuser/.compute-instance/setup/startup.log");
+        expect(message).toContain(
+            "SetupFailed: the startup script exited with 3; its output is in /home/azureuser/.compute-instance/setup/startup.log",
+        );
         // The script's own words, not only where to find them.
         expect(message).toContain("disk quota exceeded");
         expect(message).toContain(`The pod ${pod("alice")} is left running for inspection`);
@@ -185,15 +245,28 @@ describe("an instance's lifecycle on real pods", () => {
         expect(lines("alice", "~/creation-runs.txt")).toHaveLength(2);
         expect(cli(["status", "alice"])).toMatch(/^alice\tSetupFailed\t/);
 
-        const state = (await t.stack.exportStack()).deployment.resources as { urn: string; id?: string; outputs?: { status?: string } }[];
+        const state = (await t.stack.exportStack()).deployment.resources as {
+            urn: string;
+            id?: string;
+            outputs?: { status?: string };
+        }[];
         const runtime = state.find((r) => r.urn.endsWith("::alice-runtime"));
         expect(runtime).toMatchObject({ id: `ci-${ws}-alice`, outputs: { status: "SetupFailed" } });
     });
 
     test("pulumi destroy removes everything of the stack but the user files, the failed pod included", async () => {
         await t.stack.destroy(collect(t));
-        const left = () => kubectl(["get", "statefulsets,deployments,pods,services,secrets,configmaps,networkpolicies,roles,rolebindings,serviceaccounts,pvc", "-n", namespace, "-o", "name"])
-            .split("\n").filter((l) => l && l !== "configmap/kube-root-ca.crt" && l !== "serviceaccount/default");
+        const left = () =>
+            kubectl([
+                "get",
+                "statefulsets,deployments,pods,services,secrets,configmaps,networkpolicies,roles,rolebindings,serviceaccounts,pvc",
+                "-n",
+                namespace,
+                "-o",
+                "name",
+            ])
+                .split("\n")
+                .filter((l) => l && l !== "configmap/kube-root-ca.crt" && l !== "serviceaccount/default");
         // The agent's pod goes with its Deployment, through the garbage collector.
         await waitFor("the agent's pod to go", 60_000, async () => !left().some((l) => l.startsWith("pod/")));
         expect(left()).toEqual([`persistentvolumeclaim/ci-${ws}-userfiles`]);

@@ -11,7 +11,15 @@
 import * as net from "net";
 import { execFileSync } from "child_process";
 import { testKubeconfig } from "../support/backends";
-import { applyYaml, clusterScript, kubectl, loadImages, localImages, realNode, tearDownOnCluster } from "../support/cluster";
+import {
+    applyYaml,
+    clusterScript,
+    kubectl,
+    loadImages,
+    localImages,
+    realNode,
+    tearDownOnCluster,
+} from "../support/cluster";
 import { LINK_LOCAL, podExec, tcpProbe } from "../support/real-node";
 import { TestStack, collect, customSteps, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 
@@ -25,23 +33,41 @@ let linkLocal: net.Server | undefined;
 const linkLocalClients: string[] = [];
 const ip: Record<string, string> = {};
 
-const podIP = (ns: string, pod: string) => kubectl(["get", "pod", pod, "-n", ns, "-o", "jsonpath={.status.podIP}"]).trim();
+const podIP = (ns: string, pod: string) =>
+    kubectl(["get", "pod", pod, "-n", ns, "-o", "jsonpath={.status.podIP}"]).trim();
 const uid = (pod: string) => kubectl(["get", "pod", pod, "-n", namespace, "-o", "jsonpath={.metadata.uid}"]);
 /** Who reached the outside listener: "<port> <address>" lines. */
 const outsideClients = () => kubectl(["logs", "-n", outside, "listener"]).split("\n").filter(Boolean);
-const agentPod = () => kubectl(["get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=compute-instance-agent", "-o", "jsonpath={.items[0].metadata.name}"]).trim();
+const agentPod = () =>
+    kubectl([
+        "get",
+        "pods",
+        "-n",
+        namespace,
+        "-l",
+        "app.kubernetes.io/name=compute-instance-agent",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]).trim();
 
-const fromAlice = (host: string, port: number) => tcpProbe(namespace, `ci-${ws}-alice-0`, "workstation", host, port, "python3");
+const fromAlice = (host: string, port: number) =>
+    tcpProbe(namespace, `ci-${ws}-alice-0`, "workstation", host, port, "python3");
 const fromOutside = (host: string, port: number) => tcpProbe(outside, "listener", "listener", host, port, "node");
 const fromAgent = (host: string, port: number) => tcpProbe(namespace, agentPod(), "agent", host, port, "node");
 /** A UDP datagram from alice to host:port; the answer, or "timeout". */
-const udpFromAlice = (host: string, port: number) => podExec(namespace, `ci-${ws}-alice-0`, "workstation", ["python3", "-I", "-c", [
-    "import socket",
-    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(4)",
-    `s.sendto(b'query', (${JSON.stringify(host)}, ${port}))`,
-    "try: print(s.recvfrom(100)[0].decode())",
-    "except socket.timeout: print('timeout')",
-].join("\n")]).trim();
+const udpFromAlice = (host: string, port: number) =>
+    podExec(namespace, `ci-${ws}-alice-0`, "workstation", [
+        "python3",
+        "-I",
+        "-c",
+        [
+            "import socket",
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(4)",
+            `s.sendto(b'query', (${JSON.stringify(host)}, ${port}))`,
+            "try: print(s.recvfrom(100)[0].decode())",
+            "except socket.timeout: print('timeout')",
+        ].join("\n"),
+    ]).trim();
 
 /**
  * A probe's answer once the firewall has caught up with the last change (kube-router applies a
@@ -61,10 +87,15 @@ async function settlesTo(what: string, probe: () => Promise<string>, want: strin
 
 function config(egress: unknown, aliceFrom: string[]) {
     return {
-        workspaceName: ws, image: localImages.workstation, agentImage: localImages.agent,
+        workspaceName: ws,
+        image: localImages.workstation,
+        agentImage: localImages.agent,
         backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
         network: { egress },
-        instances: { alice: { ...SMALL, network: { inbound: [{ application: "jupyterlab", from: aliceFrom }] } }, bob: SMALL },
+        instances: {
+            alice: { ...SMALL, network: { inbound: [{ application: "jupyterlab", from: aliceFrom }] } },
+            bob: SMALL,
+        },
     };
 }
 
@@ -89,25 +120,47 @@ beforeAll(async () => {
         s.on("error", () => undefined);
         s.end("metadata\n");
     });
-    await new Promise<void>((resolve, reject) => linkLocal!.once("error", reject).listen(LINK_LOCAL.port, LINK_LOCAL.ip, resolve));
+    await new Promise<void>((resolve, reject) =>
+        linkLocal!.once("error", reject).listen(LINK_LOCAL.port, LINK_LOCAL.ip, resolve),
+    );
 
-    applyYaml(JSON.stringify({
-        apiVersion: "v1", kind: "List", items: [
-            { apiVersion: "v1", kind: "Namespace", metadata: { name: outside } },
-            {
-                apiVersion: "v1", kind: "Pod", metadata: { name: "listener", namespace: outside, labels: { app: "listener" } },
-                spec: {
-                    automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, enableServiceLinks: false,
-                    containers: [{
-                        name: "listener", image: localImages.agent, imagePullPolicy: "Never", command: ["node", "-e", LISTENER],
-                        securityContext: { runAsUser: 0, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] } },
-                        resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
-                        readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
-                    }],
+    applyYaml(
+        JSON.stringify({
+            apiVersion: "v1",
+            kind: "List",
+            items: [
+                { apiVersion: "v1", kind: "Namespace", metadata: { name: outside } },
+                {
+                    apiVersion: "v1",
+                    kind: "Pod",
+                    metadata: { name: "listener", namespace: outside, labels: { app: "listener" } },
+                    spec: {
+                        automountServiceAccountToken: false,
+                        terminationGracePeriodSeconds: 1,
+                        enableServiceLinks: false,
+                        containers: [
+                            {
+                                name: "listener",
+                                image: localImages.agent,
+                                imagePullPolicy: "Never",
+                                command: ["node", "-e", LISTENER],
+                                securityContext: {
+                                    runAsUser: 0,
+                                    allowPrivilegeEscalation: false,
+                                    capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] },
+                                },
+                                resources: {
+                                    requests: { cpu: "10m", memory: "32Mi" },
+                                    limits: { cpu: "100m", memory: "64Mi" },
+                                },
+                                readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+                            },
+                        ],
+                    },
                 },
-            },
-        ],
-    }));
+            ],
+        }),
+    );
     kubectl(["wait", "--for=condition=Ready", "pod/listener", "-n", outside, "--timeout=120s"]);
     ip.outside = podIP(outside, "listener");
 
@@ -123,7 +176,9 @@ afterAll(async () => {
     await tearDownOnCluster(t, namespace);
     try {
         kubectl(["delete", "namespace", outside, "--wait=false"]);
-    } catch { /* never made */ }
+    } catch {
+        /* never made */
+    }
 });
 
 describe("egress NetworkPolicies on the real node", () => {
@@ -133,7 +188,9 @@ describe("egress NetworkPolicies on the real node", () => {
         expect(await fromAgent(ip.outside, 8080)).toBe("connected");
         expect(outsideClients()).not.toContain(`8080 ${ip.alice}`);
         expect(await fromAlice(ip.outside, 53)).toBe("connected");
-        await waitFor("the outside listener to log alice on 53", 10_000, async () => outsideClients().includes(`53 ${ip.alice}`));
+        await waitFor("the outside listener to log alice on 53", 10_000, async () =>
+            outsideClients().includes(`53 ${ip.alice}`),
+        );
         expect(udpFromAlice(ip.outside, 53)).toBe("answer");
         expect(await fromAlice(ip.bob, 8888)).toBe("connected");
         clusterScript(["up"]); // this checkout's node guard, should an older checkout's `up` have rewritten it
@@ -147,7 +204,9 @@ describe("egress NetworkPolicies on the real node", () => {
         await t.stack.up(collect(t));
         expect(customSteps(t)).toEqual({ [`${ws}-egress`]: "update" });
         await settlesTo("alice → the outside pod's 8080", () => fromAlice(ip.outside, 8080), "connected");
-        await waitFor("the outside listener to log alice on 8080", 10_000, async () => outsideClients().includes(`8080 ${ip.alice}`));
+        await waitFor("the outside listener to log alice on 8080", 10_000, async () =>
+            outsideClients().includes(`8080 ${ip.alice}`),
+        );
         clusterScript(["up"]);
         expect(await fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port)).toBe("refused");
         expect(linkLocalClients).toEqual([]);
@@ -158,8 +217,14 @@ describe("egress NetworkPolicies on the real node", () => {
         await t.setConfig(config({ allow: ["0.0.0.0/0", `${LINK_LOCAL.ip}/32`] }, ["192.0.2.0/24"]));
         await t.stack.up(collect(t));
         clusterScript(["up"]);
-        await settlesTo("alice → the link-local listener", () => fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port), "connected");
-        await waitFor("the link-local listener to record alice", 10_000, async () => linkLocalClients.includes(ip.alice));
+        await settlesTo(
+            "alice → the link-local listener",
+            () => fromAlice(LINK_LOCAL.ip, LINK_LOCAL.port),
+            "connected",
+        );
+        await waitFor("the link-local listener to record alice", 10_000, async () =>
+            linkLocalClients.includes(ip.alice),
+        );
     });
 });
 

@@ -23,8 +23,21 @@ let node: string;
 
 const json = (args: string[]) => JSON.parse(kubectl([...args, "-n", namespace, "-o", "json"]));
 const exec = (cmd: string) => kubectl(["exec", "-n", namespace, pod, "-c", "workstation", "--", "bash", "-c", cmd]);
-const cli = (args: string[]) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args, "--workspace", ws, "--namespace", namespace, "--kubeconfig", testKubeconfig()],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const cli = (args: string[]) =>
+    execFileSync(
+        "node",
+        [
+            path.join(ROOT, "bin/cli/index.js"),
+            ...args,
+            "--workspace",
+            ws,
+            "--namespace",
+            namespace,
+            "--kubeconfig",
+            testKubeconfig(),
+        ],
+        { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    );
 
 /** What Jupyter answers at /api/status, with the token, a wrong one and none. */
 async function statuses(base: string): Promise<number[]> {
@@ -41,9 +54,17 @@ beforeAll(async () => {
     // The node never pulls: the image built here goes into its containerd (quick when it is there).
     loadImages(image);
     t = await programStack("instance", {
-        workspaceName: ws, image,
+        workspaceName: ws,
+        image,
         backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
-        instances: { alice: { size: { cpus: 1, memoryGb: 2 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, readyTimeout: "5m" } },
+        instances: {
+            alice: {
+                size: { cpus: 1, memoryGb: 2 },
+                osDisk: { sizeGb: 1 },
+                tempDisk: { sizeGb: 1 },
+                readyTimeout: "5m",
+            },
+        },
     });
 }, 180_000);
 
@@ -61,12 +82,22 @@ describe("an instance whose pod really runs on the local cluster's real node", (
         const p = json(["get", "pod", pod]);
         expect(p.spec.nodeName).toBe(node);
         expect(p.status.phase).toBe("Running");
-        expect(p.status.containerStatuses[0]).toMatchObject({ name: "workstation", ready: true, started: true, image: expect.stringContaining(image) });
+        expect(p.status.containerStatuses[0]).toMatchObject({
+            name: "workstation",
+            ready: true,
+            started: true,
+            image: expect.stringContaining(image),
+        });
         // Really started by a container runtime (kwok reports no container IDs).
         expect(p.status.containerStatuses[0].containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
-        const claim = p.spec.volumes.find((v: { name: string }) => v.name === "os-disk").persistentVolumeClaim.claimName;
+        const claim = p.spec.volumes.find((v: { name: string }) => v.name === "os-disk").persistentVolumeClaim
+            .claimName;
         const pv = JSON.parse(kubectl(["get", "pv", json(["get", "pvc", claim]).spec.volumeName, "-o", "json"]));
-        expect(pv.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0]).toEqual({ key: "kubernetes.io/hostname", operator: "In", values: [node] });
+        expect(pv.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0]).toEqual({
+            key: "kubernetes.io/hostname",
+            operator: "In",
+            values: [node],
+        });
         expect(fs.statSync(pv.spec.local.path).isDirectory()).toBe(true);
     });
 
@@ -88,7 +119,8 @@ describe("an instance whose pod really runs on the local cluster's real node", (
     });
 
     test("the pod reaches the API server through the kubernetes Service, and nothing outside the cluster's ranges", () => {
-        const probe = (host: string, port: number) => exec(`python3 -I -c "
+        const probe = (host: string, port: number) =>
+            exec(`python3 -I -c "
 import socket, sys
 s = socket.socket(); s.settimeout(5)
 try:
@@ -99,17 +131,33 @@ except OSError as e:
         expect(probe(exec("echo $KUBERNETES_SERVICE_HOST").trim(), 443)).toBe("connected");
         // An address of this machine that is not the node's (never one elsewhere: this machine's
         // traffic stays on it): pods have no route there.
-        const other = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === "IPv4" && !a.internal && !a.address.startsWith(json(["get", "pod", pod]).status.podIP.split(".").slice(0, 3).join(".")));
+        const other = Object.values(os.networkInterfaces())
+            .flat()
+            .find(
+                (a) =>
+                    a &&
+                    a.family === "IPv4" &&
+                    !a.internal &&
+                    !a.address.startsWith(json(["get", "pod", pod]).status.podIP.split(".").slice(0, 3).join(".")),
+            );
         expect(other).toBeDefined();
         expect(probe(other!.address, 9)).toBe("unreachable");
     });
 
     test("the instance user (uid 1000) writes its home on the OS-disk claim; stop and start keep the file", async () => {
-        expect(exec("id -u; echo written-before-stop > ~/real-node-proof.txt; stat -c '%u %g' ~/real-node-proof.txt").trim()).toBe("1000\n1000 1000");
+        expect(
+            exec(
+                "id -u; echo written-before-stop > ~/real-node-proof.txt; stat -c '%u %g' ~/real-node-proof.txt",
+            ).trim(),
+        ).toBe("1000\n1000 1000");
         const before = json(["get", "pod", pod]).metadata.uid;
 
         expect(cli(["stop", "alice"])).toMatch(/^alice\tStopped\t/);
-        await waitFor("the pod to be gone", 60_000, async () => !kubectl(["get", "pods", "-n", namespace, "-o", "name"]).includes(pod));
+        await waitFor(
+            "the pod to be gone",
+            60_000,
+            async () => !kubectl(["get", "pods", "-n", namespace, "-o", "name"]).includes(pod),
+        );
         expect(cli(["start", "alice"])).toMatch(/^alice\tRunning\t/);
 
         const after = json(["get", "pod", pod]);

@@ -27,9 +27,17 @@ describe("the workspace agent on Kubernetes", () => {
     beforeAll(async () => {
         simulatedNamespace(namespace);
         t = await programStack("instance", {
-            workspaceName: ws, image: "registry.example.com/ml/workstation:1", agentCheckInterval: "2s",
+            workspaceName: ws,
+            image: "registry.example.com/ml/workstation:1",
+            agentCheckInterval: "2s",
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
-            instances: { alice: { size: { cpus: 1, memoryGb: 2 }, schedules: [{ action: "stop", cron: stop.cron }], idleShutdown: { after: "30m" } } },
+            instances: {
+                alice: {
+                    size: { cpus: 1, memoryGb: 2 },
+                    schedules: [{ action: "stop", cron: stop.cron }],
+                    idleShutdown: { after: "30m" },
+                },
+            },
         });
         await t.stack.up(collect(t));
     });
@@ -41,11 +49,30 @@ describe("the workspace agent on Kubernetes", () => {
 
     test("the agent is a Deployment with its own ServiceAccount; kubectl shows it", () => {
         // The default agent image is in no registry: the preview and up say so.
-        expect(t.log.join("")).toMatch(/warning: the workspace agent's image compute-instance-agent:\S+ is built from this package and is in no registry/);
-        expect(kubectl(["get", "deployment", `ci-${ws}-agent`, "-n", namespace, "-o", "jsonpath={.spec.template.spec.serviceAccountName} {.spec.replicas}"])).toBe(`ci-${ws}-agent 1`);
-        const policies = JSON.parse(kubectl(["get", "configmap", `ci-${ws}-agent-policies`, "-n", namespace, "-o", "jsonpath={.data}"]));
+        expect(t.log.join("")).toMatch(
+            /warning: the workspace agent's image compute-instance-agent:\S+ is built from this package and is in no registry/,
+        );
+        expect(
+            kubectl([
+                "get",
+                "deployment",
+                `ci-${ws}-agent`,
+                "-n",
+                namespace,
+                "-o",
+                "jsonpath={.spec.template.spec.serviceAccountName} {.spec.replicas}",
+            ]),
+        ).toBe(`ci-${ws}-agent 1`);
+        const policies = JSON.parse(
+            kubectl(["get", "configmap", `ci-${ws}-agent-policies`, "-n", namespace, "-o", "jsonpath={.data}"]),
+        );
         expect(Object.keys(policies).sort()).toEqual(["idle.alice", "schedule.alice.0"]);
-        expect(JSON.parse(policies["schedule.alice.0"])).toEqual({ action: "stop", cron: stop.cron, timeZone: "UTC", enabled: true });
+        expect(JSON.parse(policies["schedule.alice.0"])).toEqual({
+            action: "stop",
+            cron: stop.cron,
+            timeZone: "UTC",
+            enabled: true,
+        });
     });
 
     test("its Role lets it scale instances and read what it needs, and nothing else", () => {
@@ -72,12 +99,30 @@ describe("the workspace agent on Kubernetes", () => {
         const admin = fs.readFileSync(testKubeconfig(), "utf8");
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-agent-"));
         const kubeconfig = path.join(dir, "kubeconfig");
-        fs.writeFileSync(kubeconfig, [
-            "apiVersion: v1", "kind: Config", "current-context: agent",
-            "clusters:", "- name: local", "  cluster:", `    server: ${/server: (\S+)/.exec(admin)?.[1]}`, `    certificate-authority-data: ${/certificate-authority-data: (\S+)/.exec(admin)?.[1]}`,
-            "users:", "- name: agent", "  user:", `    token: ${token}`,
-            "contexts:", "- name: agent", "  context:", "    cluster: local", "    user: agent", `    namespace: ${namespace}`, "",
-        ].join("\n"));
+        fs.writeFileSync(
+            kubeconfig,
+            [
+                "apiVersion: v1",
+                "kind: Config",
+                "current-context: agent",
+                "clusters:",
+                "- name: local",
+                "  cluster:",
+                `    server: ${/server: (\S+)/.exec(admin)?.[1]}`,
+                `    certificate-authority-data: ${/certificate-authority-data: (\S+)/.exec(admin)?.[1]}`,
+                "users:",
+                "- name: agent",
+                "  user:",
+                `    token: ${token}`,
+                "contexts:",
+                "- name: agent",
+                "  context:",
+                "    cluster: local",
+                "    user: agent",
+                `    namespace: ${namespace}`,
+                "",
+            ].join("\n"),
+        );
         agent = spawn("node", [path.join(ROOT, "bin/agent-image/agent.js")], {
             env: {
                 ...process.env,
@@ -90,28 +135,48 @@ describe("the workspace agent on Kubernetes", () => {
         agent.stdout?.on("data", (d: Buffer) => agentOutput.push(d.toString()));
         agent.stderr?.on("data", (d: Buffer) => agentOutput.push(d.toString()));
 
-        const replicas = () => kubectl(["get", "statefulset", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.replicas}"]);
+        const replicas = () =>
+            kubectl(["get", "statefulset", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.replicas}"]);
         expect(replicas()).toBe("1");
         const deadline = stop.at.getTime() + 30_000;
         while (replicas() !== "0") {
-            if (Date.now() > deadline) throw new Error(`not stopped 30s after ${stop.at.toISOString()}; agent said:\n${agentOutput.join("")}`);
+            if (Date.now() > deadline)
+                throw new Error(`not stopped 30s after ${stop.at.toISOString()}; agent said:\n${agentOutput.join("")}`);
             await new Promise((r) => setTimeout(r, 1000));
         }
         expect(Date.now()).toBeGreaterThanOrEqual(stop.at.getTime());
         // Scaled to zero at once; the agent logs the stop when the pod is gone, a few seconds on.
-        const logged = () => agentOutput.join("").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+        const logged = () =>
+            agentOutput
+                .join("")
+                .split("\n")
+                .filter((l) => l.startsWith("{"))
+                .map((l) => JSON.parse(l));
         while (!logged().some((l) => l.status)) {
-            if (Date.now() > deadline + 60_000) throw new Error(`the stop was never logged; agent said:\n${agentOutput.join("")}`);
+            if (Date.now() > deadline + 60_000)
+                throw new Error(`the stop was never logged; agent said:\n${agentOutput.join("")}`);
             await new Promise((r) => setTimeout(r, 500));
         }
         const lines = logged();
         // Outside the cluster the instance's Jupyter cannot be reached for its idleness: the agent
         // says so once, goes on, and the schedule still acts.
-        expect(lines.filter((l) => l.level === "error")).toEqual([expect.objectContaining({ instance: "alice", message: expect.stringMatching(/^skipped this check: /) })]);
-        expect(lines.filter((l) => l.status)).toEqual([expect.objectContaining({ instance: "alice", operation: "Stop", trigger: "Schedule", status: "Succeeded" })]);
+        expect(lines.filter((l) => l.level === "error")).toEqual([
+            expect.objectContaining({ instance: "alice", message: expect.stringMatching(/^skipped this check: /) }),
+        ]);
+        expect(lines.filter((l) => l.status)).toEqual([
+            expect.objectContaining({ instance: "alice", operation: "Stop", trigger: "Schedule", status: "Succeeded" }),
+        ]);
         // What it did, it remembered, in the only ConfigMap it may write.
-        const memory = JSON.parse(JSON.parse(kubectl(["get", "configmap", `ci-${ws}-agent-memory`, "-n", namespace, "-o", "jsonpath={.data}"])).memory);
-        expect(memory.lastOperation.alice).toMatchObject({ operation: "Stop", trigger: "Schedule", status: "Succeeded" });
+        const memory = JSON.parse(
+            JSON.parse(
+                kubectl(["get", "configmap", `ci-${ws}-agent-memory`, "-n", namespace, "-o", "jsonpath={.data}"]),
+            ).memory,
+        );
+        expect(memory.lastOperation.alice).toMatchObject({
+            operation: "Stop",
+            trigger: "Schedule",
+            status: "Succeeded",
+        });
 
         const r = await t.stack.refresh(collect(t));
         expect(Object.keys(r.summary.resourceChanges ?? {}).filter((k) => k !== "same")).toEqual([]);

@@ -5,9 +5,22 @@ import { execFileSync, spawnSync } from "child_process";
 import * as path from "path";
 import { testKubeconfig } from "../support/backends";
 import { kubectl, simulatedNamespace, tearDownOnCluster } from "../support/cluster";
-import { ROOT, TestStack, collect, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import {
+    ROOT,
+    TestStack,
+    collect,
+    docker,
+    execIn,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+} from "../support/stacks";
 
-const cli = (args: string[]) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const cli = (args: string[]) =>
+    execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+    });
 
 async function quiet(t: TestStack): Promise<void> {
     const r = await t.stack.refresh(collect(t));
@@ -24,9 +37,14 @@ describe("power on Docker", () => {
     let token = "";
 
     beforeAll(async () => {
-        t = await programStack("instance", { workspaceName: ws, instances: { alice: { size: { cpus: 1, memoryGb: 2 } } } });
+        t = await programStack("instance", {
+            workspaceName: ws,
+            instances: { alice: { size: { cpus: 1, memoryGb: 2 } } },
+        });
         await t.stack.up(collect(t));
-        const out = ((await t.stack.outputs()).out.value as Record<string, { endpoints: { jupyterLab: string }; token: string }>).alice;
+        const out = (
+            (await t.stack.outputs()).out.value as Record<string, { endpoints: { jupyterLab: string }; token: string }>
+        ).alice;
         lab = out.endpoints.jupyterLab;
         token = out.token;
     });
@@ -64,11 +82,25 @@ describe("power on Docker", () => {
 
     test("the CLI: JSON for scripts, help per command, and exit codes that tell a failure from a mistake", async () => {
         const status = JSON.parse(cli(["status", "alice", "--workspace", ws, "--output", "json"]));
-        expect(status).toMatchObject({ instance: "alice", status: "Running", cpus: 1, memoryGb: 2, id: `ci-${ws}-alice`, ports: { jupyter: expect.any(Number) } });
+        expect(status).toMatchObject({
+            instance: "alice",
+            status: "Running",
+            cpus: 1,
+            memoryGb: 2,
+            id: `ci-${ws}-alice`,
+            ports: { jupyter: expect.any(Number) },
+        });
         expect(status.lastOperation).toMatchObject({ operation: "Restart", trigger: "User", status: "Succeeded" });
-        expect(JSON.parse(cli(["list", "--workspace", ws, "-o", "json"]))).toEqual([expect.objectContaining({ instance: "alice", status: "Running", owner: expect.stringMatching(/^e2e-instance\//) })]);
+        expect(JSON.parse(cli(["list", "--workspace", ws, "-o", "json"]))).toEqual([
+            expect.objectContaining({
+                instance: "alice",
+                status: "Running",
+                owner: expect.stringMatching(/^e2e-instance\//),
+            }),
+        ]);
         expect(cli(["start", "--help"])).toContain("--timeout <duration>");
-        const exit = (args: string[]) => spawnSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args], { encoding: "utf8" }).status;
+        const exit = (args: string[]) =>
+            spawnSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args], { encoding: "utf8" }).status;
         expect(exit(["status", "bob", "--workspace", ws])).toBe(1);
         expect(exit(["status", "alice"])).toBe(64);
         expect(exit(["status", "alice", "--workspace", ws, "--output", "yaml"])).toBe(64);
@@ -81,12 +113,14 @@ describe("power on Kubernetes", () => {
     const ws = uniqueWorkspace("kpwr");
     const namespace = `ci-${ws}`;
     let t: TestStack;
-    const k = (cmd: string) => cli([cmd, "alice", "--workspace", ws, "--namespace", namespace, "--kubeconfig", testKubeconfig()]);
+    const k = (cmd: string) =>
+        cli([cmd, "alice", "--workspace", ws, "--namespace", namespace, "--kubeconfig", testKubeconfig()]);
 
     beforeAll(async () => {
         simulatedNamespace(namespace);
         t = await programStack("instance", {
-            workspaceName: ws, image: "registry.example.com/ml/workstation:1",
+            workspaceName: ws,
+            image: "registry.example.com/ml/workstation:1",
             backend: { kubernetes: { namespace, kubeconfig: testKubeconfig() } },
             instances: { alice: { size: { cpus: 1, memoryGb: 2 } } },
         });
@@ -99,11 +133,15 @@ describe("power on Kubernetes", () => {
 
     test("stop scales to zero and keeps the claims; nothing shows in refresh or preview; start brings the pod back", async () => {
         expect(k("stop")).toMatch(/^alice\tStopped\t/);
-        expect(kubectl(["get", "statefulset", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.replicas}"])).toBe("0");
+        expect(
+            kubectl(["get", "statefulset", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.replicas}"]),
+        ).toBe("0");
         expect(kubectl(["get", "pvc", "-n", namespace, "-o", "name"]).trim().split("\n")).toHaveLength(2);
         await quiet(t);
         expect(k("start")).toMatch(/^alice\tRunning\t/);
-        expect(kubectl(["get", "pod", `ci-${ws}-alice-0`, "-n", namespace, "-o", "jsonpath={.status.phase}"])).toBe("Running");
+        expect(kubectl(["get", "pod", `ci-${ws}-alice-0`, "-n", namespace, "-o", "jsonpath={.status.phase}"])).toBe(
+            "Running",
+        );
         await quiet(t);
     });
 });

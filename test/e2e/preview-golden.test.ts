@@ -1,5 +1,5 @@
 // Golden tests of what reviewers read: the real `pulumi preview --diff` for each row of the data
-// contract (DESIGN.md), normalised for names that differ per run, against checked-in text.
+// contract (README.md, "What a preview shows"), normalised for names that differ per run, against checked-in text.
 // UPDATE_GOLDEN=1 rewrites the expectations (review the diff before committing it).
 import { TestStack, collect, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
 import { expectGolden } from "../support/golden";
@@ -16,7 +16,8 @@ const config = (instances: Record<string, object>) => ({ workspaceName: ws, inst
  */
 function sortResourceBlocks(text: string): string {
     const lines = text.split("\n");
-    const isHeader = (l: string) => /^ {0,4}(?:[-+~]{1,2} ?|  )?[\w:./-]+: \((\w+)\)$/.test(l) && !/pulumi:pulumi:Stack/.test(l);
+    const isHeader = (l: string) =>
+        /^ {0,4}(?:[-+~]{1,2} ?| {2})?[\w:./-]+: \((\w+)\)$/.test(l) && !/pulumi:pulumi:Stack/.test(l);
     const head: string[] = [];
     const blocks: string[][] = [];
     const tail: string[] = [];
@@ -35,20 +36,30 @@ function sortResourceBlocks(text: string): string {
 
 /** What differs per run (stack, workspace, random suffixes, image hash) becomes a placeholder. */
 function normalise(text: string, stack: string): string {
-    return sortResourceBlocks(text)
-        .split("\n")
-        .filter((l) => !/^@ previewing|^\s*$|^Previewing update|^Resources:|^\s+\d+ (to|unchanged)|changes\. \d+ unchanged|^Duration/.test(l))
-        .join("\n")
-        .replaceAll(stack, "<stack>")
-        .replaceAll(ws, "<ws>")
-        .replace(/-(os|temp)-[0-9a-f]{6}\b/g, "-$1-<hex>")
-        .replace(/compute-instance-(workstation|agent):[\w.-]+/g, "compute-instance-$1:<tag>")
-        .replace(/\[id=[0-9a-f]{16}\]/g, "[id=<token-id>]")
-        .replace(/docker-engine:[^"\s]+/g, "docker-engine:<id>")
-        .trim() + "\n";
+    return (
+        sortResourceBlocks(text)
+            .split("\n")
+            .filter(
+                (l) =>
+                    !/^@ previewing|^\s*$|^Previewing update|^Resources:|^\s+\d+ (to|unchanged)|changes\. \d+ unchanged|^Duration/.test(
+                        l,
+                    ),
+            )
+            .join("\n")
+            .replaceAll(stack, "<stack>")
+            .replaceAll(ws, "<ws>")
+            .replace(/-(os|temp)-[0-9a-f]{6}\b/g, "-$1-<hex>")
+            .replace(/compute-instance-(workstation|agent):[\w.-]+/g, "compute-instance-$1:<tag>")
+            .replace(/\[id=[0-9a-f]{16}\]/g, "[id=<token-id>]")
+            .replace(/docker-engine:[^"\s]+/g, "docker-engine:<id>")
+            .trim() + "\n"
+    );
 }
 
-async function previewDiff(instances: Record<string, object>, workspace: Record<string, unknown> = {}): Promise<string> {
+async function previewDiff(
+    instances: Record<string, object>,
+    workspace: Record<string, unknown> = {},
+): Promise<string> {
     await t.setConfig({ ...config(instances), ...workspace });
     try {
         // The change summaries are engine diagnostics; taken from the events, in a stable order.
@@ -57,7 +68,8 @@ async function previewDiff(instances: Record<string, object>, workspace: Record<
             diff: true,
             color: "never",
             onEvent: (e) => {
-                if (e.diagnosticEvent && e.diagnosticEvent.severity === "info" && e.diagnosticEvent.urn) said.add(e.diagnosticEvent.message.trim());
+                if (e.diagnosticEvent && e.diagnosticEvent.severity === "info" && e.diagnosticEvent.urn)
+                    said.add(e.diagnosticEvent.message.trim());
             },
         });
         const summaries = [...said].sort().join("\n");
@@ -67,7 +79,6 @@ async function previewDiff(instances: Record<string, object>, workspace: Record<
         for (const key of Object.keys(workspace)) await t.stack.removeConfig(key);
     }
 }
-
 
 beforeAll(async () => {
     t = await programStack("instance", config({ alice }));
@@ -112,15 +123,32 @@ describe("pulumi preview --diff, one row of the data contract each", () => {
     });
 
     test("schedules and idle shutdown added → their own resources created, nothing of the instance touched", async () => {
-        expectGolden("08-add-schedules", await previewDiff({
-            alice: { ...alice, schedules: [{ action: "stop", cron: "0 19 * * 1-5", timeZone: "Europe/Madrid" }], idleShutdown: { after: "45m" } },
-        }));
+        expectGolden(
+            "08-add-schedules",
+            await previewDiff({
+                alice: {
+                    ...alice,
+                    schedules: [{ action: "stop", cron: "0 19 * * 1-5", timeZone: "Europe/Madrid" }],
+                    idleShutdown: { after: "45m" },
+                },
+            }),
+        );
     });
 
     test("SSH turned on → the runtime replaced (a restart); the disks and the token unchanged", async () => {
-        expectGolden("09-ssh-on", await previewDiff({
-            alice: { ...alice, ssh: { enabled: true, publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop" } },
-        }));
+        expectGolden(
+            "09-ssh-on",
+            await previewDiff({
+                alice: {
+                    ...alice,
+                    ssh: {
+                        enabled: true,
+                        publicKey:
+                            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop",
+                    },
+                },
+            }),
+        );
     });
 
     test("workspace egress denied → its NetworkRule updated live, no instance touched", async () => {
@@ -128,15 +156,26 @@ describe("pulumi preview --diff, one row of the data contract each", () => {
     });
 
     test("inbound rules restricting Jupyter → a restart (the ports published change), said in words", async () => {
-        expectGolden("11-inbound-rules", await previewDiff({ alice: { ...alice, network: { inbound: [{ application: "jupyterlab", from: ["10.0.0.0/8"] }] } } }));
+        expectGolden(
+            "11-inbound-rules",
+            await previewDiff({
+                alice: { ...alice, network: { inbound: [{ application: "jupyterlab", from: ["10.0.0.0/8"] }] } },
+            }),
+        );
     });
 
     test("labels added → the runtime updated in place (live), nothing else", async () => {
-        expectGolden("12-labels", await previewDiff({ alice: { ...alice, labels: { team: "vision", "cost-center": "cc-1234" } } }));
+        expectGolden(
+            "12-labels",
+            await previewDiff({ alice: { ...alice, labels: { team: "vision", "cost-center": "cc-1234" } } }),
+        );
     });
 
     test("sharing Personal → Shared → the runtime takes the workspace's token live; its own token deleted", async () => {
-        expectGolden("13-sharing-shared", await previewDiff({ alice: { ...alice, applicationSharingPolicy: "Shared" } }));
+        expectGolden(
+            "13-sharing-shared",
+            await previewDiff({ alice: { ...alice, applicationSharingPolicy: "Shared" } }),
+        );
     });
 
     test("workspace quota set → the Quota updated live, no instance touched", async () => {
@@ -144,7 +183,10 @@ describe("pulumi preview --diff, one row of the data contract each", () => {
     });
 
     test("setup scripts added → a restart, saying which script, with its hash", async () => {
-        expectGolden("15-setup-scripts", await previewDiff({ alice: { ...alice, setupScripts: { creation: "pip install --user polars\n" } } }));
+        expectGolden(
+            "15-setup-scripts",
+            await previewDiff({ alice: { ...alice, setupScripts: { creation: "pip install --user polars\n" } } }),
+        );
     });
 
     test("instance deleted → its parts deleted; the workspace and its user files stay", async () => {

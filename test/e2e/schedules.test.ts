@@ -4,7 +4,20 @@
 // while the agent was down is caught up once; power changes never show in preview or refresh.
 import { execFileSync } from "child_process";
 import * as path from "path";
-import { ROOT, TestStack, agentHasSeen, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, waitFor } from "../support/stacks";
+import {
+    ROOT,
+    TestStack,
+    agentHasSeen,
+    agentLog,
+    collect,
+    customSteps,
+    docker,
+    execIn,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+    waitFor,
+} from "../support/stacks";
 
 const SIZE = { cpus: 0.5, memoryGb: 1 };
 
@@ -43,8 +56,16 @@ describe("schedules and idle shutdown on Docker", () => {
     beforeAll(async () => {
         t = await programStack("instance", { ...base, instances });
         await t.stack.up(collect(t));
-        const out = (await t.stack.outputs()).out.value as Record<string, { endpoints: { jupyterLab: string }; token: string }>;
-        urls = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { origin: new URL(v.endpoints.jupyterLab).origin, token: v.token }]));
+        const out = (await t.stack.outputs()).out.value as Record<
+            string,
+            { endpoints: { jupyterLab: string }; token: string }
+        >;
+        urls = Object.fromEntries(
+            Object.entries(out).map(([k, v]) => [
+                k,
+                { origin: new URL(v.endpoints.jupyterLab).origin, token: v.token },
+            ]),
+        );
         // bob: a kernel open and idle. carol: a kernel running a long cell.
         await jupyter("bob", "/api/kernels", "POST");
         const kernel = await jupyter("carol", "/api/kernels", "POST");
@@ -98,7 +119,14 @@ describe("schedules and idle shutdown on Docker", () => {
             const o = await outcomes();
             return o.length > 0 && o;
         });
-        expect(ops).toEqual([expect.objectContaining({ instance: "bob", operation: "Stop", trigger: "IdleShutdown", status: "Succeeded" })]);
+        expect(ops).toEqual([
+            expect.objectContaining({
+                instance: "bob",
+                operation: "Stop",
+                trigger: "IdleShutdown",
+                status: "Succeeded",
+            }),
+        ]);
         // Still running a while after its own idle period would have ended.
         await new Promise((r) => setTimeout(r, 10_000));
         expect(await running(`ci-${ws}-carol`)).toBe(true);
@@ -112,28 +140,60 @@ describe("schedules and idle shutdown on Docker", () => {
         const start = minuteAhead(25, 1);
         await t.setConfig({
             ...base,
-            instances: { ...instances, alice: { size: SIZE, schedules: [{ action: "stop", cron: stop.cron }, { action: "start", cron: start.cron }] } },
+            instances: {
+                ...instances,
+                alice: {
+                    size: SIZE,
+                    schedules: [
+                        { action: "stop", cron: stop.cron },
+                        { action: "start", cron: start.cron },
+                    ],
+                },
+            },
         });
         await t.stack.up(collect(t));
-        const out = (await t.stack.outputs()).out.value as Record<string, { schedules: { name: string; action: string; nextFirings: { utc: string; local: string }[] }[] }>;
+        const out = (await t.stack.outputs()).out.value as Record<
+            string,
+            { schedules: { name: string; action: string; nextFirings: { utc: string; local: string }[] }[] }
+        >;
         expect(out.alice.schedules.map((s) => [s.name, s.action, s.nextFirings[0].utc])).toEqual([
             ["0", "stop", stop.at.toISOString()],
             ["1", "start", start.at.toISOString()],
         ]);
-        expect(out.alice.schedules[0].nextFirings[0].local).toBe(`${stop.at.toISOString().slice(0, 16).replace("T", " ")} (UTC)`);
+        expect(out.alice.schedules[0].nextFirings[0].local).toBe(
+            `${stop.at.toISOString().slice(0, 16).replace("T", " ")} (UTC)`,
+        );
 
         expect(await running(`ci-${ws}-alice`)).toBe(true);
-        await waitFor("the stop schedule to fire", stop.at.getTime() - Date.now() + 30_000, async () => !(await running(`ci-${ws}-alice`)));
+        await waitFor(
+            "the stop schedule to fire",
+            stop.at.getTime() - Date.now() + 30_000,
+            async () => !(await running(`ci-${ws}-alice`)),
+        );
         expect(Date.now()).toBeGreaterThanOrEqual(stop.at.getTime());
         await quiet(t);
 
-        await waitFor("the start schedule to fire", start.at.getTime() - Date.now() + 60_000, async () => running(`ci-${ws}-alice`));
+        await waitFor("the start schedule to fire", start.at.getTime() - Date.now() + 60_000, async () =>
+            running(`ci-${ws}-alice`),
+        );
         expect(Date.now()).toBeGreaterThanOrEqual(start.at.getTime());
         // The agent starts it, waits for Jupyter to answer, then logs the start as done.
-        const ops = async () => (await agentLog(ws)).filter((e) => e.instance === "alice" && e.status).map((e) => [e.operation, e.trigger, e.status]);
+        const ops = async () =>
+            (await agentLog(ws))
+                .filter((e) => e.instance === "alice" && e.status)
+                .map((e) => [e.operation, e.trigger, e.status]);
         await waitFor("the start to be logged", 60_000, async () => (await ops()).length === 2);
-        expect(await ops()).toEqual([["Stop", "Schedule", "Succeeded"], ["Start", "Schedule", "Succeeded"]]);
-        expect((await fetch(`${urls.alice.origin}/api/status`, { headers: { Authorization: `token ${urls.alice.token}` } })).status).toBe(200);
+        expect(await ops()).toEqual([
+            ["Stop", "Schedule", "Succeeded"],
+            ["Start", "Schedule", "Succeeded"],
+        ]);
+        expect(
+            (
+                await fetch(`${urls.alice.origin}/api/status`, {
+                    headers: { Authorization: `token ${urls.alice.token}` },
+                })
+            ).status,
+        ).toBe(200);
         expect((await execIn(`ci-${ws}-alice`, ["cat", "/home/azureuser/home.txt"])).output).toBe("kept\n");
         expect((await execIn(`ci-${ws}-alice`, ["ls", "-A", "/mnt"])).output).toBe("");
     });
@@ -142,7 +202,16 @@ describe("schedules and idle shutdown on Docker", () => {
         const uid = (await docker.getContainer(`ci-${ws}-alice`).inspect()).Id;
         await t.setConfig({
             ...base,
-            instances: { ...instances, alice: { size: SIZE, schedules: [{ action: "stop", cron: "0 19 * * 1-5", timeZone: "Europe/Madrid" }, { action: "start", cron: "0 8 * * 1-5" }] } },
+            instances: {
+                ...instances,
+                alice: {
+                    size: SIZE,
+                    schedules: [
+                        { action: "stop", cron: "0 19 * * 1-5", timeZone: "Europe/Madrid" },
+                        { action: "start", cron: "0 8 * * 1-5" },
+                    ],
+                },
+            },
         });
         await t.stack.preview(collect(t));
         expect(customSteps(t)).toEqual({ "alice-schedule-0": "update", "alice-schedule-1": "update" });
@@ -156,7 +225,13 @@ describe("schedules and idle shutdown on Docker", () => {
         await agent.stop({ t: 5 });
         const stop = minuteAhead(20);
         // Written while the agent is down: the store is on its volume, not in its process.
-        await t.setConfig({ ...base, instances: { ...instances, alice: { size: SIZE, schedules: [{ name: "evening", action: "stop", cron: stop.cron }] } } });
+        await t.setConfig({
+            ...base,
+            instances: {
+                ...instances,
+                alice: { size: SIZE, schedules: [{ name: "evening", action: "stop", cron: stop.cron }] },
+            },
+        });
         await t.stack.up(collect(t));
         await agent.start();
         await agentHasSeen(ws, "alice", "evening");
@@ -166,17 +241,36 @@ describe("schedules and idle shutdown on Docker", () => {
         await agent.start();
         await waitFor("the missed stop to be caught up", 30_000, async () => !(await running(`ci-${ws}-alice`)));
         await new Promise((r) => setTimeout(r, 6000)); // three more checks
-        const stops = (await agentLog(ws)).filter((e) => e.instance === "alice" && e.operation === "Stop" && e.status === "Succeeded" && String(e.reason).includes("evening"));
+        const stops = (await agentLog(ws)).filter(
+            (e) =>
+                e.instance === "alice" &&
+                e.operation === "Stop" &&
+                e.status === "Succeeded" &&
+                String(e.reason).includes("evening"),
+        );
         expect(stops).toHaveLength(1);
         expect(String(stops[0].reason)).toContain(stop.at.toISOString());
     });
 
     test("a stop by hand is logged by the agent with trigger User, and status tells it", async () => {
-        const cli = (args: string[]) => execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args, "--workspace", ws], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+        const cli = (args: string[]) =>
+            execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args, "--workspace", ws], {
+                encoding: "utf8",
+                stdio: ["ignore", "pipe", "pipe"],
+            });
         cli(["stop", "carol"]);
         await waitFor("the agent to log the stop by hand", 20_000, async () =>
-            (await agentLog(ws)).some((e) => e.instance === "carol" && e.trigger === "User" && e.operation === "Stop" && e.status === "Succeeded"));
-        expect(cli(["status", "carol"])).toMatch(/^carol\tStopped\t.*\nlast operation: Stop by User at \S+: Succeeded \(compute-instance CLI\)\n$/);
+            (await agentLog(ws)).some(
+                (e) =>
+                    e.instance === "carol" &&
+                    e.trigger === "User" &&
+                    e.operation === "Stop" &&
+                    e.status === "Succeeded",
+            ),
+        );
+        expect(cli(["status", "carol"])).toMatch(
+            /^carol\tStopped\t.*\nlast operation: Stop by User at \S+: Succeeded \(compute-instance CLI\)\n$/,
+        );
     });
 
     test("the agent removed out of band: refresh drops it and the policies, up makes them again", async () => {
@@ -186,11 +280,21 @@ describe("schedules and idle shutdown on Docker", () => {
         await t.stack.up(collect(t));
         expect((await docker.getContainer(`ci-${ws}-agent`).inspect()).State.Running).toBe(true);
         // Removed policies stay as `null` files (an archive cannot delete): list the others.
-        const live = 'for f in /var/lib/compute-instance-agent/policies/*; do [ "$(cat "$f")" = null ] || basename "$f"; done';
-        const files = (await execIn(`ci-${ws}-agent`, ["sh", "-c", live], "root")).output.split("\n").filter(Boolean).sort();
+        const live =
+            'for f in /var/lib/compute-instance-agent/policies/*; do [ "$(cat "$f")" = null ] || basename "$f"; done';
+        const files = (await execIn(`ci-${ws}-agent`, ["sh", "-c", live], "root")).output
+            .split("\n")
+            .filter(Boolean)
+            .sort();
         // (and the record of the stop by hand above, which is history, not a policy; every
         // workspace's egress rule, declared or not, keeps its copy there too)
-        expect(files).toEqual(["idle.bob.json", "idle.carol.json", "network.egress.json", "operation.carol.json", "schedule.alice.evening.json"]);
+        expect(files).toEqual([
+            "idle.bob.json",
+            "idle.carol.json",
+            "network.egress.json",
+            "operation.carol.json",
+            "schedule.alice.evening.json",
+        ]);
         await quiet(t);
     });
 });

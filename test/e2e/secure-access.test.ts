@@ -7,10 +7,23 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
-import { TestStack, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace } from "../support/stacks";
+import {
+    TestStack,
+    collect,
+    customSteps,
+    docker,
+    execIn,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+} from "../support/stacks";
 import { DockerBackend } from "../../provider/backends/docker";
 
-interface Out { endpoints: { jupyterLab: string }; token: string; labels: Record<string, string> }
+interface Out {
+    endpoints: { jupyterLab: string };
+    token: string;
+    labels: Record<string, string>;
+}
 
 /** A browser's session: the login cookie Jupyter sets for a token given in the URL. */
 async function loginCookie(base: string, token: string): Promise<string> {
@@ -25,9 +38,13 @@ function upgradeStatus(base: string, kernelId: string, token?: string): Promise<
     const u = new URL(`${base}/api/kernels/${kernelId}/channels`);
     return new Promise((resolve, reject) => {
         const req = http.request({
-            host: u.hostname, port: u.port, path: u.pathname,
+            host: u.hostname,
+            port: u.port,
+            path: u.pathname,
             headers: {
-                Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13",
+                Connection: "Upgrade",
+                Upgrade: "websocket",
+                "Sec-WebSocket-Version": "13",
                 "Sec-WebSocket-Key": Buffer.from("0123456789abcdef").toString("base64"),
                 ...(token ? { Authorization: `token ${token}` } : {}),
             },
@@ -46,16 +63,24 @@ function upgradeStatus(base: string, kernelId: string, token?: string): Promise<
 }
 
 function filesUnder(dir: string): string[] {
-    return fs.readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+    return fs
+        .readdirSync(dir, { withFileTypes: true, recursive: true })
+        .filter((e) => e.isFile())
+        .map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
 }
 
 describe("secure access on Docker", () => {
     const ws = uniqueWorkspace("sec");
     const small = { size: { cpus: 1, memoryGb: 2 } };
-    interface AliceOptions { tokenVersion?: number; shared?: boolean; labels?: Record<string, string> }
+    interface AliceOptions {
+        tokenVersion?: number;
+        shared?: boolean;
+        labels?: Record<string, string>;
+    }
     const instances = (alice: AliceOptions = {}) => ({
         alice: {
-            ...small, assignedUser: { name: "alice", id: "0f1e2d3c-aaaa-bbbb-cccc-123456789abc" },
+            ...small,
+            assignedUser: { name: "alice", id: "0f1e2d3c-aaaa-bbbb-cccc-123456789abc" },
             ...(alice.tokenVersion ? { tokenVersion: alice.tokenVersion } : {}),
             ...(alice.shared ? { applicationSharingPolicy: "Shared" } : {}),
             ...(alice.labels ? { labels: alice.labels } : {}),
@@ -88,7 +113,11 @@ describe("secure access on Docker", () => {
         expect(info.HostConfig.CapDrop).toEqual(["ALL"]);
         expect(info.HostConfig.CapAdd?.sort()).toEqual(["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]);
         expect(info.HostConfig.SecurityOpt).toContain("no-new-privileges:true");
-        const jupyter = await execIn(`ci-${ws}-alice`, ["sh", "-c", "p=$(pgrep -f jupyter-server | head -1); stat -c %u /proc/$p; grep -E 'CapEff|NoNewPrivs' /proc/$p/status"]);
+        const jupyter = await execIn(`ci-${ws}-alice`, [
+            "sh",
+            "-c",
+            "p=$(pgrep -f jupyter-server | head -1); stat -c %u /proc/$p; grep -E 'CapEff|NoNewPrivs' /proc/$p/status",
+        ]);
         expect(jupyter.output).toBe("1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n");
     });
 
@@ -96,8 +125,15 @@ describe("secure access on Docker", () => {
         const token = out.alice.token;
         expect(token).toMatch(/^[0-9a-f]{64}$/);
         expect((await fetch(`${base("alice")}/api/status`)).status).toBe(403);
-        expect((await fetch(`${base("alice")}/api/status`, { headers: { Authorization: `token ${"0".repeat(64)}` } })).status).toBe(403);
-        const kernel = await fetch(`${base("alice")}/api/kernels`, { method: "POST", headers: { Authorization: `token ${token}` }, body: "{}" });
+        expect(
+            (await fetch(`${base("alice")}/api/status`, { headers: { Authorization: `token ${"0".repeat(64)}` } }))
+                .status,
+        ).toBe(403);
+        const kernel = await fetch(`${base("alice")}/api/kernels`, {
+            method: "POST",
+            headers: { Authorization: `token ${token}` },
+            body: "{}",
+        });
         expect(kernel.status).toBe(201);
         const { id } = (await kernel.json()) as { id: string };
         expect(await upgradeStatus(base("alice"), id)).toBe(403);
@@ -113,7 +149,9 @@ describe("secure access on Docker", () => {
         }
         // `pulumi stack export` as a user runs it (the Automation API's exportStack shows secrets).
         const exported = execFileSync("pulumi", ["stack", "export", "--stack", t.stack.name], {
-            cwd: t.stack.workspace.workDir, encoding: "utf8", env: { ...process.env, ...t.stack.workspace.envVars },
+            cwd: t.stack.workspace.workDir,
+            encoding: "utf8",
+            env: { ...process.env, ...t.stack.workspace.envVars },
         });
         expect(exported).toContain('"ciphertext"');
         for (const token of tokens) expect(exported.includes(token)).toBe(false);
@@ -137,7 +175,8 @@ describe("secure access on Docker", () => {
     });
 
     const containerId = async (name: string) => (await docker.getContainer(`ci-${ws}-${name}`).inspect()).Id;
-    const statusWith = async (name: string, headers: Record<string, string>) => (await fetch(`${base(name)}/api/status`, { headers })).status;
+    const statusWith = async (name: string, headers: Record<string, string>) =>
+        (await fetch(`${base(name)}/api/status`, { headers })).status;
 
     test("the token is in a root-owned file, not in the container's environment", async () => {
         const info = await docker.getContainer(`ci-${ws}-alice`).inspect();
@@ -151,7 +190,9 @@ describe("secure access on Docker", () => {
         const before = await containerId("alice");
         const session = await loginCookie(base("alice"), old);
         expect(await statusWith("alice", { Cookie: session })).toBe(200);
-        const kernel = (await (await fetch(`${base("alice")}/api/kernels`, { method: "POST", headers: { Authorization: `token ${old}` } })).json()) as { id: string };
+        const kernel = (await (
+            await fetch(`${base("alice")}/api/kernels`, { method: "POST", headers: { Authorization: `token ${old}` } })
+        ).json()) as { id: string };
         await execIn(`ci-${ws}-alice`, ["sh", "-c", "echo kept > ~/kept.txt"]);
         await t.setConfig({ workspaceName: ws, instances: instances({ tokenVersion: 2 }) });
         const result = await t.stack.up(collect(t));
@@ -169,7 +210,9 @@ describe("secure access on Docker", () => {
         expect(await upgradeStatus(base("alice"), kernel.id, out.alice.token)).toBe(101);
         expect(await statusWith("alice", { Authorization: `token ${out.alice.token}` })).toBe(200);
         // Live: the kernel started before the rotation is still running.
-        const kernels = (await (await fetch(`${base("alice")}/api/kernels`, { headers: { Authorization: `token ${out.alice.token}` } })).json()) as { id: string }[];
+        const kernels = (await (
+            await fetch(`${base("alice")}/api/kernels`, { headers: { Authorization: `token ${out.alice.token}` } })
+        ).json()) as { id: string }[];
         expect(kernels.map((k) => k.id)).toContain(kernel.id);
         expect((await execIn(`ci-${ws}-alice`, ["cat", "/home/azureuser/kept.txt"])).output).toBe("kept\n");
     });
@@ -190,20 +233,35 @@ describe("secure access on Docker", () => {
     test("labels change live: kept by the workspace agent, shown in the outputs, no drift on refresh", async () => {
         const store = new DockerBackend("unix:///var/run/docker.sock").agentStore(ws);
         const before = await containerId("alice");
-        await t.setConfig({ workspaceName: ws, instances: instances({ shared: true, labels: { team: "vision", "cost-center": "cc-1234" } }) });
+        await t.setConfig({
+            workspaceName: ws,
+            instances: instances({ shared: true, labels: { team: "vision", "cost-center": "cc-1234" } }),
+        });
         await t.stack.up(collect(t));
         expect(customSteps(t)).toEqual({ "alice-runtime": "update" });
-        expect(t.log.join("")).toContain("alice: applied live, no restart (labels (none) → cost-center=cc-1234 team=vision); all disks kept");
+        expect(t.log.join("")).toContain(
+            "alice: applied live, no restart (labels (none) → cost-center=cc-1234 team=vision); all disks kept",
+        );
         await refresh();
         expect(out.alice.labels).toEqual({ team: "vision", "cost-center": "cc-1234" });
         expect(await store.readPolicy("labels.alice")).toEqual({ team: "vision", "cost-center": "cc-1234" });
         expect(out.bob.labels).toEqual({});
 
         // The CLI lists the workspace's instances, of every stack, and filters by label.
-        const cli = (args: string[]) => execFileSync("node", [path.join(__dirname, "../../bin/cli/index.js"), ...args], { encoding: "utf8" });
+        const cli = (args: string[]) =>
+            execFileSync("node", [path.join(__dirname, "../../bin/cli/index.js"), ...args], { encoding: "utf8" });
         const listed = cli(["list", "--workspace", ws, "--label", "team=vision"]);
-        expect(listed.trim().split("\n")).toEqual([expect.stringMatching(/^alice\tRunning\tcpus=1 memoryGb=2\te2e-instance\/t[0-9a-f]{6}\tcost-center=cc-1234,team=vision$/)]);
-        expect(cli(["list", "--workspace", ws]).trim().split("\n").map((l) => l.split("\t")[0])).toEqual(["alice", "bob", "carol"]);
+        expect(listed.trim().split("\n")).toEqual([
+            expect.stringMatching(
+                /^alice\tRunning\tcpus=1 memoryGb=2\te2e-instance\/t[0-9a-f]{6}\tcost-center=cc-1234,team=vision$/,
+            ),
+        ]);
+        expect(
+            cli(["list", "--workspace", ws])
+                .trim()
+                .split("\n")
+                .map((l) => l.split("\t")[0]),
+        ).toEqual(["alice", "bob", "carol"]);
         expect(cli(["list", "--workspace", ws, "--label", "team=nlp"])).toBe("");
 
         const refreshed = await t.stack.refresh({ onOutput: () => undefined });

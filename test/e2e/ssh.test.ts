@@ -4,7 +4,18 @@
 import * as net from "net";
 import { Client } from "ssh2";
 import { generateKeyPair } from "../support/ssh-keys";
-import { TestStack, agentLog, collect, customSteps, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, waitFor } from "../support/stacks";
+import {
+    TestStack,
+    agentLog,
+    collect,
+    customSteps,
+    docker,
+    execIn,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+    waitFor,
+} from "../support/stacks";
 
 type Login = { username?: string; privateKey?: string; password?: string; tryKeyboard?: boolean };
 
@@ -50,8 +61,15 @@ function connected(url: string, privateKey: string): Promise<Client> {
     const u = new URL(url);
     const c = new Client();
     return new Promise((resolve, reject) => {
-        c.on("ready", () => resolve(c)).on("error", reject)
-            .connect({ host: u.hostname, port: Number(u.port), username: "azureuser", privateKey, hostVerifier: () => true } as Parameters<Client["connect"]>[0]);
+        c.on("ready", () => resolve(c))
+            .on("error", reject)
+            .connect({
+                host: u.hostname,
+                port: Number(u.port),
+                username: "azureuser",
+                privateKey,
+                hostVerifier: () => true,
+            } as Parameters<Client["connect"]>[0]);
     });
 }
 
@@ -67,10 +85,14 @@ describe("SSH on Docker", () => {
     let url = "";
     let hostKey = "";
 
-    const sshUrl = async () => ((await t.stack.outputs()).out.value as Record<string, { endpoints: { ssh?: string } }>).alice.endpoints.ssh;
+    const sshUrl = async () =>
+        ((await t.stack.outputs()).out.value as Record<string, { endpoints: { ssh?: string } }>).alice.endpoints.ssh;
 
     beforeAll(async () => {
-        t = await programStack("instance", { workspaceName: ws, instances: { alice: { ...base, ssh: { enabled: true, publicKey: key.public } } } });
+        t = await programStack("instance", {
+            workspaceName: ws,
+            instances: { alice: { ...base, ssh: { enabled: true, publicKey: key.public } } },
+        });
         await t.stack.up(collect(t));
         url = (await sshUrl()) ?? "";
     });
@@ -88,7 +110,11 @@ describe("SSH on Docker", () => {
     });
 
     test("the key logs in as the instance user, with no capabilities, home on the OS disk", async () => {
-        const r = await sshRun(url, { privateKey: key.private }, "id -un; grep CapEff /proc/self/status; echo from-ssh > ~/ssh.txt; pwd");
+        const r = await sshRun(
+            url,
+            { privateKey: key.private },
+            "id -un; grep CapEff /proc/self/status; echo from-ssh > ~/ssh.txt; pwd",
+        );
         expect(r.output).toBe("azureuser\nCapEff:\t0000000000000000\n/home/azureuser\n");
         hostKey = r.hostKey;
         expect(hostKey).not.toBe("");
@@ -130,22 +156,47 @@ describe("SSH on Docker", () => {
     test("sshd's effective settings: key only, no root, no agent or X11 forwarding, local forwarding only", async () => {
         const r = await execIn(container, ["/usr/sbin/sshd", "-T", "-f", "/etc/compute-instance/sshd_config"]);
         const settings = new Map(r.output.split("\n").map((l) => [l.split(" ")[0], l.slice(l.indexOf(" ") + 1)]));
-        expect(Object.fromEntries(["passwordauthentication", "kbdinteractiveauthentication", "permitrootlogin", "allowagentforwarding", "x11forwarding", "allowtcpforwarding", "pubkeyauthentication", "allowusers", "port"].map((k) => [k, settings.get(k)])))
-            .toEqual({
-                passwordauthentication: "no", kbdinteractiveauthentication: "no", permitrootlogin: "no", allowagentforwarding: "no",
-                x11forwarding: "no", allowtcpforwarding: "local", pubkeyauthentication: "yes", allowusers: "azureuser", port: "2222",
-            });
+        expect(
+            Object.fromEntries(
+                [
+                    "passwordauthentication",
+                    "kbdinteractiveauthentication",
+                    "permitrootlogin",
+                    "allowagentforwarding",
+                    "x11forwarding",
+                    "allowtcpforwarding",
+                    "pubkeyauthentication",
+                    "allowusers",
+                    "port",
+                ].map((k) => [k, settings.get(k)]),
+            ),
+        ).toEqual({
+            passwordauthentication: "no",
+            kbdinteractiveauthentication: "no",
+            permitrootlogin: "no",
+            allowagentforwarding: "no",
+            x11forwarding: "no",
+            allowtcpforwarding: "local",
+            pubkeyauthentication: "yes",
+            allowusers: "azureuser",
+            port: "2222",
+        });
     });
 
     test("the user cannot add keys: the key file is root's", async () => {
-        expect((await execIn(container, ["ls", "-ln", "/etc/compute-instance/ssh/authorized_keys"])).output).toMatch(/^-rw-r--r-- 1 0 0 /);
+        expect((await execIn(container, ["ls", "-ln", "/etc/compute-instance/ssh/authorized_keys"])).output).toMatch(
+            /^-rw-r--r-- 1 0 0 /,
+        );
         const r = await execIn(container, ["sh", "-c", "echo x >> /etc/compute-instance/ssh/authorized_keys"]);
         expect(r.output).toMatch(/Permission denied/);
         expect(r.code).not.toBe(0);
     });
 
     test("a restart-class change keeps the URL and the host key; only the runtime is replaced", async () => {
-        await t.setConfig({ workspaceName: ws, instances: { alice: { ...base, env: { X: "1" }, ssh: { enabled: true, publicKey: key.public } } } });
+        await t.setConfig({
+            workspaceName: ws,
+            instances: { alice: { ...base, env: { X: "1" }, ssh: { enabled: true, publicKey: key.public } } },
+        });
         await t.stack.up(collect(t));
         expect(Object.keys(customSteps(t))).toEqual(["alice-runtime"]);
         expect(await sshUrl()).toBe(url);
@@ -161,7 +212,15 @@ describe("SSH on Docker", () => {
         await t.stack.up(collect(t));
         expect(await sshUrl()).toBeUndefined();
         await expect(sshRun(url, { privateKey: key.private }, "true")).rejects.toThrow();
-        expect((await execIn(container, ["sh", "-c", "cat ~/ssh.txt; pgrep -c sshd || true; ls /etc/compute-instance/ssh/"])).output).toBe("from-ssh\n0\n");
+        expect(
+            (
+                await execIn(container, [
+                    "sh",
+                    "-c",
+                    "cat ~/ssh.txt; pgrep -c sshd || true; ls /etc/compute-instance/ssh/",
+                ])
+            ).output,
+        ).toBe("from-ssh\n0\n");
         const info = await docker.getContainer(container).inspect();
         expect(Object.keys(info.HostConfig.PortBindings ?? {})).toEqual(["8888/tcp"]);
     });
@@ -178,8 +237,15 @@ describe("an open SSH connection keeps an instance from idling", () => {
 
     beforeAll(async () => {
         t = await programStack("instance", {
-            workspaceName: ws, agentCheckInterval: "2s",
-            instances: { alice: { size: { cpus: 1, memoryGb: 2 }, ssh: { enabled: true, publicKey: key.public }, idleShutdown: { after: "1m" } } },
+            workspaceName: ws,
+            agentCheckInterval: "2s",
+            instances: {
+                alice: {
+                    size: { cpus: 1, memoryGb: 2 },
+                    ssh: { enabled: true, publicKey: key.public },
+                    idleShutdown: { after: "1m" },
+                },
+            },
         });
         await t.stack.up(collect(t));
         out = ((await t.stack.outputs()).out.value as Record<string, typeof out>).alice;
@@ -197,7 +263,11 @@ describe("an open SSH connection keeps an instance from idling", () => {
     const running = async () => (await docker.getContainer(container).inspect()).State.Running;
     const connections = async () => {
         const base = out.endpoints.jupyterLab.replace(/\/lab$/, "");
-        return (await (await fetch(`${base}/api/compute-instance/connections`, { headers: { Authorization: `token ${out.token}` } })).json()) as { ssh: number };
+        return (await (
+            await fetch(`${base}/api/compute-instance/connections`, {
+                headers: { Authorization: `token ${out.token}` },
+            })
+        ).json()) as { ssh: number };
     };
 
     test("only authenticated connections are sessions: not one that never logs in, nor one whose key was refused", async () => {
@@ -211,9 +281,13 @@ describe("an open SSH connection keeps an instance from idling", () => {
             await new Promise<void>((resolve, reject) => {
                 let offers = 0;
                 stalled.on("error", reject).connect({
-                    host: u.hostname, port: Number(u.port), username: "azureuser", hostVerifier: () => true,
+                    host: u.hostname,
+                    port: Number(u.port),
+                    username: "azureuser",
+                    hostVerifier: () => true,
                     authHandler: (_methods: unknown, _partial: unknown, next: (auth: unknown) => void) => {
-                        if (offers++ === 0) return next({ type: "publickey", username: "azureuser", key: stranger.private });
+                        if (offers++ === 0)
+                            return next({ type: "publickey", username: "azureuser", key: stranger.private });
                         resolve();
                     },
                 } as unknown as Parameters<Client["connect"]>[0]);
@@ -253,7 +327,8 @@ describe("an open SSH connection keeps an instance from idling", () => {
         // From the last check that saw the session (every 2 s here), which is before the disconnect.
         expect(Date.now() - closedAt).toBeGreaterThanOrEqual(55_000);
         // The agent logs the outcome once the stop is verified, a moment after the container is down.
-        const outcomes = async () => (await agentLog(ws)).filter((l) => l.operation === "Stop" && l.instance === "alice" && l.status);
+        const outcomes = async () =>
+            (await agentLog(ws)).filter((l) => l.operation === "Stop" && l.instance === "alice" && l.status);
         await waitFor("the agent to log the outcome of its stop", 30_000, async () => (await outcomes()).length > 0);
         const stops = (await outcomes()).filter((l) => l.status === "Succeeded");
         expect(stops).toHaveLength(1);

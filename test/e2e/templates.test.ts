@@ -11,7 +11,16 @@ const packDir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-templates-"));
 let tgz: string;
 
 beforeAll(() => {
-    tgz = path.join(packDir, execFileSync("npm", ["pack", "--pack-destination", packDir, "--loglevel=error"], { cwd: ROOT, encoding: "utf8" }).trim().split("\n").pop() as string);
+    tgz = path.join(
+        packDir,
+        execFileSync("npm", ["pack", "--pack-destination", packDir, "--loglevel=error"], {
+            cwd: ROOT,
+            encoding: "utf8",
+        })
+            .trim()
+            .split("\n")
+            .pop() as string,
+    );
 });
 
 afterAll(() => fs.rmSync(packDir, { recursive: true, force: true }));
@@ -19,16 +28,37 @@ afterAll(() => fs.rmSync(packDir, { recursive: true, force: true }));
 /** `pulumi new` offline, then the dependency on this package pointed at the packed tarball. */
 function fromTemplate(template: string, project: string): string {
     const dir = path.join(packDir, project);
-    execFileSync("pulumi", ["new", path.join(ROOT, "templates", template), "--generate-only", "--yes", "--force", "--dir", dir, "--name", project, "--description", "test"], {
-        env: { ...process.env, PULUMI_BACKEND_URL: `file://${packDir}` },
-        stdio: "ignore",
-    });
+    execFileSync(
+        "pulumi",
+        [
+            "new",
+            path.join(ROOT, "templates", template),
+            "--generate-only",
+            "--yes",
+            "--force",
+            "--dir",
+            dir,
+            "--name",
+            project,
+            "--description",
+            "test",
+        ],
+        {
+            env: { ...process.env, PULUMI_BACKEND_URL: `file://${packDir}` },
+            stdio: "ignore",
+        },
+    );
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
     expect(pkg.name).toBe(project);
     pkg.dependencies["pulumi-compute-instance"] = `file:${tgz}`;
-    pkg.dependencies["@pulumi/pulumi"] = JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules/@pulumi/pulumi/package.json"), "utf8")).version;
+    pkg.dependencies["@pulumi/pulumi"] = JSON.parse(
+        fs.readFileSync(path.join(ROOT, "node_modules/@pulumi/pulumi/package.json"), "utf8"),
+    ).version;
     fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify(pkg, null, 2));
-    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], { cwd: dir, stdio: "ignore" });
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], {
+        cwd: dir,
+        stdio: "ignore",
+    });
     return dir;
 }
 
@@ -60,12 +90,21 @@ test("compute-instance-kubernetes: a missing required prompt stops the preview w
     const dir = fromTemplate("compute-instance-kubernetes", "tpl-k8s");
     const defaults = templateDefaults("compute-instance-kubernetes");
     expect(defaults).toEqual({ namespace: "ml-team", instanceName: "alice", size: "Standard_DS2_v2" });
-    const t = await programStack("tpl-k8s", { ...defaults, namespace: "tpl-k8s-ns", kubeconfig: testKubeconfig() }, dir);
+    const t = await programStack(
+        "tpl-k8s",
+        { ...defaults, namespace: "tpl-k8s-ns", kubeconfig: testKubeconfig() },
+        dir,
+    );
     try {
         let message = "";
         await t.stack.preview().catch((e) => (message = errorText(e)));
         expect(message).toContain("Missing required configuration variable 'tpl-k8s:image'");
-        await t.setConfig({ ...defaults, namespace: "tpl-k8s-ns", kubeconfig: testKubeconfig(), image: "registry.example.com/ml/workstation:1" });
+        await t.setConfig({
+            ...defaults,
+            namespace: "tpl-k8s-ns",
+            kubeconfig: testKubeconfig(),
+            image: "registry.example.com/ml/workstation:1",
+        });
         const r = await t.stack.preview();
         expect(r.changeSummary.create).toBeGreaterThanOrEqual(7);
     } finally {
@@ -76,13 +115,41 @@ test("compute-instance-kubernetes: a missing required prompt stops the preview w
 test("team: an instance per user listed in config, each with the weekday stop schedule, in one workspace", async () => {
     const dir = fromTemplate("team", "tpl-team");
     const defaults = templateDefaults("team");
-    expect(defaults).toEqual({ workspaceName: "ml-team", users: "alice,bob", size: "Standard_DS2_v2", stopCron: "0 19 * * 1-5", timeZone: "UTC", idleShutdown: "60m" });
-    const t = await programStack("tpl-team", { ...defaults, workspaceName: "tpl-team-ws", users: "alice, bob,carol", size: "Standard_DS1_v2", timeZone: "Europe/Madrid" }, dir);
+    expect(defaults).toEqual({
+        workspaceName: "ml-team",
+        users: "alice,bob",
+        size: "Standard_DS2_v2",
+        stopCron: "0 19 * * 1-5",
+        timeZone: "UTC",
+        idleShutdown: "60m",
+    });
+    const t = await programStack(
+        "tpl-team",
+        {
+            ...defaults,
+            workspaceName: "tpl-team-ws",
+            users: "alice, bob,carol",
+            size: "Standard_DS1_v2",
+            timeZone: "Europe/Madrid",
+        },
+        dir,
+    );
     try {
         const types: string[] = [];
-        const r = await t.stack.preview({ onEvent: (e) => { if (e.resourcePreEvent) types.push(`${e.resourcePreEvent.metadata.type.split(":").pop()} ${e.resourcePreEvent.metadata.urn.split("::").pop()}`); } });
+        const r = await t.stack.preview({
+            onEvent: (e) => {
+                if (e.resourcePreEvent)
+                    types.push(
+                        `${e.resourcePreEvent.metadata.type.split(":").pop()} ${e.resourcePreEvent.metadata.urn.split("::").pop()}`,
+                    );
+            },
+        });
         expect(r.changeSummary.create).toBeGreaterThanOrEqual(3 * 7);
-        expect(types.filter((x) => x.startsWith("Schedule ")).sort()).toEqual(["Schedule alice-schedule-weekday-stop", "Schedule bob-schedule-weekday-stop", "Schedule carol-schedule-weekday-stop"]);
+        expect(types.filter((x) => x.startsWith("Schedule ")).sort()).toEqual([
+            "Schedule alice-schedule-weekday-stop",
+            "Schedule bob-schedule-weekday-stop",
+            "Schedule carol-schedule-weekday-stop",
+        ]);
         expect(types.filter((x) => x.startsWith("IdleShutdown ")).length).toBe(3);
         expect(types.filter((x) => x.startsWith("WorkspaceAgent ")).length).toBe(1);
         // A bad cron in the prompt answers fails the preview naming the field.

@@ -12,7 +12,11 @@ const config = { workspaceName: ws, instances: {}, retainUserFiles: false };
 
 /** The file a data scientist saved, read from the store itself. */
 async function savedFile(): Promise<string> {
-    const c = await docker.createContainer({ Image: "debian:bookworm-slim", Cmd: ["cat", "/files/results.csv"], HostConfig: { Binds: [`${store}:/files:ro`], NetworkMode: "none" } });
+    const c = await docker.createContainer({
+        Image: "debian:bookworm-slim",
+        Cmd: ["cat", "/files/results.csv"],
+        HostConfig: { Binds: [`${store}:/files:ro`], NetworkMode: "none" },
+    });
     try {
         await c.start();
         await c.wait();
@@ -23,7 +27,14 @@ async function savedFile(): Promise<string> {
     }
 }
 
-const storeExists = async () => (await docker.getVolume(store).inspect().then(() => true, () => false));
+const storeExists = async () =>
+    await docker
+        .getVolume(store)
+        .inspect()
+        .then(
+            () => true,
+            () => false,
+        );
 const said = (t: TestStack) => t.log.join("");
 
 beforeAll(async () => {
@@ -43,20 +54,26 @@ afterAll(async () => {
 describe("user files shared by two stacks", () => {
     test("the second stack adopts the store the first made, and says so", async () => {
         await maker.stack.up(collect(maker));
-        const c = await docker.createContainer({ Image: "debian:bookworm-slim", Cmd: ["sh", "-c", "echo epoch,loss > /files/results.csv"], HostConfig: { Binds: [`${store}:/files`], NetworkMode: "none" } });
+        const c = await docker.createContainer({
+            Image: "debian:bookworm-slim",
+            Cmd: ["sh", "-c", "echo epoch,loss > /files/results.csv"],
+            HostConfig: { Binds: [`${store}:/files`], NetworkMode: "none" },
+        });
         await c.start();
         await c.wait();
         await c.remove();
         await adopter.stack.up(collect(adopter));
-        expect(said(adopter)).toContain(`user files ${store}: adopted from e2e-instance/${maker.stack.name}; this stack never deletes them`);
+        expect(said(adopter)).toContain(
+            `user files ${store}: adopted from e2e-instance/${maker.stack.name}; this stack never deletes them`,
+        );
     });
-
-
 
     test("the maker's destroy keeps a store another stack adopted, even with retainOnDelete false, and says why", async () => {
         maker.log.length = 0;
         await maker.stack.destroy(collect(maker));
-        expect(said(maker)).toContain(`user files ${store} kept although retainOnDelete is false: used by stack e2e-instance/${adopter.stack.name}`);
+        expect(said(maker)).toContain(
+            `user files ${store} kept although retainOnDelete is false: used by stack e2e-instance/${adopter.stack.name}`,
+        );
         expect(await savedFile()).toBe("epoch,loss\n");
         // The workspace's agent is the workspace's: it stays for the stack that still uses it.
         expect((await docker.getContainer(`ci-${ws}-agent`).inspect()).State.Running).toBe(true);
@@ -68,9 +85,20 @@ describe("user files shared by two stacks", () => {
         expect(said(adopter)).toContain(`user files ${store} kept: adopted from e2e-instance/${maker.stack.name}`);
         expect(await savedFile()).toBe("epoch,loss\n");
         // The last stack of the workspace takes its agent with it.
-        expect(await docker.getContainer(`ci-${ws}-agent`).inspect().then(() => true, () => false)).toBe(false);
+        expect(
+            await docker
+                .getContainer(`ci-${ws}-agent`)
+                .inspect()
+                .then(
+                    () => true,
+                    () => false,
+                ),
+        ).toBe(false);
         // Its record as a user went with it.
-        expect((await docker.listVolumes({ filters: { label: [`compute-instance.pulumi.io/user-files=${store}`] } })).Volumes ?? []).toEqual([]);
+        expect(
+            (await docker.listVolumes({ filters: { label: [`compute-instance.pulumi.io/user-files=${store}`] } }))
+                .Volumes ?? [],
+        ).toEqual([]);
     });
 
     test("the maker, declared again, gets its files back, and deletes them once no one else uses them", async () => {

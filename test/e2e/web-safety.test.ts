@@ -8,7 +8,17 @@
 import * as http from "http";
 import type { Page } from "playwright-core";
 import { launchBrowser } from "../support/browser";
-import { TestStack, agentLog, collect, docker, execIn, programStack, purgeWorkspace, uniqueWorkspace, waitFor } from "../support/stacks";
+import {
+    TestStack,
+    agentLog,
+    collect,
+    docker,
+    execIn,
+    programStack,
+    purgeWorkspace,
+    uniqueWorkspace,
+    waitFor,
+} from "../support/stacks";
 
 const ws = uniqueWorkspace("web");
 const ECHO_LOG = "/tmp/echo.jsonl";
@@ -30,7 +40,13 @@ const ECHO_APP = [
     "http.server.ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()",
 ].join("\n");
 const echo = { name: "echo", port: 9300, command: 'exec python3 -c "$ECHO_APP"' };
-const small = { size: { cpus: 0.5, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: { sizeGb: 1 }, env: { ECHO_APP }, customApplications: [echo] };
+const small = {
+    size: { cpus: 0.5, memoryGb: 1 },
+    osDisk: { sizeGb: 1 },
+    tempDisk: { sizeGb: 1 },
+    env: { ECHO_APP },
+    customApplications: [echo],
+};
 const instances = {
     alice: { ...small, applications: ["jupyter", "terminal"] },
     // Its idle period is declared by the test that needs it, once the instance has been used.
@@ -53,18 +69,27 @@ async function login(): Promise<{ cookie: string; setCookie: string }> {
 const terminals = async (name = "alice") => {
     const o = out[name];
     const origin = new URL(o.endpoints.jupyter).origin;
-    return (await (await fetch(`${origin}/api/terminals`, { headers: { Authorization: `token ${o.token}` } })).json()) as { name: string; last_activity: string }[];
+    return (await (
+        await fetch(`${origin}/api/terminals`, { headers: { Authorization: `token ${o.token}` } })
+    ).json()) as { name: string; last_activity: string }[];
 };
 
 /** Closes alice's terminals: each test starts with none, whatever the one before left. */
 async function closeTerminals(): Promise<void> {
-    for (const term of await terminals()) await fetch(`${base}/api/terminals/${term.name}`, { method: "DELETE", headers: { Authorization: `token ${token}` } });
+    for (const term of await terminals())
+        await fetch(`${base}/api/terminals/${term.name}`, {
+            method: "DELETE",
+            headers: { Authorization: `token ${token}` },
+        });
 }
 
 /** What the echo application was sent, oldest first. */
 async function echoed(container = `ci-${ws}-alice`): Promise<Seen[]> {
     const r = await execIn(container, ["cat", ECHO_LOG]);
-    return r.output.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Seen);
+    return r.output
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Seen);
 }
 const header = (s: Seen, name: string) => s.headers.find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
 
@@ -114,7 +139,10 @@ describe("requests from other sites", () => {
         const newTerminal = out.alice.endpoints.terminal;
         // A link or script on another site: the browser sends the cookie with a top-level GET.
         for (const site of ["cross-site", "same-site"]) {
-            const res = await fetch(newTerminal, { headers: { Cookie: cookie, "Sec-Fetch-Site": site }, redirect: "manual" });
+            const res = await fetch(newTerminal, {
+                headers: { Cookie: cookie, "Sec-Fetch-Site": site },
+                redirect: "manual",
+            });
             expect(res.status).toBe(200);
             expect(await res.text()).toContain('<form method="post">');
         }
@@ -122,28 +150,50 @@ describe("requests from other sites", () => {
         expect((await fetch(newTerminal, { headers: { Cookie: cookie }, redirect: "manual" })).status).toBe(200);
         expect(await terminals()).toEqual([]);
         // The URL typed, or opened from another program: a terminal, as before.
-        const typed = await fetch(newTerminal, { headers: { Cookie: cookie, "Sec-Fetch-Site": "none" }, redirect: "manual" });
+        const typed = await fetch(newTerminal, {
+            headers: { Cookie: cookie, "Sec-Fetch-Site": "none" },
+            redirect: "manual",
+        });
         expect(typed.status).toBe(302);
         expect(typed.headers.get("location")).toMatch(/\/terminals\/\d+$/);
         const byToken = await fetch(newTerminal, { headers: { Authorization: `token ${token}` }, redirect: "manual" });
         expect(byToken.status).toBe(302);
         expect(await terminals()).toHaveLength(2);
         // A POST without Jupyter's XSRF token (another site's form) makes none.
-        expect((await fetch(newTerminal, { method: "POST", headers: { Cookie: cookie, Origin: base }, redirect: "manual" })).status).toBe(403);
+        expect(
+            (
+                await fetch(newTerminal, {
+                    method: "POST",
+                    headers: { Cookie: cookie, Origin: base },
+                    redirect: "manual",
+                })
+            ).status,
+        ).toBe(403);
         expect(await terminals()).toHaveLength(2);
     });
 
     test("a request with an unsafe method from another origin never reaches an application; the same origin's and the token's do", async () => {
         const { cookie } = await login();
         const post = (marker: string, headers: Record<string, string>) =>
-            fetch(`${out.alice.endpoints.echo}${marker}`, { method: "POST", headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded", ...headers }, body: `m=${marker}`, redirect: "manual" });
+            fetch(`${out.alice.endpoints.echo}${marker}`, {
+                method: "POST",
+                headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded", ...headers },
+                body: `m=${marker}`,
+                redirect: "manual",
+            });
         // Another instance or application on this host is another origin, though the same site.
         expect((await post("other-port", { Origin: "http://127.0.0.1:1" })).status).toBe(403);
-        expect((await post("same-site", { Origin: "http://127.0.0.1:1", "Sec-Fetch-Site": "same-site" })).status).toBe(403);
-        expect((await post("cross-site", { Origin: "http://attacker.test", "Sec-Fetch-Site": "cross-site" })).status).toBe(403);
+        expect((await post("same-site", { Origin: "http://127.0.0.1:1", "Sec-Fetch-Site": "same-site" })).status).toBe(
+            403,
+        );
+        expect(
+            (await post("cross-site", { Origin: "http://attacker.test", "Sec-Fetch-Site": "cross-site" })).status,
+        ).toBe(403);
         expect((await post("null-origin", { Origin: "null" })).status).toBe(403);
         expect((await post("same-origin", { Origin: base, "Sec-Fetch-Site": "same-origin" })).status).toBe(200);
-        expect((await post("with-token", { Origin: "http://attacker.test", Authorization: `token ${token}` })).status).toBe(200);
+        expect(
+            (await post("with-token", { Origin: "http://attacker.test", Authorization: `token ${token}` })).status,
+        ).toBe(200);
         const received = (await echoed()).filter((s) => s.method === "POST").map((s) => s.body);
         expect(received).toEqual(["m=same-origin", "m=with-token"]);
     });
@@ -198,11 +248,17 @@ describe("Jupyter's credentials and applications", () => {
         expect(header(seen, "Authorization")).toBeUndefined();
         expect(header(seen, "Referer")).toBeUndefined();
         // Basic authentication is the application's own (Jupyter knows the user by the cookie).
-        const basic = (await (await fetch(`${out.alice.endpoints.echo}basic`, { headers: { Cookie: cookie, Authorization: "Basic YXBwOnB3" } })).json()) as Seen;
+        const basic = (await (
+            await fetch(`${out.alice.endpoints.echo}basic`, {
+                headers: { Cookie: cookie, Authorization: "Basic YXBwOnB3" },
+            })
+        ).json()) as Seen;
         expect(header(basic, "Authorization")).toBe("Basic YXBwOnB3");
         // Everything the application was ever sent: `up` probed it (with the token) before returning.
         const all = await echoed();
-        expect(all.some((s) => s.method === "GET" && s.path === "/" && header(s, "X-Forwarded-Prefix") === "/echo")).toBe(true);
+        expect(
+            all.some((s) => s.method === "GET" && s.path === "/" && header(s, "X-Forwarded-Prefix") === "/echo"),
+        ).toBe(true);
         expect(JSON.stringify(all)).not.toContain(token);
         expect(JSON.stringify(all)).not.toMatch(/username-/);
     });
@@ -212,17 +268,32 @@ describe("Jupyter's credentials and applications", () => {
         const u = new URL(`${out.alice.endpoints.echo}socket?token=${token}`);
         await new Promise<void>((resolve) => {
             const req = http.request({
-                host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`,
-                headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", Authorization: `token ${token}` },
+                host: u.hostname,
+                port: u.port,
+                path: `${u.pathname}${u.search}`,
+                headers: {
+                    Connection: "Upgrade",
+                    Upgrade: "websocket",
+                    "Sec-WebSocket-Version": "13",
+                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                    Authorization: `token ${token}`,
+                },
             });
             // The echo application cannot complete a handshake: whatever comes back ends it.
-            req.on("upgrade", (_res, socket) => { socket.destroy(); resolve(); });
-            req.on("response", (res) => { res.resume(); resolve(); });
+            req.on("upgrade", (_res, socket) => {
+                socket.destroy();
+                resolve();
+            });
+            req.on("response", (res) => {
+                res.resume();
+                resolve();
+            });
             req.on("error", () => resolve());
             req.end();
         });
         const handshake = await waitFor("the handshake to reach the application", 30_000, async () =>
-            (await echoed()).slice(before).find((s) => header(s, "Upgrade") === "websocket"));
+            (await echoed()).slice(before).find((s) => header(s, "Upgrade") === "websocket"),
+        );
         expect(handshake.path).toBe("/socket");
         expect(JSON.stringify(handshake)).not.toContain(token);
     });
@@ -237,18 +308,31 @@ describe("idle shutdown", () => {
         await waitFor("the terminal's prompt", 30_000, async () => (await terminals("idler")).length === 1);
         const used = Date.now();
         expect((await fetch(`${o.endpoints.echo}work`, { headers: auth })).status).toBe(200);
-        const extension = (await (await fetch(`${origin}/api/compute-instance/connections`, { headers: auth })).json()) as { applications_last_activity: string };
+        const extension = (await (
+            await fetch(`${origin}/api/compute-instance/connections`, { headers: auth })
+        ).json()) as { applications_last_activity: string };
         expect(Date.parse(extension.applications_last_activity)).toBeGreaterThanOrEqual(used);
         // A request from another site's page is not use.
         await fetch(`${o.endpoints.echo}elsewhere`, { headers: { ...auth, "Sec-Fetch-Site": "cross-site" } });
-        const after = (await (await fetch(`${origin}/api/compute-instance/connections`, { headers: auth })).json()) as { applications_last_activity: string };
+        const after = (await (await fetch(`${origin}/api/compute-instance/connections`, { headers: auth })).json()) as {
+            applications_last_activity: string;
+        };
         expect(after.applications_last_activity).toBe(extension.applications_last_activity);
-        await t.setConfig({ workspaceName: ws, agentCheckInterval: "2s", instances: { ...instances, idler: { ...instances.idler, idleShutdown: { after: "1m" } } } });
+        await t.setConfig({
+            workspaceName: ws,
+            agentCheckInterval: "2s",
+            instances: { ...instances, idler: { ...instances.idler, idleShutdown: { after: "1m" } } },
+        });
         await t.stack.up(collect(t));
         // The terminal stays open: with it, the instance used to be kept up for good.
-        await waitFor("idler to be stopped for being idle", 180_000, async () => !(await docker.getContainer(`ci-${ws}-idler`).inspect()).State.Running);
+        await waitFor(
+            "idler to be stopped for being idle",
+            180_000,
+            async () => !(await docker.getContainer(`ci-${ws}-idler`).inspect()).State.Running,
+        );
         const stop = await waitFor("the agent to log the outcome of the stop", 30_000, async () =>
-            (await agentLog(ws)).find((e) => e.instance === "idler" && e.operation === "Stop" && e.status));
+            (await agentLog(ws)).find((e) => e.instance === "idler" && e.operation === "Stop" && e.status),
+        );
         expect(stop).toMatchObject({ trigger: "IdleShutdown", status: "Succeeded" });
         const since = /since (\S+)$/.exec(String(stop.reason))?.[1] ?? "";
         expect(Date.parse(since)).toBeGreaterThanOrEqual(used);

@@ -13,7 +13,9 @@ import { docker } from "./stacks";
 export function testKubeconfig(): string {
     const path = process.env.COMPUTE_INSTANCE_TEST_KUBECONFIG;
     if (!path || !fs.existsSync(path)) {
-        throw new Error("COMPUTE_INSTANCE_TEST_KUBECONFIG is not set to a kubeconfig: run the tests with scripts/test (npm test), which starts the local cluster (scripts/cluster up)");
+        throw new Error(
+            "COMPUTE_INSTANCE_TEST_KUBECONFIG is not set to a kubeconfig: run the tests with scripts/test (npm test), which starts the local cluster (scripts/cluster up)",
+        );
     }
     return path;
 }
@@ -51,7 +53,9 @@ export function kubernetesUnderTest(namespace: string, pods: "simulated" | "real
         async dispose() {
             try {
                 kubectl(["delete", "namespace", namespace, "--wait=false"]);
-            } catch { /* never made, or already gone */ }
+            } catch {
+                /* never made, or already gone */
+            }
         },
         async deleteRuntimeOutOfBand(id) {
             const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");

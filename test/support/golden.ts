@@ -12,7 +12,8 @@ export function expectGolden(name: string, actual: string): void {
     if (process.env.UPDATE_GOLDEN === "1" || !fs.existsSync(file)) {
         fs.mkdirSync(path.dirname(file), { recursive: true });
         fs.writeFileSync(file, actual);
-        if (process.env.UPDATE_GOLDEN !== "1") throw new Error(`wrote the missing golden file ${file}; review it and run again`);
+        if (process.env.UPDATE_GOLDEN !== "1")
+            throw new Error(`wrote the missing golden file ${file}; review it and run again`);
     }
     expect(actual).toBe(fs.readFileSync(file, "utf8"));
 }

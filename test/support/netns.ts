@@ -30,6 +30,14 @@ export function addLinkedNamespace(l: LinkedNamespace): void {
 }
 
 export function removeLinkedNamespace(l: LinkedNamespace): void {
-    try { ip(["link", "del", l.hostVeth]); } catch { /* already gone */ }
-    try { ip(["netns", "del", l.ns]); } catch { /* already gone */ }
+    try {
+        ip(["link", "del", l.hostVeth]);
+    } catch {
+        /* already gone */
+    }
+    try {
+        ip(["netns", "del", l.ns]);
+    } catch {
+        /* already gone */
+    }
 }

@@ -19,36 +19,66 @@ export function podExec(namespace: string, pod: string, container: string, cmd: 
  * port unreachable) or "timeout" (dropped on the way). The pod's image needs `node` (the agent's
  * has it) or `python3` (the workstation's) to run the probe.
  */
-export async function tcpProbe(namespace: string, pod: string, container: string, host: string, port: number, runtime: "node" | "python3"): Promise<string> {
-    const script = runtime === "node"
-        ? `const s=require("net").connect({host:${JSON.stringify(host)},port:${port}});` +
-          `const t=setTimeout(()=>{console.log("timeout");process.exit(0)},4000);` +
-          `s.on("connect",()=>{console.log("connected");process.exit(0)});` +
-          `s.on("error",(e)=>{clearTimeout(t);console.log(e.code==="ECONNREFUSED"?"refused":"error "+e.code);process.exit(0)});`
-        : [
-            "import socket",
-            "s = socket.socket(); s.settimeout(4)",
-            "try:",
-            `    s.connect((${JSON.stringify(host)}, ${port})); print('connected')`,
-            "except socket.timeout: print('timeout')",
-            "except ConnectionRefusedError: print('refused')",
-            "except OSError as e: print('error', e.errno)",
-        ].join("\n");
+export async function tcpProbe(
+    namespace: string,
+    pod: string,
+    container: string,
+    host: string,
+    port: number,
+    runtime: "node" | "python3",
+): Promise<string> {
+    const script =
+        runtime === "node"
+            ? `const s=require("net").connect({host:${JSON.stringify(host)},port:${port}});` +
+              `const t=setTimeout(()=>{console.log("timeout");process.exit(0)},4000);` +
+              `s.on("connect",()=>{console.log("connected");process.exit(0)});` +
+              `s.on("error",(e)=>{clearTimeout(t);console.log(e.code==="ECONNREFUSED"?"refused":"error "+e.code);process.exit(0)});`
+            : [
+                  "import socket",
+                  "s = socket.socket(); s.settimeout(4)",
+                  "try:",
+                  `    s.connect((${JSON.stringify(host)}, ${port})); print('connected')`,
+                  "except socket.timeout: print('timeout')",
+                  "except ConnectionRefusedError: print('refused')",
+                  "except OSError as e: print('error', e.errno)",
+              ].join("\n");
     // Asynchronous, so that a listener of the test's own process sees the connection meanwhile.
-    const { stdout } = await promisify(execFile)(kubectlPath(), ["--kubeconfig", testKubeconfig(), "exec", "-n", namespace, pod, "-c", container, "--",
-        ...(runtime === "node" ? ["node", "-e", script] : ["python3", "-I", "-c", script])], { encoding: "utf8" });
+    const { stdout } = await promisify(execFile)(
+        kubectlPath(),
+        [
+            "--kubeconfig",
+            testKubeconfig(),
+            "exec",
+            "-n",
+            namespace,
+            pod,
+            "-c",
+            container,
+            "--",
+            ...(runtime === "node" ? ["node", "-e", script] : ["python3", "-I", "-c", script]),
+        ],
+        { encoding: "utf8" },
+    );
     return stdout.trim();
 }
 
 /** The workspace agent's log lines (JSON), oldest first, from its pod through the kubelet. */
 export function agentLogLines(namespace: string, workspace: string): Record<string, unknown>[] {
     return kubectl(["logs", "-n", namespace, `deployment/ci-${workspace}-agent`, "--tail=-1"])
-        .split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** The agent's memory, as its ConfigMap holds it. */
-export function agentMemory(namespace: string, workspace: string): { handledUntil?: Record<string, string>; lastOperation?: Record<string, Record<string, unknown>> } {
-    const data = JSON.parse(kubectl(["get", "configmap", `ci-${workspace}-agent-memory`, "-n", namespace, "-o", "jsonpath={.data}"]) || "{}") as { memory?: string };
+export function agentMemory(
+    namespace: string,
+    workspace: string,
+): { handledUntil?: Record<string, string>; lastOperation?: Record<string, Record<string, unknown>> } {
+    const data = JSON.parse(
+        kubectl(["get", "configmap", `ci-${workspace}-agent-memory`, "-n", namespace, "-o", "jsonpath={.data}"]) ||
+            "{}",
+    ) as { memory?: string };
     return data.memory ? JSON.parse(data.memory) : {};
 }
 
@@ -68,4 +98,7 @@ export function until(at: Date): Promise<void> {
  * address on the node's bridge, the one link-local address pods have a route to, and the one port
  * there the cluster lets them reach).
  */
-export const LINK_LOCAL = { ip: process.env.LINK_LOCAL_IP ?? "169.254.77.1", port: Number(process.env.LINK_LOCAL_PORT ?? 8077) };
+export const LINK_LOCAL = {
+    ip: process.env.LINK_LOCAL_IP ?? "169.254.77.1",
+    port: Number(process.env.LINK_LOCAL_PORT ?? 8077),
+};

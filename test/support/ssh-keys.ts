@@ -3,9 +3,14 @@
  * about once in 400 keys, leaving a 31-byte key that no SSH server (nor our check) accepts; such
  * pairs are made again.
  */
-const { utils } = require("ssh2") as { utils: { generateKeyPairSync(type: string, opts?: object): { public: string; private: string } } };
+const { utils } = require("ssh2") as {
+    utils: { generateKeyPairSync(type: string, opts?: object): { public: string; private: string } };
+};
 
-export function generateKeyPair(type: "ed25519" | "ecdsa" | "rsa", opts: { comment?: string; bits?: number } = {}): { public: string; private: string } {
+export function generateKeyPair(
+    type: "ed25519" | "ecdsa" | "rsa",
+    opts: { comment?: string; bits?: number } = {},
+): { public: string; private: string } {
     for (;;) {
         const pair = utils.generateKeyPairSync(type, opts);
         if (type !== "ed25519") return pair;

@@ -34,7 +34,11 @@ export interface TestStack {
     dispose(): Promise<void>;
 }
 
-export async function programStack(program: string, values: Record<string, unknown>, workDir = path.join(PROGRAMS, program)): Promise<TestStack> {
+export async function programStack(
+    program: string,
+    values: Record<string, unknown>,
+    workDir = path.join(PROGRAMS, program),
+): Promise<TestStack> {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-e2e-state-"));
     const log: string[] = [];
     const stack = await LocalWorkspace.createOrSelectStack(
@@ -50,12 +54,17 @@ export async function programStack(program: string, values: Record<string, unkno
     );
     const setConfig = async (v: Record<string, unknown>) => {
         const cfg: ConfigMap = {};
-        for (const [k, value] of Object.entries(v)) cfg[k] = { value: typeof value === "string" ? value : JSON.stringify(value) };
+        for (const [k, value] of Object.entries(v))
+            cfg[k] = { value: typeof value === "string" ? value : JSON.stringify(value) };
         await stack.setAllConfig(cfg);
     };
     await setConfig(values);
     return {
-        stack, stateDir, log, events: [], setConfig,
+        stack,
+        stateDir,
+        log,
+        events: [],
+        setConfig,
         async dispose() {
             await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
             fs.rmSync(stateDir, { recursive: true, force: true });
@@ -66,7 +75,11 @@ export async function programStack(program: string, values: Record<string, unkno
 /** Options that collect the CLI's output into the test's log and its engine events. */
 export function collect(t: TestStack) {
     t.events = [];
-    return { onOutput: (s: string) => t.log.push(s), onEvent: (e: EngineEvent) => t.events.push(e), color: "never" as const };
+    return {
+        onOutput: (s: string) => t.log.push(s),
+        onEvent: (e: EngineEvent) => t.events.push(e),
+        color: "never" as const,
+    };
 }
 
 /**
@@ -101,14 +114,36 @@ export async function workspaceObjects(workspace: string) {
 /** Removes whatever a test left of a workspace on the engine. */
 export async function purgeWorkspace(workspace: string): Promise<void> {
     const o = await workspaceObjects(workspace);
-    for (const c of o.containers) await docker.getContainer(c).remove({ force: true }).catch(() => undefined);
-    for (const v of o.volumes) await docker.getVolume(v).remove({ force: true }).catch(() => undefined);
-    for (const n of o.networks) await docker.getNetwork(n).remove().catch(() => undefined);
+    for (const c of o.containers)
+        await docker
+            .getContainer(c)
+            .remove({ force: true })
+            .catch(() => undefined);
+    for (const v of o.volumes)
+        await docker
+            .getVolume(v)
+            .remove({ force: true })
+            .catch(() => undefined);
+    for (const n of o.networks)
+        await docker
+            .getNetwork(n)
+            .remove()
+            .catch(() => undefined);
 }
 
 /** Runs a command in a container, as the instance user unless told otherwise; returns its output and exit code. */
-export async function execIn(container: string, cmd: string[], user = "azureuser"): Promise<{ code: number; output: string }> {
-    const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, User: user, WorkingDir: user === "azureuser" ? "/home/azureuser" : "/" });
+export async function execIn(
+    container: string,
+    cmd: string[],
+    user = "azureuser",
+): Promise<{ code: number; output: string }> {
+    const exec = await docker.getContainer(container).exec({
+        Cmd: cmd,
+        AttachStdout: true,
+        AttachStderr: true,
+        User: user,
+        WorkingDir: user === "azureuser" ? "/home/azureuser" : "/",
+    });
     const stream = await exec.start({ hijack: true, stdin: false });
     const chunks: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {
@@ -120,7 +155,7 @@ export async function execIn(container: string, cmd: string[], user = "azureuser
     const raw = Buffer.concat(chunks);
     // Demultiplex Docker's 8-byte frame headers.
     const out: Buffer[] = [];
-    for (let i = 0; i + 8 <= raw.length; ) {
+    for (let i = 0; i + 8 <= raw.length;) {
         const len = raw.readUInt32BE(i + 4);
         out.push(raw.subarray(i + 8, i + 8 + len));
         i += 8 + len;
@@ -140,11 +175,17 @@ export async function failureOf(operation: Promise<unknown>): Promise<string> {
 
 /** Text of an error from the Automation API (the CLI's stderr and stdout). */
 export function errorText(e: unknown): string {
-    return e instanceof Error ? `${e.message}\n${(e as { commandResult?: { stderr?: string; stdout?: string } }).commandResult?.stdout ?? ""}` : String(e);
+    return e instanceof Error
+        ? `${e.message}\n${(e as { commandResult?: { stderr?: string; stdout?: string } }).commandResult?.stdout ?? ""}`
+        : String(e);
 }
 
 /** Polls `probe` every second until it gives a value, or fails naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
+export async function waitFor<T>(
+    what: string,
+    timeoutMs: number,
+    probe: () => Promise<T | undefined | false>,
+): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
         const v = await probe();
@@ -161,19 +202,32 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
  */
 export async function agentHasSeen(workspace: string, instance: string, schedule: string): Promise<void> {
     await waitFor(`the agent of ${workspace} to see schedule ${instance}/${schedule}`, 60_000, async () => {
-        const r = await execIn(`ci-${workspace}-agent`, ["cat", `${AGENT_STATE_DIR}/memory.json`], "root").catch(() => undefined);
-        return r?.code === 0 && (JSON.parse(r.output) as { handledUntil?: Record<string, string> }).handledUntil?.[scheduleKey(instance, schedule)] !== undefined;
+        const r = await execIn(`ci-${workspace}-agent`, ["cat", `${AGENT_STATE_DIR}/memory.json`], "root").catch(
+            () => undefined,
+        );
+        return (
+            r?.code === 0 &&
+            (JSON.parse(r.output) as { handledUntil?: Record<string, string> }).handledUntil?.[
+                scheduleKey(instance, schedule)
+            ] !== undefined
+        );
     });
 }
 
 /** The workspace agent's log lines (JSON), oldest first. */
 export async function agentLog(workspace: string): Promise<Record<string, unknown>[]> {
-    const raw = (await docker.getContainer(`ci-${workspace}-agent`).logs({ stdout: true, stderr: true })) as unknown as Buffer;
+    const raw = (await docker
+        .getContainer(`ci-${workspace}-agent`)
+        .logs({ stdout: true, stderr: true })) as unknown as Buffer;
     const text: string[] = [];
-    for (let i = 0; i + 8 <= raw.length; ) {
+    for (let i = 0; i + 8 <= raw.length;) {
         const len = raw.readUInt32BE(i + 4);
         text.push(raw.subarray(i + 8, i + 8 + len).toString("utf8"));
         i += 8 + len;
     }
-    return text.join("").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    return text
+        .join("")
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l));
 }

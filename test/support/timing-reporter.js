@@ -13,7 +13,12 @@ class TimingReporter {
     onTestResult(test, result) {
         const seconds = (result.perfStats.end - result.perfStats.start) / 1000;
         const failed = result.numFailingTests > 0 || result.testExecError !== undefined;
-        this.results.push({ file: path.relative(this.rootDir, test.path), seconds, failed, tests: result.numPassingTests + result.numFailingTests });
+        this.results.push({
+            file: path.relative(this.rootDir, test.path),
+            seconds,
+            failed,
+            tests: result.numPassingTests + result.numFailingTests,
+        });
     }
 
     onRunComplete() {

@@ -3,8 +3,8 @@
 import { runtimeSpec } from "../support/specs";
 import { applicationCreateOptions, containerCreateOptions } from "../../provider/backends/docker/options";
 import { statefulSetManifest } from "../../provider/backends/kubernetes/manifests";
-import { applicationAnswers, applicationChecks, endpointsFor, servicesFor } from "../../provider/spec/endpoints";
-import { customApplicationsEnv, customApplicationsSchema, instanceFields } from "../../provider/spec/schema";
+import { applicationAnswers, applicationChecks, endpointsFor, servicesFor } from "../../provider/model/endpoints";
+import { customApplicationsEnv, customApplicationsSchema, instanceFields } from "../../provider/model/schema";
 
 const issues = (v: unknown) => {
     const r = customApplicationsSchema.safeParse(v);
@@ -13,8 +13,15 @@ const issues = (v: unknown) => {
 
 describe("custom applications schema", () => {
     test("a command, an image, or both", () => {
-        expect(issues([{ name: "dash", port: 8050, command: "python3 app.py" }, { name: "rstudio", port: 8787, image: "rocker/rstudio:4" }])).toEqual([]);
-        expect(issues([{ name: "dash", port: 8050 }])).toEqual(["0: needs a command (run in the instance) or an image (run beside it), or both"]);
+        expect(
+            issues([
+                { name: "dash", port: 8050, command: "python3 app.py" },
+                { name: "rstudio", port: 8787, image: "rocker/rstudio:4" },
+            ]),
+        ).toEqual([]);
+        expect(issues([{ name: "dash", port: 8050 }])).toEqual([
+            "0: needs a command (run in the instance) or an image (run beside it), or both",
+        ]);
     });
 
     test.each([
@@ -28,8 +35,13 @@ describe("custom applications schema", () => {
     });
 
     test("names and ports are the applications' own", () => {
-        expect(issues([{ name: "a1", port: 9000, command: "x" }, { name: "a1", port: 9001, command: "y" }, { name: "b2", port: 9000, command: "z" }]))
-            .toEqual(['1.name: "a1" is listed twice', "2.port: 9000 is taken by another application"]);
+        expect(
+            issues([
+                { name: "a1", port: 9000, command: "x" },
+                { name: "a1", port: 9001, command: "y" },
+                { name: "b2", port: 9000, command: "z" },
+            ]),
+        ).toEqual(['1.name: "a1" is listed twice', "2.port: 9000 is taken by another application"]);
     });
 
     test("the terminal needs an interface to open in", () => {
@@ -40,15 +52,26 @@ describe("custom applications schema", () => {
     });
 
     test("the instance's proxy runs a command in the instance only when there is no image to run it in", () => {
-        expect(customApplicationsEnv([{ name: "a1", port: 9000, command: "run" }, { name: "b2", port: 9001, image: "i:1", command: "serve" }]))
-            .toEqual([{ name: "a1", port: 9000, command: "run" }, { name: "b2", port: 9001 }]);
+        expect(
+            customApplicationsEnv([
+                { name: "a1", port: 9000, command: "run" },
+                { name: "b2", port: 9001, image: "i:1", command: "serve" },
+            ]),
+        ).toEqual([
+            { name: "a1", port: 9000, command: "run" },
+            { name: "b2", port: 9001 },
+        ]);
     });
 });
 
 describe("endpoints and readiness", () => {
     test("every application is a path of the one Jupyter server", () => {
         expect(servicesFor(["vscode", "terminal", "jupyter"], false)).toEqual(["jupyter"]);
-        expect(endpointsFor(["jupyterlab", "terminal", "vscode"], "127.0.0.1", { jupyter: 20000 }, "azureuser", [{ name: "dash" }])).toEqual({
+        expect(
+            endpointsFor(["jupyterlab", "terminal", "vscode"], "127.0.0.1", { jupyter: 20000 }, "azureuser", [
+                { name: "dash" },
+            ]),
+        ).toEqual({
             jupyterLab: "http://127.0.0.1:20000/lab",
             terminal: "http://127.0.0.1:20000/compute-instance/new-terminal",
             vscode: "http://127.0.0.1:20000/vscode/",
@@ -72,13 +95,24 @@ describe("endpoints and readiness", () => {
 
 describe("on each backend", () => {
     const spec = runtimeSpec({
-        sizeName: "custom", cpus: 2, memoryGb: 4, applications: ["jupyterlab", "vscode"],
-        customApplications: [{ name: "dash", port: 8050, command: "python3 -m http.server $PORT" }, { name: "rstudio", port: 8787, image: "rocker/rstudio:4" }],
+        sizeName: "custom",
+        cpus: 2,
+        memoryGb: 4,
+        applications: ["jupyterlab", "vscode"],
+        customApplications: [
+            { name: "dash", port: 8050, command: "python3 -m http.server $PORT" },
+            { name: "rstudio", port: 8787, image: "rocker/rstudio:4" },
+        ],
     });
 
     test("Docker: the proxy's list in the environment; the application with an image in the instance's network namespace", () => {
         const env = containerCreateOptions(spec, { jupyter: 20000 }).Env ?? [];
-        expect(env).toContain(`CI_CUSTOM_APPLICATIONS=${JSON.stringify([{ name: "dash", port: 8050, command: "python3 -m http.server $PORT" }, { name: "rstudio", port: 8787 }])}`);
+        expect(env).toContain(
+            `CI_CUSTOM_APPLICATIONS=${JSON.stringify([
+                { name: "dash", port: 8050, command: "python3 -m http.server $PORT" },
+                { name: "rstudio", port: 8787 },
+            ])}`,
+        );
         expect(env).toContain("CI_APPLICATIONS=jupyterlab,vscode");
         const side = applicationCreateOptions(spec, spec.customApplications![1]);
         expect(side).toMatchObject({
@@ -105,11 +139,20 @@ describe("on each backend", () => {
         expect(containers.map((c: any) => c.name)).toEqual(["workstation", "app-rstudio"]);
         expect(containers[1]).toMatchObject({
             image: "rocker/rstudio:4",
-            env: [{ name: "PORT", value: "8787" }, { name: "NOTEBOOK_DIR", value: "/home/azureuser/cloudfiles/code" }],
+            env: [
+                { name: "PORT", value: "8787" },
+                { name: "NOTEBOOK_DIR", value: "/home/azureuser/cloudfiles/code" },
+            ],
             securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
             volumeMounts: [{ name: "user-files", mountPath: "/home/azureuser/cloudfiles/code" }],
             resources: { limits: { cpu: "2", memory: "4Gi" } },
         });
-        expect(containers[0].env).toContainEqual({ name: "CI_CUSTOM_APPLICATIONS", value: JSON.stringify([{ name: "dash", port: 8050, command: "python3 -m http.server $PORT" }, { name: "rstudio", port: 8787 }]) });
+        expect(containers[0].env).toContainEqual({
+            name: "CI_CUSTOM_APPLICATIONS",
+            value: JSON.stringify([
+                { name: "dash", port: 8050, command: "python3 -m http.server $PORT" },
+                { name: "rstudio", port: 8787 },
+            ]),
+        });
     });
 });

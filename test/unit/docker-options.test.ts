@@ -2,17 +2,35 @@ import type { RuntimeSpec } from "../../provider/backends/backend";
 import { connectionOptions, isLocalEngine } from "../../provider/backends/docker/connection";
 import { restricts } from "../../provider/backends/docker/firewall";
 import {
-    containerCreateOptions, inboundPortRules, memoryBytes, preferredPort, shmBytes, statusFromDocker,
+    containerCreateOptions,
+    inboundPortRules,
+    memoryBytes,
+    preferredPort,
+    shmBytes,
+    statusFromDocker,
 } from "../../provider/backends/docker/options";
-import { endpointsFor } from "../../provider/spec/endpoints";
+import { endpointsFor } from "../../provider/model/endpoints";
 import { capacityProblems } from "../../provider/capacity";
 
 const spec: RuntimeSpec = {
-    workspace: "ml-team", owner: "proj/dev", instance: "alice",
-    image: "compute-instance-workstation:0.1.0", sizeName: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0,
-    applications: ["jupyterlab", "jupyter"], env: { B: "2", A: "1" }, token: "0123456789abcdef0123456789abcdef",
-    osDisk: "ci-ml-team-alice-os-aaaaaa", tempDisk: "ci-ml-team-alice-temp-bbbbbb", tempDiskGb: 28, userFiles: "ci-ml-team-userfiles",
-    network: "ci-ml-team", readyTimeoutSeconds: 300, ssh: null,
+    workspace: "ml-team",
+    owner: "proj/dev",
+    instance: "alice",
+    image: "compute-instance-workstation:0.1.0",
+    sizeName: "Standard_DS3_v2",
+    cpus: 4,
+    memoryGb: 14,
+    gpus: 0,
+    applications: ["jupyterlab", "jupyter"],
+    env: { B: "2", A: "1" },
+    token: "0123456789abcdef0123456789abcdef",
+    osDisk: "ci-ml-team-alice-os-aaaaaa",
+    tempDisk: "ci-ml-team-alice-temp-bbbbbb",
+    tempDiskGb: 28,
+    userFiles: "ci-ml-team-userfiles",
+    network: "ci-ml-team",
+    readyTimeoutSeconds: 300,
+    ssh: null,
 };
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
 
@@ -100,7 +118,9 @@ test("endpoints: JupyterLab and the classic notebook share the Jupyter port", ()
         jupyterLab: "http://127.0.0.1:20001/lab",
         jupyter: "http://127.0.0.1:20001/tree",
     });
-    expect(endpointsFor(["jupyter"], "127.0.0.1", { jupyter: 20001 }, "azureuser")).toEqual({ jupyter: "http://127.0.0.1:20001/tree" });
+    expect(endpointsFor(["jupyter"], "127.0.0.1", { jupyter: 20001 }, "azureuser")).toEqual({
+        jupyter: "http://127.0.0.1:20001/tree",
+    });
 });
 
 test("endpoints: SSH as an ssh:// URL with the instance user", () => {
@@ -144,7 +164,10 @@ describe("Docker host URLs", () => {
     });
 
     test("tcp on 2376 is TLS", () => {
-        expect(connectionOptions("tcp://h:2376", { DOCKER_CERT_PATH: "/nonexistent" })).toMatchObject({ protocol: "https", port: 2376 });
+        expect(connectionOptions("tcp://h:2376", { DOCKER_CERT_PATH: "/nonexistent" })).toMatchObject({
+            protocol: "https",
+            port: 2376,
+        });
     });
 
     test("local engines", () => {
@@ -156,17 +179,30 @@ describe("Docker host URLs", () => {
 });
 
 describe("capacity at preview", () => {
-    const twoCores = { cpus: 2, memoryGb: 23.4, gpus: 0, noGpus: "has no NVIDIA runtime (install the NVIDIA Container Toolkit there)" };
+    const twoCores = {
+        cpus: 2,
+        memoryGb: 23.4,
+        gpus: 0,
+        noGpus: "has no NVIDIA runtime (install the NVIDIA Container Toolkit there)",
+    };
 
     test("a size larger than the engine names the size, the numbers and what fits", () => {
-        const [p] = capacityProblems({ name: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0 }, twoCores, "the Docker engine at unix:///x");
+        const [p] = capacityProblems(
+            { name: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0 },
+            twoCores,
+            "the Docker engine at unix:///x",
+        );
         expect(p.field).toBe("size");
         expect(p.message).toContain("Standard_DS3_v2 needs 4 vCPUs but the Docker engine at unix:///x has 2");
         expect(p.message).toContain("sizes that fit: Standard_DS1_v2, Standard_DS2_v2");
     });
 
     test("GPUs without the NVIDIA runtime", () => {
-        const [p] = capacityProblems({ name: "Standard_NC6s_v3", cpus: 1, memoryGb: 1, gpus: 1 }, twoCores, "the engine");
+        const [p] = capacityProblems(
+            { name: "Standard_NC6s_v3", cpus: 1, memoryGb: 1, gpus: 1 },
+            twoCores,
+            "the engine",
+        );
         expect(p.message).toContain("has no NVIDIA runtime");
     });
 
@@ -176,8 +212,15 @@ describe("capacity at preview", () => {
 });
 
 describe("workspace agent container", () => {
-    const { agentCreateOptions } = require("../../provider/backends/docker/options") as typeof import("../../provider/backends/docker/options");
-    const o = agentCreateOptions({ workspace: "team", owner: "p/s", image: "compute-instance-agent:1", network: "ci-team", checkIntervalSeconds: 30 });
+    const { agentCreateOptions } =
+        require("../../provider/backends/docker/options") as typeof import("../../provider/backends/docker/options");
+    const o = agentCreateOptions({
+        workspace: "team",
+        owner: "p/s",
+        image: "compute-instance-agent:1",
+        network: "ci-team",
+        checkIntervalSeconds: 30,
+    });
 
     test("snapshot", () => {
         expect(o).toMatchSnapshot();
@@ -188,7 +231,12 @@ describe("workspace agent container", () => {
             { Type: "bind", Source: "/var/run/docker.sock", Target: "/var/run/docker.sock" },
             { Type: "volume", Source: "ci-team-agent", Target: "/var/lib/compute-instance-agent" },
         ]);
-        expect(o.HostConfig).toMatchObject({ NetworkMode: "ci-team", RestartPolicy: { Name: "unless-stopped" }, CapDrop: ["ALL"], ReadonlyRootfs: true });
+        expect(o.HostConfig).toMatchObject({
+            NetworkMode: "ci-team",
+            RestartPolicy: { Name: "unless-stopped" },
+            CapDrop: ["ALL"],
+            ReadonlyRootfs: true,
+        });
         expect(o.HostConfig?.CapAdd).toBeUndefined();
         expect(o.Env).toContain("CI_AGENT_CHECK_INTERVAL_SECONDS=30");
     });
@@ -198,15 +246,31 @@ describe("inbound rules on Docker", () => {
     const withSsh: RuntimeSpec = { ...spec, ssh: { publicKey: PUBLIC_KEY } };
 
     test("only the services the rules name are published; publicBind publishes on every address", () => {
-        const opts = containerCreateOptions({ ...withSsh, networkRules: { publicBind: true, inbound: [{ service: "ssh", from: ["10.0.0.0/8"] }] } }, { ssh: 23457 });
+        const opts = containerCreateOptions(
+            { ...withSsh, networkRules: { publicBind: true, inbound: [{ service: "ssh", from: ["10.0.0.0/8"] }] } },
+            { ssh: 23457 },
+        );
         expect(opts.HostConfig?.PortBindings).toEqual({ "2222/tcp": [{ HostIp: "0.0.0.0", HostPort: "23457" }] });
         expect(Object.keys(opts.ExposedPorts ?? {})).toEqual(["8888/tcp", "2222/tcp"]);
     });
 
     test("ranges are enforced only beyond loopback; a rule from anywhere restricts nothing", () => {
-        const rules = (publicBind: boolean) => inboundPortRules({ publicBind, inbound: [{ service: "jupyter", from: ["10.0.0.0/8"] }, { service: "ssh", from: ["0.0.0.0/0"] }] }, { jupyter: 1, ssh: 2 });
+        const rules = (publicBind: boolean) =>
+            inboundPortRules(
+                {
+                    publicBind,
+                    inbound: [
+                        { service: "jupyter", from: ["10.0.0.0/8"] },
+                        { service: "ssh", from: ["0.0.0.0/0"] },
+                    ],
+                },
+                { jupyter: 1, ssh: 2 },
+            );
         expect(rules(false)).toEqual([]);
-        expect(rules(true)).toEqual([{ hostPort: 1, from: ["10.0.0.0/8"] }, { hostPort: 2, from: ["0.0.0.0/0"] }]);
+        expect(rules(true)).toEqual([
+            { hostPort: 1, from: ["10.0.0.0/8"] },
+            { hostPort: 2, from: ["0.0.0.0/0"] },
+        ]);
         expect(rules(true).map(restricts)).toEqual([true, false]);
     });
 });

@@ -3,11 +3,22 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    applyEgressScript, applyInboundScript, chainsFor, egressSignature, enginePorts, inboundChainFor, inboundSignature, readEgressScript, readInboundScript,
-    removeEgressScript, removeInboundScript, restricts, tcpEnginePort,
+    applyEgressScript,
+    applyInboundScript,
+    chainsFor,
+    egressSignature,
+    enginePorts,
+    inboundChainFor,
+    inboundSignature,
+    readEgressScript,
+    readInboundScript,
+    removeEgressScript,
+    removeInboundScript,
+    restricts,
+    tcpEnginePort,
 } from "../../provider/backends/docker/firewall";
 import { egressPolicyManifest } from "../../provider/backends/kubernetes/manifests";
-import { egressSchema, ipv4OnlyProblem, spansLinkLocal, withinLinkLocal } from "../../provider/spec/access";
+import { egressSchema, ipv4OnlyProblem, spansLinkLocal, withinLinkLocal } from "../../provider/model/access";
 
 const bridge = "br-0123456789ab";
 const c = chainsFor("ml-team");
@@ -17,27 +28,45 @@ const PORTS = [2375, 2376];
  * Runs a script against stand-ins for iptables: `iptables -S` lists the given rules, the chains
  * in `chains` exist, and iptables-restore prints what it was fed. Returns that transaction.
  */
-function transactionOf(script: string, listing: { "DOCKER-USER"?: string[]; INPUT?: string[] } = {}, chains: string[] = []): string {
+function transactionOf(
+    script: string,
+    listing: { "DOCKER-USER"?: string[]; INPUT?: string[] } = {},
+    chains: string[] = [],
+): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fw-"));
     try {
-        const lists = { "DOCKER-USER": ["-N DOCKER-USER", ...(listing["DOCKER-USER"] ?? []), "-A DOCKER-USER -j RETURN"], INPUT: ["-P INPUT ACCEPT", ...(listing.INPUT ?? [])] };
-        for (const [name, lines] of Object.entries(lists)) fs.writeFileSync(path.join(dir, `list-${name}`), lines.join("\n") + "\n");
-        fs.writeFileSync(path.join(dir, "iptables"), [
-            "#!/bin/sh",
-            `[ "$1" = -S ] || exit 1`,
-            `if [ -f "${dir}/list-$2" ]; then cat "${dir}/list-$2"; exit 0; fi`,
-            ...chains.map((ch) => `[ "$2" = ${ch} ] && exit 0`),
-            "exit 1",
-        ].join("\n"), { mode: 0o755 });
+        const lists = {
+            "DOCKER-USER": ["-N DOCKER-USER", ...(listing["DOCKER-USER"] ?? []), "-A DOCKER-USER -j RETURN"],
+            INPUT: ["-P INPUT ACCEPT", ...(listing.INPUT ?? [])],
+        };
+        for (const [name, lines] of Object.entries(lists))
+            fs.writeFileSync(path.join(dir, `list-${name}`), lines.join("\n") + "\n");
+        fs.writeFileSync(
+            path.join(dir, "iptables"),
+            [
+                "#!/bin/sh",
+                `[ "$1" = -S ] || exit 1`,
+                `if [ -f "${dir}/list-$2" ]; then cat "${dir}/list-$2"; exit 0; fi`,
+                ...chains.map((ch) => `[ "$2" = ${ch} ] && exit 0`),
+                "exit 1",
+            ].join("\n"),
+            { mode: 0o755 },
+        );
         fs.writeFileSync(path.join(dir, "iptables-legacy"), "#!/bin/sh\nexit 1\n", { mode: 0o755 });
-        fs.writeFileSync(path.join(dir, "iptables-restore"), `#!/bin/sh\n[ "$1" = --noflush ] || exit 9\ncat\n`, { mode: 0o755 });
-        return execFileSync("sh", ["-c", script], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+        fs.writeFileSync(path.join(dir, "iptables-restore"), `#!/bin/sh\n[ "$1" = --noflush ] || exit 9\ncat\n`, {
+            mode: 0o755,
+        });
+        return execFileSync("sh", ["-c", script], {
+            encoding: "utf8",
+            env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+        });
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
 }
 
-const rulesOf = (transaction: string, chain: string) => transaction.split("\n").filter((l) => l.startsWith(`-A ${chain} `));
+const rulesOf = (transaction: string, chain: string) =>
+    transaction.split("\n").filter((l) => l.startsWith(`-A ${chain} `));
 
 describe("egress rules on Docker (iptables)", () => {
     test("chains are per workspace and fit iptables' 28 characters", () => {
@@ -127,7 +156,10 @@ describe("egress rules on Docker (iptables)", () => {
             ],
             INPUT: [`-A INPUT -i br-aaaaaaaaaaaa -j ${c.host}`, `-A INPUT -i br-aaaaaaaaaaaa -j ${c.host}X`],
         };
-        const deletions = (s: string) => transactionOf(s, listing).split("\n").filter((l) => l.startsWith("-D "));
+        const deletions = (s: string) =>
+            transactionOf(s, listing)
+                .split("\n")
+                .filter((l) => l.startsWith("-D "));
         const expected = [
             `-D DOCKER-USER -i br-aaaaaaaaaaaa -j ${c.out}`,
             `-D DOCKER-USER -o br-aaaaaaaaaaaa -j ${c.back}`,
@@ -141,21 +173,42 @@ describe("egress rules on Docker (iptables)", () => {
     });
 
     test("removing: the jumps and then the chains that exist, in one transaction", () => {
-        const t = transactionOf(removeEgressScript("ml-team", bridge), { INPUT: [`-A INPUT -i ${bridge} -j ${c.host}`] }, [c.out, c.host]);
-        expect(t.trim().split("\n")).toEqual(["*filter", `-D INPUT -i ${bridge} -j ${c.host}`, `-F ${c.out}`, `-X ${c.out}`, `-F ${c.host}`, `-X ${c.host}`, "COMMIT", "removed"]);
+        const t = transactionOf(
+            removeEgressScript("ml-team", bridge),
+            { INPUT: [`-A INPUT -i ${bridge} -j ${c.host}`] },
+            [c.out, c.host],
+        );
+        expect(t.trim().split("\n")).toEqual([
+            "*filter",
+            `-D INPUT -i ${bridge} -j ${c.host}`,
+            `-F ${c.out}`,
+            `-X ${c.out}`,
+            `-F ${c.host}`,
+            `-X ${c.host}`,
+            "COMMIT",
+            "removed",
+        ]);
     });
 
     test("what reaches iptables-restore is only addresses, prefixes and ports", () => {
-        expect(() => applyEgressScript("ml-team", bridge, { allow: ["10.0.0.0/8 -j ACCEPT\n-A INPUT"] }, PORTS)).toThrow(/is not a CIDR range/);
+        expect(() =>
+            applyEgressScript("ml-team", bridge, { allow: ["10.0.0.0/8 -j ACCEPT\n-A INPUT"] }, PORTS),
+        ).toThrow(/is not a CIDR range/);
         expect(() => applyEgressScript("ml-team", bridge, "deny", [2375, 70000])).toThrow(/is not a port/);
-        expect(() => applyInboundScript("ml-team", "alice", bridge, [{ hostPort: 0, from: ["10.0.0.0/8"] }])).toThrow(/is not a port/);
+        expect(() => applyInboundScript("ml-team", "alice", bridge, [{ hostPort: 0, from: ["10.0.0.0/8"] }])).toThrow(
+            /is not a port/,
+        );
     });
 
     test("every script is valid sh", () => {
         for (const script of [
-            applyEgressScript("ml-team", bridge, { allow: ["10.0.0.0/8"] }, PORTS), applyEgressScript("ml-team", bridge, "allow", PORTS),
-            readEgressScript("ml-team", bridge, "deny"), readEgressScript("ml-team", bridge, "allow"), removeEgressScript("ml-team", bridge),
-            applyInboundScript("ml-team", "alice", bridge, [{ hostPort: 2222, from: ["10.0.0.0/8"] }]), readInboundScript("ml-team", "alice", bridge),
+            applyEgressScript("ml-team", bridge, { allow: ["10.0.0.0/8"] }, PORTS),
+            applyEgressScript("ml-team", bridge, "allow", PORTS),
+            readEgressScript("ml-team", bridge, "deny"),
+            readEgressScript("ml-team", bridge, "allow"),
+            removeEgressScript("ml-team", bridge),
+            applyInboundScript("ml-team", "alice", bridge, [{ hostPort: 2222, from: ["10.0.0.0/8"] }]),
+            readInboundScript("ml-team", "alice", bridge),
             removeInboundScript("ml-team", "alice", bridge),
         ]) {
             expect(() => execFileSync("sh", ["-n", "-c", script], { stdio: "pipe" })).not.toThrow();
@@ -163,7 +216,9 @@ describe("egress rules on Docker (iptables)", () => {
     });
 
     test("the signature changes with the rules, the bridge and the engine's ports", () => {
-        expect(egressSignature(bridge, "deny", PORTS)).not.toBe(egressSignature(bridge, { allow: ["10.0.0.0/8"] }, PORTS));
+        expect(egressSignature(bridge, "deny", PORTS)).not.toBe(
+            egressSignature(bridge, { allow: ["10.0.0.0/8"] }, PORTS),
+        );
         expect(egressSignature(bridge, "deny", PORTS)).not.toBe(egressSignature("br-ffffffffffff", "deny", PORTS));
         expect(egressSignature(bridge, "allow", PORTS)).not.toBe(egressSignature(bridge, "allow", [...PORTS, 4243]));
         expect(readEgressScript("ml-team", bridge, "deny")).toContain(`-C DOCKER-USER -i ${bridge} -j ${c.out}`);
@@ -173,11 +228,16 @@ describe("egress rules on Docker (iptables)", () => {
 
     test("the engine's API ports: the well-known ones, those dockerd warns it listens on, and a tcp:// address's", () => {
         expect(enginePorts(null)).toEqual([2375, 2376]);
-        expect(enginePorts([
-            "WARNING: API is accessible on http://0.0.0.0:4243 without encryption.\n         Access to the remote API is equivalent to root access on the host.",
-            "[DEPRECATION NOTICE]: API is accessible on https://[::]:2380 without TLS client verification.\nIn future versions this will be a hard failure",
-            "WARNING: No swap limit support",
-        ], [12376])).toEqual([2375, 2376, 2380, 4243, 12376]);
+        expect(
+            enginePorts(
+                [
+                    "WARNING: API is accessible on http://0.0.0.0:4243 without encryption.\n         Access to the remote API is equivalent to root access on the host.",
+                    "[DEPRECATION NOTICE]: API is accessible on https://[::]:2380 without TLS client verification.\nIn future versions this will be a hard failure",
+                    "WARNING: No swap limit support",
+                ],
+                [12376],
+            ),
+        ).toEqual([2375, 2376, 2380, 4243, 12376]);
         expect(tcpEnginePort("tcp://10.0.0.5:12376")).toBe(12376);
         expect(tcpEnginePort("tcp://engine.example.com")).toBeUndefined();
         expect(tcpEnginePort("unix:///var/run/docker.sock")).toBeUndefined();
@@ -185,10 +245,25 @@ describe("egress rules on Docker (iptables)", () => {
     });
 
     test("link-local ranges: inside (asked for on purpose) or wider (not)", () => {
-        expect(["169.254.169.254/32", "169.254.0.0/16", "169.254.169.254", "169.254.8.0/24"].map(withinLinkLocal)).toEqual([true, true, true, true]);
-        expect(["169.0.0.0/8", "0.0.0.0/0", "10.0.0.0/8", "169.255.0.0/16", "fe80::/10"].map(withinLinkLocal)).toEqual([false, false, false, false, false]);
-        expect(["0.0.0.0/0", "128.0.0.0/1", "169.0.0.0/8", "169.254.0.0/15"].map(spansLinkLocal)).toEqual([true, true, true, true]);
-        expect(["169.254.0.0/16", "169.254.169.254/32", "10.0.0.0/8", "0.0.0.0/1", "2001:db8::/32"].map(spansLinkLocal)).toEqual([false, false, false, false, false]);
+        expect(
+            ["169.254.169.254/32", "169.254.0.0/16", "169.254.169.254", "169.254.8.0/24"].map(withinLinkLocal),
+        ).toEqual([true, true, true, true]);
+        expect(["169.0.0.0/8", "0.0.0.0/0", "10.0.0.0/8", "169.255.0.0/16", "fe80::/10"].map(withinLinkLocal)).toEqual([
+            false,
+            false,
+            false,
+            false,
+            false,
+        ]);
+        expect(["0.0.0.0/0", "128.0.0.0/1", "169.0.0.0/8", "169.254.0.0/15"].map(spansLinkLocal)).toEqual([
+            true,
+            true,
+            true,
+            true,
+        ]);
+        expect(
+            ["169.254.0.0/16", "169.254.169.254/32", "10.0.0.0/8", "0.0.0.0/1", "2001:db8::/32"].map(spansLinkLocal),
+        ).toEqual([false, false, false, false, false]);
     });
 });
 
@@ -197,7 +272,9 @@ describe("inbound rules on Docker (iptables)", () => {
 
     test("the ranges are accepted and the rest dropped, by the port the client dialled, in one transaction", () => {
         const rules = [{ hostPort: 23456, from: ["10.0.0.0/8"] }];
-        const t = transactionOf(applyInboundScript("ml-team", "alice", bridge, rules), { "DOCKER-USER": [`-A DOCKER-USER ! -i br-aaaaaaaaaaaa -o br-aaaaaaaaaaaa -j ${ch}`] });
+        const t = transactionOf(applyInboundScript("ml-team", "alice", bridge, rules), {
+            "DOCKER-USER": [`-A DOCKER-USER ! -i br-aaaaaaaaaaaa -o br-aaaaaaaaaaaa -j ${ch}`],
+        });
         expect(t.trim().split("\n")).toEqual([
             "*filter",
             `:${ch} - [0:0]`,
@@ -215,7 +292,12 @@ describe("inbound rules on Docker (iptables)", () => {
     test('IPv6 ranges admit no one (the ports are IPv4): left out, the port stays closed; "::/0" is not "anywhere"', () => {
         expect(restricts({ hostPort: 1, from: ["::/0"] })).toBe(true);
         expect(restricts({ hostPort: 1, from: ["10.0.0.0/8", "0.0.0.0/0"] })).toBe(false);
-        const t = transactionOf(applyInboundScript("ml-team", "alice", bridge, [{ hostPort: 2222, from: ["2001:db8::/32", "::/0"] }, { hostPort: 2223, from: ["10.0.0.0/8", "2001:db8::/32"] }]));
+        const t = transactionOf(
+            applyInboundScript("ml-team", "alice", bridge, [
+                { hostPort: 2222, from: ["2001:db8::/32", "::/0"] },
+                { hostPort: 2223, from: ["10.0.0.0/8", "2001:db8::/32"] },
+            ]),
+        );
         expect(rulesOf(t, ch).filter((l) => !l.includes("comment"))).toEqual([
             `-A ${ch} -p tcp -m conntrack --ctstate NEW --ctorigdstport 2222 -j DROP`,
             `-A ${ch} -p tcp -m conntrack --ctstate NEW --ctorigdstport 2223 -s 10.0.0.0/8 -j ACCEPT`,
@@ -224,29 +306,70 @@ describe("inbound rules on Docker (iptables)", () => {
     });
 
     test("nothing restricted: the chain and every jump to it go", () => {
-        const t = transactionOf(applyInboundScript("ml-team", "alice", bridge, [{ hostPort: 1, from: ["0.0.0.0/0"] }]), { "DOCKER-USER": [`-A DOCKER-USER ! -i ${bridge} -o ${bridge} -j ${ch}`] }, [ch]);
-        expect(t.trim().split("\n")).toEqual(["*filter", `-D DOCKER-USER ! -i ${bridge} -o ${bridge} -j ${ch}`, `-F ${ch}`, `-X ${ch}`, "COMMIT", "applied"]);
-        expect(transactionOf(removeInboundScript("ml-team", "alice", bridge), {}, [ch]).trim().split("\n")).toEqual(["*filter", `-F ${ch}`, `-X ${ch}`, "COMMIT", "removed"]);
+        const t = transactionOf(
+            applyInboundScript("ml-team", "alice", bridge, [{ hostPort: 1, from: ["0.0.0.0/0"] }]),
+            { "DOCKER-USER": [`-A DOCKER-USER ! -i ${bridge} -o ${bridge} -j ${ch}`] },
+            [ch],
+        );
+        expect(t.trim().split("\n")).toEqual([
+            "*filter",
+            `-D DOCKER-USER ! -i ${bridge} -o ${bridge} -j ${ch}`,
+            `-F ${ch}`,
+            `-X ${ch}`,
+            "COMMIT",
+            "applied",
+        ]);
+        expect(
+            transactionOf(removeInboundScript("ml-team", "alice", bridge), {}, [ch])
+                .trim()
+                .split("\n"),
+        ).toEqual(["*filter", `-F ${ch}`, `-X ${ch}`, "COMMIT", "removed"]);
     });
 
     test("the inbound signature is what it was before the transaction form (rules in force read as intact)", () => {
         // The value the scripts before iptables-restore recorded for the same rules.
-        expect(inboundSignature("br-0ld000000000", [{ hostPort: 2222, from: ["198.51.100.0/24"] }])).toBe("cc2a3e63eb410689");
+        expect(inboundSignature("br-0ld000000000", [{ hostPort: 2222, from: ["198.51.100.0/24"] }])).toBe(
+            "cc2a3e63eb410689",
+        );
     });
 });
 
 describe("egress on Kubernetes", () => {
     const ref = { workspace: "ml-team", owner: "p/s" };
-    const own = { to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" } } }] };
-    const dns = { to: [{ namespaceSelector: {} }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] };
+    const own = {
+        to: [
+            {
+                podSelector: {
+                    matchLabels: {
+                        "app.kubernetes.io/name": "compute-instance",
+                        "app.kubernetes.io/part-of": "ml-team",
+                    },
+                },
+            },
+        ],
+    };
+    const dns = {
+        to: [{ namespaceSelector: {} }],
+        ports: [
+            { protocol: "UDP", port: 53 },
+            { protocol: "TCP", port: 53 },
+        ],
+    };
 
     test("an allow list: the workspace, DNS and the ranges; a range wider than link-local leaves it out, one inside it is asked for", () => {
         const np = egressPolicyManifest(ref, "ml", { allow: ["10.0.0.0/8", "0.0.0.0/0", "169.254.169.254/32"] }) as any;
         expect(np.spec.podSelector.matchLabels["app.kubernetes.io/component"]).toBe("runtime");
         expect(np.spec.policyTypes).toEqual(["Egress"]);
         expect(np.spec.egress).toEqual([
-            own, dns,
-            { to: [{ ipBlock: { cidr: "10.0.0.0/8" } }, { ipBlock: { cidr: "0.0.0.0/0", except: ["169.254.0.0/16"] } }, { ipBlock: { cidr: "169.254.169.254/32" } }] },
+            own,
+            dns,
+            {
+                to: [
+                    { ipBlock: { cidr: "10.0.0.0/8" } },
+                    { ipBlock: { cidr: "0.0.0.0/0", except: ["169.254.0.0/16"] } },
+                    { ipBlock: { cidr: "169.254.169.254/32" } },
+                ],
+            },
         ]);
         expect((egressPolicyManifest(ref, "ml", "deny") as any).spec.egress).toEqual([own, dns]);
     });
@@ -254,7 +377,12 @@ describe("egress on Kubernetes", () => {
     test('"allow" is a policy too: every pod and every address but link-local', () => {
         expect((egressPolicyManifest(ref, "ml", "allow") as any).spec.egress).toEqual([
             { to: [{ namespaceSelector: {} }] },
-            { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: ["169.254.0.0/16"] } }, { ipBlock: { cidr: "::/0", except: ["fe80::/10"] } }] },
+            {
+                to: [
+                    { ipBlock: { cidr: "0.0.0.0/0", except: ["169.254.0.0/16"] } },
+                    { ipBlock: { cidr: "::/0", except: ["fe80::/10"] } },
+                ],
+            },
         ]);
     });
 });
@@ -262,7 +390,9 @@ describe("egress on Kubernetes", () => {
 describe("range input", () => {
     test("egress", () => {
         expect(egressSchema.parse("deny")).toBe("deny");
-        expect(egressSchema.safeParse("block").error?.issues[0].message).toBe('must be "allow", "deny" or { allow: ["10.0.0.0/8", ...] }');
+        expect(egressSchema.safeParse("block").error?.issues[0].message).toBe(
+            'must be "allow", "deny" or { allow: ["10.0.0.0/8", ...] }',
+        );
         const bad = egressSchema.safeParse({ allow: ["10.0.0.0/33", "2001:db8::/32"] });
         expect(bad.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([
             'allow.0: "10.0.0.0/33" has prefix length /33; an IPv4 prefix is 0 to 32',
@@ -272,27 +402,48 @@ describe("range input", () => {
 
     test("inbound on Docker: IPv6 ranges are refused, with what to write instead", () => {
         expect(ipv4OnlyProblem("10.0.0.0/8")).toBeUndefined();
-        expect(ipv4OnlyProblem("2001:db8::/32")).toBe('"2001:db8::/32" is an IPv6 range; on Docker inbound ranges are IPv4 only (the ports are published on IPv4 addresses): list IPv4 ranges, "0.0.0.0/0" for anywhere');
+        expect(ipv4OnlyProblem("2001:db8::/32")).toBe(
+            '"2001:db8::/32" is an IPv6 range; on Docker inbound ranges are IPv4 only (the ports are published on IPv4 addresses): list IPv4 ranges, "0.0.0.0/0" for anywhere',
+        );
         expect(ipv4OnlyProblem("::/0")).toMatch(/is an IPv6 range/);
     });
 });
 
 describe("the NetworkRule resource", () => {
     // check() pings the backend; these inputs are about the rule, not the engine.
-    jest.mock("../../provider/backends", () => ({ ...jest.requireActual("../../provider/backends"), ensureReachable: async () => undefined }));
-    const { networkRule } = require("../../provider/resources/networkRule") as typeof import("../../provider/resources/networkRule");
+    jest.mock("../../provider/backends", () => ({
+        ...jest.requireActual("../../provider/backends"),
+        ensureReachable: async () => undefined,
+    }));
+    const { networkRule } =
+        require("../../provider/resources/networkRule") as typeof import("../../provider/resources/networkRule");
     const { diffWith } = require("../../provider/resources/kind") as typeof import("../../provider/resources/kind");
     const wiring = { workspace: "ml-team", owner: "p/s" };
     const docker = { docker: { host: "unix:///var/run/docker.sock" } };
     const kubernetes = { kubernetes: { namespace: "ml" } };
     const inbound = (backend: object) => ({
-        ...wiring, backend, direction: "inbound", instance: "alice", network: "ci-ml-team", applications: ["jupyterlab"],
-        networkRules: { publicBind: true, inbound: [{ application: "jupyterlab", from: ["10.0.0.0/8", "2001:db8::/32"] }] },
+        ...wiring,
+        backend,
+        direction: "inbound",
+        instance: "alice",
+        network: "ci-ml-team",
+        applications: ["jupyterlab"],
+        networkRules: {
+            publicBind: true,
+            inbound: [{ application: "jupyterlab", from: ["10.0.0.0/8", "2001:db8::/32"] }],
+        },
     });
 
     test("inbound on Docker refuses an IPv6 range at preview, naming it; Kubernetes' NetworkPolicy takes it", async () => {
         const onDocker = await networkRule.check(inbound(docker), {});
-        expect(onDocker.problems).toEqual([{ field: "network.inbound[0].from[1]", message: expect.stringMatching(/^"2001:db8::\/32" is an IPv6 range; on Docker inbound ranges are IPv4 only/) }]);
+        expect(onDocker.problems).toEqual([
+            {
+                field: "network.inbound[0].from[1]",
+                message: expect.stringMatching(
+                    /^"2001:db8::\/32" is an IPv6 range; on Docker inbound ranges are IPv4 only/,
+                ),
+            },
+        ]);
         expect((await networkRule.check(inbound(kubernetes), {})).problems).toEqual([]);
     });
 

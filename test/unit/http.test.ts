@@ -36,7 +36,8 @@ beforeAll(async () => {
             for (let i = 0; i < (MAX_JSON_BYTES * 2) / chunk.length; i++) res.write(chunk);
             return res.end("0]");
         }
-        if (path === "/api/terminals" || path === "/api/compute-instance/connections" || path === "/elsewhere") return json("[]");
+        if (path === "/api/terminals" || path === "/api/compute-instance/connections" || path === "/elsewhere")
+            return json("[]");
         if (path === "/small") return json('{"ok":true}');
         if (path === "/redirect") {
             res.writeHead(302, { Location: `${base}/elsewhere` });
@@ -59,8 +60,12 @@ describe("reads from an instance", () => {
     });
 
     test("an answer larger than the limit is refused, announced or not", async () => {
-        await expect(httpJson(`${base}/huge-declared`)).rejects.toThrow(`the answer is larger than ${MAX_JSON_BYTES} bytes`);
-        await expect(httpJson(`${base}/huge-streamed`, {}, 10_000)).rejects.toThrow(`the answer is larger than ${MAX_JSON_BYTES} bytes`);
+        await expect(httpJson(`${base}/huge-declared`)).rejects.toThrow(
+            `the answer is larger than ${MAX_JSON_BYTES} bytes`,
+        );
+        await expect(httpJson(`${base}/huge-streamed`, {}, 10_000)).rejects.toThrow(
+            `the answer is larger than ${MAX_JSON_BYTES} bytes`,
+        );
     });
 
     test("a redirect is not followed: it is its own status, and no JSON", async () => {
@@ -76,6 +81,8 @@ describe("reads from an instance", () => {
     });
 
     test("the agent's read of an instance answering a huge list of kernels fails that check, naming why", async () => {
-        await expect(readActivity(base, "t0ken")).rejects.toThrow(`/api/kernels: the answer is larger than ${MAX_JSON_BYTES} bytes; not read`);
+        await expect(readActivity(base, "t0ken")).rejects.toThrow(
+            `/api/kernels: the answer is larger than ${MAX_JSON_BYTES} bytes; not read`,
+        );
     });
 });

@@ -1,36 +1,82 @@
 import type { RuntimeSpec } from "../../provider/backends/backend";
 import {
-    agentManifests, containerResources, cpuQuantity, egressPolicyManifest, instancePolicyManifest, memoryQuantity, podJupyterUrl, pvcManifest, runtimeManifests, serviceManifest,
-    statefulSetManifest, workspacePolicyManifest,
+    agentManifests,
+    containerResources,
+    cpuQuantity,
+    egressPolicyManifest,
+    instancePolicyManifest,
+    memoryQuantity,
+    podJupyterUrl,
+    pvcManifest,
+    runtimeManifests,
+    serviceManifest,
+    statefulSetManifest,
+    workspacePolicyManifest,
 } from "../../provider/backends/kubernetes/manifests";
 import { parseCpu, parseMemoryGb, parseQuantity } from "../../provider/backends/kubernetes/quantity";
 import { runtimeRules } from "../../provider/resources/runtime";
 import { classify } from "../../provider/changes";
 
 const spec: RuntimeSpec = {
-    workspace: "ml-team", owner: "proj/dev", instance: "alice",
-    image: "registry.example.com/workstation:1", sizeName: "Standard_DS3_v2", cpus: 4, memoryGb: 14, gpus: 0,
-    applications: ["jupyterlab", "jupyter"], env: { B: "2", A: "1" }, token: "0123456789abcdef0123456789abcdef",
-    osDisk: "ci-ml-team-alice-os-aaaaaa", tempDisk: "ci-ml-team-alice-temp-bbbbbb", tempDiskGb: 28, userFiles: "ci-ml-team-userfiles",
-    network: "ci-ml-team-default-deny", readyTimeoutSeconds: 300, ssh: null,
+    workspace: "ml-team",
+    owner: "proj/dev",
+    instance: "alice",
+    image: "registry.example.com/workstation:1",
+    sizeName: "Standard_DS3_v2",
+    cpus: 4,
+    memoryGb: 14,
+    gpus: 0,
+    applications: ["jupyterlab", "jupyter"],
+    env: { B: "2", A: "1" },
+    token: "0123456789abcdef0123456789abcdef",
+    osDisk: "ci-ml-team-alice-os-aaaaaa",
+    tempDisk: "ci-ml-team-alice-temp-bbbbbb",
+    tempDiskGb: 28,
+    userFiles: "ci-ml-team-userfiles",
+    network: "ci-ml-team-default-deny",
+    readyTimeoutSeconds: 300,
+    ssh: null,
 };
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
 
 test("inbound rules: each service admits its ranges, besides the workspace's pods", () => {
-    const ingress = (instancePolicyManifest({ ...spec, networkRules: { publicBind: false, inbound: [{ service: "jupyter", from: ["10.0.0.0/8", "192.168.1.0/24"] }] } }, "ml") as any).spec.ingress;
+    const ingress = (
+        instancePolicyManifest(
+            {
+                ...spec,
+                networkRules: {
+                    publicBind: false,
+                    inbound: [{ service: "jupyter", from: ["10.0.0.0/8", "192.168.1.0/24"] }],
+                },
+            },
+            "ml",
+        ) as any
+    ).spec.ingress;
     expect(ingress).toHaveLength(2);
-    expect(ingress[1]).toEqual({ from: [{ ipBlock: { cidr: "10.0.0.0/8" } }, { ipBlock: { cidr: "192.168.1.0/24" } }], ports: [{ protocol: "TCP", port: 8888 }] });
+    expect(ingress[1]).toEqual({
+        from: [{ ipBlock: { cidr: "10.0.0.0/8" } }, { ipBlock: { cidr: "192.168.1.0/24" } }],
+        ports: [{ protocol: "TCP", port: 8888 }],
+    });
 });
 
 describe("create on behalf of, on Kubernetes", () => {
-    const forAlice: RuntimeSpec = { ...spec, assignedUser: { name: "alice", id: "0f1e2d3c", kubernetesGroups: ["ml-leads"] } };
+    const forAlice: RuntimeSpec = {
+        ...spec,
+        assignedUser: { name: "alice", id: "0f1e2d3c", kubernetesGroups: ["ml-leads"] },
+    };
 
     test("a Role naming only the user's pod, bound to the user and the groups", () => {
-        const [role, binding] = runtimeManifests(forAlice, "ml").filter((o) => o.kind === "Role" || o.kind === "RoleBinding") as any[];
+        const [role, binding] = runtimeManifests(forAlice, "ml").filter(
+            (o) => o.kind === "Role" || o.kind === "RoleBinding",
+        ) as any[];
         expect(role.metadata.name).toBe("ci-ml-team-alice-user");
         for (const rule of role.rules) expect(rule.resourceNames).toEqual(["ci-ml-team-alice-0"]);
         expect(role.rules.flatMap((r: any) => r.verbs).sort()).toEqual(["create", "get", "get"]);
-        expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "ci-ml-team-alice-user" });
+        expect(binding.roleRef).toEqual({
+            apiGroup: "rbac.authorization.k8s.io",
+            kind: "Role",
+            name: "ci-ml-team-alice-user",
+        });
         expect(binding.subjects).toEqual([
             { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "alice" },
             { kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: "ml-leads" },
@@ -44,7 +90,12 @@ describe("create on behalf of, on Kubernetes", () => {
     });
 
     test("no assigned user, no Role", () => {
-        expect(runtimeManifests(spec, "ml").map((o) => o.kind)).toEqual(["Secret", "NetworkPolicy", "Service", "StatefulSet"]);
+        expect(runtimeManifests(spec, "ml").map((o) => o.kind)).toEqual([
+            "Secret",
+            "NetworkPolicy",
+            "Service",
+            "StatefulSet",
+        ]);
     });
 });
 
@@ -57,20 +108,38 @@ describe("SSH on Kubernetes", () => {
         expect(secret.stringData["ssh-authorized-key"]).toBe(`${PUBLIC_KEY}\n`);
         // The file alone, into the image's root-owned 0755 directory: sshd's StrictModes refuses a
         // key under a Secret volume's own directory, which the kubelet makes world-writable.
-        expect(pod.containers[0].volumeMounts).toContainEqual({ name: "ssh-keys", mountPath: "/etc/compute-instance/ssh/authorized_keys", subPath: "authorized_keys", readOnly: true });
+        expect(pod.containers[0].volumeMounts).toContainEqual({
+            name: "ssh-keys",
+            mountPath: "/etc/compute-instance/ssh/authorized_keys",
+            subPath: "authorized_keys",
+            readOnly: true,
+        });
         expect(pod.volumes).toContainEqual({
             name: "ssh-keys",
-            secret: { secretName: "ci-ml-team-alice-token", items: [{ key: "ssh-authorized-key", path: "authorized_keys" }], defaultMode: 0o444 },
+            secret: {
+                secretName: "ci-ml-team-alice-token",
+                items: [{ key: "ssh-authorized-key", path: "authorized_keys" }],
+                defaultMode: 0o444,
+            },
         });
     });
 
     test("sshd runs unprivileged on 2222; the Service answers on 22 or the chosen port", () => {
         expect(pod.containers[0].ports).toContainEqual({ name: "ssh", containerPort: 2222, protocol: "TCP" });
         expect(pod.containers[0].securityContext.capabilities).toEqual({ drop: ["ALL"] });
-        expect((serviceManifest(withSsh, "ml") as any).spec.ports).toContainEqual({ name: "ssh", protocol: "TCP", port: 22, targetPort: "ssh" });
-        expect((serviceManifest({ ...spec, ssh: { publicKey: PUBLIC_KEY, port: 2200 } }, "ml") as any).spec.ports)
-            .toContainEqual({ name: "ssh", protocol: "TCP", port: 2200, targetPort: "ssh" });
-        expect((instancePolicyManifest(withSsh, "ml") as any).spec.ingress[0].ports).toContainEqual({ protocol: "TCP", port: 2222 });
+        expect((serviceManifest(withSsh, "ml") as any).spec.ports).toContainEqual({
+            name: "ssh",
+            protocol: "TCP",
+            port: 22,
+            targetPort: "ssh",
+        });
+        expect(
+            (serviceManifest({ ...spec, ssh: { publicKey: PUBLIC_KEY, port: 2200 } }, "ml") as any).spec.ports,
+        ).toContainEqual({ name: "ssh", protocol: "TCP", port: 2200, targetPort: "ssh" });
+        expect((instancePolicyManifest(withSsh, "ml") as any).spec.ingress[0].ports).toContainEqual({
+            protocol: "TCP",
+            port: 2222,
+        });
     });
 
     test("off: no key, no port, no volume", () => {
@@ -90,13 +159,20 @@ describe("spec → Kubernetes manifests", () => {
         expect(sts.spec.updateStrategy).toEqual({ type: "OnDelete" });
         const c = sts.spec.template.spec.containers[0];
         expect(c.resources).toEqual({ requests: { cpu: "4", memory: "14Gi" }, limits: { cpu: "4", memory: "14Gi" } });
-        expect(c.resizePolicy).toEqual([{ resourceName: "cpu", restartPolicy: "NotRequired" }, { resourceName: "memory", restartPolicy: "NotRequired" }]);
+        expect(c.resizePolicy).toEqual([
+            { resourceName: "cpu", restartPolicy: "NotRequired" },
+            { resourceName: "memory", restartPolicy: "NotRequired" },
+        ]);
     });
 
     test("non-root, no privilege escalation, all capabilities dropped, no service-account token", () => {
         const pod = (statefulSetManifest(spec, "ml") as any).spec.template.spec;
         expect(pod.securityContext).toMatchObject({ runAsUser: 1000, runAsNonRoot: true, fsGroup: 1000 });
-        expect(pod.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+        expect(pod.containers[0].securityContext).toEqual({
+            allowPrivilegeEscalation: false,
+            runAsNonRoot: true,
+            capabilities: { drop: ["ALL"] },
+        });
         expect(pod.automountServiceAccountToken).toBe(false);
     });
 
@@ -107,12 +183,20 @@ describe("spec → Kubernetes manifests", () => {
             { name: "temp-disk", emptyDir: { sizeLimit: "28Gi" } },
             { name: "user-files", persistentVolumeClaim: { claimName: spec.userFiles } },
         ]);
-        expect(pod.containers[0].volumeMounts.map((m: { mountPath: string }) => m.mountPath)).toEqual(["/home/azureuser", "/mnt", "/home/azureuser/cloudfiles/code", "/dev/shm"]);
+        expect(pod.containers[0].volumeMounts.map((m: { mountPath: string }) => m.mountPath)).toEqual([
+            "/home/azureuser",
+            "/mnt",
+            "/home/azureuser/cloudfiles/code",
+            "/dev/shm",
+        ]);
     });
 
     test("the token comes from the instance's Secret, never inline", () => {
         const env = (statefulSetManifest(spec, "ml") as any).spec.template.spec.containers[0].env;
-        expect(env).toContainEqual({ name: "JUPYTER_TOKEN", valueFrom: { secretKeyRef: { name: "ci-ml-team-alice-token", key: "token" } } });
+        expect(env).toContainEqual({
+            name: "JUPYTER_TOKEN",
+            valueFrom: { secretKeyRef: { name: "ci-ml-team-alice-token", key: "token" } },
+        });
         expect(JSON.stringify(statefulSetManifest(spec, "ml"))).not.toContain(spec.token);
     });
 
@@ -123,35 +207,75 @@ describe("spec → Kubernetes manifests", () => {
     test("app.kubernetes.io labels; the owner, not a valid label value, is an annotation", () => {
         const svc = serviceManifest(spec, "ml");
         expect(svc.metadata.labels).toMatchObject({
-            "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/instance": "alice",
-            "app.kubernetes.io/managed-by": "pulumi-compute-instance", "app.kubernetes.io/part-of": "ml-team",
+            "app.kubernetes.io/name": "compute-instance",
+            "app.kubernetes.io/instance": "alice",
+            "app.kubernetes.io/managed-by": "pulumi-compute-instance",
+            "app.kubernetes.io/part-of": "ml-team",
         });
         expect(svc.metadata.annotations).toMatchObject({ "compute-instance.pulumi.io/owner": "proj/dev" });
     });
 
     test("network: the workspace denies all ingress; each instance admits its own ports to the workspace's pods and its agent", () => {
         expect((workspacePolicyManifest("ci-ml-team-default-deny", "ml", spec) as any).spec).toEqual({
-            podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" } },
+            podSelector: {
+                matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" },
+            },
             policyTypes: ["Ingress"],
         });
         const ingress = (instancePolicyManifest(spec, "ml") as any).spec.ingress;
-        expect(ingress).toEqual([{
-            from: [
-                { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": "ml-team" } } },
-                { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance-agent", "app.kubernetes.io/part-of": "ml-team" } } },
-            ],
-            ports: [{ protocol: "TCP", port: 8888 }],
-        }]);
+        expect(ingress).toEqual([
+            {
+                from: [
+                    {
+                        podSelector: {
+                            matchLabels: {
+                                "app.kubernetes.io/name": "compute-instance",
+                                "app.kubernetes.io/part-of": "ml-team",
+                            },
+                        },
+                    },
+                    {
+                        podSelector: {
+                            matchLabels: {
+                                "app.kubernetes.io/name": "compute-instance-agent",
+                                "app.kubernetes.io/part-of": "ml-team",
+                            },
+                        },
+                    },
+                ],
+                ports: [{ protocol: "TCP", port: 8888 }],
+            },
+        ]);
         // The agent reads the instance's activity: its pods must be admitted, or with an enforcing
         // plugin idle shutdown never fires.
-        const agentPod = (agentManifests({ workspace: "ml-team", owner: "p/s", image: "a", checkIntervalSeconds: 30, network: "n" }, "ml")
-            .find((m) => m.kind === "Deployment") as any).spec.template.metadata.labels;
-        expect(ingress[0].from.some((peer: any) => Object.entries(peer.podSelector.matchLabels).every(([k, v]) => agentPod[k] === v))).toBe(true);
+        const agentPod = (
+            agentManifests(
+                { workspace: "ml-team", owner: "p/s", image: "a", checkIntervalSeconds: 30, network: "n" },
+                "ml",
+            ).find((m) => m.kind === "Deployment") as any
+        ).spec.template.metadata.labels;
+        expect(
+            ingress[0].from.some((peer: any) =>
+                Object.entries(peer.podSelector.matchLabels).every(([k, v]) => agentPod[k] === v),
+            ),
+        ).toBe(true);
     });
 
     test("claims: RWO for the OS disk, RWX for user files, with the storage class when given", () => {
-        const pvc = pvcManifest({ name: "x", namespace: "ml", ref: spec, component: "user-files", sizeGb: 100, accessMode: "ReadWriteMany", storageClass: "nfs" }) as any;
-        expect(pvc.spec).toEqual({ accessModes: ["ReadWriteMany"], resources: { requests: { storage: "100Gi" } }, storageClassName: "nfs" });
+        const pvc = pvcManifest({
+            name: "x",
+            namespace: "ml",
+            ref: spec,
+            component: "user-files",
+            sizeGb: 100,
+            accessMode: "ReadWriteMany",
+            storageClass: "nfs",
+        }) as any;
+        expect(pvc.spec).toEqual({
+            accessModes: ["ReadWriteMany"],
+            resources: { requests: { storage: "100Gi" } },
+            storageClassName: "nfs",
+        });
     });
 });
 
@@ -185,8 +309,18 @@ describe("where the agent reads an instance's Jupyter", () => {
 });
 
 describe("workspace agent manifests", () => {
-    const { agentManifests } = require("../../provider/backends/kubernetes/manifests") as typeof import("../../provider/backends/kubernetes/manifests");
-    const objects = agentManifests({ workspace: "team", owner: "p/s", image: "registry.example.com/agent:1", network: "team", checkIntervalSeconds: 30 }, "ml");
+    const { agentManifests } =
+        require("../../provider/backends/kubernetes/manifests") as typeof import("../../provider/backends/kubernetes/manifests");
+    const objects = agentManifests(
+        {
+            workspace: "team",
+            owner: "p/s",
+            image: "registry.example.com/agent:1",
+            network: "team",
+            checkIntervalSeconds: 30,
+        },
+        "ml",
+    );
     const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
 
     test("snapshot", () => {
@@ -194,23 +328,58 @@ describe("workspace agent manifests", () => {
     });
 
     test("least privilege: scale StatefulSets, read pods and tokens, read its policies, write only its own memory; nothing cluster-wide", () => {
-        expect(objects.map((o) => o.kind)).toEqual(["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "ConfigMap", "Deployment"]);
+        expect(objects.map((o) => o.kind)).toEqual([
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "ConfigMap",
+            "ConfigMap",
+            "Deployment",
+        ]);
         const rules = byKind("Role")[0].rules as { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
-        const verbs = rules.flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${v} ${res}${r.resourceNames ? `/${r.resourceNames.join(",")}` : ""}`)));
+        const verbs = rules.flatMap((r) =>
+            r.resources.flatMap((res) =>
+                r.verbs.map((v) => `${v} ${res}${r.resourceNames ? `/${r.resourceNames.join(",")}` : ""}`),
+            ),
+        );
         expect(verbs.sort()).toEqual([
-            "get configmaps/ci-team-agent-memory", "get configmaps/ci-team-agent-policies", "get pods", "get secrets", "get statefulsets",
-            "list events", "list pods", "list statefulsets", "patch configmaps/ci-team-agent-memory", "patch statefulsets",
+            "get configmaps/ci-team-agent-memory",
+            "get configmaps/ci-team-agent-policies",
+            "get pods",
+            "get secrets",
+            "get statefulsets",
+            "list events",
+            "list pods",
+            "list statefulsets",
+            "patch configmaps/ci-team-agent-memory",
+            "patch statefulsets",
         ]);
         expect(verbs.some((v) => /delete|create|\*/.test(v))).toBe(false);
     });
 
     test("one agent at a time, non-root, read-only, no capabilities", () => {
-        const d = byKind("Deployment")[0] as unknown as { spec: { replicas: number; strategy: { type: string }; template: { spec: { serviceAccountName: string; securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown> }[] } } } };
+        const d = byKind("Deployment")[0] as unknown as {
+            spec: {
+                replicas: number;
+                strategy: { type: string };
+                template: {
+                    spec: {
+                        serviceAccountName: string;
+                        securityContext: Record<string, unknown>;
+                        containers: { securityContext: Record<string, unknown> }[];
+                    };
+                };
+            };
+        };
         expect(d.spec.replicas).toBe(1);
         expect(d.spec.strategy.type).toBe("Recreate");
         expect(d.spec.template.spec.serviceAccountName).toBe("ci-team-agent");
         expect(d.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true });
-        expect(d.spec.template.spec.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+        expect(d.spec.template.spec.containers[0].securityContext).toEqual({
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ["ALL"] },
+        });
     });
 });
 
@@ -218,5 +387,7 @@ test("the egress NetworkPolicy of each policy: link-local is left out unless a r
     const ref = { workspace: "ml-team", owner: "proj/dev" };
     expect(egressPolicyManifest(ref, "ml", "allow")).toMatchSnapshot("allow");
     expect(egressPolicyManifest(ref, "ml", "deny")).toMatchSnapshot("deny");
-    expect(egressPolicyManifest(ref, "ml", { allow: ["10.0.0.0/8", "0.0.0.0/0", "169.254.169.254/32"] })).toMatchSnapshot("allow list");
+    expect(
+        egressPolicyManifest(ref, "ml", { allow: ["10.0.0.0/8", "0.0.0.0/0", "169.254.169.254/32"] }),
+    ).toMatchSnapshot("allow list");
 });

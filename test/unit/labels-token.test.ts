@@ -1,11 +1,16 @@
 // Labels (Azure: tags) and the live token: the schema, the patches, what each backend is asked for.
 import { runtimeSpec } from "../support/specs";
 import { containerCreateOptions } from "../../provider/backends/docker/options";
-import { readsTokenFile, runtimeManifests, statefulSetManifest, userLabelsOf } from "../../provider/backends/kubernetes/manifests";
+import {
+    readsTokenFile,
+    runtimeManifests,
+    statefulSetManifest,
+    userLabelsOf,
+} from "../../provider/backends/kubernetes/manifests";
 import { classify } from "../../provider/changes";
 import { runtimeRules } from "../../provider/resources/runtime";
-import { labelsPatch, labelsSchema } from "../../provider/spec/labels";
-import { instanceSchema } from "../../provider/spec/schema";
+import { labelsPatch, labelsSchema } from "../../provider/model/labels";
+import { instanceSchema } from "../../provider/model/schema";
 import { summarize } from "../../provider/summary";
 
 const spec = runtimeSpec({ image: "registry.example.com/ml/compute-instance-workstation:0.1.0-abc" });
@@ -17,7 +22,9 @@ function problems(labels: unknown): string[] {
 
 describe("labels schema", () => {
     test("Kubernetes-valid keys and values pass, prefixed or not", () => {
-        expect(problems({ team: "vision", "cost-center": "cc-1234", "example.com/project": "x.y_z", empty: "" })).toEqual([]);
+        expect(
+            problems({ team: "vision", "cost-center": "cc-1234", "example.com/project": "x.y_z", empty: "" }),
+        ).toEqual([]);
     });
 
     test.each([
@@ -35,7 +42,9 @@ describe("labels schema", () => {
     });
 
     test("values: at most 63 characters, letters, digits, '-', '_', '.'", () => {
-        expect(problems({ team: "has space" })[0]).toMatch(/^team: label "team": the value "has space" must be empty or 1 to 63/);
+        expect(problems({ team: "has space" })[0]).toMatch(
+            /^team: label "team": the value "has space" must be empty or 1 to 63/,
+        );
         expect(problems({ team: "x".repeat(64) })).toHaveLength(1);
         expect(problems({ team: 3 })[0]).toMatch(/must be a string/);
     });
@@ -51,7 +60,11 @@ describe("labels schema", () => {
     });
 
     test("a patch sets the new labels and removes those taken away", () => {
-        expect(labelsPatch({ team: "a", old: "x" }, { team: "b", added: "y" })).toEqual({ team: "b", added: "y", old: null });
+        expect(labelsPatch({ team: "a", old: "x" }, { team: "b", added: "y" })).toEqual({
+            team: "b",
+            added: "y",
+            old: null,
+        });
         expect(labelsPatch({}, {})).toEqual({});
     });
 });
@@ -74,7 +87,9 @@ describe("labels on Kubernetes", () => {
     });
 
     test("no labels: no annotation", () => {
-        expect((statefulSetManifest(spec, "ml") as any).metadata.annotations["compute-instance.pulumi.io/user-labels"]).toBeUndefined();
+        expect(
+            (statefulSetManifest(spec, "ml") as any).metadata.annotations["compute-instance.pulumi.io/user-labels"],
+        ).toBeUndefined();
     });
 });
 
@@ -92,17 +107,31 @@ describe("the token as a file", () => {
         expect(c.env).toContainEqual({ name: "CI_TOKEN_FILE", value: "/etc/compute-instance/auth/token" });
         expect(c.env.find((e: any) => e.name === "JUPYTER_TOKEN")).toBeUndefined();
         // A directory mount, never subPath: a subPath mount is not refreshed when the Secret changes.
-        expect(c.volumeMounts).toContainEqual({ name: "token", mountPath: "/etc/compute-instance/auth", readOnly: true });
-        expect(sts.spec.template.spec.volumes).toContainEqual({
-            name: "token", secret: { secretName: "ci-ml-team-alice-token", items: [{ key: "token", path: "token" }], defaultMode: 0o444 },
+        expect(c.volumeMounts).toContainEqual({
+            name: "token",
+            mountPath: "/etc/compute-instance/auth",
+            readOnly: true,
         });
-        expect(sts.metadata.annotations["compute-instance.pulumi.io/token-file"]).toBe("/etc/compute-instance/auth/token");
+        expect(sts.spec.template.spec.volumes).toContainEqual({
+            name: "token",
+            secret: {
+                secretName: "ci-ml-team-alice-token",
+                items: [{ key: "token", path: "token" }],
+                defaultMode: 0o444,
+            },
+        });
+        expect(sts.metadata.annotations["compute-instance.pulumi.io/token-file"]).toBe(
+            "/etc/compute-instance/auth/token",
+        );
     });
 
     test("Kubernetes: another image gets JUPYTER_TOKEN from the Secret, and no mount", () => {
         const sts = statefulSetManifest({ ...spec, image: "registry.example.com/ml/workstation:1" }, "ml") as any;
         const c = sts.spec.template.spec.containers[0];
-        expect(c.env).toContainEqual({ name: "JUPYTER_TOKEN", valueFrom: { secretKeyRef: { name: "ci-ml-team-alice-token", key: "token" } } });
+        expect(c.env).toContainEqual({
+            name: "JUPYTER_TOKEN",
+            valueFrom: { secretKeyRef: { name: "ci-ml-team-alice-token", key: "token" } },
+        });
         expect(c.volumeMounts.map((m: any) => m.name)).not.toContain("token");
         expect(runtimeManifests(spec, "ml").find((o) => o.kind === "Secret")).toBeDefined();
     });
@@ -122,14 +151,24 @@ describe("change classification", () => {
 
     test("labels apply live, on both backends", () => {
         for (const live of [true, false]) {
-            expect(classify(runtimeRules(live), { ...base, labels: { team: "a" } }, { ...base, labels: { team: "b" } })).toEqual({ changed: ["labels"], replaces: [] });
+            expect(
+                classify(runtimeRules(live), { ...base, labels: { team: "a" } }, { ...base, labels: { team: "b" } }),
+            ).toEqual({ changed: ["labels"], replaces: [] });
         }
-        expect(classify(runtimeRules(true), base, { ...base, labels: { team: "a" } })).toEqual({ changed: ["labels"], replaces: [] });
+        expect(classify(runtimeRules(true), base, { ...base, labels: { team: "a" } })).toEqual({
+            changed: ["labels"],
+            replaces: [],
+        });
     });
 
     test("a new token applies live when the image re-reads it, else restarts", () => {
-        expect(classify(runtimeRules(true, true, true), base, { ...base, token: "u".repeat(64) })).toEqual({ changed: ["token"], replaces: [] });
-        expect(classify(runtimeRules(true, true, false), base, { ...base, token: "u".repeat(64) }).replaces).toEqual(["token"]);
+        expect(classify(runtimeRules(true, true, true), base, { ...base, token: "u".repeat(64) })).toEqual({
+            changed: ["token"],
+            replaces: [],
+        });
+        expect(classify(runtimeRules(true, true, false), base, { ...base, token: "u".repeat(64) }).replaces).toEqual([
+            "token",
+        ]);
     });
 
     test("a change of sharing policy is said, and is as live as the token it brings", () => {
@@ -137,7 +176,9 @@ describe("change classification", () => {
         const news = { ...base, sharing: "Shared", token: "u".repeat(64) };
         const c = classify(runtimeRules(true, true, true), olds, news);
         expect(c).toEqual({ changed: ["sharing", "token"], replaces: [] });
-        expect(summarize("Runtime", olds, news, c)).toBe("alice: applied live, no restart (sharing Personal → Shared, token changed); all disks kept");
+        expect(summarize("Runtime", olds, news, c)).toBe(
+            "alice: applied live, no restart (sharing Personal → Shared, token changed); all disks kept",
+        );
         // A state from before the field existed reads as Personal: no change.
         expect(classify(runtimeRules(true), base, { ...base, sharing: "Personal" }).changed).toEqual([]);
     });
@@ -146,14 +187,19 @@ describe("change classification", () => {
         const olds = { ...base, labels: { team: "a", old: "x" } };
         const news = { ...base, labels: { team: "b" }, token: "u".repeat(64) };
         const line = summarize("Runtime", olds, news, { changed: ["labels", "token"], replaces: [] });
-        expect(line).toBe("alice: applied live, no restart (labels old=x team=a → team=b, token changed); all disks kept");
+        expect(line).toBe(
+            "alice: applied live, no restart (labels old=x team=a → team=b, token changed); all disks kept",
+        );
         expect(line).not.toContain("u".repeat(16));
     });
 });
 
 describe("GPUs on Kubernetes", () => {
     test("a GPU size asks for nvidia.com/gpu and tolerates the GPU nodes' taint", () => {
-        const sts = statefulSetManifest({ ...spec, sizeName: "Standard_NC6s_v3", cpus: 6, memoryGb: 112, gpus: 1 }, "ml") as any;
+        const sts = statefulSetManifest(
+            { ...spec, sizeName: "Standard_NC6s_v3", cpus: 6, memoryGb: 112, gpus: 1 },
+            "ml",
+        ) as any;
         const pod = sts.spec.template.spec;
         expect(pod.containers[0].resources.limits["nvidia.com/gpu"]).toBe("1");
         expect(pod.containers[0].resources.requests["nvidia.com/gpu"]).toBe("1");

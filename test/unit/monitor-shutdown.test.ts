@@ -2,8 +2,19 @@ import { isMonitorShutdown } from "../../components/monitorShutdown";
 
 describe("the engine's shutdown of the resource monitor", () => {
     test("is recognised by the gRPC status and the engine's words, as the SDK leaves them", () => {
-        expect(isMonitorShutdown({ code: 14, details: "resource monitor shut down while waiting on output step's done channel", message: "Resource monitor is terminating" })).toBe(true);
-        expect(isMonitorShutdown({ code: 1, message: "failed to register new resource x: Resource monitor is terminating" })).toBe(true);
+        expect(
+            isMonitorShutdown({
+                code: 14,
+                details: "resource monitor shut down while waiting on output step's done channel",
+                message: "Resource monitor is terminating",
+            }),
+        ).toBe(true);
+        expect(
+            isMonitorShutdown({
+                code: 1,
+                message: "failed to register new resource x: Resource monitor is terminating",
+            }),
+        ).toBe(true);
     });
 
     test("anything else takes the SDK's usual path", () => {

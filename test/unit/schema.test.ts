@@ -1,8 +1,8 @@
-import { instanceNetworkSchema, resolveInboundRules } from "../../provider/spec/schema";
-import { ValidationError } from "../../provider/spec/errors";
-import { parseDurationSeconds } from "../../provider/spec/duration";
-import { DEFAULT_DOCKER_HOST, backendSchema, instanceSchema, workspaceSchema } from "../../provider/spec/schema";
-import { UNKNOWN, knownProblems, parseOrThrow } from "../../provider/spec/validate";
+import { instanceNetworkSchema, resolveInboundRules } from "../../provider/model/schema";
+import { ValidationError } from "../../provider/model/errors";
+import { parseDurationSeconds } from "../../provider/model/duration";
+import { DEFAULT_DOCKER_HOST, backendSchema, instanceSchema, workspaceSchema } from "../../provider/model/schema";
+import { UNKNOWN, knownProblems, parseOrThrow } from "../../provider/model/validate";
 
 const parse = (v: unknown) => parseOrThrow(instanceSchema, v, 'ComputeInstance "alice"');
 const messageOf = (v: unknown) => {
@@ -35,7 +35,12 @@ describe("instance schema", () => {
     });
 
     test("a custom size and explicit disks", () => {
-        const s = parse({ name: "bob-2", size: { cpus: 0.5, memoryGb: 2 }, osDisk: { sizeGb: 64 }, tempDisk: { sizeGb: 10 } });
+        const s = parse({
+            name: "bob-2",
+            size: { cpus: 0.5, memoryGb: 2 },
+            osDisk: { sizeGb: 64 },
+            tempDisk: { sizeGb: 10 },
+        });
         expect(s.size).toEqual({ name: "custom", cpus: 0.5, memoryGb: 2, gpus: 0, tempDiskGb: 4 });
         expect(s.osDiskGb).toBe(64);
         expect(s.tempDiskGb).toBe(10);
@@ -49,19 +54,30 @@ describe("instance schema", () => {
     });
 
     test("memory below 1 GiB names size.memoryGb", () => {
-        expect(messageOf({ name: "alice", size: { cpus: 1, memoryGb: 0.5 } })).toBe('ComputeInstance "alice": [size.memoryGb] must be at least 1 GiB');
+        expect(messageOf({ name: "alice", size: { cpus: 1, memoryGb: 0.5 } })).toBe(
+            'ComputeInstance "alice": [size.memoryGb] must be at least 1 GiB',
+        );
     });
 
     test("a negative disk size names the disk", () => {
-        expect(messageOf({ name: "alice", osDisk: { sizeGb: -5 } })).toContain("[osDisk.sizeGb] must be at least 1 GiB");
-        expect(messageOf({ name: "alice", tempDisk: { sizeGb: 1.5 } })).toContain("[tempDisk.sizeGb] must be a whole number of GiB");
+        expect(messageOf({ name: "alice", osDisk: { sizeGb: -5 } })).toContain(
+            "[osDisk.sizeGb] must be at least 1 GiB",
+        );
+        expect(messageOf({ name: "alice", tempDisk: { sizeGb: 1.5 } })).toContain(
+            "[tempDisk.sizeGb] must be a whole number of GiB",
+        );
     });
 
     test("an unknown application names its index and the allowed values", () => {
-        expect(messageOf({ name: "alice", applications: ["jupyterlab", "rstudio"] }))
-            .toBe('ComputeInstance "alice": [applications[1]] unknown application (others go in customApplications); allowed: "jupyterlab", "jupyter", "terminal", "vscode"');
-        expect(messageOf({ name: "alice", applications: [] })).toContain("[applications] must list at least one application");
-        expect(messageOf({ name: "alice", applications: ["jupyter", "jupyter"] })).toContain("[applications] lists an application twice");
+        expect(messageOf({ name: "alice", applications: ["jupyterlab", "rstudio"] })).toBe(
+            'ComputeInstance "alice": [applications[1]] unknown application (others go in customApplications); allowed: "jupyterlab", "jupyter", "terminal", "vscode"',
+        );
+        expect(messageOf({ name: "alice", applications: [] })).toContain(
+            "[applications] must list at least one application",
+        );
+        expect(messageOf({ name: "alice", applications: ["jupyter", "jupyter"] })).toContain(
+            "[applications] lists an application twice",
+        );
     });
 
     test("names follow Azure's compute-name rule", () => {
@@ -71,24 +87,41 @@ describe("instance schema", () => {
     });
 
     test("env names are checked and the instance's own variables are reserved", () => {
-        expect(messageOf({ name: "alice", env: { "1BAD": "x" } })).toContain("[env.1BAD] must be an environment variable name");
-        expect(messageOf({ name: "alice", env: { JUPYTER_TOKEN: "x" } })).toContain("[env.JUPYTER_TOKEN] is set by the instance itself");
+        expect(messageOf({ name: "alice", env: { "1BAD": "x" } })).toContain(
+            "[env.1BAD] must be an environment variable name",
+        );
+        expect(messageOf({ name: "alice", env: { JUPYTER_TOKEN: "x" } })).toContain(
+            "[env.JUPYTER_TOKEN] is set by the instance itself",
+        );
     });
 
     // The entry point starts as root in bash: each of these would run a file of the user's first.
-    test.each(["BASH_ENV", "ENV", "SHELLOPTS", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "PYTHONPATH", "PYTHONSTARTUP", "CI_SETUP_TIMEOUT", "CI_TOKEN_FILE", "CI_ANYTHING"])(
-        "env may not set %s, which the entry point's root phase would read",
-        (name) => {
-            const m = messageOf({ name: "alice", env: { [name]: "/home/azureuser/x" } });
-            expect(m).toContain(`[env.${name}]`);
-            expect(m).toContain("reserved:");
-            expect(m).toContain("names starting with CI_, LD_, PYTHON, BASH_FUNC_");
-        },
-    );
+    test.each([
+        "BASH_ENV",
+        "ENV",
+        "SHELLOPTS",
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "CI_SETUP_TIMEOUT",
+        "CI_TOKEN_FILE",
+        "CI_ANYTHING",
+    ])("env may not set %s, which the entry point's root phase would read", (name) => {
+        const m = messageOf({ name: "alice", env: { [name]: "/home/azureuser/x" } });
+        expect(m).toContain(`[env.${name}]`);
+        expect(m).toContain("reserved:");
+        expect(m).toContain("names starting with CI_, LD_, PYTHON, BASH_FUNC_");
+    });
 
     test("env names that merely look alike stay allowed", () => {
-        expect(parse({ name: "alice", env: { MLFLOW_TRACKING_URI: "http://mlflow:5000", CIRCLE: "1", OLD_PRELOAD: "x", MY_PYTHON: "3" } }).env)
-            .toEqual({ MLFLOW_TRACKING_URI: "http://mlflow:5000", CIRCLE: "1", OLD_PRELOAD: "x", MY_PYTHON: "3" });
+        expect(
+            parse({
+                name: "alice",
+                env: { MLFLOW_TRACKING_URI: "http://mlflow:5000", CIRCLE: "1", OLD_PRELOAD: "x", MY_PYTHON: "3" },
+            }).env,
+        ).toEqual({ MLFLOW_TRACKING_URI: "http://mlflow:5000", CIRCLE: "1", OLD_PRELOAD: "x", MY_PYTHON: "3" });
     });
 
     test("unknown fields are refused by name", () => {
@@ -110,10 +143,19 @@ describe("instance schema", () => {
 
 describe("durations", () => {
     test.each([
-        ["90s", 90], ["5m", 300], ["1h30m", 5400], ["2h", 7200], ["PT30M", 1800], ["PT1H", 3600], ["P1D", 86400], ["pt90s", 90],
+        ["90s", 90],
+        ["5m", 300],
+        ["1h30m", 5400],
+        ["2h", 7200],
+        ["PT30M", 1800],
+        ["PT1H", 3600],
+        ["P1D", 86400],
+        ["pt90s", 90],
     ])("%s is %d seconds", (text, seconds) => expect(parseDurationSeconds(text)).toBe(seconds));
 
-    test.each(["", "m", "5 minutes", "PT", "P", "-5m", "5x"])("%j is not a duration", (text) => expect(parseDurationSeconds(text)).toBeUndefined());
+    test.each(["", "m", "5 minutes", "PT", "P", "-5m", "5x"])("%j is not a duration", (text) =>
+        expect(parseDurationSeconds(text)).toBeUndefined(),
+    );
 });
 
 describe("backend schema", () => {
@@ -121,7 +163,10 @@ describe("backend schema", () => {
 
     test("docker with the default host", () => {
         expect(schema.parse({ docker: {} })).toEqual({ kind: "docker", host: DEFAULT_DOCKER_HOST });
-        expect(schema.parse({ docker: { host: "tcp://10.0.0.5:2376" } })).toEqual({ kind: "docker", host: "tcp://10.0.0.5:2376" });
+        expect(schema.parse({ docker: { host: "tcp://10.0.0.5:2376" } })).toEqual({
+            kind: "docker",
+            host: "tcp://10.0.0.5:2376",
+        });
     });
 
     test("exactly one backend", () => {
@@ -131,8 +176,13 @@ describe("backend schema", () => {
     });
 
     test("a host that is not a URL names backend.docker.host", () => {
-        const r = knownProblems(workspaceSchema({ dockerHost: DEFAULT_DOCKER_HOST }), { name: "team", backend: { docker: { host: "localhost:2375" } } });
-        expect(r.problems).toEqual([{ field: "backend.docker.host", message: expect.stringContaining("must be a Docker host URL") }]);
+        const r = knownProblems(workspaceSchema({ dockerHost: DEFAULT_DOCKER_HOST }), {
+            name: "team",
+            backend: { docker: { host: "localhost:2375" } },
+        });
+        expect(r.problems).toEqual([
+            { field: "backend.docker.host", message: expect.stringContaining("must be a Docker host URL") },
+        ]);
     });
 });
 
@@ -153,16 +203,27 @@ describe("inbound rules", () => {
         resolveInboundRules(instanceNetworkSchema.parse({ inbound }), apps, ssh);
 
     test("rules fold per service: JupyterLab and the notebook are one server", () => {
-        expect(resolve([{ application: "jupyterlab", from: ["10.0.0.0/8"] }, { port: 8888, from: ["192.168.0.0/16", "10.0.0.0/8"] }]).network)
-            .toEqual({ publicBind: false, inbound: [{ service: "jupyter", from: ["10.0.0.0/8", "192.168.0.0/16"] }] });
+        expect(
+            resolve([
+                { application: "jupyterlab", from: ["10.0.0.0/8"] },
+                { port: 8888, from: ["192.168.0.0/16", "10.0.0.0/8"] },
+            ]).network,
+        ).toEqual({ publicBind: false, inbound: [{ service: "jupyter", from: ["10.0.0.0/8", "192.168.0.0/16"] }] });
     });
 
     test("an application the instance does not run, SSH that is off, a port it does not serve", () => {
         expect(resolve([{ application: "jupyter", from: ["10.0.0.0/8"] }], ["jupyterlab"]).problems).toEqual([
-            { path: ["inbound", 0, "application"], message: '"jupyter" is not an application of this instance; it runs: jupyterlab' },
+            {
+                path: ["inbound", 0, "application"],
+                message: '"jupyter" is not an application of this instance; it runs: jupyterlab',
+            },
         ]);
-        expect(resolve([{ application: "ssh", from: ["10.0.0.0/8"] }]).problems[0].message).toBe('"ssh" needs SSH enabled on this instance (ssh.enabled)');
-        expect(resolve([{ port: 8080, from: ["10.0.0.0/8"] }], ["jupyterlab"], true).problems[0].message).toBe("8080 is not a port of this instance; its ports: 8888 (jupyter), 2222 (ssh)");
+        expect(resolve([{ application: "ssh", from: ["10.0.0.0/8"] }]).problems[0].message).toBe(
+            '"ssh" needs SSH enabled on this instance (ssh.enabled)',
+        );
+        expect(resolve([{ port: 8080, from: ["10.0.0.0/8"] }], ["jupyterlab"], true).problems[0].message).toBe(
+            "8080 is not a port of this instance; its ports: 8888 (jupyter), 2222 (ssh)",
+        );
     });
 
     test("exactly one of application or port, and at least one range", () => {

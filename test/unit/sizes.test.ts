@@ -1,4 +1,4 @@
-import { DEFAULT_SIZE_NAME, SIZE_CATALOG, defaultTempDiskGb, findSize, sizeNames } from "../../provider/spec/sizes";
+import { DEFAULT_SIZE_NAME, SIZE_CATALOG, defaultTempDiskGb, findSize, sizeNames } from "../../provider/model/sizes";
 
 describe("size catalog", () => {
     test("the default is Standard_DS3_v2 with Azure's published figures", () => {

@@ -27,7 +27,10 @@ export async function putFiles(container: Dockerode.Container, dir: string, file
             if (!made.has(d)) pack.entry({ name: d, type: "directory", mode: 0o755, ...owner });
             made.add(d);
         });
-        pack.entry({ name: f.name, mode: f.mode, mtime: new Date(), ...owner }, typeof f.body === "string" ? Buffer.from(f.body) : f.body);
+        pack.entry(
+            { name: f.name, mode: f.mode, mtime: new Date(), ...owner },
+            typeof f.body === "string" ? Buffer.from(f.body) : f.body,
+        );
     }
     pack.finalize();
     const chunks: Buffer[] = [];

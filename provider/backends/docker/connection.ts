@@ -17,8 +17,16 @@ export function connectionOptions(host: string, env: NodeJS.ProcessEnv = process
             if (!tls) return { host: url.hostname, port, protocol: "http" };
             const certDir = env.DOCKER_CERT_PATH ?? `${env.HOME ?? ""}/.docker`;
             const fs = require("fs") as typeof import("fs");
-            const read = (f: string) => (fs.existsSync(`${certDir}/${f}`) ? fs.readFileSync(`${certDir}/${f}`) : undefined);
-            return { host: url.hostname, port, protocol: "https", ca: read("ca.pem"), cert: read("cert.pem"), key: read("key.pem") };
+            const read = (f: string) =>
+                fs.existsSync(`${certDir}/${f}`) ? fs.readFileSync(`${certDir}/${f}`) : undefined;
+            return {
+                host: url.hostname,
+                port,
+                protocol: "https",
+                ca: read("ca.pem"),
+                cert: read("cert.pem"),
+                key: read("key.pem"),
+            };
         }
         case "ssh:":
             return {
@@ -42,13 +50,23 @@ export function usesTls(host: string, env: NodeJS.ProcessEnv = process.env): boo
  * Why an engine address may not be used as it is: plain `tcp://` without TLS lets whoever
  * reaches the port be root on the engine's host, so it takes an explicit opt-in.
  */
-export function plaintextTcpProblem(host: string, allowPlaintextTcp: boolean | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function plaintextTcpProblem(
+    host: string,
+    allowPlaintextTcp: boolean | undefined,
+    env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
     if (!host.startsWith("tcp://") || allowPlaintextTcp === true || usesTls(host, env)) return undefined;
-    return `${host} is a Docker engine without TLS: whoever can reach that port is root on its host. Use TLS (port 2376, or DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH), ` +
-        "ssh://, or a unix socket; or, on a network only you reach, set backend.docker.allowPlaintextTcp: true";
+    return (
+        `${host} is a Docker engine without TLS: whoever can reach that port is root on its host. Use TLS (port 2376, or DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH), ` +
+        "ssh://, or a unix socket; or, on a network only you reach, set backend.docker.allowPlaintextTcp: true"
+    );
 }
 
 /** Whether published ports of this engine are on this machine's loopback. */
 export function isLocalEngine(host: string): boolean {
-    return host.startsWith("unix://") || host.startsWith("npipe://") || /^tcp:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:|$)/.test(host);
+    return (
+        host.startsWith("unix://") ||
+        host.startsWith("npipe://") ||
+        /^tcp:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:|$)/.test(host)
+    );
 }

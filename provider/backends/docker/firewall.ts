@@ -19,7 +19,7 @@
  */
 import { createHash } from "crypto";
 import { isIP } from "net";
-import { type EgressPolicy, LINK_LOCAL, withinLinkLocal } from "../../spec/access";
+import { type EgressPolicy, LINK_LOCAL, withinLinkLocal } from "../../model/access";
 
 export interface FirewallChains {
     /** New connections leaving the bridge through FORWARD. */
@@ -47,7 +47,10 @@ export const WELL_KNOWN_ENGINE_PORTS: readonly number[] = [2375, 2376];
  * warns in `GET /info` about each TCP listener without TLS or without client verification), and
  * any given (the port of a `tcp://` engine address). Sorted, so the signature is stable.
  */
-export function enginePorts(infoWarnings: readonly string[] | null | undefined, extra: readonly number[] = []): number[] {
+export function enginePorts(
+    infoWarnings: readonly string[] | null | undefined,
+    extra: readonly number[] = [],
+): number[] {
     const ports = new Set<number>([...WELL_KNOWN_ENGINE_PORTS, ...extra]);
     for (const w of infoWarnings ?? []) {
         const m = /API is accessible on https?:\/\/\S*:(\d{1,5}) without/.exec(w);
@@ -69,7 +72,10 @@ export function tcpEnginePort(host: string): number | undefined {
 
 /** A fingerprint of what is applied, the guards included, kept as a rule comment so a refresh can tell drift. */
 export function egressSignature(bridge: string, egress: EgressPolicy, ports: readonly number[]): string {
-    return createHash("sha256").update(JSON.stringify({ bridge, egress, guards: { linkLocal: LINK_LOCAL.v4, ports } })).digest("hex").slice(0, 16);
+    return createHash("sha256")
+        .update(JSON.stringify({ bridge, egress, guards: { linkLocal: LINK_LOCAL.v4, ports } }))
+        .digest("hex")
+        .slice(0, 16);
 }
 
 /** The scripts' exit status when the engine manages no iptables (rootless, `--iptables=false`). */
@@ -92,7 +98,8 @@ function quote(s: string): string {
  */
 function range(cidr: string): string {
     const c = cidr.trim();
-    if (!/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(c) || isIP(c.split("/")[0]) === 0) throw new Error(`"${cidr}" is not a CIDR range`);
+    if (!/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(c) || isIP(c.split("/")[0]) === 0)
+        throw new Error(`"${cidr}" is not a CIDR range`);
     return c;
 }
 
@@ -112,7 +119,14 @@ const isIpv4 = (cidr: string) => isIP(cidr.trim().split("/")[0]) === 4;
  * and for every rule in `exact` (rules of an earlier version that jump nowhere of ours); a
  * flush and removal of each chain in `drop` that exists.
  */
-function restoreScript(opts: { declare: string[]; targets: string[]; exact?: string[]; drop?: string[]; rules: string[]; done: string }): string {
+function restoreScript(opts: {
+    declare: string[];
+    targets: string[];
+    exact?: string[];
+    drop?: string[];
+    rules: string[];
+    done: string;
+}): string {
     const jumps = opts.targets.map((t) => `-e ' -j ${t}$'`);
     const exact = (opts.exact ?? []).map((r) => `-e ${quote(`^${r.replace(/[.[\]*^$\\]/g, "\\$&")}$`)}`);
     const lines = [
@@ -145,7 +159,12 @@ function restoreScript(opts: { declare: string[]; targets: string[]; exact?: str
  * engine's API, unless a listed range lies inside link-local (the user's explicit choice). The
  * engine's API stays closed whatever is listed: reaching it is root on the host.
  */
-function guardLines(c: FirewallChains, bridge: string, allowed: string[], ports: readonly number[]): { out: string[]; host: string[] } {
+function guardLines(
+    c: FirewallChains,
+    bridge: string,
+    allowed: string[],
+    ports: readonly number[],
+): { out: string[]; host: string[] } {
     const explicit = allowed.filter(withinLinkLocal);
     const linkLocal = (chain: string) => [
         ...explicit.map((cidr) => `-A ${chain} -d ${range(cidr)} -j ACCEPT`),
@@ -166,7 +185,12 @@ function legacyReplyRule(bridge: string): string {
  * The script that makes the rules exactly so (idempotent). "allow" keeps the guards only and
  * otherwise leaves the traffic to Docker's own rules.
  */
-export function applyEgressScript(workspace: string, bridge: string, egress: EgressPolicy, ports: readonly number[]): string {
+export function applyEgressScript(
+    workspace: string,
+    bridge: string,
+    egress: EgressPolicy,
+    ports: readonly number[],
+): string {
     const c = chainsFor(workspace);
     const allowed = egress === "allow" || egress === "deny" ? [] : egress.allow.map(range);
     const comment = `-m comment --comment "compute-instance egress ${egressSignature(bridge, egress, ports)}"`;
@@ -222,7 +246,10 @@ export function readEgressScript(workspace: string, bridge: string, egress: Egre
     // they are, by their signature, and not as tampered with: the update to the new form is a
     // `pulumi up`, not the agent's repair.
     const legacyReply = legacyReplyRule(bridge).replace(/^-A /, "");
-    const back = egress === "allow" ? "" : ` && { $ipt -C DOCKER-USER -o ${bridge} -j ${c.back} 2>/dev/null || $ipt -C ${legacyReply} 2>/dev/null; }`;
+    const back =
+        egress === "allow"
+            ? ""
+            : ` && { $ipt -C DOCKER-USER -o ${bridge} -j ${c.back} 2>/dev/null || $ipt -C ${legacyReply} 2>/dev/null; }`;
     return [
         "set -u",
         ...PICK_IPTABLES,
@@ -239,7 +266,14 @@ export function readEgressScript(workspace: string, bridge: string, egress: Egre
 
 export function removeEgressScript(workspace: string, bridge: string): string {
     const c = chainsFor(workspace);
-    return restoreScript({ declare: [], targets: [c.out, c.host, c.back], exact: [legacyReplyRule(bridge)], drop: [c.out, c.host, c.back], rules: [], done: "removed" });
+    return restoreScript({
+        declare: [],
+        targets: [c.out, c.host, c.back],
+        exact: [legacyReplyRule(bridge)],
+        drop: [c.out, c.host, c.back],
+        rules: [],
+        done: "removed",
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,7 +314,9 @@ export function applyInboundScript(workspace: string, instance: string, bridge: 
         lines.push(`-A ${ch} ${match} -j DROP`);
     }
     if (restricted.length) {
-        lines.push(`-A ${ch} -m comment --comment "compute-instance inbound ${inboundSignature(bridge, rules)}" -j RETURN`);
+        lines.push(
+            `-A ${ch} -m comment --comment "compute-instance inbound ${inboundSignature(bridge, rules)}" -j RETURN`,
+        );
         lines.push(`-I DOCKER-USER 1 ! -i ${bridge} -o ${bridge} -j ${ch}`);
     }
     return restoreScript({
@@ -295,7 +331,9 @@ export function applyInboundScript(workspace: string, instance: string, bridge: 
 /** What the inbound rules in force should be: "none" when nothing is restricted. */
 export function inboundSignature(bridge: string, rules: PortRule[]): string {
     const restricted = rules.filter(restricts);
-    return restricted.length ? createHash("sha256").update(JSON.stringify({ bridge, restricted })).digest("hex").slice(0, 16) : "none";
+    return restricted.length
+        ? createHash("sha256").update(JSON.stringify({ bridge, restricted })).digest("hex").slice(0, 16)
+        : "none";
 }
 
 /** Prints the signature of the inbound rules in force ("none" when there are none). */

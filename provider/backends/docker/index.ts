@@ -6,31 +6,99 @@ import type Dockerode from "dockerode";
 import { randomBytes } from "crypto";
 import * as net from "net";
 import {
-    AgentSpec, AgentState, AgentStore, Backend, BackendError, CAPABILITIES, Capacity, KeptForInspectionError, NoFirewallError, DiskState, EgressSpec, InboundSpec, InstanceRef, InstanceView, LiveChanges,
-    Ownership, RuntimeSpec, RuntimeState, UserFilesClaim, UserFilesRelease,
+    AgentSpec,
+    AgentState,
+    AgentStore,
+    Backend,
+    BackendError,
+    CAPABILITIES,
+    Capacity,
+    KeptForInspectionError,
+    NoFirewallError,
+    DiskState,
+    EgressSpec,
+    InboundSpec,
+    InstanceRef,
+    InstanceView,
+    LiveChanges,
+    Ownership,
+    RuntimeSpec,
+    RuntimeState,
+    UserFilesClaim,
+    UserFilesRelease,
 } from "../backend";
-import { AGENT_STATE_DIR, IMAGE_CONTRACT_LABEL, LIVE_TOKEN_CONTRACT, TOKEN_DIR, TOKEN_FILE, ownerKey, parseStoredJson, policyKey } from "../layout";
-import type { Labels } from "../../spec/labels";
-import type { QuotaUse } from "../../spec/quota";
-import { SCRIPT_KINDS, SETUP_DIR, SetupProgress, SetupScripts, setupProgressFromLog, setupSeconds } from "../../spec/setup";
+import {
+    AGENT_STATE_DIR,
+    IMAGE_CONTRACT_LABEL,
+    LIVE_TOKEN_CONTRACT,
+    TOKEN_DIR,
+    TOKEN_FILE,
+    ownerKey,
+    parseStoredJson,
+    policyKey,
+} from "../layout";
+import type { Labels } from "../../model/labels";
+import type { QuotaUse } from "../../model/quota";
+import {
+    SCRIPT_KINDS,
+    SETUP_DIR,
+    SetupProgress,
+    SetupScripts,
+    setupProgressFromLog,
+    setupSeconds,
+} from "../../model/setup";
 import { Progress, progressFor } from "../../progress";
-import type { InstanceNetwork } from "../../spec/schema";
+import type { InstanceNetwork } from "../../model/schema";
 import { httpJson, httpStatus } from "../../http";
 import { stableJson } from "../../changes";
 import { waitUntilReady } from "../../readiness";
 import {
-    ApplicationCheck, PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, applicationAnswers, applicationChecks, publishedServices, servicesFor,
-} from "../../spec/endpoints";
+    ApplicationCheck,
+    PUBLISH_ADDRESS,
+    PublishedPorts,
+    SERVICES,
+    ServiceName,
+    applicationAnswers,
+    applicationChecks,
+    publishedServices,
+    servicesFor,
+} from "../../model/endpoints";
 import { CONTEXT_HASH_LABEL, contextFiles, extraCaDirs } from "../../image/context";
 import { connectionOptions, isLocalEngine } from "./connection";
 import { getFiles, putFiles } from "./archive";
 import {
-    NO_FIREWALL_EXIT, applyEgressScript, applyInboundScript, egressSignature, enginePorts, inboundSignature, readEgressScript, readInboundScript, removeEgressScript,
-    removeInboundScript, restricts,
+    NO_FIREWALL_EXIT,
+    applyEgressScript,
+    applyInboundScript,
+    egressSignature,
+    enginePorts,
+    inboundSignature,
+    readEgressScript,
+    readInboundScript,
+    removeEgressScript,
+    removeInboundScript,
+    restricts,
 } from "./firewall";
 import {
-    LABEL_PREFIX, agentContainerName, applicationContainerName, applicationCreateOptions, bridgeName, firewallCreateOptions, inboundPortRules, agentCreateOptions, agentVolumeName, containerCreateOptions, containerName, diskVolumeName, labelsFor, memoryBytes, nanoCpus,
-    networkName, preferredPort, statusFromDocker, userFilesVolumeName,
+    LABEL_PREFIX,
+    agentContainerName,
+    applicationContainerName,
+    applicationCreateOptions,
+    bridgeName,
+    firewallCreateOptions,
+    inboundPortRules,
+    agentCreateOptions,
+    agentVolumeName,
+    containerCreateOptions,
+    containerName,
+    diskVolumeName,
+    labelsFor,
+    memoryBytes,
+    nanoCpus,
+    networkName,
+    preferredPort,
+    statusFromDocker,
+    userFilesVolumeName,
 } from "./options";
 
 const GiB = 1024 ** 3;
@@ -56,7 +124,12 @@ export const PROBE_EXEC = {
     WorkingDir: "/",
     Env: [
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/conda/bin",
-        "HOME=/nonexistent", "LD_PRELOAD=", "LD_LIBRARY_PATH=", "LD_AUDIT=", "BASH_ENV=", "ENV=",
+        "HOME=/nonexistent",
+        "LD_PRELOAD=",
+        "LD_LIBRARY_PATH=",
+        "LD_AUDIT=",
+        "BASH_ENV=",
+        "ENV=",
     ],
 } as const;
 
@@ -64,7 +137,9 @@ export const PROBE_EXEC = {
 const SETUP_FAILED = "SetupFailed";
 
 function statusCode(e: unknown): number | undefined {
-    return typeof e === "object" && e !== null && "statusCode" in e ? Number((e as { statusCode: unknown }).statusCode) : undefined;
+    return typeof e === "object" && e !== null && "statusCode" in e
+        ? Number((e as { statusCode: unknown }).statusCode)
+        : undefined;
 }
 
 function reason(e: unknown): string {
@@ -101,7 +176,10 @@ export class DockerBackend implements Backend {
     private readonly docker: Dockerode;
     private readonly local: boolean;
 
-    constructor(readonly host: string, private readonly options: DockerBackendOptions = {}) {
+    constructor(
+        readonly host: string,
+        private readonly options: DockerBackendOptions = {},
+    ) {
         const Docker = require("dockerode") as typeof Dockerode;
         this.docker = new Docker({ ...connectionOptions(host), timeout: 0 });
         this.description = `Docker engine at ${host}`;
@@ -116,7 +194,7 @@ export class DockerBackend implements Backend {
         } catch (e) {
             throw new BackendError(
                 `${this.description} does not answer (${reason(e)}). Start Docker (scripts/bootstrap does it on Debian), ` +
-                `or point backend.docker.host or DOCKER_HOST at an engine that runs.`,
+                    `or point backend.docker.host or DOCKER_HOST at an engine that runs.`,
                 "backend",
             );
         }
@@ -133,7 +211,11 @@ export class DockerBackend implements Backend {
     }
 
     async capacity(): Promise<Capacity> {
-        const info = (await this.docker.info()) as { NCPU: number; MemTotal: number; Runtimes?: Record<string, unknown> };
+        const info = (await this.docker.info()) as {
+            NCPU: number;
+            MemTotal: number;
+            Runtimes?: Record<string, unknown>;
+        };
         return {
             cpus: info.NCPU,
             memoryGb: info.MemTotal / GiB,
@@ -151,14 +233,18 @@ export class DockerBackend implements Backend {
         try {
             const stream = await this.docker.pull(image);
             await new Promise<void>((resolve, reject) =>
-                this.docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve()), (ev: { status?: string; progress?: string }) => {
-                    if (ev.status) progress.status(`pulling ${image}: ${ev.status} ${ev.progress ?? ""}`.trim());
-                }),
+                this.docker.modem.followProgress(
+                    stream,
+                    (err) => (err ? reject(err) : resolve()),
+                    (ev: { status?: string; progress?: string }) => {
+                        if (ev.status) progress.status(`pulling ${image}: ${ev.status} ${ev.progress ?? ""}`.trim());
+                    },
+                ),
             );
         } catch (e) {
             throw new BackendError(
                 `image "${image}" is not on the ${this.description} and could not be pulled (${reason(e)}). ` +
-                `Build it there (docker build -t ${image} ...) or push it to a registry the engine can reach.`,
+                    `Build it there (docker build -t ${image} ...) or push it to a registry the engine can reach.`,
             );
         }
     }
@@ -170,7 +256,13 @@ export class DockerBackend implements Backend {
         return { id: info.Id, ...(hash ? { contextHash: hash } : {}) };
     }
 
-    async buildImage(image: string, contextDir: string, contextHash: string, progress: Progress, buildArgs?: Record<string, string>): Promise<{ id: string }> {
+    async buildImage(
+        image: string,
+        contextDir: string,
+        contextHash: string,
+        progress: Progress,
+        buildArgs?: Record<string, string>,
+    ): Promise<{ id: string }> {
         const fs = require("fs") as typeof import("fs");
         const os = require("os") as typeof import("os");
         const path = require("path") as typeof import("path");
@@ -186,12 +278,22 @@ export class DockerBackend implements Backend {
             if (this.local) {
                 for (const src of extraCaDirs()) {
                     if (!fs.existsSync(src)) continue;
-                    for (const f of fs.readdirSync(src).filter((n) => n.endsWith(".crt"))) fs.copyFileSync(path.join(src, f), path.join(caDir, f));
+                    for (const f of fs.readdirSync(src).filter((n) => n.endsWith(".crt")))
+                        fs.copyFileSync(path.join(src, f), path.join(caDir, f));
                 }
             }
             const stream = await this.docker.buildImage(
-                { context: dir, src: contextFiles(dir).concat(fs.readdirSync(caDir).map((f) => `ca-certificates/${f}`)) },
-                { t: image, labels: { [CONTEXT_HASH_LABEL]: contextHash }, rm: true, forcerm: true, ...(buildArgs ? { buildargs: buildArgs } : {}) },
+                {
+                    context: dir,
+                    src: contextFiles(dir).concat(fs.readdirSync(caDir).map((f) => `ca-certificates/${f}`)),
+                },
+                {
+                    t: image,
+                    labels: { [CONTEXT_HASH_LABEL]: contextHash },
+                    rm: true,
+                    forcerm: true,
+                    ...(buildArgs ? { buildargs: buildArgs } : {}),
+                },
             );
             const started = Date.now();
             let step = "";
@@ -201,7 +303,12 @@ export class DockerBackend implements Backend {
                     stream,
                     (err, events: { error?: string; errorDetail?: { message?: string } }[]) => {
                         const failed = err ?? events.find((e) => e.error);
-                        if (failed) reject(new BackendError(`building ${image} failed: ${reason(failed instanceof Error ? failed : failed.errorDetail?.message ?? failed.error)}`));
+                        if (failed)
+                            reject(
+                                new BackendError(
+                                    `building ${image} failed: ${reason(failed instanceof Error ? failed : (failed.errorDetail?.message ?? failed.error))}`,
+                                ),
+                            );
                         else resolve();
                     },
                     (ev: { stream?: string; status?: string }) => {
@@ -213,12 +320,15 @@ export class DockerBackend implements Backend {
                         if (line.startsWith("Step ")) step = line.slice(0, 60);
                         else if (Date.now() - shown < 1000) return;
                         shown = Date.now();
-                        progress.status(`building ${image} (${seconds}s): ${step}${line.startsWith("Step ") ? "" : ` — ${line.slice(0, 80)}`}`);
+                        progress.status(
+                            `building ${image} (${seconds}s): ${step}${line.startsWith("Step ") ? "" : ` — ${line.slice(0, 80)}`}`,
+                        );
                     },
                 ),
             );
             const built = await this.inspectImage(image);
-            if (!built || built.contextHash !== contextHash) throw new BackendError(`building ${image} finished but the engine does not have it`);
+            if (!built || built.contextHash !== contextHash)
+                throw new BackendError(`building ${image} finished but the engine does not have it`);
             progress.info(`built ${image} in ${Math.round((Date.now() - started) / 1000)}s`);
             return { id: built.id };
         } finally {
@@ -233,7 +343,16 @@ export class DockerBackend implements Backend {
             for (const tag of image.RepoTags ?? []) {
                 if (!repositories.includes(tag.slice(0, tag.lastIndexOf(":"))) || keep.includes(tag)) continue;
                 // Refused (409) while a container uses it: kept.
-                if (await this.docker.getImage(tag).remove().then(() => true, () => false)) removed.push(tag);
+                if (
+                    await this.docker
+                        .getImage(tag)
+                        .remove()
+                        .then(
+                            () => true,
+                            () => false,
+                        )
+                )
+                    removed.push(tag);
             }
         }
         return removed;
@@ -257,20 +376,27 @@ export class DockerBackend implements Backend {
         const existing = await ignoreNotFound(this.docker.getVolume(name).inspect());
         if (existing) {
             if (existing.Labels?.[`${LABEL_PREFIX}/workspace`] !== ref.workspace) {
-                throw new BackendError(`volume "${name}" exists on the ${this.description} but is not the user files of workspace "${ref.workspace}"; remove or rename it`);
+                throw new BackendError(
+                    `volume "${name}" exists on the ${this.description} but is not the user files of workspace "${ref.workspace}"; remove or rename it`,
+                );
             }
             const createdBy = existing.Labels?.[`${LABEL_PREFIX}/owner`];
             await this.referenceUserFiles(ref, name);
             if (createdBy === ref.owner) return { adopted: false, createdBy };
             return { adopted: true, ...(createdBy ? { createdBy } : {}) };
         }
-        await this.docker.createVolume({ Name: name, Labels: labelsFor(ref, "user-files", { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) }) });
+        await this.docker.createVolume({
+            Name: name,
+            Labels: labelsFor(ref, "user-files", { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) }),
+        });
         await this.referenceUserFiles(ref, name);
         return { adopted: false, createdBy: ref.owner };
     }
 
     async userFilesUsers(name: string): Promise<string[]> {
-        const references = (await this.docker.listVolumes({ filters: { label: [`${LABEL_PREFIX}/user-files=${name}`] } })).Volumes ?? [];
+        const references =
+            (await this.docker.listVolumes({ filters: { label: [`${LABEL_PREFIX}/user-files=${name}`] } })).Volumes ??
+            [];
         return references.map((v) => v.Labels?.[`${LABEL_PREFIX}/owner`]).filter((o): o is string => !!o);
     }
 
@@ -285,14 +411,19 @@ export class DockerBackend implements Backend {
     private async referenceUserFiles(ref: Ownership, name: string): Promise<void> {
         const marker = `${name}-ref-${ownerKey(ref.owner)}`;
         if (await ignoreNotFound(this.docker.getVolume(marker).inspect())) return;
-        await this.docker.createVolume({ Name: marker, Labels: labelsFor(ref, "user-files-reference", { [`${LABEL_PREFIX}/user-files`]: name }) });
+        await this.docker.createVolume({
+            Name: marker,
+            Labels: labelsFor(ref, "user-files-reference", { [`${LABEL_PREFIX}/user-files`]: name }),
+        });
     }
 
     async releaseUserFiles(ref: Ownership, name: string, deleteIfUnused: boolean): Promise<UserFilesRelease> {
         await ignoreNotFound(this.docker.getVolume(`${name}-ref-${ownerKey(ref.owner)}`).remove());
         if (!deleteIfUnused) return { deleted: false };
         const stacks = (await this.userFilesUsers(name)).filter((o) => o !== ref.owner);
-        const mounted = (await this.docker.listContainers({ all: true, filters: { volume: [name] } })).map((c) => (c.Names[0] ?? c.Id).replace(/^\//, ""));
+        const mounted = (await this.docker.listContainers({ all: true, filters: { volume: [name] } })).map((c) =>
+            (c.Names[0] ?? c.Id).replace(/^\//, ""),
+        );
         const users = [...stacks.map((s) => `stack ${s}`), ...mounted.map((c) => `container ${c}`)];
         if (users.length) return { deleted: false, keptFor: `used by ${users.join(", ")}` };
         await this.removeVolume(name, "user files");
@@ -303,7 +434,12 @@ export class DockerBackend implements Backend {
         const existing = await ignoreNotFound(this.docker.getNetwork(name).inspect());
         if (!existing) {
             try {
-                await this.docker.createNetwork({ Name: name, Driver: "bridge", CheckDuplicate: true, Labels: labelsFor(ref, "network") });
+                await this.docker.createNetwork({
+                    Name: name,
+                    Driver: "bridge",
+                    CheckDuplicate: true,
+                    Labels: labelsFor(ref, "network"),
+                });
             } catch (e) {
                 // Another stack of the same workspace may have created it a moment ago.
                 if (statusCode(e) !== 409) throw e;
@@ -325,10 +461,19 @@ export class DockerBackend implements Backend {
 
     // -- disks ---------------------------------------------------------------------------------
 
-    async createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string, labels: Record<string, string> = {}): Promise<DiskState> {
+    async createDisk(
+        ref: InstanceRef,
+        kind: "os" | "temp",
+        sizeGb: number,
+        name: string,
+        labels: Record<string, string> = {},
+    ): Promise<DiskState> {
         await this.docker.createVolume({
             Name: name,
-            Labels: labelsFor(ref, kind === "os" ? "os-disk" : "temp-disk", { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb), ...labels }),
+            Labels: labelsFor(ref, kind === "os" ? "os-disk" : "temp-disk", {
+                [`${LABEL_PREFIX}/size-gb`]: String(sizeGb),
+                ...labels,
+            }),
         });
         return { name, sizeGb };
     }
@@ -357,7 +502,13 @@ export class DockerBackend implements Backend {
         const info = await ignoreNotFound(this.docker.getVolume(volume).inspect());
         const owner = info?.Labels?.[`${LABEL_PREFIX}/owner`];
         if (!owner) return;
-        const users = await this.docker.listContainers({ all: true, filters: { volume: [volume], label: [`${LABEL_PREFIX}/owner=${owner}`, "app.kubernetes.io/component=runtime"] } });
+        const users = await this.docker.listContainers({
+            all: true,
+            filters: {
+                volume: [volume],
+                label: [`${LABEL_PREFIX}/owner=${owner}`, "app.kubernetes.io/component=runtime"],
+            },
+        });
         for (const c of users) await this.deleteRuntime((c.Names[0] ?? c.Id).replace(/^\//, ""));
     }
 
@@ -373,7 +524,9 @@ export class DockerBackend implements Backend {
                     continue;
                 }
                 if (statusCode(e) === 409) {
-                    throw new BackendError(`${what} volume "${name}" is still in use on the ${this.description}: ${reason(e)}`);
+                    throw new BackendError(
+                        `${what} volume "${name}" is still in use on the ${this.description}: ${reason(e)}`,
+                    );
                 }
                 throw e;
             }
@@ -387,7 +540,10 @@ export class DockerBackend implements Backend {
         const name = containerName(spec);
         await this.clearOrphan(name, spec);
 
-        const services = publishedServices(servicesFor(spec.applications, spec.ssh !== null), spec.networkRules?.inbound);
+        const services = publishedServices(
+            servicesFor(spec.applications, spec.ssh !== null),
+            spec.networkRules?.inbound,
+        );
         const tokenFile = await this.readsTokenFile(spec.image);
         const hasLabels = Object.keys(spec.labels ?? {}).length > 0;
         let container: Dockerode.Container | undefined;
@@ -423,13 +579,23 @@ export class DockerBackend implements Backend {
             const seconds = await waitUntilReady({
                 what: server,
                 probe: async () => {
-                    if (!(await this.probeJupyter(started, ports, spec.token)) || (spec.ssh && !(await this.probeSsh(started, ports)))) return false;
+                    if (
+                        !(await this.probeJupyter(started, ports, spec.token)) ||
+                        (spec.ssh && !(await this.probeSsh(started, ports)))
+                    )
+                        return false;
                     // A path the proxy does not serve answers Jupyter's own 404: served first, then answering.
                     const served = await this.proxiedServers(started, ports, spec.token);
                     for (const c of checks) {
                         waitingFor = c.what;
                         if (c.proxied && served && !served.includes(c.proxied)) return false;
-                        const status = await this.probeStatus(started, ports, spec.token, c.path, APPLICATION_PROBE_TIMEOUT_MS);
+                        const status = await this.probeStatus(
+                            started,
+                            ports,
+                            spec.token,
+                            c.path,
+                            APPLICATION_PROBE_TIMEOUT_MS,
+                        );
                         // Not knowing what the proxy serves (from inside the container), a 404 may be Jupyter's.
                         if (!applicationAnswers(status) || (c.proxied && !served && status === 404)) return false;
                     }
@@ -440,11 +606,16 @@ export class DockerBackend implements Backend {
                     const info = await started.inspect();
                     const s = info.State;
                     if (s.Running && !s.Restarting && info.RestartCount === 0) {
-                        return (await this.setupFailure(started, info)) ?? (await this.applicationsMissing(started, ports, spec.token, checks));
+                        return (
+                            (await this.setupFailure(started, info)) ??
+                            (await this.applicationsMissing(started, ports, spec.token, checks))
+                        );
                     }
                     return `the container exited (exit code ${s.ExitCode}${info.RestartCount ? `, restarted ${info.RestartCount} times` : ""})`;
                 },
-                phase: async () => (await this.setupPhase(started)) ?? (waitingFor !== server ? `waiting for ${waitingFor} to answer` : undefined),
+                phase: async () =>
+                    (await this.setupPhase(started)) ??
+                    (waitingFor !== server ? `waiting for ${waitingFor} to answer` : undefined),
                 diagnostics: () => this.logTail(started),
                 timeoutSeconds: spec.readyTimeoutSeconds + setupSeconds(spec.setupScripts),
                 progress,
@@ -459,7 +630,7 @@ export class DockerBackend implements Backend {
             if (container && e instanceof Error && e.message.includes(SETUP_FAILED)) {
                 throw new KeptForInspectionError(
                     `${e.message}\nThe container ${name} is left running for inspection (docker exec -it ${name} bash; the script's output is in ` +
-                    `~/.compute-instance/setup/); it is in the stack's state: the next \`pulumi up\` replaces it and \`pulumi destroy\` removes it.`,
+                        `~/.compute-instance/setup/); it is in the stack's state: the next \`pulumi up\` replaces it and \`pulumi destroy\` removes it.`,
                     name,
                 );
             }
@@ -467,7 +638,12 @@ export class DockerBackend implements Backend {
             if (container) await container.remove({ force: true }).catch(() => undefined);
             await this.removeApplications(name).catch(() => undefined);
             if (hasLabels) await this.writeLabels(spec, undefined).catch(() => undefined);
-            if (spec.firewallImage) await this.runOnHostNetwork(spec, spec.firewallImage, removeInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network))).catch(() => undefined);
+            if (spec.firewallImage)
+                await this.runOnHostNetwork(
+                    spec,
+                    spec.firewallImage,
+                    removeInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network)),
+                ).catch(() => undefined);
             if (e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError")) throw e;
             throw new BackendError(`could not create ${name} on the ${this.description}: ${reason(e)}`);
         }
@@ -484,7 +660,7 @@ export class DockerBackend implements Backend {
         if (owner !== spec.owner) {
             throw new BackendError(
                 `instance "${spec.instance}" already exists in workspace "${spec.workspace}" on the ${this.description} ` +
-                `(container ${name}, managed by ${owner ?? "something else"}); instance names must be unique in a workspace`,
+                    `(container ${name}, managed by ${owner ?? "something else"}); instance names must be unique in a workspace`,
             );
         }
         await this.docker.getContainer(name).remove({ force: true });
@@ -497,7 +673,9 @@ export class DockerBackend implements Backend {
             // A port the user chose is used or the create fails: never silently another one.
             if (s === "ssh" && spec.ssh?.port) {
                 if (this.local && !(await portIsFree(spec.ssh.port))) {
-                    throw new BackendError(`ssh.port ${spec.ssh.port} is already in use on the engine's host; choose another port or leave it out to get a free one`);
+                    throw new BackendError(
+                        `ssh.port ${spec.ssh.port} is already in use on the engine's host; choose another port or leave it out to get a free one`,
+                    );
                 }
                 ports[s] = spec.ssh.port;
                 continue;
@@ -523,20 +701,32 @@ export class DockerBackend implements Backend {
      * The HTTP status of a path of the instance's Jupyter server, with the token; 0 when nothing
      * answers. From inside the container, only the status class is known (200, 300, 400, 500).
      */
-    private async probeStatus(container: Dockerode.Container, ports: PublishedPorts, token: string, path: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<number> {
+    private async probeStatus(
+        container: Dockerode.Container,
+        ports: PublishedPorts,
+        token: string,
+        path: string,
+        timeoutMs = PROBE_TIMEOUT_MS,
+    ): Promise<number> {
         const base = await this.jupyterBase(container, ports);
         if (base) return httpStatus(`${base}${path}`, { Authorization: `token ${token}` }, timeoutMs).catch(() => 0);
         // A remote engine publishes on its own loopback, and an unpublished server is not
         // reachable from here at all: ask from inside the container (the token in the exec's
         // environment, not its command line).
-        const code = await this.execExitCode(container, [
-            "python3", "-I", "-c",
-            "import os,sys,urllib.request as u,urllib.error as e\n"
-            + "try:\n"
-            + `    r=u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}${path}",headers={"Authorization":"token "+os.environ["PROBE_TOKEN"]}),timeout=${timeoutMs / 1000});sys.exit(r.status//100)\n`
-            + "except e.HTTPError as x:\n    sys.exit(x.code//100)\n"
-            + "except Exception:\n    sys.exit(9)\n",
-        ], [`PROBE_TOKEN=${token}`]);
+        const code = await this.execExitCode(
+            container,
+            [
+                "python3",
+                "-I",
+                "-c",
+                "import os,sys,urllib.request as u,urllib.error as e\n" +
+                    "try:\n" +
+                    `    r=u.urlopen(u.Request("http://127.0.0.1:${SERVICES.jupyter.containerPort}${path}",headers={"Authorization":"token "+os.environ["PROBE_TOKEN"]}),timeout=${timeoutMs / 1000});sys.exit(r.status//100)\n` +
+                    "except e.HTTPError as x:\n    sys.exit(x.code//100)\n" +
+                    "except Exception:\n    sys.exit(9)\n",
+            ],
+            [`PROBE_TOKEN=${token}`],
+        );
         return code !== undefined && code >= 1 && code <= 5 ? code * 100 : 0;
     }
 
@@ -547,7 +737,13 @@ export class DockerBackend implements Backend {
             return sshBanner(name, SERVICES.ssh.containerPort, PROBE_TIMEOUT_MS);
         }
         if (this.local && ports.ssh !== undefined) return sshBanner(PUBLISH_ADDRESS, ports.ssh, PROBE_TIMEOUT_MS);
-        return this.execSucceeds(container, ["bash", "--noprofile", "--norc", "-c", `exec 3<>/dev/tcp/127.0.0.1/${SERVICES.ssh.containerPort} && head -c 4 <&3 | grep -q SSH-`]);
+        return this.execSucceeds(container, [
+            "bash",
+            "--noprofile",
+            "--norc",
+            "-c",
+            `exec 3<>/dev/tcp/127.0.0.1/${SERVICES.ssh.containerPort} && head -c 4 <&3 | grep -q SSH-`,
+        ]);
     }
 
     private async execSucceeds(container: Dockerode.Container, cmd: string[]): Promise<boolean> {
@@ -560,7 +756,11 @@ export class DockerBackend implements Backend {
      * the image's PATH starts with ~/.local/bin, so a probe run as root from there would run a
      * `python3` the user planted with root's privileges. See {@link PROBE_EXEC}.
      */
-    private async execExitCode(container: Dockerode.Container, cmd: string[], env: string[] = []): Promise<number | undefined> {
+    private async execExitCode(
+        container: Dockerode.Container,
+        cmd: string[],
+        env: string[] = [],
+    ): Promise<number | undefined> {
         const exec = await container.exec({ ...PROBE_EXEC, Env: [...PROBE_EXEC.Env, ...env], Cmd: cmd });
         await (await exec.start({ hijack: true, stdin: false })).resume();
         for (let i = 0; i < 50; i++) {
@@ -589,9 +789,19 @@ export class DockerBackend implements Backend {
      * labels, not their names: instance "a"'s prefix also matches instance "a-app-x"'s applications.
      */
     private async applicationContainers(id: string): Promise<Dockerode.Container[]> {
-        const list = await this.docker.listContainers({ all: true, filters: { name: [`${id}-app-`], label: ["app.kubernetes.io/component=application"] } });
+        const list = await this.docker.listContainers({
+            all: true,
+            filters: { name: [`${id}-app-`], label: ["app.kubernetes.io/component=application"] },
+        });
         return list
-            .filter((c) => containerName({ workspace: c.Labels[`${LABEL_PREFIX}/workspace`], instance: c.Labels["app.kubernetes.io/instance"], owner: "" }) === id)
+            .filter(
+                (c) =>
+                    containerName({
+                        workspace: c.Labels[`${LABEL_PREFIX}/workspace`],
+                        instance: c.Labels["app.kubernetes.io/instance"],
+                        owner: "",
+                    }) === id,
+            )
             .map((c) => this.docker.getContainer(c.Id));
     }
 
@@ -602,7 +812,8 @@ export class DockerBackend implements Backend {
      */
     private async restartIfStale(app: Dockerode.Container, instanceStartedAt: string): Promise<string | undefined> {
         const info = await ignoreNotFound(app.inspect());
-        if (!info || (info.State.Running && Date.parse(info.State.StartedAt) >= Date.parse(instanceStartedAt))) return undefined;
+        if (!info || (info.State.Running && Date.parse(info.State.StartedAt) >= Date.parse(instanceStartedAt)))
+            return undefined;
         await app.restart({ t: 5 });
         return info.Name.replace(/^\//, "");
     }
@@ -616,19 +827,31 @@ export class DockerBackend implements Backend {
      * proxy does not serve one (VS Code in an image without code-server). Undefined while Jupyter
      * itself is not up yet, or when all are there.
      */
-    private async applicationsMissing(container: Dockerode.Container, ports: PublishedPorts, token: string, checks: ApplicationCheck[]): Promise<string | undefined> {
+    private async applicationsMissing(
+        container: Dockerode.Container,
+        ports: PublishedPorts,
+        token: string,
+        checks: ApplicationCheck[],
+    ): Promise<string | undefined> {
         const proxied = checks.filter((c) => c.proxied).map((c) => c.proxied as string);
         if (!proxied.length || !(await this.probeJupyter(container, ports, token))) return undefined;
-        const status = await this.probeStatus(container, ports, token, "/server-proxy/servers-info", APPLICATION_PROBE_TIMEOUT_MS);
+        const status = await this.probeStatus(
+            container,
+            ports,
+            token,
+            "/server-proxy/servers-info",
+            APPLICATION_PROBE_TIMEOUT_MS,
+        );
         if (status >= 400 && status < 500) {
             return `the image serves no applications through Jupyter (no jupyter-server-proxy): ${proxied.join(", ")} need the default image, or one built FROM it (images/README.md)`;
         }
         const served = await this.proxiedServers(container, ports, token);
         if (served && proxied.includes("vscode") && !served.includes("vscode")) {
-            return "the image has no VS Code (code-server): use the workspace's default image (its vscode variant is built for instances that list \"vscode\"), or build yours FROM compute-instance-workstation-vscode";
+            return 'the image has no VS Code (code-server): use the workspace\'s default image (its vscode variant is built for instances that list "vscode"), or build yours FROM compute-instance-workstation-vscode';
         }
         const missing = served ? proxied.filter((p) => p !== "vscode" && !served.includes(p)) : [];
-        if (missing.length) return `the image's Jupyter does not serve ${missing.join(", ")} (its jupyter_server_config.py must read CI_CUSTOM_APPLICATIONS, as the default image's does)`;
+        if (missing.length)
+            return `the image's Jupyter does not serve ${missing.join(", ")} (its jupyter_server_config.py must read CI_CUSTOM_APPLICATIONS, as the default image's does)`;
         return undefined;
     }
 
@@ -638,22 +861,33 @@ export class DockerBackend implements Backend {
      * engine, an unpublished server), where only a command inside the container can ask.
      */
     private async jupyterBase(container: Dockerode.Container, ports: PublishedPorts): Promise<string | undefined> {
-        if (this.options.reachInstancesBy === "workspace-network") return `http://${(await container.inspect()).Name.replace(/^\//, "")}:${SERVICES.jupyter.containerPort}`;
+        if (this.options.reachInstancesBy === "workspace-network")
+            return `http://${(await container.inspect()).Name.replace(/^\//, "")}:${SERVICES.jupyter.containerPort}`;
         if (this.local && ports.jupyter !== undefined) return `http://${PUBLISH_ADDRESS}:${ports.jupyter}`;
         return undefined;
     }
 
     /** The names jupyter-server-proxy serves; undefined when that cannot be asked from here (or yet). */
-    private async proxiedServers(container: Dockerode.Container, ports: PublishedPorts, token: string): Promise<string[] | undefined> {
+    private async proxiedServers(
+        container: Dockerode.Container,
+        ports: PublishedPorts,
+        token: string,
+    ): Promise<string[] | undefined> {
         const base = await this.jupyterBase(container, ports);
         if (!base) return undefined;
-        const info = (await httpJson(`${base}/server-proxy/servers-info`, { Authorization: `token ${token}` }, APPLICATION_PROBE_TIMEOUT_MS).catch(() => undefined)) as
-            { server_processes?: { name: string }[] } | undefined;
+        const info = (await httpJson(
+            `${base}/server-proxy/servers-info`,
+            { Authorization: `token ${token}` },
+            APPLICATION_PROBE_TIMEOUT_MS,
+        ).catch(() => undefined)) as { server_processes?: { name: string }[] } | undefined;
         return info?.server_processes?.map((p) => p.name);
     }
 
     /** The entry point's report on the setup scripts at this start, from its output since it started. */
-    private async setupProgress(container: Dockerode.Container, info?: Dockerode.ContainerInspectInfo): Promise<SetupProgress | undefined> {
+    private async setupProgress(
+        container: Dockerode.Container,
+        info?: Dockerode.ContainerInspectInfo,
+    ): Promise<SetupProgress | undefined> {
         const i = info ?? (await container.inspect());
         if (!i.State.Running) return undefined;
         const since = Math.floor(Date.parse(i.State.StartedAt) / 1000);
@@ -666,7 +900,10 @@ export class DockerBackend implements Backend {
         return p?.phase === "SettingUp" ? p.message : undefined;
     }
 
-    private async setupFailure(container: Dockerode.Container, info: Dockerode.ContainerInspectInfo): Promise<string | undefined> {
+    private async setupFailure(
+        container: Dockerode.Container,
+        info: Dockerode.ContainerInspectInfo,
+    ): Promise<string | undefined> {
         const p = await this.setupProgress(container, info);
         return p?.phase === "SetupFailed" ? `${SETUP_FAILED}: ${p.message}` : undefined;
     }
@@ -717,17 +954,25 @@ export class DockerBackend implements Backend {
      * kept by the workspace agent (its store), and read from there.
      */
     private async writeLabels(ref: InstanceRef, labels: Labels | undefined): Promise<void> {
-        await this.agentStore(ref.workspace).writePolicy(policyKey.labels(ref.instance), labels && Object.keys(labels).length ? labels : undefined);
+        await this.agentStore(ref.workspace).writePolicy(
+            policyKey.labels(ref.instance),
+            labels && Object.keys(labels).length ? labels : undefined,
+        );
     }
 
     private async readLabels(workspace: string | undefined, instance: string | undefined): Promise<Labels> {
         if (!workspace || !instance) return {};
-        const stored = await this.agentStore(workspace).readPolicy(policyKey.labels(instance)).catch(() => undefined);
+        const stored = await this.agentStore(workspace)
+            .readPolicy(policyKey.labels(instance))
+            .catch(() => undefined);
         return stored && typeof stored === "object" ? (stored as Labels) : {};
     }
 
     /** The token the instance answers to now: its token file, or the environment it was made with. */
-    private async currentToken(container: Dockerode.Container, info: Dockerode.ContainerInspectInfo): Promise<string | undefined> {
+    private async currentToken(
+        container: Dockerode.Container,
+        info: Dockerode.ContainerInspectInfo,
+    ): Promise<string | undefined> {
         if (info.Config.Labels?.[`${LABEL_PREFIX}/token-file`]) {
             const files = await ignoreNotFound(getFiles(container, TOKEN_FILE));
             const text = files ? Object.values(files)[0] : undefined;
@@ -753,18 +998,29 @@ export class DockerBackend implements Backend {
         }
         if (changes.labels !== undefined || changes.token !== undefined) {
             const info = await ignoreNotFound(c.inspect());
-            if (!info) throw new BackendError(`container ${id} is gone; run \`pulumi refresh\` and \`pulumi up\` to recreate it`);
-            const ref = { workspace: info.Config.Labels?.[`${LABEL_PREFIX}/workspace`] ?? "", instance: info.Config.Labels?.["app.kubernetes.io/instance"] ?? "", owner: "" };
+            if (!info)
+                throw new BackendError(
+                    `container ${id} is gone; run \`pulumi refresh\` and \`pulumi up\` to recreate it`,
+                );
+            const ref = {
+                workspace: info.Config.Labels?.[`${LABEL_PREFIX}/workspace`] ?? "",
+                instance: info.Config.Labels?.["app.kubernetes.io/instance"] ?? "",
+                owner: "",
+            };
             if (changes.labels !== undefined) await this.writeLabels(ref, changes.labels);
             if (changes.token !== undefined) await this.rotateToken(c, info, changes.token);
         }
         // Verified by reading back: a setting that did not take is an error, not silence.
         const after = await this.readRuntime(id);
-        if (!after) throw new BackendError(`container ${id} is gone; run \`pulumi refresh\` and \`pulumi up\` to recreate it`);
+        if (!after)
+            throw new BackendError(`container ${id} is gone; run \`pulumi refresh\` and \`pulumi up\` to recreate it`);
         const wrong: string[] = [];
-        if (changes.cpus !== undefined && nanoCpus(after.cpus) !== nanoCpus(changes.cpus)) wrong.push(`cpus is ${after.cpus}, expected ${changes.cpus}`);
-        if (changes.memoryGb !== undefined && memoryBytes(after.memoryGb) !== memoryBytes(changes.memoryGb)) wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
-        if (changes.labels !== undefined && stableJson(after.labels) !== stableJson(changes.labels)) wrong.push(`labels are ${JSON.stringify(after.labels)}, expected ${JSON.stringify(changes.labels)}`);
+        if (changes.cpus !== undefined && nanoCpus(after.cpus) !== nanoCpus(changes.cpus))
+            wrong.push(`cpus is ${after.cpus}, expected ${changes.cpus}`);
+        if (changes.memoryGb !== undefined && memoryBytes(after.memoryGb) !== memoryBytes(changes.memoryGb))
+            wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
+        if (changes.labels !== undefined && stableJson(after.labels) !== stableJson(changes.labels))
+            wrong.push(`labels are ${JSON.stringify(after.labels)}, expected ${JSON.stringify(changes.labels)}`);
         if (wrong.length) throw new BackendError(`the engine did not apply the update to ${id}: ${wrong.join("; ")}`);
         return after;
     }
@@ -773,10 +1029,16 @@ export class DockerBackend implements Backend {
      * A new token, live: the image re-reads its token file. Verified on a running instance by
      * asking Jupyter with the new token (and, that it no longer takes the old one).
      */
-    private async rotateToken(c: Dockerode.Container, info: Dockerode.ContainerInspectInfo, token: string): Promise<void> {
+    private async rotateToken(
+        c: Dockerode.Container,
+        info: Dockerode.ContainerInspectInfo,
+        token: string,
+    ): Promise<void> {
         const id = info.Name.replace(/^\//, "");
         if (!info.Config.Labels?.[`${LABEL_PREFIX}/token-file`]) {
-            throw new BackendError(`${id} was made from an image that reads its token only at start (image contract < ${LIVE_TOKEN_CONTRACT}); it must be replaced to change its token`);
+            throw new BackendError(
+                `${id} was made from an image that reads its token only at start (image contract < ${LIVE_TOKEN_CONTRACT}); it must be replaced to change its token`,
+            );
         }
         const old = await this.currentToken(c, info);
         await writeToken(c, token);
@@ -786,10 +1048,15 @@ export class DockerBackend implements Backend {
         const deadline = Date.now() + 15_000;
         for (;;) {
             const takesNew = await this.probeJupyter(c, state.ports, token).catch(() => false);
-            const refusesOld = old === undefined || old === token || !(await this.probeJupyter(c, state.ports, old).catch(() => false));
+            const refusesOld =
+                old === undefined ||
+                old === token ||
+                !(await this.probeJupyter(c, state.ports, old).catch(() => false));
             if (takesNew && refusesOld) return;
             if (Date.now() > deadline) {
-                throw new BackendError(`${id} did not take its new token within 15s (${takesNew ? "the old one still works" : "the new one is refused"}); check the image's token handling (images/README.md)`);
+                throw new BackendError(
+                    `${id} did not take its new token within 15s (${takesNew ? "the old one still works" : "the new one is refused"}); check the image's token handling (images/README.md)`,
+                );
             }
             await new Promise((r) => setTimeout(r, 250));
         }
@@ -803,10 +1070,12 @@ export class DockerBackend implements Backend {
         const c = this.docker.getContainer(id);
         const info = await ignoreNotFound(c.inspect());
         if (!info) throw new BackendError(`no instance ${id} on the ${this.description}`);
-        for (const app of await this.applicationContainers(id)) await ignoreNotFound(app.stop({ t: 10 })).catch(() => undefined);
+        for (const app of await this.applicationContainers(id))
+            await ignoreNotFound(app.stop({ t: 10 })).catch(() => undefined);
         if (info.State.Running || info.State.Restarting) await c.stop({ t: 10 });
         const after = await this.readRuntime(id);
-        if (!after || after.status !== "Stopped") throw new BackendError(`${id} did not stop (it is ${after?.status ?? "gone"})`);
+        if (!after || after.status !== "Stopped")
+            throw new BackendError(`${id} did not stop (it is ${after?.status ?? "gone"})`);
         return after;
     }
 
@@ -819,7 +1088,9 @@ export class DockerBackend implements Backend {
         const startedAt = (await c.inspect()).State.StartedAt;
         for (const app of await this.applicationContainers(id)) {
             await this.restartIfStale(app, startedAt).catch((e) => {
-                throw new BackendError(`${id}: its application container ${app.id.slice(0, 12)} did not start: ${reason(e)}`);
+                throw new BackendError(
+                    `${id}: its application container ${app.id.slice(0, 12)} did not start: ${reason(e)}`,
+                );
             });
         }
         const state = await this.readRuntime(id);
@@ -827,7 +1098,9 @@ export class DockerBackend implements Backend {
         const token = (await this.currentToken(c, info)) ?? "";
         const seconds = await waitUntilReady({
             what: "Jupyter",
-            probe: async () => (await this.probeJupyter(c, state.ports, token)) && (state.ports.ssh === undefined || (await this.probeSsh(c, state.ports))),
+            probe: async () =>
+                (await this.probeJupyter(c, state.ports, token)) &&
+                (state.ports.ssh === undefined || (await this.probeSsh(c, state.ports))),
             dead: async () => {
                 const now = await c.inspect();
                 return now.State.Running ? this.setupFailure(c, now) : "the container exited";
@@ -855,10 +1128,15 @@ export class DockerBackend implements Backend {
         const workspace = labels[`${LABEL_PREFIX}/workspace`];
         const instance = labels["app.kubernetes.io/instance"];
         // The agent (and its store) may be gone already, with the workspace.
-        if (workspace && instance) await this.writeLabels({ workspace, instance, owner: "" }, undefined).catch(() => undefined);
+        if (workspace && instance)
+            await this.writeLabels({ workspace, instance, owner: "" }, undefined).catch(() => undefined);
         if (image && workspace && instance) {
             const ref = { workspace, owner: labels[`${LABEL_PREFIX}/owner`] ?? "" };
-            await this.runOnHostNetwork(ref, image, removeInboundScript(workspace, instance, await this.bridgeOf(info.HostConfig.NetworkMode ?? "")));
+            await this.runOnHostNetwork(
+                ref,
+                image,
+                removeInboundScript(workspace, instance, await this.bridgeOf(info.HostConfig.NetworkMode ?? "")),
+            );
         }
     }
 
@@ -875,25 +1153,45 @@ export class DockerBackend implements Backend {
         const expected = inboundSignature(bridge, inboundPortRules(spec.networkRules, spec.ports));
         // Nothing restricted: extra rules would only be stricter, and the check costs a container.
         if (expected === "none") return true;
-        const out = await this.runOnHostNetwork(spec, spec.firewallImage, readInboundScript(spec.workspace, spec.instance, bridge));
+        const out = await this.runOnHostNetwork(
+            spec,
+            spec.firewallImage,
+            readInboundScript(spec.workspace, spec.instance, bridge),
+        );
         return /signature (\S+)/.exec(out)?.[1] === expected;
     }
 
     async removeInboundRules(spec: InboundSpec): Promise<void> {
         if (!spec.firewallImage || !(await this.workspaceNetworkExists(spec.network))) return;
-        await this.runOnHostNetwork(spec, spec.firewallImage, removeInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network)));
+        await this.runOnHostNetwork(
+            spec,
+            spec.firewallImage,
+            removeInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network)),
+        );
     }
 
     /** The inbound ranges of the published ports, as iptables rules (removed when none restrict). */
-    private async applyPortRules(spec: InstanceRef & { network: string; networkRules?: InstanceNetwork; firewallImage?: string }, ports: PublishedPorts, progress: Progress): Promise<void> {
+    private async applyPortRules(
+        spec: InstanceRef & { network: string; networkRules?: InstanceNetwork; firewallImage?: string },
+        ports: PublishedPorts,
+        progress: Progress,
+    ): Promise<void> {
         const rules = inboundPortRules(spec.networkRules, ports);
         if (!spec.firewallImage) {
-            if (rules.some(restricts)) throw new BackendError("inbound ranges on Docker need the workspace agent's image (iptables); pass the instance a Workspace");
+            if (rules.some(restricts))
+                throw new BackendError(
+                    "inbound ranges on Docker need the workspace agent's image (iptables); pass the instance a Workspace",
+                );
             return;
         }
         await this.ensureImage(spec.firewallImage, progress);
-        if (rules.some(restricts)) progress.status(`applying inbound rules for ${rules.map((r) => r.hostPort).join(", ")}`);
-        await this.runOnHostNetwork(spec, spec.firewallImage, applyInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network), rules));
+        if (rules.some(restricts))
+            progress.status(`applying inbound rules for ${rules.map((r) => r.hostPort).join(", ")}`);
+        await this.runOnHostNetwork(
+            spec,
+            spec.firewallImage,
+            applyInboundScript(spec.workspace, spec.instance, await this.bridgeOf(spec.network), rules),
+        );
     }
 
     // -- egress --------------------------------------------------------------------------------
@@ -902,7 +1200,9 @@ export class DockerBackend implements Backend {
         const bridge = await this.bridgeOf(spec.network);
         await this.ensureImage(spec.image, progress);
         const ports = await this.enginePorts(spec);
-        progress.status(`applying egress rules (${typeof spec.egress === "string" ? spec.egress : `allow ${spec.egress.allow.length} ranges`}) on ${bridge}`);
+        progress.status(
+            `applying egress rules (${typeof spec.egress === "string" ? spec.egress : `allow ${spec.egress.allow.length} ranges`}) on ${bridge}`,
+        );
         await this.runOnHostNetwork(spec, spec.image, applyEgressScript(spec.workspace, bridge, spec.egress, ports));
         return egressSignature(bridge, spec.egress, ports);
     }
@@ -916,7 +1216,11 @@ export class DockerBackend implements Backend {
     async readEgress(spec: EgressSpec): Promise<string> {
         const info = await ignoreNotFound(this.docker.getNetwork(spec.network).inspect());
         if (!info) return "none";
-        const out = await this.runOnHostNetwork(spec, spec.image, readEgressScript(spec.workspace, bridgeName(info), spec.egress));
+        const out = await this.runOnHostNetwork(
+            spec,
+            spec.image,
+            readEgressScript(spec.workspace, bridgeName(info), spec.egress),
+        );
         return /signature (\S+)/.exec(out)?.[1] ?? "partial";
     }
 
@@ -928,7 +1232,10 @@ export class DockerBackend implements Backend {
 
     private async bridgeOf(network: string): Promise<string> {
         const info = await ignoreNotFound(this.docker.getNetwork(network).inspect());
-        if (!info) throw new BackendError(`the workspace network ${network} is not on the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\``);
+        if (!info)
+            throw new BackendError(
+                `the workspace network ${network} is not on the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\``,
+            );
         return bridgeName(info);
     }
 
@@ -942,8 +1249,12 @@ export class DockerBackend implements Backend {
             await c.start();
             const { StatusCode } = (await c.wait()) as { StatusCode: number };
             const out = demux((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
-            if (StatusCode === NO_FIREWALL_EXIT) throw new NoFirewallError(`network rules on the ${this.description}: ${out.trim()}`);
-            if (StatusCode !== 0) throw new BackendError(`network rules on the ${this.description} failed (exit ${StatusCode}): ${out.trim()}`);
+            if (StatusCode === NO_FIREWALL_EXIT)
+                throw new NoFirewallError(`network rules on the ${this.description}: ${out.trim()}`);
+            if (StatusCode !== 0)
+                throw new BackendError(
+                    `network rules on the ${this.description} failed (exit ${StatusCode}): ${out.trim()}`,
+                );
             return out;
         } finally {
             await c.remove({ force: true }).catch(() => undefined);
@@ -974,17 +1285,28 @@ export class DockerBackend implements Backend {
         }
         const name = agentContainerName(spec.workspace);
         const have = await this.readAgent(spec.workspace);
-        const stale = have !== undefined && (have.image !== spec.image || have.checkIntervalSeconds !== spec.checkIntervalSeconds);
+        const stale =
+            have !== undefined &&
+            (have.image !== spec.image || have.checkIntervalSeconds !== spec.checkIntervalSeconds);
         if (have?.running && !stale) return have;
         // The store is on the volume: a new container picks up where the old one stopped.
         if (stale) await ignoreNotFound(this.docker.getContainer(name).remove({ force: true }));
         if (!have || stale) await this.docker.createContainer(agentCreateOptions(spec));
         progress.status("starting the workspace agent");
-        await this.docker.getContainer(name).start().catch((e) => {
-            if (statusCode(e) !== 304) throw new BackendError(`the workspace agent ${name} did not start on the ${this.description}: ${reason(e)}`);
-        });
+        await this.docker
+            .getContainer(name)
+            .start()
+            .catch((e) => {
+                if (statusCode(e) !== 304)
+                    throw new BackendError(
+                        `the workspace agent ${name} did not start on the ${this.description}: ${reason(e)}`,
+                    );
+            });
         const after = await this.readAgent(spec.workspace);
-        if (!after?.running) throw new BackendError(`the workspace agent ${name} exited right after it started: ${await this.logTail(this.docker.getContainer(name))}`);
+        if (!after?.running)
+            throw new BackendError(
+                `the workspace agent ${name} exited right after it started: ${await this.logTail(this.docker.getContainer(name))}`,
+            );
         return after;
     }
 
@@ -1011,11 +1333,19 @@ export class DockerBackend implements Backend {
     async repairApplications(workspace: string): Promise<string[]> {
         // Two lists for the whole workspace (the agent asks at every check); inspections only
         // for the instances that have applications.
-        const of = (component: string, all: boolean) => this.docker.listContainers({ all, filters: { label: [`${LABEL_PREFIX}/workspace=${workspace}`, `app.kubernetes.io/component=${component}`] } });
+        const of = (component: string, all: boolean) =>
+            this.docker.listContainers({
+                all,
+                filters: {
+                    label: [`${LABEL_PREFIX}/workspace=${workspace}`, `app.kubernetes.io/component=${component}`],
+                },
+            });
         const [running, apps] = await Promise.all([of("runtime", false), of("application", true)]);
         const restarted: string[] = [];
         for (const c of running) {
-            const mine = apps.filter((a) => a.Labels["app.kubernetes.io/instance"] === c.Labels["app.kubernetes.io/instance"]);
+            const mine = apps.filter(
+                (a) => a.Labels["app.kubernetes.io/instance"] === c.Labels["app.kubernetes.io/instance"],
+            );
             if (!mine.length) continue;
             const instance = await ignoreNotFound(this.docker.getContainer(c.Id).inspect());
             if (!instance?.State.Running) continue;
@@ -1033,13 +1363,15 @@ export class DockerBackend implements Backend {
             filters: { label: [`${LABEL_PREFIX}/workspace=${workspace}`, "app.kubernetes.io/component=runtime"] },
         });
         const infos = await Promise.all(list.map((c) => ignoreNotFound(this.docker.getContainer(c.Id).inspect())));
-        return infos.filter((i): i is Dockerode.ContainerInspectInfo => i !== undefined).map((info) => ({
-            instance: info.Config.Labels?.["app.kubernetes.io/instance"] ?? info.Name.replace(/^\//, ""),
-            owner: info.Config.Labels?.[`${LABEL_PREFIX}/owner`] ?? "",
-            cpus: (info.HostConfig.NanoCpus ?? 0) / 1e9,
-            gpus: (info.HostConfig.DeviceRequests ?? []).reduce((n, d) => n + (d.Count ?? 0), 0),
-            ...(info.State.Running ? {} : { stopped: true }),
-        }));
+        return infos
+            .filter((i): i is Dockerode.ContainerInspectInfo => i !== undefined)
+            .map((info) => ({
+                instance: info.Config.Labels?.["app.kubernetes.io/instance"] ?? info.Name.replace(/^\//, ""),
+                owner: info.Config.Labels?.[`${LABEL_PREFIX}/owner`] ?? "",
+                cpus: (info.HostConfig.NanoCpus ?? 0) / 1e9,
+                gpus: (info.HostConfig.DeviceRequests ?? []).reduce((n, d) => n + (d.Count ?? 0), 0),
+                ...(info.State.Running ? {} : { stopped: true }),
+            }));
     }
 
     async listInstances(workspace: string): Promise<InstanceView[]> {
@@ -1053,7 +1385,9 @@ export class DockerBackend implements Backend {
             if (!info) continue;
             const name = info.Name.replace(/^\//, "");
             // Only a running server can be asked anything: no archive read per stopped instance at every check.
-            const token = info.State.Running ? await this.currentToken(this.docker.getContainer(c.Id), info).catch(() => undefined) : undefined;
+            const token = info.State.Running
+                ? await this.currentToken(this.docker.getContainer(c.Id), info).catch(() => undefined)
+                : undefined;
             views.push({
                 instance: info.Config.Labels?.["app.kubernetes.io/instance"] ?? name,
                 owner: info.Config.Labels?.[`${LABEL_PREFIX}/owner`] ?? "",
@@ -1074,7 +1408,10 @@ export class DockerBackend implements Backend {
  * whether the agent runs or not. Removing a policy writes `null` (an archive cannot delete).
  */
 class DockerAgentStore implements AgentStore {
-    constructor(private readonly container: Dockerode.Container, private readonly where: string) {}
+    constructor(
+        private readonly container: Dockerode.Container,
+        private readonly where: string,
+    ) {}
 
     async writePolicy(key: string, value: unknown): Promise<void> {
         await this.put(`policies/${key}.json`, value === undefined ? null : value);
@@ -1127,7 +1464,9 @@ class DockerAgentStore implements AgentStore {
 
     private failure(e: unknown): Error {
         if (statusCode(e) === 404) {
-            return new BackendError(`the workspace agent's container is missing on the ${this.where}; run \`pulumi refresh\` and \`pulumi up\` to re-create it`);
+            return new BackendError(
+                `the workspace agent's container is missing on the ${this.where}; run \`pulumi refresh\` and \`pulumi up\` to re-create it`,
+            );
         }
         return new BackendError(`could not reach the workspace agent's store on the ${this.where}: ${reason(e)}`);
     }
@@ -1196,7 +1535,9 @@ function envOf(info: Dockerode.ContainerInspectInfo, name: string): string | und
 async function writeSetupScripts(container: Dockerode.Container, scripts: SetupScripts): Promise<void> {
     const dir = SETUP_DIR.slice(0, SETUP_DIR.lastIndexOf("/"));
     const sub = SETUP_DIR.slice(dir.length + 1);
-    const files = SCRIPT_KINDS.flatMap((k) => (scripts[k] ? [{ name: `${sub}/${k}.sh`, body: scripts[k].content, mode: 0o500 }] : []));
+    const files = SCRIPT_KINDS.flatMap((k) =>
+        scripts[k] ? [{ name: `${sub}/${k}.sh`, body: scripts[k].content, mode: 0o500 }] : [],
+    );
     await putFiles(container, dir, files);
 }
 

@@ -4,11 +4,30 @@
  */
 import type Dockerode from "dockerode";
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
-import { PUBLIC_BIND_ADDRESS, PUBLISH_ADDRESS, PublishedPorts, SERVICES, ServiceName, publishedServices, servicesFor } from "../../spec/endpoints";
+import {
+    PUBLIC_BIND_ADDRESS,
+    PUBLISH_ADDRESS,
+    PublishedPorts,
+    SERVICES,
+    ServiceName,
+    publishedServices,
+    servicesFor,
+} from "../../model/endpoints";
 import { PortRule, restricts } from "./firewall";
-import { CustomApplication, InstanceNetwork, customApplicationsEnv } from "../../spec/schema";
+import { CustomApplication, InstanceNetwork, customApplicationsEnv } from "../../model/schema";
 
-import { AGENT_STATE_DIR, Component, assignedUserLabels, HOME_DIR, INSTANCE_UID, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
+import {
+    AGENT_STATE_DIR,
+    Component,
+    assignedUserLabels,
+    HOME_DIR,
+    INSTANCE_UID,
+    LABEL_PREFIX,
+    MANAGED_BY,
+    TEMP_DISK_DIR,
+    TOKEN_FILE,
+    USER_FILES_DIR,
+} from "../layout";
 
 /** Capabilities of the entry point only: ownership of the mount points, then setuid to the user. */
 export const STARTUP_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"] as const;
@@ -18,7 +37,11 @@ export { LABEL_PREFIX };
 const GiB = 1024 ** 3;
 
 /** Labels every object gets: the `app.kubernetes.io/*` set plus our own for lookups. */
-export function labelsFor(ref: Ownership & { instance?: string }, component: Component, extra: Record<string, string> = {}): Record<string, string> {
+export function labelsFor(
+    ref: Ownership & { instance?: string },
+    component: Component,
+    extra: Record<string, string> = {},
+): Record<string, string> {
     return {
         "app.kubernetes.io/name": "compute-instance",
         ...(ref.instance ? { "app.kubernetes.io/instance": ref.instance } : {}),
@@ -39,7 +62,6 @@ export function containerName(ref: InstanceRef): string {
 export function applicationContainerName(ref: InstanceRef, app: string): string {
     return `${containerName(ref)}-app-${app}`;
 }
-
 
 /**
  * A custom application's own container: in the instance's network namespace (so Jupyter reaches
@@ -121,7 +143,11 @@ function portKey(service: ServiceName): string {
  * `tokenFile`: the image reads its token from a file (contract 3), which the backend writes before
  * the container starts; the environment then holds no token (a rotation would leave it stale).
  */
-export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts, tokenFile = false): Dockerode.ContainerCreateOptions {
+export function containerCreateOptions(
+    spec: RuntimeSpec,
+    ports: PublishedPorts,
+    tokenFile = false,
+): Dockerode.ContainerCreateOptions {
     const services = servicesFor(spec.applications, spec.ssh !== null);
     const exposed: Record<string, object> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
@@ -139,12 +165,16 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts,
         Image: spec.image,
         Hostname: spec.instance,
         Env: [
-            ...Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`),
+            ...Object.entries(spec.env)
+                .sort(([a], [b]) => (a < b ? -1 : 1))
+                .map(([k, v]) => `${k}=${v}`),
             `CI_APPLICATIONS=${spec.applications.join(",")}`,
             tokenFile ? `CI_TOKEN_FILE=${TOKEN_FILE}` : `JUPYTER_TOKEN=${spec.token}`,
             // A public key: the entry point writes it, root-owned, where sshd looks for keys.
             ...(spec.ssh ? [`CI_SSH_AUTHORIZED_KEY=${spec.ssh.publicKey}`] : []),
-            ...(spec.customApplications?.length ? [`CI_CUSTOM_APPLICATIONS=${JSON.stringify(customApplicationsEnv(spec.customApplications))}`] : []),
+            ...(spec.customApplications?.length
+                ? [`CI_CUSTOM_APPLICATIONS=${JSON.stringify(customApplicationsEnv(spec.customApplications))}`]
+                : []),
             // The scripts themselves are files the backend writes before the container starts.
             ...(spec.setupScripts ? [`CI_SETUP_TIMEOUT=${spec.setupScripts.timeoutSeconds}`] : []),
         ],
@@ -157,7 +187,9 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts,
             [`${LABEL_PREFIX}/temp-disk-gb`]: String(spec.tempDiskGb),
             ...assignedUserLabels(spec),
             ...(tokenFile ? { [`${LABEL_PREFIX}/token-file`]: TOKEN_FILE } : {}),
-            ...(spec.firewallImage && inboundPortRules(spec.networkRules, ports).some(restricts) ? { [`${LABEL_PREFIX}/firewall-image`]: spec.firewallImage } : {}),
+            ...(spec.firewallImage && inboundPortRules(spec.networkRules, ports).some(restricts)
+                ? { [`${LABEL_PREFIX}/firewall-image`]: spec.firewallImage }
+                : {}),
         }),
         HostConfig: {
             NanoCpus: nanoCpus(spec.cpus),
@@ -193,20 +225,34 @@ export function containerCreateOptions(spec: RuntimeSpec, ports: PublishedPorts,
  */
 export function inboundPortRules(rules: InstanceNetwork | undefined, ports: PublishedPorts): PortRule[] {
     if (!rules?.publicBind || !rules.inbound) return [];
-    return rules.inbound.flatMap((r) => (ports[r.service] !== undefined ? [{ hostPort: ports[r.service] as number, from: r.from }] : []));
+    return rules.inbound.flatMap((r) =>
+        ports[r.service] !== undefined ? [{ hostPort: ports[r.service] as number, from: r.from }] : [],
+    );
 }
 
 /** Docker's container state → Azure's instance state. */
-export function statusFromDocker(state: { Status?: string; Running?: boolean; Restarting?: boolean }): import("../backend").InstanceStatus {
+export function statusFromDocker(state: {
+    Status?: string;
+    Running?: boolean;
+    Restarting?: boolean;
+}): import("../backend").InstanceStatus {
     switch (state.Status) {
-        case "created": return "Creating";
-        case "running": return "Running";
-        case "restarting": return "Restarting";
-        case "paused": return "Stopped";
-        case "exited": return "Stopped";
-        case "removing": return "Deleting";
-        case "dead": return "Unusable";
-        default: return "Unknown";
+        case "created":
+            return "Creating";
+        case "running":
+            return "Running";
+        case "restarting":
+            return "Restarting";
+        case "paused":
+            return "Stopped";
+        case "exited":
+            return "Stopped";
+        case "removing":
+            return "Deleting";
+        case "dead":
+            return "Unusable";
+        default:
+            return "Unknown";
     }
 }
 
@@ -234,7 +280,9 @@ export function agentCreateOptions(spec: AgentSpec): Dockerode.ContainerCreateOp
             `CI_AGENT_BACKEND=${JSON.stringify({ kind: "docker", host: `unix://${ENGINE_SOCKET}` })}`,
             `CI_AGENT_CHECK_INTERVAL_SECONDS=${spec.checkIntervalSeconds}`,
         ],
-        Labels: labelsFor(spec, "agent", { [`${LABEL_PREFIX}/check-interval-seconds`]: String(spec.checkIntervalSeconds) }),
+        Labels: labelsFor(spec, "agent", {
+            [`${LABEL_PREFIX}/check-interval-seconds`]: String(spec.checkIntervalSeconds),
+        }),
         HostConfig: {
             Mounts: [
                 // Stopping and starting containers is what the agent is for: it needs the engine.
@@ -270,7 +318,12 @@ export function bridgeName(info: { Id: string; Options?: Record<string, string> 
  * else. Legacy iptables takes a lock file under /run: a tmpfs there lets it run on the read-only
  * root; `hostLock` puts the host's own lock file there, so the engine's changes and ours take turns.
  */
-export function firewallCreateOptions(ref: Ownership, image: string, script: string, opts: { hostLock: boolean } = { hostLock: true }): Dockerode.ContainerCreateOptions {
+export function firewallCreateOptions(
+    ref: Ownership,
+    image: string,
+    script: string,
+    opts: { hostLock: boolean } = { hostLock: true },
+): Dockerode.ContainerCreateOptions {
     return {
         Image: image,
         Entrypoint: ["sh", "-c"],
@@ -285,7 +338,9 @@ export function firewallCreateOptions(ref: Ownership, image: string, script: str
             Memory: 64 * 1024 ** 2,
             Tmpfs: { "/run": "rw,nosuid,nodev,noexec,size=1m" },
             // A bind mount of a path that does not exist fails the create (never makes a directory there).
-            ...(opts.hostLock ? { Mounts: [{ Type: "bind" as const, Source: XTABLES_LOCK, Target: XTABLES_LOCK }] } : {}),
+            ...(opts.hostLock
+                ? { Mounts: [{ Type: "bind" as const, Source: XTABLES_LOCK, Target: XTABLES_LOCK }] }
+                : {}),
         },
     };
 }

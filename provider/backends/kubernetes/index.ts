@@ -7,22 +7,57 @@ import type * as k8s from "@kubernetes/client-node";
 import { createHash, randomBytes } from "crypto";
 import { stableJson } from "../../changes";
 import {
-    AgentSpec, AgentState, EgressSpec, InboundSpec, AgentStore, Backend, BackendError, CAPABILITIES, Capacity, KeptForInspectionError, DiskState, InstanceRef, InstanceStatus, InstanceView, LiveChanges,
-    Ownership, RuntimeSpec, RuntimeState, UserFilesClaim, UserFilesRelease,
+    AgentSpec,
+    AgentState,
+    EgressSpec,
+    InboundSpec,
+    AgentStore,
+    Backend,
+    BackendError,
+    CAPABILITIES,
+    Capacity,
+    KeptForInspectionError,
+    DiskState,
+    InstanceRef,
+    InstanceStatus,
+    InstanceView,
+    LiveChanges,
+    Ownership,
+    RuntimeSpec,
+    RuntimeState,
+    UserFilesClaim,
+    UserFilesRelease,
 } from "../backend";
 import { Progress } from "../../progress";
 import { waitUntilReady } from "../../readiness";
-import { PublishedPorts, SERVICES, ServiceName } from "../../spec/endpoints";
+import { PublishedPorts, SERVICES, ServiceName } from "../../model/endpoints";
 import { LABEL_PREFIX, ownerKey, parseStoredJson } from "../layout";
 import {
-    FIELD_MANAGER, KubeObject, USER_LABELS_ANNOTATION, agentManifests, userLabelsOf, egressPolicyManifest, egressPolicyName, instancePolicyManifest, podJupyterUrl, agentMemoryName, agentName, agentPoliciesName, containerResources, namespaceManifest, pvcManifest, runtimeManifests, runtimeName,
-    workspacePolicyManifest, WORKSTATION_CONTAINER,
+    FIELD_MANAGER,
+    KubeObject,
+    USER_LABELS_ANNOTATION,
+    agentManifests,
+    userLabelsOf,
+    egressPolicyManifest,
+    egressPolicyName,
+    instancePolicyManifest,
+    podJupyterUrl,
+    agentMemoryName,
+    agentName,
+    agentPoliciesName,
+    containerResources,
+    namespaceManifest,
+    pvcManifest,
+    runtimeManifests,
+    runtimeName,
+    workspacePolicyManifest,
+    WORKSTATION_CONTAINER,
 } from "./manifests";
 import { parseCpu, parseMemoryGb } from "./quantity";
 import { PodLike, resizeProgress } from "./resize";
-import { labelsPatch } from "../../spec/labels";
-import type { QuotaUse } from "../../spec/quota";
-import { SetupProgress, setupProgressFromLog, setupSeconds } from "../../spec/setup";
+import { labelsPatch } from "../../model/labels";
+import type { QuotaUse } from "../../model/quota";
+import { SetupProgress, setupProgressFromLog, setupSeconds } from "../../model/setup";
 
 export interface KubernetesTarget {
     namespace: string;
@@ -56,11 +91,14 @@ const REQUIRED_ACCESS: { group: string; resource: string; verb: string; subresou
     // What an assigned user's Role grants: RBAC lets no one grant what they do not hold.
     { group: "", resource: "pods", verb: "get" },
     { group: "", resource: "pods", subresource: "log", verb: "get" },
-    ...["get", "create"].flatMap((verb) => ["portforward", "exec"].map((subresource) => ({ group: "", resource: "pods", subresource, verb }))),
+    ...["get", "create"].flatMap((verb) =>
+        ["portforward", "exec"].map((subresource) => ({ group: "", resource: "pods", subresource, verb })),
+    ),
 ];
 
 export function statusCode(e: unknown): number | undefined {
-    if (typeof e === "object" && e !== null && "code" in e && typeof (e as { code: unknown }).code === "number") return (e as { code: number }).code;
+    if (typeof e === "object" && e !== null && "code" in e && typeof (e as { code: unknown }).code === "number")
+        return (e as { code: number }).code;
     return undefined;
 }
 
@@ -70,8 +108,11 @@ export function reason(e: unknown): string {
         const body = (e as { body: unknown }).body;
         try {
             const parsed = typeof body === "string" ? JSON.parse(body) : body;
-            if (parsed && typeof parsed === "object" && "message" in parsed) return String((parsed as { message: unknown }).message);
-        } catch { /* not JSON */ }
+            if (parsed && typeof parsed === "object" && "message" in parsed)
+                return String((parsed as { message: unknown }).message);
+        } catch {
+            /* not JSON */
+        }
     }
     if (e instanceof Error) {
         const cause = (e as { cause?: { code?: string } }).cause;
@@ -123,10 +164,19 @@ export class KubernetesBackend implements Backend {
             else this.kc.loadFromDefault();
             if (target.context) this.kc.setCurrentContext(target.context);
         } catch (e) {
-            throw new BackendError(`cannot load the kubeconfig ${target.kubeconfig ?? "(KUBECONFIG or ~/.kube/config)"}: ${reason(e)}`, "backend.kubernetes.kubeconfig");
+            throw new BackendError(
+                `cannot load the kubeconfig ${target.kubeconfig ?? "(KUBECONFIG or ~/.kube/config)"}: ${reason(e)}`,
+                "backend.kubernetes.kubeconfig",
+            );
         }
         if (target.context && !this.kc.getContextObject(target.context)) {
-            throw new BackendError(`no context "${target.context}" in the kubeconfig; it has: ${this.kc.getContexts().map((c) => c.name).join(", ")}`, "backend.kubernetes.context");
+            throw new BackendError(
+                `no context "${target.context}" in the kubeconfig; it has: ${this.kc
+                    .getContexts()
+                    .map((c) => c.name)
+                    .join(", ")}`,
+                "backend.kubernetes.context",
+            );
         }
         this.ns = target.namespace;
         const server = this.kc.getCurrentCluster()?.server ?? "(no cluster in the kubeconfig)";
@@ -137,15 +187,30 @@ export class KubernetesBackend implements Backend {
         return this.kc.makeApiClient(type as unknown as k8s.ApiConstructor<T>);
     }
 
-    private get core() { return this.api(this.lib.CoreV1Api); }
-    private get apps() { return this.api(this.lib.AppsV1Api); }
-    private get networking() { return this.api(this.lib.NetworkingV1Api); }
-    private get rbac() { return this.api(this.lib.RbacAuthorizationV1Api); }
+    private get core() {
+        return this.api(this.lib.CoreV1Api);
+    }
+    private get apps() {
+        return this.api(this.lib.AppsV1Api);
+    }
+    private get networking() {
+        return this.api(this.lib.NetworkingV1Api);
+    }
+    private get rbac() {
+        return this.api(this.lib.RbacAuthorizationV1Api);
+    }
 
     /** Server-side apply of a whole object under this project's field manager. */
     async apply(obj: KubeObject, dryRun = false): Promise<KubeObject> {
         const objects = this.lib.KubernetesObjectApi.makeApiClient(this.kc);
-        const applied = await objects.patch(toClientShape(obj) as k8s.KubernetesObject, undefined, dryRun ? "All" : undefined, FIELD_MANAGER, true, this.lib.PatchStrategy.ServerSideApply);
+        const applied = await objects.patch(
+            toClientShape(obj) as k8s.KubernetesObject,
+            undefined,
+            dryRun ? "All" : undefined,
+            FIELD_MANAGER,
+            true,
+            this.lib.PatchStrategy.ServerSideApply,
+        );
         return fromClientShape(applied as KubeObject);
     }
 
@@ -155,7 +220,14 @@ export class KubernetesBackend implements Backend {
      */
     private async patchFields(obj: KubeObject): Promise<void> {
         const objects = this.lib.KubernetesObjectApi.makeApiClient(this.kc);
-        await objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, this.lib.PatchStrategy.StrategicMergePatch);
+        await objects.patch(
+            obj as k8s.KubernetesObject,
+            undefined,
+            undefined,
+            FIELD_MANAGER,
+            undefined,
+            this.lib.PatchStrategy.StrategicMergePatch,
+        );
     }
 
     private async applyAll(objects: KubeObject[], what: string): Promise<void> {
@@ -163,7 +235,9 @@ export class KubernetesBackend implements Backend {
             try {
                 await this.apply(o);
             } catch (e) {
-                throw new BackendError(`${what}: ${o.kind} ${o.metadata.name} was refused by the ${this.description}: ${reason(e)}`);
+                throw new BackendError(
+                    `${what}: ${o.kind} ${o.metadata.name} was refused by the ${this.description}: ${reason(e)}`,
+                );
             }
         }
     }
@@ -184,10 +258,18 @@ export class KubernetesBackend implements Backend {
         try {
             await Promise.race([
                 version.getCode(),
-                new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${PING_TIMEOUT_MS / 1000}s`)), PING_TIMEOUT_MS).unref()),
+                new Promise((_, reject) =>
+                    setTimeout(
+                        () => reject(new Error(`no answer within ${PING_TIMEOUT_MS / 1000}s`)),
+                        PING_TIMEOUT_MS,
+                    ).unref(),
+                ),
             ]);
         } catch (e) {
-            throw new BackendError(`${this.description} does not answer (${reason(e)}); check the kubeconfig`, "backend");
+            throw new BackendError(
+                `${this.description} does not answer (${reason(e)}); check the kubeconfig`,
+                "backend",
+            );
         }
         await this.checkAccess();
         await this.checkStorageClass();
@@ -196,21 +278,34 @@ export class KubernetesBackend implements Backend {
     /** At preview: the namespace exists or can be made, and every verb the provider uses is allowed. */
     private async checkAccess(): Promise<void> {
         const authz = this.api(this.lib.AuthorizationV1Api);
-        const can = async (a: { group: string; resource: string; verb: string; subresource?: string }, namespace?: string) =>
-            (await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { ...a, namespace } } } })).status?.allowed === true;
+        const can = async (
+            a: { group: string; resource: string; verb: string; subresource?: string },
+            namespace?: string,
+        ) =>
+            (await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { ...a, namespace } } } }))
+                .status?.allowed === true;
         const exists = await ignoreNotFound(this.core.readNamespace({ name: this.ns })).catch((e) => {
             if (statusCode(e) === 403) return "forbidden" as const;
             throw e;
         });
         if (!exists || exists === "forbidden") {
             if (!exists && !(await can({ group: "", resource: "namespaces", verb: "create" }))) {
-                throw new BackendError(`namespace "${this.ns}" does not exist and ${this.whoAmI()} may not create it; create it or pick an existing one`, "backend.kubernetes.namespace");
+                throw new BackendError(
+                    `namespace "${this.ns}" does not exist and ${this.whoAmI()} may not create it; create it or pick an existing one`,
+                    "backend.kubernetes.namespace",
+                );
             }
         }
         const allowed = await Promise.all(REQUIRED_ACCESS.map((a) => can(a, this.ns)));
-        const denied = REQUIRED_ACCESS.filter((_, i) => !allowed[i]).map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}${a.subresource ? `/${a.subresource}` : ""}`);
+        const denied = REQUIRED_ACCESS.filter((_, i) => !allowed[i]).map(
+            (a) =>
+                `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}${a.subresource ? `/${a.subresource}` : ""}`,
+        );
         if (denied.length) {
-            throw new BackendError(`forbidden by RBAC for ${this.whoAmI()} in namespace "${this.ns}": ${denied.join(", ")}`, "backend.kubernetes");
+            throw new BackendError(
+                `forbidden by RBAC for ${this.whoAmI()} in namespace "${this.ns}": ${denied.join(", ")}`,
+                "backend.kubernetes",
+            );
         }
     }
 
@@ -221,10 +316,19 @@ export class KubernetesBackend implements Backend {
     private async checkStorageClass(): Promise<void> {
         const storage = this.api(this.lib.StorageV1Api);
         if (this.target.storageClass) {
-            const sc = await ignoreNotFound(storage.readStorageClass({ name: this.target.storageClass })).catch(() => "unreadable");
+            const sc = await ignoreNotFound(storage.readStorageClass({ name: this.target.storageClass })).catch(
+                () => "unreadable",
+            );
             if (!sc) {
-                const names = (await storage.listStorageClass().catch(() => ({ items: [] as k8s.V1StorageClass[] }))).items.map((s) => s.metadata?.name).join(", ");
-                throw new BackendError(`storage class "${this.target.storageClass}" does not exist; the cluster has: ${names || "none"}`, "backend.kubernetes.storageClass");
+                const names = (
+                    await storage.listStorageClass().catch(() => ({ items: [] as k8s.V1StorageClass[] }))
+                ).items
+                    .map((s) => s.metadata?.name)
+                    .join(", ");
+                throw new BackendError(
+                    `storage class "${this.target.storageClass}" does not exist; the cluster has: ${names || "none"}`,
+                    "backend.kubernetes.storageClass",
+                );
             }
         }
     }
@@ -238,8 +342,16 @@ export class KubernetesBackend implements Backend {
             if (statusCode(e) === 403) return { cpus: Infinity, memoryGb: Infinity, gpus: Infinity };
             throw e;
         }
-        const nodes = list.items.filter((n) => !n.spec?.unschedulable && n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
-        const best: Capacity = { cpus: 0, memoryGb: 0, gpus: 0, noGpus: "has no schedulable node that advertises nvidia.com/gpu (GPU nodes need the NVIDIA device plugin)" };
+        const nodes = list.items.filter(
+            (n) =>
+                !n.spec?.unschedulable && n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        );
+        const best: Capacity = {
+            cpus: 0,
+            memoryGb: 0,
+            gpus: 0,
+            noGpus: "has no schedulable node that advertises nvidia.com/gpu (GPU nodes need the NVIDIA device plugin)",
+        };
         for (const n of nodes) {
             const a = n.status?.allocatable ?? {};
             best.cpus = Math.max(best.cpus, parseCpu(a.cpu ?? "0"));
@@ -260,7 +372,9 @@ export class KubernetesBackend implements Backend {
     }
 
     async buildImage(image: string): Promise<{ id: string }> {
-        throw new BackendError(`${this.description} cannot build images: push ${image} to a registry the nodes pull from (or load it into the nodes), or set the workspace's image`);
+        throw new BackendError(
+            `${this.description} cannot build images: push ${image} to a registry the nodes pull from (or load it into the nodes), or set the workspace's image`,
+        );
     }
 
     // -- workspace -----------------------------------------------------------------------------
@@ -284,33 +398,59 @@ export class KubernetesBackend implements Backend {
 
     async createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<UserFilesClaim> {
         await this.ensureNamespace();
-        const existing = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
+        const existing = await ignoreNotFound(
+            this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }),
+        );
         if (existing) {
             if (existing.metadata?.labels?.[`${LABEL_PREFIX}/workspace`] !== ref.workspace) {
-                throw new BackendError(`claim "${name}" exists in namespace ${this.ns} but is not the user files of workspace "${ref.workspace}"; remove or rename it`);
+                throw new BackendError(
+                    `claim "${name}" exists in namespace ${this.ns} but is not the user files of workspace "${ref.workspace}"; remove or rename it`,
+                );
             }
             const createdBy = existing.metadata?.annotations?.[`${LABEL_PREFIX}/owner`];
             await this.referenceUserFiles(ref, name);
             if (createdBy === ref.owner) return { adopted: false, createdBy };
             return { adopted: true, ...(createdBy ? { createdBy } : {}) };
         }
-        await this.applyAll([pvcManifest({ name, namespace: this.ns, ref, component: "user-files", sizeGb, accessMode: "ReadWriteMany", storageClass: this.target.storageClass })], "creating the user files");
+        await this.applyAll(
+            [
+                pvcManifest({
+                    name,
+                    namespace: this.ns,
+                    ref,
+                    component: "user-files",
+                    sizeGb,
+                    accessMode: "ReadWriteMany",
+                    storageClass: this.target.storageClass,
+                }),
+            ],
+            "creating the user files",
+        );
         await this.referenceUserFiles(ref, name);
         return { adopted: false, createdBy: ref.owner };
     }
 
     /** The stacks whose workspace uses a claim are annotations on it: each adds and removes its own. */
     private async referenceUserFiles(ref: Ownership, name: string): Promise<void> {
-        await this.patchFields({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: this.ns, annotations: { [userFilesReference(ref.owner)]: ref.owner } } });
+        await this.patchFields({
+            apiVersion: "v1",
+            kind: "PersistentVolumeClaim",
+            metadata: { name, namespace: this.ns, annotations: { [userFilesReference(ref.owner)]: ref.owner } },
+        });
     }
 
     async userFilesUsers(name: string): Promise<string[]> {
         const pvc = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
-        return Object.entries(pvc?.metadata?.annotations ?? {}).filter(([k, v]) => k.startsWith(USER_FILES_REFERENCE_PREFIX) && v).map(([, v]) => v);
+        return Object.entries(pvc?.metadata?.annotations ?? {})
+            .filter(([k, v]) => k.startsWith(USER_FILES_REFERENCE_PREFIX) && v)
+            .map(([, v]) => v);
     }
 
     async userFilesExists(name: string): Promise<boolean> {
-        return (await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }))) !== undefined;
+        return (
+            (await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }))) !==
+            undefined
+        );
     }
 
     async releaseUserFiles(ref: Ownership, name: string, deleteIfUnused: boolean): Promise<UserFilesRelease> {
@@ -318,7 +458,11 @@ export class KubernetesBackend implements Backend {
         if (!pvc) return { deleted: false };
         const mine = userFilesReference(ref.owner);
         if (pvc.metadata?.annotations?.[mine] !== undefined) {
-            await this.patchFields({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: this.ns, annotations: { [mine]: null as unknown as string } } });
+            await this.patchFields({
+                apiVersion: "v1",
+                kind: "PersistentVolumeClaim",
+                metadata: { name, namespace: this.ns, annotations: { [mine]: null as unknown as string } },
+            });
         }
         if (!deleteIfUnused) return { deleted: false };
         const stacks = Object.entries(pvc.metadata?.annotations ?? {})
@@ -340,7 +484,10 @@ export class KubernetesBackend implements Backend {
     }
 
     async workspaceNetworkExists(name: string): Promise<boolean> {
-        return (await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name, namespace: this.ns }))) !== undefined;
+        return (
+            (await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name, namespace: this.ns }))) !==
+            undefined
+        );
     }
 
     async deleteWorkspaceNetwork(name: string): Promise<void> {
@@ -348,18 +495,41 @@ export class KubernetesBackend implements Backend {
         if (!policy) return;
         // Instances of other stacks of the same workspace keep it.
         const workspace = policy.metadata?.labels?.[`${LABEL_PREFIX}/workspace`];
-        const others = await this.apps.listNamespacedStatefulSet({ namespace: this.ns, labelSelector: `${LABEL_PREFIX}/workspace=${workspace}` });
+        const others = await this.apps.listNamespacedStatefulSet({
+            namespace: this.ns,
+            labelSelector: `${LABEL_PREFIX}/workspace=${workspace}`,
+        });
         if (others.items.length) return;
         await ignoreNotFound(this.networking.deleteNamespacedNetworkPolicy({ name, namespace: this.ns }));
     }
 
     // -- disks ---------------------------------------------------------------------------------
 
-    async createDisk(ref: InstanceRef, kind: "os" | "temp", sizeGb: number, name: string, labels: Record<string, string> = {}): Promise<DiskState> {
+    async createDisk(
+        ref: InstanceRef,
+        kind: "os" | "temp",
+        sizeGb: number,
+        name: string,
+        labels: Record<string, string> = {},
+    ): Promise<DiskState> {
         // The temp disk is an emptyDir in the pod: nothing exists apart from the pod.
         if (kind === "os") {
             await this.ensureNamespace();
-            await this.applyAll([pvcManifest({ name, namespace: this.ns, ref, component: "os-disk", sizeGb, accessMode: "ReadWriteOnce", storageClass: this.target.storageClass, labels })], "creating the OS disk");
+            await this.applyAll(
+                [
+                    pvcManifest({
+                        name,
+                        namespace: this.ns,
+                        ref,
+                        component: "os-disk",
+                        sizeGb,
+                        accessMode: "ReadWriteOnce",
+                        storageClass: this.target.storageClass,
+                        labels,
+                    }),
+                ],
+                "creating the OS disk",
+            );
         }
         return { name, sizeGb };
     }
@@ -374,14 +544,19 @@ export class KubernetesBackend implements Backend {
     async resizeDisk(name: string, sizeGb: number): Promise<void> {
         if (/-temp-[0-9a-f]+$/.test(name)) return;
         const pvc = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
-        if (!pvc) throw new BackendError(`OS disk ${name} is gone from the ${this.description}; run \`pulumi refresh\``);
+        if (!pvc)
+            throw new BackendError(`OS disk ${name} is gone from the ${this.description}; run \`pulumi refresh\``);
         try {
             await this.patchFields({
-                apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name, namespace: this.ns, annotations: { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) } },
+                apiVersion: "v1",
+                kind: "PersistentVolumeClaim",
+                metadata: { name, namespace: this.ns, annotations: { [`${LABEL_PREFIX}/size-gb`]: String(sizeGb) } },
                 spec: { resources: { requests: { storage: `${sizeGb}Gi` } } },
             });
         } catch (e) {
-            throw new BackendError(`could not grow OS disk ${name} to ${sizeGb} GiB: ${reason(e)} (the storage class must allow volume expansion)`);
+            throw new BackendError(
+                `could not grow OS disk ${name} to ${sizeGb} GiB: ${reason(e)} (the storage class must allow volume expansion)`,
+            );
         }
     }
 
@@ -390,7 +565,12 @@ export class KubernetesBackend implements Backend {
         await this.removeOrphanRuntimes(name);
         await ignoreNotFound(this.core.deleteNamespacedPersistentVolumeClaim({ name, namespace: this.ns }));
         // The claim lingers while a pod still uses it (pvc-protection): wait, as Docker's volume removal does.
-        await this.waitUntilGone(name, "claim", () => ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns })), 60);
+        await this.waitUntilGone(
+            name,
+            "claim",
+            () => ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns })),
+            60,
+        );
     }
 
     /**
@@ -399,14 +579,20 @@ export class KubernetesBackend implements Backend {
      * never would be, and their pod would hold the claim (pvc-protection) for good.
      */
     private async removeOrphanRuntimes(claim: string): Promise<void> {
-        const pvc = await ignoreNotFound(this.core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: this.ns }));
+        const pvc = await ignoreNotFound(
+            this.core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: this.ns }),
+        );
         const owner = pvc?.metadata?.annotations?.[`${LABEL_PREFIX}/owner`];
         const workspace = pvc?.metadata?.labels?.[`${LABEL_PREFIX}/workspace`];
         if (!owner || !workspace) return;
-        const list = await this.apps.listNamespacedStatefulSet({ namespace: this.ns, labelSelector: `${LABEL_PREFIX}/workspace=${workspace},app.kubernetes.io/component=runtime` });
+        const list = await this.apps.listNamespacedStatefulSet({
+            namespace: this.ns,
+            labelSelector: `${LABEL_PREFIX}/workspace=${workspace},app.kubernetes.io/component=runtime`,
+        });
         for (const s of list.items) {
             const mounts = s.spec?.template?.spec?.volumes?.some((v) => v.persistentVolumeClaim?.claimName === claim);
-            if (mounts && s.metadata?.annotations?.[`${LABEL_PREFIX}/owner`] === owner && s.metadata.name) await this.deleteRuntime(s.metadata.name);
+            if (mounts && s.metadata?.annotations?.[`${LABEL_PREFIX}/owner`] === owner && s.metadata.name)
+                await this.deleteRuntime(s.metadata.name);
         }
     }
 
@@ -430,8 +616,11 @@ export class KubernetesBackend implements Backend {
                 what: `pod ${name}-0`,
                 // The pod Ready, and the StatefulSet saying so (what `kubectl get` shows).
                 probe: async () =>
-                    (await this.podOf(name))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true
-                    && ((await this.apps.readNamespacedStatefulSet({ name, namespace: this.ns })).status?.readyReplicas ?? 0) >= 1,
+                    (await this.podOf(name))?.status?.conditions?.some(
+                        (c) => c.type === "Ready" && c.status === "True",
+                    ) === true &&
+                    ((await this.apps.readNamespacedStatefulSet({ name, namespace: this.ns })).status?.readyReplicas ??
+                        0) >= 1,
                 dead: async () => this.podTrouble(name),
                 phase: async () => {
                     const pod = await this.podOf(name);
@@ -451,13 +640,15 @@ export class KubernetesBackend implements Backend {
             if (e instanceof Error && e.message.includes("SetupFailed: ")) {
                 throw new KeptForInspectionError(
                     `${e.message}\nThe pod ${name}-0 is left running for inspection (kubectl exec -it -n ${this.ns} ${name}-0 -- bash; the script's output is in ` +
-                    `~/.compute-instance/setup/); it is in the stack's state: the next \`pulumi up\` replaces it and \`pulumi destroy\` removes it.`,
+                        `~/.compute-instance/setup/); it is in the stack's state: the next \`pulumi up\` replaces it and \`pulumi destroy\` removes it.`,
                     name,
                 );
             }
             // Nothing half-created: the runtime's objects go; the disks belong to their own resources.
             await this.deleteRuntime(name).catch(() => undefined);
-            throw e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError") ? e : new BackendError(`could not create ${name}: ${reason(e)}`);
+            throw e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError")
+                ? e
+                : new BackendError(`could not create ${name}: ${reason(e)}`);
         }
     }
 
@@ -474,10 +665,14 @@ export class KubernetesBackend implements Backend {
                 const pvc = await this.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.ns });
                 if (pvc.status?.phase === "Bound") break;
                 const className = pvc.spec?.storageClassName;
-                const cls = className ? await ignoreNotFound(storage.readStorageClass({ name: className })).catch(() => undefined) : undefined;
+                const cls = className
+                    ? await ignoreNotFound(storage.readStorageClass({ name: className })).catch(() => undefined)
+                    : undefined;
                 if (!cls || cls.volumeBindingMode === "WaitForFirstConsumer") break;
                 if (Date.now() > deadline) {
-                    throw new BackendError(`claim ${name} is not bound after ${timeoutSeconds}s: is the provisioner of storage class "${className}" running?`);
+                    throw new BackendError(
+                        `claim ${name} is not bound after ${timeoutSeconds}s: is the provisioner of storage class "${className}" running?`,
+                    );
                 }
                 progress.status(`waiting for claim ${name} to be bound`);
                 await new Promise((r) => setTimeout(r, 250));
@@ -490,7 +685,9 @@ export class KubernetesBackend implements Backend {
         if (!existing) return;
         const owner = existing.metadata?.annotations?.[`${LABEL_PREFIX}/owner`];
         if (owner !== spec.owner) {
-            throw new BackendError(`instance "${spec.instance}" already exists in workspace "${spec.workspace}" on the ${this.description} (StatefulSet ${name}, managed by ${owner ?? "something else"}); instance names must be unique in a workspace`);
+            throw new BackendError(
+                `instance "${spec.instance}" already exists in workspace "${spec.workspace}" on the ${this.description} (StatefulSet ${name}, managed by ${owner ?? "something else"}); instance names must be unique in a workspace`,
+            );
         }
         await this.deleteRuntime(name);
     }
@@ -504,13 +701,22 @@ export class KubernetesBackend implements Backend {
         const pod = await this.podOf(name);
         if (!pod) return undefined;
         const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
-        if (scheduled?.status === "False" && scheduled.reason === "Unschedulable" && /Insufficient|didn't match|untolerated|unbound/.test(scheduled.message ?? "")) {
+        if (
+            scheduled?.status === "False" &&
+            scheduled.reason === "Unschedulable" &&
+            /Insufficient|didn't match|untolerated|unbound/.test(scheduled.message ?? "")
+        ) {
             // "Insufficient nvidia.com/gpu", "Insufficient cpu": no node will ever fit this pod as the cluster is.
             if (/Insufficient/.test(scheduled.message ?? "")) return `it cannot be scheduled: ${scheduled.message}`;
         }
         for (const cs of pod.status?.containerStatuses ?? []) {
             const waiting = cs.state?.waiting?.reason;
-            if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CrashLoopBackOff|CreateContainerConfigError/.test(waiting)) {
+            if (
+                waiting &&
+                /ErrImagePull|ImagePullBackOff|InvalidImageName|CrashLoopBackOff|CreateContainerConfigError/.test(
+                    waiting,
+                )
+            ) {
                 return `${waiting}: ${cs.state?.waiting?.message ?? ""}`.trim();
             }
         }
@@ -521,10 +727,21 @@ export class KubernetesBackend implements Backend {
     /** The entry point's report on the setup scripts, from the running container's log. */
     private async setupProgress(pod: k8s.V1Pod): Promise<SetupProgress | undefined> {
         // By name: the kubelet lists statuses sorted by name, so "app-…" sidecars come first.
-        const hasScripts = pod.spec?.containers?.find((c) => c.name === WORKSTATION_CONTAINER)?.env?.some((e) => e.name === "CI_SETUP_TIMEOUT");
-        if (!hasScripts || !pod.status?.containerStatuses?.find((c) => c.name === WORKSTATION_CONTAINER)?.state?.running) return undefined;
+        const hasScripts = pod.spec?.containers
+            ?.find((c) => c.name === WORKSTATION_CONTAINER)
+            ?.env?.some((e) => e.name === "CI_SETUP_TIMEOUT");
+        if (
+            !hasScripts ||
+            !pod.status?.containerStatuses?.find((c) => c.name === WORKSTATION_CONTAINER)?.state?.running
+        )
+            return undefined;
         try {
-            const log = await this.core.readNamespacedPodLog({ name: pod.metadata?.name ?? "", namespace: this.ns, container: WORKSTATION_CONTAINER, tailLines: 2000 });
+            const log = await this.core.readNamespacedPodLog({
+                name: pod.metadata?.name ?? "",
+                namespace: this.ns,
+                container: WORKSTATION_CONTAINER,
+                tailLines: 2000,
+            });
             return setupProgressFromLog(String(log));
         } catch {
             // No log to read (a node that does not serve logs): the readiness wait decides.
@@ -545,7 +762,14 @@ export class KubernetesBackend implements Backend {
         // Only a container that a runtime started has output (simulated pods have no container ID).
         if (!pod?.status?.containerStatuses?.find((c) => c.name === WORKSTATION_CONTAINER)?.containerID) return "";
         try {
-            return String(await this.core.readNamespacedPodLog({ name: pod.metadata?.name ?? "", namespace: this.ns, container: WORKSTATION_CONTAINER, tailLines: 30 })).trim();
+            return String(
+                await this.core.readNamespacedPodLog({
+                    name: pod.metadata?.name ?? "",
+                    namespace: this.ns,
+                    container: WORKSTATION_CONTAINER,
+                    tailLines: 30,
+                }),
+            ).trim();
         } catch {
             return "";
         }
@@ -554,8 +778,14 @@ export class KubernetesBackend implements Backend {
     private async events(name: string, pod?: k8s.V1Pod): Promise<string> {
         // This pod's only: an earlier pod of the same name (before a stop or a replacement) had its own.
         const uid = pod?.metadata?.uid ? `,involvedObject.uid=${pod.metadata.uid}` : "";
-        const list = await this.core.listNamespacedEvent({ namespace: this.ns, fieldSelector: `involvedObject.name=${name}-0${uid}` });
-        return list.items.slice(-10).map((e) => `${e.type} ${e.reason}: ${e.message}`).join("\n");
+        const list = await this.core.listNamespacedEvent({
+            namespace: this.ns,
+            fieldSelector: `involvedObject.name=${name}-0${uid}`,
+        });
+        return list.items
+            .slice(-10)
+            .map((e) => `${e.type} ${e.reason}: ${e.message}`)
+            .join("\n");
     }
 
     async readRuntime(id: string): Promise<RuntimeState | undefined> {
@@ -595,7 +825,9 @@ export class KubernetesBackend implements Backend {
 
     async inboundRulesIntact(spec: InboundSpec): Promise<boolean> {
         const want = instancePolicyManifest(spec, this.ns);
-        const live = await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name: want.metadata.name, namespace: this.ns }));
+        const live = await ignoreNotFound(
+            this.networking.readNamespacedNetworkPolicy({ name: want.metadata.name, namespace: this.ns }),
+        );
         if (!live) return false;
         const ingress = (fromClientShape({ ...want, spec: live.spec }).spec as { ingress?: unknown }).ingress;
         return stableJson(ingress) === stableJson((want.spec as { ingress: unknown }).ingress);
@@ -605,14 +837,21 @@ export class KubernetesBackend implements Backend {
     async removeInboundRules(spec: InboundSpec): Promise<void> {
         const { networkRules: _, ...rest } = spec;
         const want = instancePolicyManifest(rest, this.ns);
-        if (await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name: want.metadata.name, namespace: this.ns }))) {
+        if (
+            await ignoreNotFound(
+                this.networking.readNamespacedNetworkPolicy({ name: want.metadata.name, namespace: this.ns }),
+            )
+        ) {
             await this.applyAll([want], "applying the instance's NetworkPolicy");
         }
     }
 
     async updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {
         const before = await this.readRuntime(id);
-        if (!before) throw new BackendError(`${id} is gone from the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`);
+        if (!before)
+            throw new BackendError(
+                `${id} is gone from the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`,
+            );
         if (changes.labels !== undefined) await this.relabel(id, before.labels, changes.labels);
         if (changes.token !== undefined) await this.rotateToken(id, before, changes.token);
         // Nothing to resize: the resize below would patch the pod for nothing.
@@ -626,7 +865,9 @@ export class KubernetesBackend implements Backend {
         const template = sts.spec?.template.spec?.containers?.[0];
         if (template) {
             await this.patchFields({
-                apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: id, namespace: this.ns },
+                apiVersion: "apps/v1",
+                kind: "StatefulSet",
+                metadata: { name: id, namespace: this.ns },
                 spec: { template: { spec: { containers: [{ name: WORKSTATION_CONTAINER, resources }] } } },
             } as KubeObject).catch((e) => {
                 throw new BackendError(`could not update ${id}'s template: ${reason(e)}`);
@@ -654,7 +895,7 @@ export class KubernetesBackend implements Backend {
         }
         throw new BackendError(
             `${failure}; ${undone}: the pod keeps ${before.cpus} CPUs and ${before.memoryGb} GiB. A node with room takes it: ` +
-            `free room on ${await this.nodeOf(id)}, or stop the instance (compute-instance stop), run \`pulumi up\` and start it again, for the scheduler to place it`,
+                `free room on ${await this.nodeOf(id)}, or stop the instance (compute-instance stop), run \`pulumi up\` and start it again, for the scheduler to place it`,
         );
     }
 
@@ -662,17 +903,36 @@ export class KubernetesBackend implements Backend {
     private async patchResize(id: string, size: { cpus: number; memoryGb: number }, gpus: number): Promise<number> {
         try {
             const pod = await this.core.patchNamespacedPodResize(
-                { name: `${id}-0`, namespace: this.ns, body: { spec: { containers: [{ name: WORKSTATION_CONTAINER, resources: containerResources(size.cpus, size.memoryGb, gpus) }] } } },
+                {
+                    name: `${id}-0`,
+                    namespace: this.ns,
+                    body: {
+                        spec: {
+                            containers: [
+                                {
+                                    name: WORKSTATION_CONTAINER,
+                                    resources: containerResources(size.cpus, size.memoryGb, gpus),
+                                },
+                            ],
+                        },
+                    },
+                },
                 this.lib.setHeaderOptions("Content-Type", this.lib.PatchStrategy.StrategicMergePatch),
             );
             return pod.metadata?.generation ?? 0;
         } catch (e) {
-            throw new BackendError(`could not resize pod ${id}-0 in place on the ${this.description}: ${reason(e)} (in-place resize needs Kubernetes 1.33 or later)`);
+            throw new BackendError(
+                `could not resize pod ${id}-0 in place on the ${this.description}: ${reason(e)} (in-place resize needs Kubernetes 1.33 or later)`,
+            );
         }
     }
 
     /** Waits until the kubelet has applied the resize asked at `generation`: undefined then, or why it did not. */
-    private async resizeApplied(id: string, generation: number, want: { cpus: number; memoryGb: number }): Promise<string | undefined> {
+    private async resizeApplied(
+        id: string,
+        generation: number,
+        want: { cpus: number; memoryGb: number },
+    ): Promise<string | undefined> {
         const deadline = Date.now() + RESIZE_TIMEOUT_SECONDS * 1000;
         for (;;) {
             const pod = await this.podOf(id);
@@ -680,10 +940,16 @@ export class KubernetesBackend implements Backend {
             const p = resizeProgress(pod as PodLike, WORKSTATION_CONTAINER, generation, want);
             if (p.state === "applied" || p.state === "untracked") return undefined;
             if (p.state === "refused") {
-                const did = p.reason === "Deferred" ? "deferred" : p.reason === "Infeasible" ? "refused as infeasible" : "failed";
+                const did =
+                    p.reason === "Deferred"
+                        ? "deferred"
+                        : p.reason === "Infeasible"
+                          ? "refused as infeasible"
+                          : "failed";
                 return `the kubelet ${did} the resize of pod ${id}-0 to ${want.cpus} CPUs and ${want.memoryGb} GiB (${p.reason}: ${p.message})`;
             }
-            if (Date.now() > deadline) return `the kubelet did not apply the resize of pod ${id}-0 within ${RESIZE_TIMEOUT_SECONDS}s (${p.why})`;
+            if (Date.now() > deadline)
+                return `the kubelet did not apply the resize of pod ${id}-0 within ${RESIZE_TIMEOUT_SECONDS}s (${p.why})`;
             await new Promise((r) => setTimeout(r, 250));
         }
     }
@@ -698,9 +964,12 @@ export class KubernetesBackend implements Backend {
         const after = await this.readRuntime(id);
         if (!after) throw new BackendError(`${id} is gone from the ${this.description}`);
         const wrong: string[] = [];
-        if (changes.cpus !== undefined && Math.abs(after.cpus - changes.cpus) > 1e-9) wrong.push(`cpus is ${after.cpus}, expected ${changes.cpus}`);
-        if (changes.memoryGb !== undefined && Math.abs(after.memoryGb - changes.memoryGb) > 1 / 1024) wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
-        if (changes.labels !== undefined && stableJson(after.labels) !== stableJson(changes.labels)) wrong.push(`labels are ${JSON.stringify(after.labels)}, expected ${JSON.stringify(changes.labels)}`);
+        if (changes.cpus !== undefined && Math.abs(after.cpus - changes.cpus) > 1e-9)
+            wrong.push(`cpus is ${after.cpus}, expected ${changes.cpus}`);
+        if (changes.memoryGb !== undefined && Math.abs(after.memoryGb - changes.memoryGb) > 1 / 1024)
+            wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
+        if (changes.labels !== undefined && stableJson(after.labels) !== stableJson(changes.labels))
+            wrong.push(`labels are ${JSON.stringify(after.labels)}, expected ${JSON.stringify(changes.labels)}`);
         if (wrong.length) throw new BackendError(`the cluster did not apply the update to ${id}: ${wrong.join("; ")}`);
         return after;
     }
@@ -714,12 +983,17 @@ export class KubernetesBackend implements Backend {
         const keys = Object.keys(after).length ? JSON.stringify(Object.keys(after).sort()) : null;
         try {
             await this.patchFields({
-                apiVersion: "apps/v1", kind: "StatefulSet",
+                apiVersion: "apps/v1",
+                kind: "StatefulSet",
                 metadata: { name: id, namespace: this.ns, labels, annotations: { [USER_LABELS_ANNOTATION]: keys } },
                 spec: { template: { metadata: { labels } } },
             } as unknown as KubeObject);
             if (await this.podOf(id)) {
-                await this.patchFields({ apiVersion: "v1", kind: "Pod", metadata: { name: `${id}-0`, namespace: this.ns, labels } } as unknown as KubeObject);
+                await this.patchFields({
+                    apiVersion: "v1",
+                    kind: "Pod",
+                    metadata: { name: `${id}-0`, namespace: this.ns, labels },
+                } as unknown as KubeObject);
             }
         } catch (e) {
             throw new BackendError(`could not label ${id} on the ${this.description}: ${reason(e)}`);
@@ -732,7 +1006,9 @@ export class KubernetesBackend implements Backend {
      */
     private async rotateToken(id: string, before: RuntimeState, token: string): Promise<void> {
         if (!before.liveToken) {
-            throw new BackendError(`${id}'s image reads its token only at start (see images/README.md); it must be replaced to change its token`);
+            throw new BackendError(
+                `${id}'s image reads its token only at start (see images/README.md); it must be replaced to change its token`,
+            );
         }
         const name = `${id}-token`;
         try {
@@ -744,7 +1020,8 @@ export class KubernetesBackend implements Backend {
             throw new BackendError(`could not update ${name} on the ${this.description}: ${reason(e)}`);
         }
         const secret = await this.core.readNamespacedSecret({ name, namespace: this.ns });
-        if (Buffer.from(secret.data?.token ?? "", "base64").toString("utf8") !== token) throw new BackendError(`${name} did not take the new token`);
+        if (Buffer.from(secret.data?.token ?? "", "base64").toString("utf8") !== token)
+            throw new BackendError(`${name} did not take the new token`);
     }
 
     runtimeIdFor(ref: { workspace: string; instance: string }): string {
@@ -755,14 +1032,20 @@ export class KubernetesBackend implements Backend {
         if (!(await ignoreNotFound(this.apps.readNamespacedStatefulSet({ name: id, namespace: this.ns })))) {
             throw new BackendError(`no instance ${id} on the ${this.description}`);
         }
-        await this.patchFields({ apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: id, namespace: this.ns }, spec: { replicas } });
+        await this.patchFields({
+            apiVersion: "apps/v1",
+            kind: "StatefulSet",
+            metadata: { name: id, namespace: this.ns },
+            spec: { replicas },
+        });
     }
 
     async stopRuntime(id: string): Promise<RuntimeState> {
         await this.scale(id, 0);
         await this.waitUntilGone(id, "pod", () => this.podOf(id), 120);
         const after = await this.readRuntime(id);
-        if (!after || after.status !== "Stopped") throw new BackendError(`${id} did not stop (it is ${after?.status ?? "gone"})`);
+        if (!after || after.status !== "Stopped")
+            throw new BackendError(`${id} did not stop (it is ${after?.status ?? "gone"})`);
         return after;
     }
 
@@ -770,7 +1053,9 @@ export class KubernetesBackend implements Backend {
         await this.scale(id, 1);
         const seconds = await waitUntilReady({
             what: `pod ${id}-0`,
-            probe: async () => (await this.podOf(id))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
+            probe: async () =>
+                (await this.podOf(id))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ===
+                true,
             dead: () => this.podTrouble(id),
             diagnostics: () => this.diagnostics(id),
             timeoutSeconds,
@@ -804,7 +1089,10 @@ export class KubernetesBackend implements Backend {
         progress.status("applying the workspace agent (ServiceAccount, Role, RoleBinding, ConfigMaps, Deployment)");
         await this.applyAll(agentManifests(spec, this.ns), "creating the workspace agent");
         const state = await this.readAgent(spec.workspace);
-        if (!state) throw new BackendError(`the workspace agent's Deployment ${agentName(spec.workspace)} disappeared right after it was applied`);
+        if (!state)
+            throw new BackendError(
+                `the workspace agent's Deployment ${agentName(spec.workspace)} disappeared right after it was applied`,
+            );
         return state;
     }
 
@@ -863,7 +1151,8 @@ export class KubernetesBackend implements Backend {
         return {
             writePolicy: (key, value) => patch(policies, { [key]: value === undefined ? null : JSON.stringify(value) }),
             readPolicy: async (key) => parseStoredJson((await read(policies))[key]),
-            readPolicies: async () => Object.fromEntries(Object.entries(await read(policies)).map(([k, v]) => [k, parseStoredJson(v)])),
+            readPolicies: async () =>
+                Object.fromEntries(Object.entries(await read(policies)).map(([k, v]) => [k, parseStoredJson(v)])),
             readMemory: async () => parseStoredJson((await read(memory)).memory),
             writeMemory: (m) => patch(memory, { memory: JSON.stringify(m) }),
         };
@@ -880,16 +1169,26 @@ export class KubernetesBackend implements Backend {
 
     /** The signature of the policy as the API server has it: an edit by hand shows as drift. */
     async readEgress(spec: EgressSpec): Promise<string> {
-        const live = await ignoreNotFound(this.networking.readNamespacedNetworkPolicy({ name: egressPolicyName(spec.workspace), namespace: this.ns }));
+        const live = await ignoreNotFound(
+            this.networking.readNamespacedNetworkPolicy({ name: egressPolicyName(spec.workspace), namespace: this.ns }),
+        );
         return live ? egressSignatureOf(live.spec) : "none";
     }
 
     async removeEgress(spec: EgressSpec): Promise<void> {
-        await ignoreNotFound(this.networking.deleteNamespacedNetworkPolicy({ name: egressPolicyName(spec.workspace), namespace: this.ns }));
+        await ignoreNotFound(
+            this.networking.deleteNamespacedNetworkPolicy({
+                name: egressPolicyName(spec.workspace),
+                namespace: this.ns,
+            }),
+        );
     }
 
     async workspaceUsage(workspace: string): Promise<QuotaUse[]> {
-        const list = await this.apps.listNamespacedStatefulSet({ namespace: this.ns, labelSelector: `${LABEL_PREFIX}/workspace=${workspace},app.kubernetes.io/component=runtime` });
+        const list = await this.apps.listNamespacedStatefulSet({
+            namespace: this.ns,
+            labelSelector: `${LABEL_PREFIX}/workspace=${workspace},app.kubernetes.io/component=runtime`,
+        });
         return list.items.map((sts) => {
             // The template: what the pod has, or gets at its next start (resizes patch both).
             const limits = sts.spec?.template.spec?.containers?.[0]?.resources?.limits ?? {};
@@ -909,7 +1208,10 @@ export class KubernetesBackend implements Backend {
         // agent asks at every check.
         const [list, pods] = await Promise.all([
             this.apps.listNamespacedStatefulSet({ namespace: this.ns, labelSelector: selector }),
-            this.core.listNamespacedPod({ namespace: this.ns, labelSelector: `app.kubernetes.io/name=compute-instance,app.kubernetes.io/part-of=${workspace}` }),
+            this.core.listNamespacedPod({
+                namespace: this.ns,
+                labelSelector: `app.kubernetes.io/name=compute-instance,app.kubernetes.io/part-of=${workspace}`,
+            }),
         ]);
         const podByName = new Map(pods.items.map((p) => [p.metadata?.name ?? "", p]));
         const views: InstanceView[] = [];
@@ -917,7 +1219,10 @@ export class KubernetesBackend implements Backend {
             const id = sts.metadata?.name ?? "";
             const pod = podByName.get(`${id}-0`);
             const status = statusOf(sts, pod);
-            const secret = status === "Running" ? await ignoreNotFound(this.core.readNamespacedSecret({ name: `${id}-token`, namespace: this.ns })) : undefined;
+            const secret =
+                status === "Running"
+                    ? await ignoreNotFound(this.core.readNamespacedSecret({ name: `${id}-token`, namespace: this.ns }))
+                    : undefined;
             const token = secret?.data?.token ? Buffer.from(secret.data.token, "base64").toString("utf8") : undefined;
             const jupyterUrl = status === "Running" ? podJupyterUrl(pod?.status?.podIP) : undefined;
             views.push({
@@ -925,7 +1230,9 @@ export class KubernetesBackend implements Backend {
                 owner: sts.metadata?.annotations?.[`${LABEL_PREFIX}/owner`] ?? "",
                 id,
                 status,
-                ...(status === "Running" && pod?.status?.startTime ? { startedAt: new Date(pod.status.startTime).toISOString() } : {}),
+                ...(status === "Running" && pod?.status?.startTime
+                    ? { startedAt: new Date(pod.status.startTime).toISOString() }
+                    : {}),
                 ...(jupyterUrl ? { jupyterUrl } : {}),
                 ...(token ? { token } : {}),
             });
@@ -933,10 +1240,18 @@ export class KubernetesBackend implements Backend {
         return views;
     }
 
-    private async waitUntilGone(name: string, what: string, read: () => Promise<unknown>, seconds: number): Promise<void> {
+    private async waitUntilGone(
+        name: string,
+        what: string,
+        read: () => Promise<unknown>,
+        seconds: number,
+    ): Promise<void> {
         const deadline = Date.now() + seconds * 1000;
         while (await read()) {
-            if (Date.now() > deadline) throw new BackendError(`the ${what} of ${name} is still there after ${seconds}s on the ${this.description}`);
+            if (Date.now() > deadline)
+                throw new BackendError(
+                    `the ${what} of ${name} is still there after ${seconds}s on the ${this.description}`,
+                );
             await new Promise((r) => setTimeout(r, 250));
         }
     }
@@ -945,7 +1260,10 @@ export class KubernetesBackend implements Backend {
 /** A fingerprint of a NetworkPolicy's egress rules (what it selects and lets out). */
 function egressSignatureOf(spec: unknown): string {
     const s = (spec ?? {}) as { podSelector?: unknown; egress?: unknown };
-    return createHash("sha256").update(stableJson({ podSelector: s.podSelector, egress: s.egress })).digest("hex").slice(0, 16);
+    return createHash("sha256")
+        .update(stableJson({ podSelector: s.podSelector, egress: s.egress }))
+        .digest("hex")
+        .slice(0, 16);
 }
 
 /**
@@ -966,6 +1284,9 @@ function renameRuleKey(obj: KubeObject, from: string, to: string): KubeObject {
     if (obj.kind !== "NetworkPolicy") return obj;
     const spec = (obj.spec ?? {}) as { ingress?: Record<string, unknown>[] };
     if (!spec.ingress) return obj;
-    const ingress = spec.ingress.map(({ [from]: peers, ...rule }) => ({ ...rule, ...(peers !== undefined ? { [to]: peers } : {}) }));
+    const ingress = spec.ingress.map(({ [from]: peers, ...rule }) => ({
+        ...rule,
+        ...(peers !== undefined ? { [to]: peers } : {}),
+    }));
     return { ...obj, spec: { ...spec, ingress } };
 }

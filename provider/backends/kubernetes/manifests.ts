@@ -3,11 +3,22 @@
  * cluster; the adapter in ./index.ts only applies them.
  */
 import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
-import { type EgressPolicy, LINK_LOCAL, spansLinkLocal } from "../../spec/access";
-import { SCRIPT_KINDS, SETUP_DIR } from "../../spec/setup";
-import { customApplicationsEnv } from "../../spec/schema";
-import { SERVICES, ServiceName, servicesFor } from "../../spec/endpoints";
-import { Component, HOME_DIR, INSTANCE_UID, assignedUserLabels, LABEL_PREFIX, MANAGED_BY, TEMP_DISK_DIR, TOKEN_DIR, TOKEN_FILE, USER_FILES_DIR } from "../layout";
+import { type EgressPolicy, LINK_LOCAL, spansLinkLocal } from "../../model/access";
+import { SCRIPT_KINDS, SETUP_DIR } from "../../model/setup";
+import { customApplicationsEnv } from "../../model/schema";
+import { SERVICES, ServiceName, servicesFor } from "../../model/endpoints";
+import {
+    Component,
+    HOME_DIR,
+    INSTANCE_UID,
+    assignedUserLabels,
+    LABEL_PREFIX,
+    MANAGED_BY,
+    TEMP_DISK_DIR,
+    TOKEN_DIR,
+    TOKEN_FILE,
+    USER_FILES_DIR,
+} from "../layout";
 
 export const FIELD_MANAGER = MANAGED_BY;
 /** The instance's own container in its pod (applications with an image run beside it). */
@@ -16,7 +27,12 @@ export const WORKSTATION_CONTAINER = "workstation";
 export interface KubeObject {
     apiVersion: string;
     kind: string;
-    metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+    metadata: {
+        name: string;
+        namespace?: string;
+        labels?: Record<string, string>;
+        annotations?: Record<string, string>;
+    };
     [key: string]: unknown;
 }
 
@@ -32,8 +48,19 @@ export function k8sLabels(ref: Ownership & { instance?: string }, component: Com
     };
 }
 
-function meta(name: string, namespace: string, ref: Ownership & { instance?: string }, component: Component, annotations: Record<string, string> = {}) {
-    return { name, namespace, labels: k8sLabels(ref, component), annotations: { [`${LABEL_PREFIX}/owner`]: ref.owner, ...annotations } };
+function meta(
+    name: string,
+    namespace: string,
+    ref: Ownership & { instance?: string },
+    component: Component,
+    annotations: Record<string, string> = {},
+) {
+    return {
+        name,
+        namespace,
+        labels: k8sLabels(ref, component),
+        annotations: { [`${LABEL_PREFIX}/owner`]: ref.owner, ...annotations },
+    };
 }
 
 /** The labels that pick an instance's pod. */
@@ -65,12 +92,22 @@ export function memoryQuantity(memoryGb: number): string {
 }
 
 export function namespaceManifest(namespace: string): KubeObject {
-    return { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, labels: { "app.kubernetes.io/managed-by": MANAGED_BY } } };
+    return {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: namespace, labels: { "app.kubernetes.io/managed-by": MANAGED_BY } },
+    };
 }
 
 export function pvcManifest(p: {
-    name: string; namespace: string; ref: Ownership & { instance?: string }; component: Component;
-    sizeGb: number; accessMode: "ReadWriteOnce" | "ReadWriteMany"; storageClass?: string; labels?: Record<string, string>;
+    name: string;
+    namespace: string;
+    ref: Ownership & { instance?: string };
+    component: Component;
+    sizeGb: number;
+    accessMode: "ReadWriteOnce" | "ReadWriteMany";
+    storageClass?: string;
+    labels?: Record<string, string>;
 }): KubeObject {
     const m = meta(p.name, p.namespace, p.ref, p.component, { [`${LABEL_PREFIX}/size-gb`]: String(p.sizeGb) });
     return {
@@ -100,7 +137,12 @@ export function workspacePolicyManifest(name: string, namespace: string, ref: Ow
         kind: "NetworkPolicy",
         metadata: meta(name, namespace, ref, "network"),
         spec: {
-            podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace } },
+            podSelector: {
+                matchLabels: {
+                    "app.kubernetes.io/name": "compute-instance",
+                    "app.kubernetes.io/part-of": ref.workspace,
+                },
+            },
             // No ingress rules: nothing admitted (the API server stores it without an empty list).
             policyTypes: ["Ingress"],
         },
@@ -127,23 +169,52 @@ function allowedBlock(cidr: string): { ipBlock: { cidr: string; except?: string[
  */
 export function egressPolicyManifest(ref: Ownership, namespace: string, egress: EgressPolicy): KubeObject {
     const allowed = egress === "deny" || egress === "allow" ? [] : egress.allow;
-    const rules = egress === "allow"
-        ? [
-            // Every pod, as without a policy: CNIs differ on whether an ipBlock covers pod addresses.
-            { to: [{ namespaceSelector: {} }] },
-            { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [LINK_LOCAL.v4] } }, { ipBlock: { cidr: "::/0", except: [LINK_LOCAL.v6] } }] },
-        ]
-        : [
-            { to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace } } }] },
-            { to: [{ namespaceSelector: {} }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
-            ...(allowed.length ? [{ to: allowed.map(allowedBlock) }] : []),
-        ];
+    const rules =
+        egress === "allow"
+            ? [
+                  // Every pod, as without a policy: CNIs differ on whether an ipBlock covers pod addresses.
+                  { to: [{ namespaceSelector: {} }] },
+                  {
+                      to: [
+                          { ipBlock: { cidr: "0.0.0.0/0", except: [LINK_LOCAL.v4] } },
+                          { ipBlock: { cidr: "::/0", except: [LINK_LOCAL.v6] } },
+                      ],
+                  },
+              ]
+            : [
+                  {
+                      to: [
+                          {
+                              podSelector: {
+                                  matchLabels: {
+                                      "app.kubernetes.io/name": "compute-instance",
+                                      "app.kubernetes.io/part-of": ref.workspace,
+                                  },
+                              },
+                          },
+                      ],
+                  },
+                  {
+                      to: [{ namespaceSelector: {} }],
+                      ports: [
+                          { protocol: "UDP", port: 53 },
+                          { protocol: "TCP", port: 53 },
+                      ],
+                  },
+                  ...(allowed.length ? [{ to: allowed.map(allowedBlock) }] : []),
+              ];
     return {
         apiVersion: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
         metadata: meta(egressPolicyName(ref.workspace), namespace, ref, "network"),
         spec: {
-            podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": ref.workspace, "app.kubernetes.io/component": "runtime" } },
+            podSelector: {
+                matchLabels: {
+                    "app.kubernetes.io/name": "compute-instance",
+                    "app.kubernetes.io/part-of": ref.workspace,
+                    "app.kubernetes.io/component": "runtime",
+                },
+            },
             policyTypes: ["Egress"],
             egress: rules,
         },
@@ -159,7 +230,11 @@ export function tokenSecretManifest(spec: RuntimeSpec, namespace: string): KubeO
         stringData: {
             token: spec.token,
             ...(spec.ssh ? { "ssh-authorized-key": `${spec.ssh.publicKey}\n` } : {}),
-            ...Object.fromEntries(SCRIPT_KINDS.flatMap((k) => (spec.setupScripts?.[k] ? [[`setup-${k}`, spec.setupScripts[k].content]] : []))),
+            ...Object.fromEntries(
+                SCRIPT_KINDS.flatMap((k) =>
+                    spec.setupScripts?.[k] ? [[`setup-${k}`, spec.setupScripts[k].content]] : [],
+                ),
+            ),
         },
     };
 }
@@ -178,13 +253,18 @@ function servicesOf(spec: Pick<RuntimeSpec, "applications" | "ssh">) {
  * activity) on every port, and the inbound rules' ranges on theirs. Users otherwise come in
  * through `kubectl port-forward`, which NetworkPolicies do not govern (and RBAC does).
  */
-export function instancePolicyManifest(spec: Pick<RuntimeSpec, "workspace" | "owner" | "instance" | "applications" | "ssh" | "networkRules">, namespace: string): KubeObject {
+export function instancePolicyManifest(
+    spec: Pick<RuntimeSpec, "workspace" | "owner" | "instance" | "applications" | "ssh" | "networkRules">,
+    namespace: string,
+): KubeObject {
     const services = servicesOf(spec);
     const port = (s: ServiceName) => ({ protocol: "TCP", port: SERVICES[s].containerPort });
-    const fromRules = (spec.networkRules?.inbound ?? []).filter((r) => services.includes(r.service)).map((r) => ({
-        from: r.from.map((cidr) => ({ ipBlock: { cidr } })),
-        ports: [port(r.service)],
-    }));
+    const fromRules = (spec.networkRules?.inbound ?? [])
+        .filter((r) => services.includes(r.service))
+        .map((r) => ({
+            from: r.from.map((cidr) => ({ ipBlock: { cidr } })),
+            ports: [port(r.service)],
+        }));
     return {
         apiVersion: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
@@ -197,7 +277,14 @@ export function instancePolicyManifest(spec: Pick<RuntimeSpec, "workspace" | "ow
                     // The workspace's pods, and its agent, which reads every instance's activity
                     // for idle shutdown (its pods are named apart: compute-instance-agent).
                     from: [
-                        { podSelector: { matchLabels: { "app.kubernetes.io/name": "compute-instance", "app.kubernetes.io/part-of": spec.workspace } } },
+                        {
+                            podSelector: {
+                                matchLabels: {
+                                    "app.kubernetes.io/name": "compute-instance",
+                                    "app.kubernetes.io/part-of": spec.workspace,
+                                },
+                            },
+                        },
                         { podSelector: { matchLabels: agentPodLabels(spec.workspace) } },
                     ],
                     ports: services.map(port),
@@ -228,7 +315,12 @@ export function serviceManifest(spec: RuntimeSpec, namespace: string): KubeObjec
         spec: {
             type: "ClusterIP",
             selector: podSelector(spec),
-            ports: servicesOf(spec).map((s) => ({ name: s, protocol: "TCP", port: s === "ssh" ? sshServicePort(spec) : SERVICES[s].containerPort, targetPort: s })),
+            ports: servicesOf(spec).map((s) => ({
+                name: s,
+                protocol: "TCP",
+                port: s === "ssh" ? sshServicePort(spec) : SERVICES[s].containerPort,
+                targetPort: s,
+            })),
         },
     };
 }
@@ -249,20 +341,30 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
     const name = runtimeName(spec);
     const user = spec.labels ?? {};
     // The user's labels first: ours win (the schema refuses our prefixes anyway).
-    const labels = { ...user, ...k8sLabels(spec, "runtime"), [`${LABEL_PREFIX}/size`]: spec.sizeName, ...assignedUserLabels(spec) };
+    const labels = {
+        ...user,
+        ...k8sLabels(spec, "runtime"),
+        [`${LABEL_PREFIX}/size`]: spec.sizeName,
+        ...assignedUserLabels(spec),
+    };
     const services = servicesOf(spec);
     const tokenFile = readsTokenFile(spec.image);
     // The pod runs as the instance user: the scripts are the user's to read and run.
-    const setupItems = SCRIPT_KINDS.flatMap((k) => (spec.setupScripts?.[k] ? [{ key: `setup-${k}`, path: `${k}.sh` }] : []));
+    const setupItems = SCRIPT_KINDS.flatMap((k) =>
+        spec.setupScripts?.[k] ? [{ key: `setup-${k}`, path: `${k}.sh` }] : [],
+    );
     return {
         apiVersion: "apps/v1",
         kind: "StatefulSet",
-        metadata: withUserLabels(meta(name, namespace, spec, "runtime", {
-            [`${LABEL_PREFIX}/os-disk`]: spec.osDisk,
-            [`${LABEL_PREFIX}/size`]: spec.sizeName,
-            ...(spec.ssh ? { [`${LABEL_PREFIX}/ssh-port`]: String(sshServicePort(spec)) } : {}),
-            ...(tokenFile ? { [`${LABEL_PREFIX}/token-file`]: TOKEN_FILE } : {}),
-        }), user),
+        metadata: withUserLabels(
+            meta(name, namespace, spec, "runtime", {
+                [`${LABEL_PREFIX}/os-disk`]: spec.osDisk,
+                [`${LABEL_PREFIX}/size`]: spec.sizeName,
+                ...(spec.ssh ? { [`${LABEL_PREFIX}/ssh-port`]: String(sshServicePort(spec)) } : {}),
+                ...(tokenFile ? { [`${LABEL_PREFIX}/token-file`]: TOKEN_FILE } : {}),
+            }),
+            user,
+        ),
         spec: {
             replicas,
             serviceName: name,
@@ -273,7 +375,9 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                 spec: {
                     hostname: spec.instance,
                     // GPU nodes are commonly tainted so that only pods asking for GPUs land there.
-                    ...(spec.gpus > 0 ? { tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }] } : {}),
+                    ...(spec.gpus > 0
+                        ? { tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }] }
+                        : {}),
                     automountServiceAccountToken: false,
                     enableServiceLinks: false,
                     terminationGracePeriodSeconds: 10,
@@ -291,23 +395,49 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                             name: WORKSTATION_CONTAINER,
                             image: spec.image,
                             env: [
-                                ...Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => ({ name: k, value: v })),
+                                ...Object.entries(spec.env)
+                                    .sort(([a], [b]) => (a < b ? -1 : 1))
+                                    .map(([k, v]) => ({ name: k, value: v })),
                                 { name: "CI_APPLICATIONS", value: spec.applications.join(",") },
-                                ...(spec.setupScripts ? [{ name: "CI_SETUP_TIMEOUT", value: String(spec.setupScripts.timeoutSeconds) }] : []),
-                                ...(spec.customApplications?.length ? [{ name: "CI_CUSTOM_APPLICATIONS", value: JSON.stringify(customApplicationsEnv(spec.customApplications)) }] : []),
+                                ...(spec.setupScripts
+                                    ? [{ name: "CI_SETUP_TIMEOUT", value: String(spec.setupScripts.timeoutSeconds) }]
+                                    : []),
+                                ...(spec.customApplications?.length
+                                    ? [
+                                          {
+                                              name: "CI_CUSTOM_APPLICATIONS",
+                                              value: JSON.stringify(customApplicationsEnv(spec.customApplications)),
+                                          },
+                                      ]
+                                    : []),
                                 tokenFile
                                     ? { name: "CI_TOKEN_FILE", value: TOKEN_FILE }
-                                    : { name: "JUPYTER_TOKEN", valueFrom: { secretKeyRef: { name: tokenSecretName(spec), key: "token" } } },
+                                    : {
+                                          name: "JUPYTER_TOKEN",
+                                          valueFrom: { secretKeyRef: { name: tokenSecretName(spec), key: "token" } },
+                                      },
                             ],
-                            ports: services.map((s) => ({ name: s, containerPort: SERVICES[s].containerPort, protocol: "TCP" })),
+                            ports: services.map((s) => ({
+                                name: s,
+                                containerPort: SERVICES[s].containerPort,
+                                protocol: "TCP",
+                            })),
                             resources: containerResources(spec.cpus, spec.memoryGb, spec.gpus),
                             resizePolicy: [
                                 { resourceName: "cpu", restartPolicy: "NotRequired" },
                                 { resourceName: "memory", restartPolicy: "NotRequired" },
                             ],
-                            securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } },
+                            securityContext: {
+                                allowPrivilegeEscalation: false,
+                                runAsNonRoot: true,
+                                capabilities: { drop: ["ALL"] },
+                            },
                             // /login answers without the token: the server is up and serving.
-                            readinessProbe: { httpGet: { path: "/login", port: "jupyter" }, periodSeconds: 2, failureThreshold: 3 },
+                            readinessProbe: {
+                                httpGet: { path: "/login", port: "jupyter" },
+                                periodSeconds: 2,
+                                failureThreshold: 3,
+                            },
                             volumeMounts: [
                                 { name: "os-disk", mountPath: HOME_DIR },
                                 { name: "temp-disk", mountPath: TEMP_DISK_DIR },
@@ -316,7 +446,16 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                                 // The one file, into the image's root-owned directory: a Secret volume's own
                                 // directory is world-writable (drwxrwxrwt), and sshd (StrictModes) refuses a
                                 // key file under it. A new key restarts the pod, so no live update is missed.
-                                ...(spec.ssh ? [{ name: "ssh-keys", mountPath: `${SSH_KEYS_DIR}/authorized_keys`, subPath: "authorized_keys", readOnly: true }] : []),
+                                ...(spec.ssh
+                                    ? [
+                                          {
+                                              name: "ssh-keys",
+                                              mountPath: `${SSH_KEYS_DIR}/authorized_keys`,
+                                              subPath: "authorized_keys",
+                                              readOnly: true,
+                                          },
+                                      ]
+                                    : []),
                                 // A whole-directory mount (no subPath): the kubelet swaps in a new token when the Secret changes.
                                 ...(tokenFile ? [{ name: "token", mountPath: TOKEN_DIR, readOnly: true }] : []),
                                 ...(setupItems.length ? [{ name: "setup", mountPath: SETUP_DIR, readOnly: true }] : []),
@@ -328,12 +467,46 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
                         { name: "os-disk", persistentVolumeClaim: { claimName: spec.osDisk } },
                         { name: "temp-disk", emptyDir: { sizeLimit: `${spec.tempDiskGb}Gi` } },
                         { name: "user-files", persistentVolumeClaim: { claimName: spec.userFiles } },
-                        { name: "shm", emptyDir: { medium: "Memory", sizeLimit: memoryQuantity(Math.min(2, spec.memoryGb / 4)) } },
+                        {
+                            name: "shm",
+                            emptyDir: { medium: "Memory", sizeLimit: memoryQuantity(Math.min(2, spec.memoryGb / 4)) },
+                        },
                         ...(spec.ssh
-                            ? [{ name: "ssh-keys", secret: { secretName: tokenSecretName(spec), items: [{ key: "ssh-authorized-key", path: "authorized_keys" }], defaultMode: 0o444 } }]
+                            ? [
+                                  {
+                                      name: "ssh-keys",
+                                      secret: {
+                                          secretName: tokenSecretName(spec),
+                                          items: [{ key: "ssh-authorized-key", path: "authorized_keys" }],
+                                          defaultMode: 0o444,
+                                      },
+                                  },
+                              ]
                             : []),
-                        ...(tokenFile ? [{ name: "token", secret: { secretName: tokenSecretName(spec), items: [{ key: "token", path: "token" }], defaultMode: 0o444 } }] : []),
-                        ...(setupItems.length ? [{ name: "setup", secret: { secretName: tokenSecretName(spec), items: setupItems, defaultMode: 0o444 } }] : []),
+                        ...(tokenFile
+                            ? [
+                                  {
+                                      name: "token",
+                                      secret: {
+                                          secretName: tokenSecretName(spec),
+                                          items: [{ key: "token", path: "token" }],
+                                          defaultMode: 0o444,
+                                      },
+                                  },
+                              ]
+                            : []),
+                        ...(setupItems.length
+                            ? [
+                                  {
+                                      name: "setup",
+                                      secret: {
+                                          secretName: tokenSecretName(spec),
+                                          items: setupItems,
+                                          defaultMode: 0o444,
+                                      },
+                                  },
+                              ]
+                            : []),
                     ],
                 },
             },
@@ -353,13 +526,22 @@ export function readsTokenFile(image: string): boolean {
 /** The annotation that says which labels are the user's (so labels added by others are not). */
 export const USER_LABELS_ANNOTATION = `${LABEL_PREFIX}/user-labels`;
 
-function withUserLabels<M extends { labels: Record<string, string>; annotations: Record<string, string> }>(m: M, user: Record<string, string>): M {
+function withUserLabels<M extends { labels: Record<string, string>; annotations: Record<string, string> }>(
+    m: M,
+    user: Record<string, string>,
+): M {
     if (!Object.keys(user).length) return m;
-    return { ...m, labels: { ...user, ...m.labels }, annotations: { ...m.annotations, [USER_LABELS_ANNOTATION]: JSON.stringify(Object.keys(user).sort()) } };
+    return {
+        ...m,
+        labels: { ...user, ...m.labels },
+        annotations: { ...m.annotations, [USER_LABELS_ANNOTATION]: JSON.stringify(Object.keys(user).sort()) },
+    };
 }
 
 /** The user's labels of an object made with {@link withUserLabels}. */
-export function userLabelsOf(metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } | undefined): Record<string, string> {
+export function userLabelsOf(
+    metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } | undefined,
+): Record<string, string> {
     let keys: unknown;
     try {
         keys = JSON.parse(metadata?.annotations?.[USER_LABELS_ANNOTATION] ?? "[]");
@@ -380,18 +562,23 @@ export function userLabelsOf(metadata: { labels?: Record<string, string>; annota
  * are small and their limits the instance's: the size is the instance's, the applications share it.
  */
 function applicationContainers(spec: RuntimeSpec): object[] {
-    return (spec.customApplications ?? []).filter((a) => a.image).map((a) => ({
-        name: `app-${a.name}`,
-        image: a.image,
-        ...(a.command ? { command: ["bash", "-c", a.command] } : {}),
-        env: [{ name: "PORT", value: String(a.port) }, { name: "NOTEBOOK_DIR", value: USER_FILES_DIR }],
-        resources: {
-            requests: { cpu: cpuQuantity(Math.min(0.1, spec.cpus)), memory: "128Mi" },
-            limits: { cpu: cpuQuantity(spec.cpus), memory: memoryQuantity(spec.memoryGb) },
-        },
-        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-        volumeMounts: [{ name: "user-files", mountPath: USER_FILES_DIR }],
-    }));
+    return (spec.customApplications ?? [])
+        .filter((a) => a.image)
+        .map((a) => ({
+            name: `app-${a.name}`,
+            image: a.image,
+            ...(a.command ? { command: ["bash", "-c", a.command] } : {}),
+            env: [
+                { name: "PORT", value: String(a.port) },
+                { name: "NOTEBOOK_DIR", value: USER_FILES_DIR },
+            ],
+            resources: {
+                requests: { cpu: cpuQuantity(Math.min(0.1, spec.cpus)), memory: "128Mi" },
+                limits: { cpu: cpuQuantity(spec.cpus), memory: memoryQuantity(spec.memoryGb) },
+            },
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+            volumeMounts: [{ name: "user-files", mountPath: USER_FILES_DIR }],
+        }));
 }
 
 /** The Role and RoleBinding of an instance's assigned user. */
@@ -419,7 +606,12 @@ export function assignedUserManifests(spec: RuntimeSpec, namespace: string): Kub
             metadata: meta(name, namespace, spec, "runtime"),
             rules: [
                 { apiGroups: [""], resources: ["pods", "pods/log"], resourceNames: [pod], verbs: ["get"] },
-                { apiGroups: [""], resources: ["pods/portforward", "pods/exec"], resourceNames: [pod], verbs: ["get", "create"] },
+                {
+                    apiGroups: [""],
+                    resources: ["pods/portforward", "pods/exec"],
+                    resourceNames: [pod],
+                    verbs: ["get", "create"],
+                },
             ],
         },
         {
@@ -435,8 +627,11 @@ export function assignedUserManifests(spec: RuntimeSpec, namespace: string): Kub
 /** Every object of an instance's runtime, in the order they are applied. */
 export function runtimeManifests(spec: RuntimeSpec, namespace: string): KubeObject[] {
     return [
-        tokenSecretManifest(spec, namespace), instancePolicyManifest(spec, namespace), serviceManifest(spec, namespace),
-        ...assignedUserManifests(spec, namespace), statefulSetManifest(spec, namespace),
+        tokenSecretManifest(spec, namespace),
+        instancePolicyManifest(spec, namespace),
+        serviceManifest(spec, namespace),
+        ...assignedUserManifests(spec, namespace),
+        statefulSetManifest(spec, namespace),
     ];
 }
 
@@ -478,8 +673,18 @@ export function agentManifests(spec: AgentSpec, namespace: string): KubeObject[]
                 { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
                 { apiGroups: [""], resources: ["events"], verbs: ["list"] },
                 { apiGroups: [""], resources: ["secrets"], verbs: ["get"] },
-                { apiGroups: [""], resources: ["configmaps"], resourceNames: [agentPoliciesName(spec.workspace)], verbs: ["get"] },
-                { apiGroups: [""], resources: ["configmaps"], resourceNames: [agentMemoryName(spec.workspace)], verbs: ["get", "patch"] },
+                {
+                    apiGroups: [""],
+                    resources: ["configmaps"],
+                    resourceNames: [agentPoliciesName(spec.workspace)],
+                    verbs: ["get"],
+                },
+                {
+                    apiGroups: [""],
+                    resources: ["configmaps"],
+                    resourceNames: [agentMemoryName(spec.workspace)],
+                    verbs: ["get", "patch"],
+                },
             ],
         },
         {
@@ -494,28 +699,60 @@ export function agentManifests(spec: AgentSpec, namespace: string): KubeObject[]
         {
             apiVersion: "apps/v1",
             kind: "Deployment",
-            metadata: { ...m(name), annotations: { ...m(name).annotations, [`${LABEL_PREFIX}/check-interval-seconds`]: String(spec.checkIntervalSeconds) } },
+            metadata: {
+                ...m(name),
+                annotations: {
+                    ...m(name).annotations,
+                    [`${LABEL_PREFIX}/check-interval-seconds`]: String(spec.checkIntervalSeconds),
+                },
+            },
             spec: {
                 replicas: 1,
                 // Never two agents at once: one stops before the next starts.
                 strategy: { type: "Recreate" },
                 selector: { matchLabels: labels },
                 template: {
-                    metadata: { labels: { ...labels, "app.kubernetes.io/component": "agent", "app.kubernetes.io/managed-by": MANAGED_BY } },
+                    metadata: {
+                        labels: {
+                            ...labels,
+                            "app.kubernetes.io/component": "agent",
+                            "app.kubernetes.io/managed-by": MANAGED_BY,
+                        },
+                    },
                     spec: {
                         serviceAccountName: name,
-                        securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: "RuntimeDefault" } },
-                        containers: [{
-                            name: "agent",
-                            image: spec.image,
-                            env: [
-                                { name: "CI_AGENT_WORKSPACE", value: spec.workspace },
-                                { name: "CI_AGENT_BACKEND", value: JSON.stringify({ kind: "kubernetes", namespace }) },
-                                { name: "CI_AGENT_CHECK_INTERVAL_SECONDS", value: String(spec.checkIntervalSeconds) },
-                            ],
-                            resources: { requests: { cpu: "50m", memory: "96Mi" }, limits: { cpu: "250m", memory: "256Mi" } },
-                            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
-                        }],
+                        securityContext: {
+                            runAsNonRoot: true,
+                            runAsUser: 65534,
+                            runAsGroup: 65534,
+                            seccompProfile: { type: "RuntimeDefault" },
+                        },
+                        containers: [
+                            {
+                                name: "agent",
+                                image: spec.image,
+                                env: [
+                                    { name: "CI_AGENT_WORKSPACE", value: spec.workspace },
+                                    {
+                                        name: "CI_AGENT_BACKEND",
+                                        value: JSON.stringify({ kind: "kubernetes", namespace }),
+                                    },
+                                    {
+                                        name: "CI_AGENT_CHECK_INTERVAL_SECONDS",
+                                        value: String(spec.checkIntervalSeconds),
+                                    },
+                                ],
+                                resources: {
+                                    requests: { cpu: "50m", memory: "96Mi" },
+                                    limits: { cpu: "250m", memory: "256Mi" },
+                                },
+                                securityContext: {
+                                    allowPrivilegeEscalation: false,
+                                    readOnlyRootFilesystem: true,
+                                    capabilities: { drop: ["ALL"] },
+                                },
+                            },
+                        ],
                     },
                 },
             },

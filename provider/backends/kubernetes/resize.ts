@@ -30,11 +30,18 @@ export type ResizeProgress =
     | { state: "refused"; reason: string; message: string };
 
 /** The resize asked for at `generation` (the pod's generation the resize patch returned). */
-export function resizeProgress(pod: PodLike, container: string, generation: number, want: { cpus: number; memoryGb: number }): ResizeProgress {
+export function resizeProgress(
+    pod: PodLike,
+    container: string,
+    generation: number,
+    want: { cpus: number; memoryGb: number },
+): ResizeProgress {
     const observed = pod.status?.observedGeneration;
     if (observed === undefined) return { state: "untracked" };
-    if (observed < generation) return { state: "waiting", why: `the kubelet has not seen generation ${generation} yet (it has ${observed})` };
-    const current = (c: { observedGeneration?: number }) => c.observedGeneration === undefined || c.observedGeneration >= generation;
+    if (observed < generation)
+        return { state: "waiting", why: `the kubelet has not seen generation ${generation} yet (it has ${observed})` };
+    const current = (c: { observedGeneration?: number }) =>
+        c.observedGeneration === undefined || c.observedGeneration >= generation;
     const conditions = (pod.status?.conditions ?? []).filter((c) => c.status === "True" && current(c));
     const pending = conditions.find((c) => c.type === "PodResizePending");
     if (pending) return { state: "refused", reason: pending.reason ?? "Pending", message: pending.message ?? "" };

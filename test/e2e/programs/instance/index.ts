@@ -23,20 +23,27 @@ const workspace = new Workspace(workspaceName, {
 // Schedules must be a list when the program runs; their fields may be outputs.
 const outputsOf = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, pulumi.output(v)]));
 const wrap = (k: string, v: unknown): unknown =>
-    k === "schedules" && Array.isArray(v) ? v.map((s) => outputsOf(s))
-        : k === "idleShutdown" && v && typeof v === "object" ? outputsOf(v)
-            : pulumi.output(v);
+    k === "schedules" && Array.isArray(v)
+        ? v.map((s) => outputsOf(s))
+        : k === "idleShutdown" && v && typeof v === "object"
+          ? outputsOf(v)
+          : pulumi.output(v);
 
 export const userFilesVolume = workspace.userFilesVolume;
 export const out: Record<string, pulumi.Output<unknown>> = {};
 for (const [name, args] of Object.entries(instances)) {
-    const given = viaOutputs
-        ? Object.fromEntries(Object.entries(args).map(([k, v]) => [k, wrap(k, v)]))
-        : args;
+    const given = viaOutputs ? Object.fromEntries(Object.entries(args).map(([k, v]) => [k, wrap(k, v)])) : args;
     const i = new ComputeInstance(name, { workspace, ...given });
     out[name] = pulumi.output({
-        instanceId: i.instanceId, status: i.status, endpoints: i.endpoints, token: i.token,
-        cpus: i.cpus, memoryGb: i.memoryGb, osDiskVolume: i.osDiskVolume, tempDiskVolume: i.tempDiskVolume,
-        schedules: i.schedules, labels: i.labels,
+        instanceId: i.instanceId,
+        status: i.status,
+        endpoints: i.endpoints,
+        token: i.token,
+        cpus: i.cpus,
+        memoryGb: i.memoryGb,
+        osDiskVolume: i.osDiskVolume,
+        tempDiskVolume: i.tempDiskVolume,
+        schedules: i.schedules,
+        labels: i.labels,
     });
 }

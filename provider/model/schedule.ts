@@ -49,7 +49,9 @@ export const scheduleSchema = z.strictObject({
     }),
     timeZone: z
         .string()
-        .refine(isTimeZone, { message: 'is not an IANA time zone; write e.g. "UTC", "Europe/Madrid" or "America/New_York"' })
+        .refine(isTimeZone, {
+            message: 'is not an IANA time zone; write e.g. "UTC", "Europe/Madrid" or "America/New_York"',
+        })
         .default(DEFAULT_TIME_ZONE),
     enabled: z.boolean({ message: "must be true or false" }).default(true),
 });
@@ -63,7 +65,8 @@ export const schedulesSchema = z
     .superRefine((list, ctx) => {
         const seen = new Set<string>();
         list.forEach((s, i) => {
-            if (seen.has(s.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `"${s.name}" names two schedules` });
+            if (seen.has(s.name))
+                ctx.addIssue({ code: "custom", path: [i, "name"], message: `"${s.name}" names two schedules` });
             seen.add(s.name);
         });
         for (const [a, b] of conflictingPairs(list)) {
@@ -93,15 +96,25 @@ export function nextFirings(s: Pick<ScheduleSpec, "cron" | "timeZone">, n: numbe
 export function latestFiring(s: Pick<ScheduleSpec, "cron" | "timeZone">, at: Date): Date | undefined {
     // previousRuns is exclusive of its reference and works in whole seconds: look from one second
     // on, so that a firing exactly now counts as fired, and drop what lies after `at`.
-    return cronOf(s).previousRuns(2, new Date(at.getTime() + 1000)).find((d) => d.getTime() <= at.getTime());
+    return cronOf(s)
+        .previousRuns(2, new Date(at.getTime() + 1000))
+        .find((d) => d.getTime() <= at.getTime());
 }
 
 /** `2026-11-27 18:00 (Europe/Madrid)`: how a firing reads to the user who wrote the schedule. */
 export function localTime(at: Date, timeZone: string): string {
     const parts = Object.fromEntries(
         new Intl.DateTimeFormat("en-CA", {
-            timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
-        }).formatToParts(at).map((p) => [p.type, p.value]),
+            timeZone,
+            year: "numeric",
+            month: "2-digit",
+            day: "2-digit",
+            hour: "2-digit",
+            minute: "2-digit",
+            hourCycle: "h23",
+        })
+            .formatToParts(at)
+            .map((p) => [p.type, p.value]),
     );
     return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} (${timeZone})`;
 }
@@ -160,10 +173,26 @@ function sameMinuteExample(a: ScheduleSpec, b: ScheduleSpec): string {
 export function utcOffsetMinutes(at: Date, timeZone: string): number {
     const p = Object.fromEntries(
         new Intl.DateTimeFormat("en-US", {
-            timeZone, year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric", hourCycle: "h23",
-        }).formatToParts(at).map((x) => [x.type, x.value]),
+            timeZone,
+            year: "numeric",
+            month: "numeric",
+            day: "numeric",
+            hour: "numeric",
+            minute: "numeric",
+            second: "numeric",
+            hourCycle: "h23",
+        })
+            .formatToParts(at)
+            .map((x) => [x.type, x.value]),
     );
-    const wall = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));
+    const wall = Date.UTC(
+        Number(p.year),
+        Number(p.month) - 1,
+        Number(p.day),
+        Number(p.hour),
+        Number(p.minute),
+        Number(p.second),
+    );
     return Math.round((wall - Math.floor(at.getTime() / 1000) * 1000) / 60_000);
 }
 
@@ -193,7 +222,8 @@ export function dstGap(s: Pick<ScheduleSpec, "cron" | "timeZone">, from = new Da
             let hi = t;
             while (hi - lo > 60_000) {
                 const mid = lo + Math.floor((hi - lo) / 120_000) * 60_000;
-                if (utcOffsetMinutes(new Date(mid), s.timeZone) > before) hi = mid; else lo = mid;
+                if (utcOffsetMinutes(new Date(mid), s.timeZone) > before) hi = mid;
+                else lo = mid;
             }
             const gapStartWall = hi + before * 60_000; // the first skipped wall time, read as if it were UTC
             for (let m = 0; m < after - before; m++) {

@@ -8,7 +8,11 @@ import type { FieldProblem } from "./errors";
 
 export const quotaSchema = z.strictObject({
     cores: z.number({ message: "must be a number of vCPUs" }).positive({ message: "must be more than 0" }).optional(),
-    gpus: z.number({ message: "must be a number of GPUs" }).int({ message: "must be a whole number" }).min(0, { message: "must be 0 or more" }).optional(),
+    gpus: z
+        .number({ message: "must be a number of GPUs" })
+        .int({ message: "must be a whole number" })
+        .min(0, { message: "must be 0 or more" })
+        .optional(),
 });
 export type Quota = z.output<typeof quotaSchema>;
 
@@ -36,9 +40,17 @@ const round = (n: number) => Math.round(n * 1000) / 1000;
  * declared: those it no longer declares are deleted by the same deployment. A change that does not
  * add to a quota already exceeded passes, so an unrelated change is never blocked by it.
  */
-export function quotaProblems(workspace: string, quota: Quota, owner: string, existing: readonly QuotaUse[], declared: readonly QuotaUse[]): FieldProblem[] {
+export function quotaProblems(
+    workspace: string,
+    quota: Quota,
+    owner: string,
+    existing: readonly QuotaUse[],
+    declared: readonly QuotaUse[],
+): FieldProblem[] {
     const others = existing.filter((u) => u.owner !== owner);
-    const after = [...others, ...declared].sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+    const after = [...others, ...declared].sort((a, b) =>
+        a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0,
+    );
     const problems: FieldProblem[] = [];
     for (const r of RESOURCES) {
         const limit = quota[r.key];
@@ -47,17 +59,20 @@ export function quotaProblems(workspace: string, quota: Quota, owner: string, ex
         const before = round(existing.reduce((n, u) => n + r.of(u), 0));
         if (total <= limit || total <= before) continue;
         const known = new Set(existing.map((u) => u.instance));
-        const users = after.filter((u) => r.of(u) > 0).map((u) => {
-            const notes = [
-                u.owner === owner ? (known.has(u.instance) ? "" : "new") : `stack ${u.owner}`,
-                u.stopped ? "stopped" : "",
-            ].filter(Boolean);
-            return `${u.instance} ${round(r.of(u))}${notes.length ? ` (${notes.join(", ")})` : ""}`;
-        });
+        const users = after
+            .filter((u) => r.of(u) > 0)
+            .map((u) => {
+                const notes = [
+                    u.owner === owner ? (known.has(u.instance) ? "" : "new") : `stack ${u.owner}`,
+                    u.stopped ? "stopped" : "",
+                ].filter(Boolean);
+                return `${u.instance} ${round(r.of(u))}${notes.length ? ` (${notes.join(", ")})` : ""}`;
+            });
         const already = before > limit ? `; already ${before} before this change` : "";
         problems.push({
             field: `quota.${r.key}`,
-            message: `workspace "${workspace}" would use ${total} ${r.unit} of its quota of ${limit}${already}: ${users.join(", ")}. ` +
+            message:
+                `workspace "${workspace}" would use ${total} ${r.unit} of its quota of ${limit}${already}: ${users.join(", ")}. ` +
                 `Stopped instances count too; raise quota.${r.key}, or make or delete instances`,
         });
     }

@@ -16,10 +16,13 @@ function keyProblem(key: string): string | undefined {
     const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
     const name = slash >= 0 ? key.slice(slash + 1) : key;
     if (prefix !== undefined) {
-        if (prefix.length > 253 || !PREFIX.test(prefix)) return `label "${key}": the prefix before "/" must be a DNS subdomain (lowercase letters, digits, '-' and '.')`;
-        if (RESERVED.test(prefix)) return `label "${key}": the prefix "${prefix}/" is reserved (it belongs to ${prefix.startsWith("compute-instance") ? "this project" : "Kubernetes"})`;
+        if (prefix.length > 253 || !PREFIX.test(prefix))
+            return `label "${key}": the prefix before "/" must be a DNS subdomain (lowercase letters, digits, '-' and '.')`;
+        if (RESERVED.test(prefix))
+            return `label "${key}": the prefix "${prefix}/" is reserved (it belongs to ${prefix.startsWith("compute-instance") ? "this project" : "Kubernetes"})`;
     }
-    if (!NAME.test(name)) return `label "${key}": the name must be 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`;
+    if (!NAME.test(name))
+        return `label "${key}": the name must be 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`;
     return undefined;
 }
 
@@ -32,7 +35,8 @@ export const labelsSchema = z
     .record(z.string(), z.string({ message: "must be a string" }))
     .superRefine((labels, ctx) => {
         const keys = Object.keys(labels);
-        if (keys.length > MAX_LABELS) ctx.addIssue({ code: "custom", message: `must have at most ${MAX_LABELS} labels, got ${keys.length}` });
+        if (keys.length > MAX_LABELS)
+            ctx.addIssue({ code: "custom", message: `must have at most ${MAX_LABELS} labels, got ${keys.length}` });
         for (const k of keys) {
             const problem = keyProblem(k) ?? valueProblem(k, labels[k]);
             if (problem) ctx.addIssue({ code: "custom", path: [k], message: problem });

@@ -11,7 +11,12 @@ export function parseDurationSeconds(text: string): number | undefined {
     }
     const iso = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i.exec(t);
     if (iso && /\d/.test(t) && !/T$/i.test(t)) {
-        return Number(iso[1] ?? 0) * 86400 + Number(iso[2] ?? 0) * 3600 + Number(iso[3] ?? 0) * 60 + Math.round(Number(iso[4] ?? 0));
+        return (
+            Number(iso[1] ?? 0) * 86400 +
+            Number(iso[2] ?? 0) * 3600 +
+            Number(iso[3] ?? 0) * 60 +
+            Math.round(Number(iso[4] ?? 0))
+        );
     }
     return undefined;
 }
@@ -22,4 +27,3 @@ export function formatDuration(seconds: number): string {
     const s = seconds % 60;
     return [h ? `${h}h` : "", m ? `${m}m` : "", s || (!h && !m) ? `${s}s` : ""].join("");
 }
-

@@ -7,8 +7,13 @@ import { z } from "zod";
 
 /** Key types sshd accepts by default (OpenSSH 9); DSA is gone, RSA must be at least 2048 bits. */
 export const SSH_KEY_TYPES = [
-    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa",
-    "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
 ] as const;
 const MIN_RSA_BITS = 2048;
 
@@ -22,16 +27,20 @@ interface ParsedKey {
 export function sshPublicKeyProblem(text: string): string | undefined {
     const { utils } = require("ssh2") as { utils: { parseKey(data: string): ParsedKey | ParsedKey[] | Error } };
     const trimmed = text.trim();
-    if (/PRIVATE KEY/.test(trimmed)) return "is a private key: give the public key (the .pub file, one line starting with e.g. ssh-ed25519)";
+    if (/PRIVATE KEY/.test(trimmed))
+        return "is a private key: give the public key (the .pub file, one line starting with e.g. ssh-ed25519)";
     if (trimmed.includes("\n")) return "must be one key on one line (the contents of a .pub file)";
     const parsed = utils.parseKey(trimmed);
     const key = Array.isArray(parsed) ? parsed[0] : parsed;
-    if (!key || key instanceof Error) return 'is not an OpenSSH public key; it looks like "ssh-ed25519 AAAAC3Nza... user@host" (the contents of ~/.ssh/id_ed25519.pub)';
+    if (!key || key instanceof Error)
+        return 'is not an OpenSSH public key; it looks like "ssh-ed25519 AAAAC3Nza... user@host" (the contents of ~/.ssh/id_ed25519.pub)';
     if (key.isPrivateKey()) return "is a private key: give the public key (the .pub file)";
-    if (!(SSH_KEY_TYPES as readonly string[]).includes(key.type)) return `has key type ${key.type}; allowed: ${SSH_KEY_TYPES.join(", ")}`;
+    if (!(SSH_KEY_TYPES as readonly string[]).includes(key.type))
+        return `has key type ${key.type}; allowed: ${SSH_KEY_TYPES.join(", ")}`;
     if (key.type === "ssh-rsa") {
         const bits = rsaModulusBits(key.getPublicSSH());
-        if (bits < MIN_RSA_BITS) return `is a ${bits}-bit RSA key; RSA keys must have at least ${MIN_RSA_BITS} bits (or use ssh-ed25519)`;
+        if (bits < MIN_RSA_BITS)
+            return `is a ${bits}-bit RSA key; RSA keys must have at least ${MIN_RSA_BITS} bits (or use ssh-ed25519)`;
     }
     return undefined;
 }
@@ -61,10 +70,12 @@ export const sshPublicKeySchema = z.string({ message: "must be an SSH public key
 export function cidrProblem(text: string): string | undefined {
     const [address, prefix, ...rest] = text.trim().split("/");
     const family = isIP(address ?? "");
-    if (rest.length || family === 0) return `"${text}" is not a CIDR range; write e.g. "10.0.0.0/8", "192.168.1.7/32" or "2001:db8::/32"`;
+    if (rest.length || family === 0)
+        return `"${text}" is not a CIDR range; write e.g. "10.0.0.0/8", "192.168.1.7/32" or "2001:db8::/32"`;
     if (prefix === undefined) return undefined;
     const max = family === 4 ? 32 : 128;
-    if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) return `"${text}" has prefix length /${prefix}; an IPv${family} prefix is 0 to ${max}`;
+    if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max)
+        return `"${text}" has prefix length /${prefix}; an IPv${family} prefix is 0 to ${max}`;
     return undefined;
 }
 
@@ -92,8 +103,13 @@ export const RESERVED_USERS = ["root", "daemon", "bin", "sys", "sync", "nobody",
 
 export const userNameSchema = z
     .string({ message: "must be a user name" })
-    .regex(POSIX_USER, { message: "must be 1 to 32 lowercase letters, digits and '-', starting with a letter and not ending with '-' (a POSIX login name that Kubernetes accepts too)" })
-    .refine((u) => !RESERVED_USERS.includes(u), { message: `is a system account; reserved: ${RESERVED_USERS.join(", ")}` });
+    .regex(POSIX_USER, {
+        message:
+            "must be 1 to 32 lowercase letters, digits and '-', starting with a letter and not ending with '-' (a POSIX login name that Kubernetes accepts too)",
+    })
+    .refine((u) => !RESERVED_USERS.includes(u), {
+        message: `is a system account; reserved: ${RESERVED_USERS.join(", ")}`,
+    });
 
 /**
  * The SSH policy (Azure: `sshSettings`). Off by default; when on, sshd accepts only `publicKey`,
@@ -112,11 +128,17 @@ export const sshSchema = z
     })
     .superRefine((s, ctx) => {
         if (s.enabled && s.publicKey === undefined) {
-            ctx.addIssue({ code: "custom", path: ["publicKey"], message: "is required when ssh is enabled (the contents of e.g. ~/.ssh/id_ed25519.pub)" });
+            ctx.addIssue({
+                code: "custom",
+                path: ["publicKey"],
+                message: "is required when ssh is enabled (the contents of e.g. ~/.ssh/id_ed25519.pub)",
+            });
         }
     })
     // Off is absent, not null: stacks deployed before SSH existed see no change.
-    .transform((s): SshSpec | undefined => (s.enabled && s.publicKey ? { publicKey: s.publicKey.trim(), ...(s.port ? { port: s.port } : {}) } : undefined));
+    .transform((s): SshSpec | undefined =>
+        s.enabled && s.publicKey ? { publicKey: s.publicKey.trim(), ...(s.port ? { port: s.port } : {}) } : undefined,
+    );
 
 /** SSH as the providers carry it; absent when off. */
 export interface SshSpec {
@@ -129,7 +151,13 @@ export interface SshSpec {
 export const assignedUserSchema = z.strictObject({
     name: userNameSchema,
     /** The user's id in your directory (Azure: the object id), recorded on the instance. */
-    id: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, { message: "must be 1 to 63 letters, digits, '.', '_' and '-', starting and ending with a letter or digit (e.g. a directory object id)" }).optional(),
+    id: z
+        .string()
+        .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, {
+            message:
+                "must be 1 to 63 letters, digits, '.', '_' and '-', starting and ending with a letter or digit (e.g. a directory object id)",
+        })
+        .optional(),
     /** Kubernetes: the RBAC user granted their pod. Default: `name`. */
     kubernetesUser: z.string().min(1, { message: "must not be empty" }).optional(),
     /** Kubernetes: RBAC groups granted the pod too. */
@@ -149,12 +177,22 @@ export const sharingPolicySchema = z.enum(SHARING_POLICIES, { message: "unknown 
  */
 export type EgressPolicy = "allow" | "deny" | { allow: string[] };
 
-const ipv4Cidr = cidrSchema.refine((c) => isIP(c.split("/")[0]) === 4, { message: "must be an IPv4 range (workspace networks are IPv4)" });
+const ipv4Cidr = cidrSchema.refine((c) => isIP(c.split("/")[0]) === 4, {
+    message: "must be an IPv4 range (workspace networks are IPv4)",
+});
 
-export const egressSchema = z.union([
-    z.enum(["allow", "deny"]),
-    z.strictObject({ allow: z.array(ipv4Cidr).min(1, { message: 'must list at least one CIDR range; use "deny" for none' }).max(64, { message: "must list at most 64 ranges" }) }),
-], { message: 'must be "allow", "deny" or { allow: ["10.0.0.0/8", ...] }' });
+export const egressSchema = z.union(
+    [
+        z.enum(["allow", "deny"]),
+        z.strictObject({
+            allow: z
+                .array(ipv4Cidr)
+                .min(1, { message: 'must list at least one CIDR range; use "deny" for none' })
+                .max(64, { message: "must list at most 64 ranges" }),
+        }),
+    ],
+    { message: 'must be "allow", "deny" or { allow: ["10.0.0.0/8", ...] }' },
+);
 
 /** Link-local addresses: cloud metadata services (169.254.169.254) and the like. */
 export const LINK_LOCAL = { v4: "169.254.0.0/16", v6: "fe80::/10" } as const;
@@ -175,11 +213,19 @@ const LINK_LOCAL_V4 = ipv4Bits(LINK_LOCAL.v4) as { value: number; bits: number }
  */
 export function withinLinkLocal(cidr: string): boolean {
     const r = ipv4Bits(cidr);
-    return r !== undefined && r.bits >= LINK_LOCAL_V4.bits && ((r.value & maskOf(LINK_LOCAL_V4.bits)) >>> 0) === LINK_LOCAL_V4.value;
+    return (
+        r !== undefined &&
+        r.bits >= LINK_LOCAL_V4.bits &&
+        (r.value & maskOf(LINK_LOCAL_V4.bits)) >>> 0 === LINK_LOCAL_V4.value
+    );
 }
 
 /** Whether an IPv4 range is wider than 169.254.0.0/16 and contains it. */
 export function spansLinkLocal(cidr: string): boolean {
     const r = ipv4Bits(cidr);
-    return r !== undefined && r.bits < LINK_LOCAL_V4.bits && ((LINK_LOCAL_V4.value & maskOf(r.bits)) >>> 0) === ((r.value & maskOf(r.bits)) >>> 0);
+    return (
+        r !== undefined &&
+        r.bits < LINK_LOCAL_V4.bits &&
+        (LINK_LOCAL_V4.value & maskOf(r.bits)) >>> 0 === (r.value & maskOf(r.bits)) >>> 0
+    );
 }

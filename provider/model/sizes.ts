@@ -19,8 +19,15 @@ export interface SizeFigures {
     readonly gpuModel?: string;
 }
 
-function size(name: string, family: string, cpus: number, memoryGb: number, tempDiskGb: number,
-              gpus = 0, gpuModel?: string): SizeFigures {
+function size(
+    name: string,
+    family: string,
+    cpus: number,
+    memoryGb: number,
+    tempDiskGb: number,
+    gpus = 0,
+    gpuModel?: string,
+): SizeFigures {
     return { name, family, cpus, memoryGb, tempDiskGb, gpus, ...(gpuModel ? { gpuModel } : {}) };
 }
 

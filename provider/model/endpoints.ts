@@ -16,7 +16,10 @@ export type ServiceName = keyof typeof SERVICES;
 /** Host ports the services are published on, by service. */
 export type PublishedPorts = Partial<Record<ServiceName, number>>;
 
-const APPLICATION_ROUTES: Record<Application, { service: ServiceName; path: (apps: readonly Application[]) => string; endpoint: string }> = {
+const APPLICATION_ROUTES: Record<
+    Application,
+    { service: ServiceName; path: (apps: readonly Application[]) => string; endpoint: string }
+> = {
     jupyterlab: { service: "jupyter", path: () => "/lab", endpoint: "jupyterLab" },
     jupyter: { service: "jupyter", path: () => "/tree", endpoint: "jupyter" },
     // A new terminal, opened in the interface the instance has (the image's extension creates it:
@@ -41,7 +44,10 @@ export interface ApplicationCheck {
  * Code (its first request starts code-server, so the user's first visit is not the slow one), and
  * each custom application through the proxy.
  */
-export function applicationChecks(applications: readonly Application[], custom: readonly { name: string }[]): ApplicationCheck[] {
+export function applicationChecks(
+    applications: readonly Application[],
+    custom: readonly { name: string }[],
+): ApplicationCheck[] {
     const checks: ApplicationCheck[] = [];
     if (applications.includes("terminal")) checks.push({ what: "the terminal", path: "/api/terminals" });
     if (applications.includes("vscode")) checks.push({ what: "VS Code", path: "/vscode/", proxied: "vscode" });
@@ -80,7 +86,10 @@ export function servicesFor(applications: readonly Application[], ssh: boolean):
 }
 
 /** The services published on the engine's host: those the inbound rules name, else all. */
-export function publishedServices(services: readonly ServiceName[], inbound?: { service: ServiceName }[]): ServiceName[] {
+export function publishedServices(
+    services: readonly ServiceName[],
+    inbound?: { service: ServiceName }[],
+): ServiceName[] {
     if (!inbound) return [...services];
     const named = new Set(inbound.map((r) => r.service));
     return services.filter((s) => named.has(s));
@@ -89,7 +98,13 @@ export function publishedServices(services: readonly ServiceName[], inbound?: { 
 /** Every address of the engine's host, when an instance's network says `publicBind`. */
 export const PUBLIC_BIND_ADDRESS = "0.0.0.0";
 
-export function endpointsFor(applications: readonly Application[], host: string, ports: PublishedPorts, user: string, custom: readonly { name: string }[] = []): Endpoints {
+export function endpointsFor(
+    applications: readonly Application[],
+    host: string,
+    ports: PublishedPorts,
+    user: string,
+    custom: readonly { name: string }[] = [],
+): Endpoints {
     const out: Endpoints = {};
     for (const app of applications) {
         const route = APPLICATION_ROUTES[app];
@@ -97,7 +112,8 @@ export function endpointsFor(applications: readonly Application[], host: string,
         if (port !== undefined) out[route.endpoint] = `http://${formatHost(host)}:${port}${route.path(applications)}`;
     }
     if (ports.jupyter !== undefined) {
-        for (const c of custom) out[c.name] = `http://${formatHost(host)}:${ports.jupyter}${customApplicationPath(c.name)}`;
+        for (const c of custom)
+            out[c.name] = `http://${formatHost(host)}:${ports.jupyter}${customApplicationPath(c.name)}`;
     }
     if (ports.ssh !== undefined) out.ssh = `ssh://${user}@${formatHost(host)}:${ports.ssh}`;
     return out;

@@ -9,7 +9,10 @@ export interface FieldProblem {
 
 /** Thrown for invalid input; the message names every field at fault, one per line. */
 export class ValidationError extends Error {
-    constructor(readonly subject: string, readonly problems: readonly FieldProblem[]) {
+    constructor(
+        readonly subject: string,
+        readonly problems: readonly FieldProblem[],
+    ) {
         super(`${subject}: ${problems.map(formatProblem).join("; ")}`);
         this.name = "ValidationError";
     }
@@ -29,7 +32,10 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** Turns zod issues into problems whose messages say what is allowed. */
-export function problemsFromZod(error: { issues: readonly z.core.$ZodIssue[] }, prefix: readonly PropertyKey[] = []): FieldProblem[] {
+export function problemsFromZod(
+    error: { issues: readonly z.core.$ZodIssue[] },
+    prefix: readonly PropertyKey[] = [],
+): FieldProblem[] {
     return error.issues.map((issue) => ({
         field: formatPath([...prefix, ...issue.path]),
         message: describeIssue(issue),

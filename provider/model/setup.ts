@@ -36,9 +36,13 @@ export const sha256 = (text: string) => createHash("sha256").update(text).digest
  * Reads the scripts a program names, relative to `dir` (the program's directory). Problems name
  * the field and, for a file, the path looked at; nothing is read twice.
  */
-export function readScriptSources(raw: unknown, dir: string): { scripts?: Record<string, unknown>; problems: FieldProblem[] } {
+export function readScriptSources(
+    raw: unknown,
+    dir: string,
+): { scripts?: Record<string, unknown>; problems: FieldProblem[] } {
     if (raw === undefined || raw === null) return { problems: [] };
-    if (typeof raw !== "object" || Array.isArray(raw)) return { problems: [{ field: "setupScripts", message: "must be { creation?, startup?, timeout? }" }] };
+    if (typeof raw !== "object" || Array.isArray(raw))
+        return { problems: [{ field: "setupScripts", message: "must be { creation?, startup?, timeout? }" }] };
     const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
     const problems: FieldProblem[] = [];
     for (const kind of SCRIPT_KINDS) {
@@ -46,25 +50,47 @@ export function readScriptSources(raw: unknown, dir: string): { scripts?: Record
         if (s === undefined) continue;
         if (typeof s === "string") {
             out[kind] = { source: "inline", content: s };
-        } else if (s && typeof s === "object" && typeof (s as { inline?: unknown }).inline === "string" && Object.keys(s).length === 1) {
+        } else if (
+            s &&
+            typeof s === "object" &&
+            typeof (s as { inline?: unknown }).inline === "string" &&
+            Object.keys(s).length === 1
+        ) {
             out[kind] = { source: "inline", content: (s as { inline: string }).inline };
-        } else if (s && typeof s === "object" && typeof (s as { file?: unknown }).file === "string" && Object.keys(s).length === 1) {
+        } else if (
+            s &&
+            typeof s === "object" &&
+            typeof (s as { file?: unknown }).file === "string" &&
+            Object.keys(s).length === 1
+        ) {
             const file = (s as { file: string }).file;
             const full = path.resolve(dir, file);
             try {
                 const stat = fs.statSync(full);
                 if (!stat.isFile()) throw Object.assign(new Error("not a file"), { code: "EISDIR" });
                 if (stat.size > MAX_SCRIPT_BYTES) {
-                    problems.push({ field: `setupScripts.${kind}.file`, message: `${file} is ${stat.size} bytes; a script may have at most ${MAX_SCRIPT_BYTES} (put the rest in the image, or fetch it from the script)` });
+                    problems.push({
+                        field: `setupScripts.${kind}.file`,
+                        message: `${file} is ${stat.size} bytes; a script may have at most ${MAX_SCRIPT_BYTES} (put the rest in the image, or fetch it from the script)`,
+                    });
                     continue;
                 }
                 out[kind] = { source: `file:${file}`, content: fs.readFileSync(full, "utf8") };
             } catch (e) {
                 const code = (e as NodeJS.ErrnoException).code;
-                problems.push({ field: `setupScripts.${kind}.file`, message: code === "ENOENT" ? `${file} does not exist (looked at ${full})` : `${file} cannot be read (${full}: ${code ?? (e as Error).message})` });
+                problems.push({
+                    field: `setupScripts.${kind}.file`,
+                    message:
+                        code === "ENOENT"
+                            ? `${file} does not exist (looked at ${full})`
+                            : `${file} cannot be read (${full}: ${code ?? (e as Error).message})`,
+                });
             }
         } else {
-            problems.push({ field: `setupScripts.${kind}`, message: 'must be the script\'s text, { inline: "..." } or { file: "path/to/script.sh" }' });
+            problems.push({
+                field: `setupScripts.${kind}`,
+                message: 'must be the script\'s text, { inline: "..." } or { file: "path/to/script.sh" }',
+            });
         }
     }
     return { scripts: out, problems };
@@ -74,8 +100,13 @@ const scriptSchema = z
     .strictObject({ source: z.string().min(1), content: z.string(), sha256: z.string().optional() })
     .superRefine((s, ctx) => {
         if (!s.content.trim()) ctx.addIssue({ code: "custom", message: "is empty" });
-        if (Buffer.byteLength(s.content) > MAX_SCRIPT_BYTES) ctx.addIssue({ code: "custom", message: `has ${Buffer.byteLength(s.content)} bytes; a script may have at most ${MAX_SCRIPT_BYTES}` });
-        if (s.content.includes("\0")) ctx.addIssue({ code: "custom", message: "contains a NUL byte; a script is text" });
+        if (Buffer.byteLength(s.content) > MAX_SCRIPT_BYTES)
+            ctx.addIssue({
+                code: "custom",
+                message: `has ${Buffer.byteLength(s.content)} bytes; a script may have at most ${MAX_SCRIPT_BYTES}`,
+            });
+        if (s.content.includes("\0"))
+            ctx.addIssue({ code: "custom", message: "contains a NUL byte; a script is text" });
     })
     .transform((s): Script => ({ source: s.source, content: s.content, sha256: sha256(s.content) }));
 
@@ -92,18 +123,26 @@ export const setupScriptsSchema = z
         if (s.timeout !== undefined) {
             const t = typeof s.timeout === "number" ? s.timeout : parseDurationSeconds(s.timeout);
             if (t === undefined || !Number.isFinite(t) || t < 1 || t > 24 * 3600) {
-                ctx.addIssue({ code: "custom", path: ["timeout"], message: `"${s.timeout}" is not a duration from 1s to 24h; write e.g. "90s", "15m" or ISO 8601 "PT15M"` });
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["timeout"],
+                    message: `"${s.timeout}" is not a duration from 1s to 24h; write e.g. "90s", "15m" or ISO 8601 "PT15M"`,
+                });
                 return z.NEVER;
             }
             timeoutSeconds = t;
         }
-        return { ...(s.creation ? { creation: s.creation } : {}), ...(s.startup ? { startup: s.startup } : {}), timeoutSeconds };
+        return {
+            ...(s.creation ? { creation: s.creation } : {}),
+            ...(s.startup ? { startup: s.startup } : {}),
+            timeoutSeconds,
+        };
     });
 
 /** How long the scripts may take at one start, at most: the readiness wait grows by it. */
 export function setupSeconds(s: SetupScripts | undefined, creationRuns = true): number {
     if (!s) return 0;
-    return ((creationRuns && s.creation) ? s.timeoutSeconds : 0) + (s.startup ? s.timeoutSeconds : 0);
+    return (creationRuns && s.creation ? s.timeoutSeconds : 0) + (s.startup ? s.timeoutSeconds : 0);
 }
 
 /** For a preview: what changed in the scripts, in words (the text itself shows in the diff). */
@@ -114,9 +153,11 @@ export function describeScriptsChange(before: SetupScripts | undefined, after: S
         const a = after?.[kind];
         if (!b && a) parts.push(`${kind} script added`);
         else if (b && !a) parts.push(`${kind} script removed`);
-        else if (b && a && b.sha256 !== a.sha256) parts.push(`${kind} script changed (sha256 ${b.sha256.slice(0, 12)} → ${a.sha256.slice(0, 12)})`);
+        else if (b && a && b.sha256 !== a.sha256)
+            parts.push(`${kind} script changed (sha256 ${b.sha256.slice(0, 12)} → ${a.sha256.slice(0, 12)})`);
     }
-    if (before && after && before.timeoutSeconds !== after.timeoutSeconds) parts.push(`script timeout ${before.timeoutSeconds}s → ${after.timeoutSeconds}s`);
+    if (before && after && before.timeoutSeconds !== after.timeoutSeconds)
+        parts.push(`script timeout ${before.timeoutSeconds}s → ${after.timeoutSeconds}s`);
     return parts.join(", ") || "setup scripts changed";
 }
 
@@ -136,7 +177,8 @@ export function setupProgressFromLog(log: string): SetupProgress | undefined {
     for (const line of log.split(/\r?\n/)) {
         const m = /^compute-instance: (SettingUp|SetupFailed): (.*)$/.exec(line.trim());
         if (m) last = { phase: m[1] as "SettingUp" | "SetupFailed", message: m[2] };
-        else if (/^compute-instance: the (creation|startup) script (finished|already ran)/.test(line.trim())) last = { phase: "Done", message: line.trim().slice("compute-instance: ".length) };
+        else if (/^compute-instance: the (creation|startup) script (finished|already ran)/.test(line.trim()))
+            last = { phase: "Done", message: line.trim().slice("compute-instance: ".length) };
     }
     return last;
 }

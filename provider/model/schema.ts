@@ -20,17 +20,46 @@ export const DEFAULT_APPLICATIONS: readonly Application[] = ["jupyterlab", "jupy
 
 /** Paths of the Jupyter server (and names of ours) a custom application may not take. */
 export const RESERVED_APPLICATION_NAMES = [
-    ...APPLICATIONS, "ssh", "lab", "tree", "notebooks", "edit", "view", "terminals", "api", "files", "static", "custom", "login", "logout",
-    "kernelspecs", "nbconvert", "proxy", "server-proxy", "nbextensions", "metrics", "extensions",
+    ...APPLICATIONS,
+    "ssh",
+    "lab",
+    "tree",
+    "notebooks",
+    "edit",
+    "view",
+    "terminals",
+    "api",
+    "files",
+    "static",
+    "custom",
+    "login",
+    "logout",
+    "kernelspecs",
+    "nbconvert",
+    "proxy",
+    "server-proxy",
+    "nbextensions",
+    "metrics",
+    "extensions",
 ] as const;
 export const MAX_CUSTOM_APPLICATIONS = 8;
 
 /** A custom application (Azure: customServices): served at /<name>/ through Jupyter, under its token. */
 export const customApplicationSchema = z
     .strictObject({
-        name: z.string().regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/, { message: "must be 2 to 32 lowercase letters, digits and '-', starting with a letter" })
-            .refine((n) => !(RESERVED_APPLICATION_NAMES as readonly string[]).includes(n), { message: `is taken by the instance itself; reserved: ${RESERVED_APPLICATION_NAMES.join(", ")}` }),
-        port: z.number({ message: "must be a port number" }).int({ message: "must be a whole number" }).min(1024, { message: "must be 1024 to 65535 (the application runs unprivileged)" }).max(65535, { message: "must be 1024 to 65535" })
+        name: z
+            .string()
+            .regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/, {
+                message: "must be 2 to 32 lowercase letters, digits and '-', starting with a letter",
+            })
+            .refine((n) => !(RESERVED_APPLICATION_NAMES as readonly string[]).includes(n), {
+                message: `is taken by the instance itself; reserved: ${RESERVED_APPLICATION_NAMES.join(", ")}`,
+            }),
+        port: z
+            .number({ message: "must be a port number" })
+            .int({ message: "must be a whole number" })
+            .min(1024, { message: "must be 1024 to 65535 (the application runs unprivileged)" })
+            .max(65535, { message: "must be 1024 to 65535" })
             .refine((p) => p !== 8888 && p !== 2222, { message: "is taken by the instance (8888 Jupyter, 2222 SSH)" }),
         /** A shell command run in the instance, as its user, on the first request (PORT is set). */
         command: z.string().min(1, { message: "must not be empty" }).optional(),
@@ -38,7 +67,11 @@ export const customApplicationSchema = z
         image: z.string().min(1, { message: "must not be empty" }).optional(),
     })
     .superRefine((a, ctx) => {
-        if (!a.command && !a.image) ctx.addIssue({ code: "custom", message: "needs a command (run in the instance) or an image (run beside it), or both" });
+        if (!a.command && !a.image)
+            ctx.addIssue({
+                code: "custom",
+                message: "needs a command (run in the instance) or an image (run beside it), or both",
+            });
     });
 export type CustomApplication = z.output<typeof customApplicationSchema>;
 
@@ -47,7 +80,9 @@ export type CustomApplication = z.output<typeof customApplicationSchema>;
  * jupyter_server_config.py reads it): a command runs in the instance unless the application has
  * an image, where it runs instead.
  */
-export function customApplicationsEnv(apps: readonly CustomApplication[]): { name: string; port: number; command?: string }[] {
+export function customApplicationsEnv(
+    apps: readonly CustomApplication[],
+): { name: string; port: number; command?: string }[] {
     return apps.map((a) => ({ name: a.name, port: a.port, ...(a.command && !a.image ? { command: a.command } : {}) }));
 }
 
@@ -58,8 +93,14 @@ export const customApplicationsSchema = z
         const names = new Set<string>();
         const ports = new Set<number>();
         apps.forEach((a, i) => {
-            if (names.has(a.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `"${a.name}" is listed twice` });
-            if (ports.has(a.port)) ctx.addIssue({ code: "custom", path: [i, "port"], message: `${a.port} is taken by another application` });
+            if (names.has(a.name))
+                ctx.addIssue({ code: "custom", path: [i, "name"], message: `"${a.name}" is listed twice` });
+            if (ports.has(a.port))
+                ctx.addIssue({
+                    code: "custom",
+                    path: [i, "port"],
+                    message: `${a.port} is taken by another application`,
+                });
             names.add(a.name);
             ports.add(a.port);
         });
@@ -74,7 +115,25 @@ export { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "./defaults";
 import { DEFAULT_READY_TIMEOUT_SECONDS } from "./defaults";
 
 /** Environment variable names the instance sets itself. */
-export const RESERVED_ENV = ["JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE", "NOTEBOOK_DIR", "INSTANCE_USER", "HOME", "USER", "LOGNAME", "SHELL", "PATH", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "IFS", "CDPATH", "GLOBIGNORE", "PS4"];
+export const RESERVED_ENV = [
+    "JUPYTER_TOKEN",
+    "JUPYTER_TOKEN_FILE",
+    "NOTEBOOK_DIR",
+    "INSTANCE_USER",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "PATH",
+    "ENV",
+    "BASH_ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "IFS",
+    "CDPATH",
+    "GLOBIGNORE",
+    "PS4",
+];
 /**
  * Prefixes of names the instance's entry point owns (`CI_*`), or that change what a program does
  * before it reads a line of its own: the dynamic loader (`LD_*`), Python (`PYTHON*`) and bash's
@@ -87,16 +146,26 @@ export const RESERVED_ENV_PREFIXES = ["CI_", "LD_", "PYTHON", "BASH_FUNC_"];
 export function reservedEnvProblem(name: string): string | undefined {
     const prefix = RESERVED_ENV_PREFIXES.find((p) => name.startsWith(p));
     if (!RESERVED_ENV.includes(name) && !prefix) return undefined;
-    const why = prefix === "CI_" ? "is the instance's own" : prefix ? "changes how programs start (the entry point runs as root)" : "is set by the instance itself";
-    return `${why}; reserved: ${RESERVED_ENV.join(", ")} and names starting with ${RESERVED_ENV_PREFIXES.join(", ")}`
-        + (prefix === "PYTHON" ? " (set Python's variables in a kernel's kernel.json, or in ~/.bashrc from a startup script)" : "");
+    const why =
+        prefix === "CI_"
+            ? "is the instance's own"
+            : prefix
+              ? "changes how programs start (the entry point runs as root)"
+              : "is set by the instance itself";
+    return (
+        `${why}; reserved: ${RESERVED_ENV.join(", ")} and names starting with ${RESERVED_ENV_PREFIXES.join(", ")}` +
+        (prefix === "PYTHON"
+            ? " (set Python's variables in a kernel's kernel.json, or in ~/.bashrc from a startup script)"
+            : "")
+    );
 }
 
 // Azure's rule for compute names (3 to 24 characters, starting with a letter), lower-cased so the
 // same name is valid for Docker containers and Kubernetes objects.
 const NAME_RULE = /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/;
 export const nameSchema = z.string().regex(NAME_RULE, {
-    message: "must be 3 to 24 characters: lowercase letters, digits and '-', starting with a letter and not ending with '-'",
+    message:
+        "must be 3 to 24 characters: lowercase letters, digits and '-', starting with a letter and not ending with '-'",
 });
 
 export const diskSizeGb = z
@@ -110,7 +179,10 @@ export const durationSeconds = (minSeconds: number) =>
     z.union([z.string(), z.number()]).transform((v, ctx) => {
         const seconds = typeof v === "number" ? v : parseDurationSeconds(v);
         if (seconds === undefined || !Number.isFinite(seconds)) {
-            ctx.addIssue({ code: "custom", message: `"${v}" is not a duration; write e.g. "90s", "5m", "1h30m" or ISO 8601 "PT5M"` });
+            ctx.addIssue({
+                code: "custom",
+                message: `"${v}" is not a duration; write e.g. "90s", "5m", "1h30m" or ISO 8601 "PT5M"`,
+            });
             return z.NEVER;
         }
         if (seconds < minSeconds) {
@@ -126,14 +198,19 @@ export const durationSeconds = (minSeconds: number) =>
 const dockerBackend = z.strictObject({
     host: z
         .string()
-        .regex(/^(unix|tcp|ssh|npipe):\/\/.+/, { message: 'must be a Docker host URL such as "unix:///var/run/docker.sock", "tcp://host:2376" or "ssh://user@host"' })
+        .regex(/^(unix|tcp|ssh|npipe):\/\/.+/, {
+            message:
+                'must be a Docker host URL such as "unix:///var/run/docker.sock", "tcp://host:2376" or "ssh://user@host"',
+        })
         .optional(),
     /** Accept a `tcp://` engine without TLS (whoever reaches its port is root on its host). */
     allowPlaintextTcp: z.boolean().optional(),
 });
 
 const kubernetesBackend = z.strictObject({
-    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { message: "must be a Kubernetes namespace name (RFC 1123 label)" }),
+    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+        message: "must be a Kubernetes namespace name (RFC 1123 label)",
+    }),
     kubeconfig: z.string().min(1).optional(),
     context: z.string().min(1).optional(),
     storageClass: z.string().min(1).optional(),
@@ -150,13 +227,20 @@ export function backendSchema(defaults: { dockerHost: string }) {
         .transform((raw, ctx): BackendSpec => {
             const keys = Object.keys(raw);
             if (keys.length !== 1 || (keys[0] !== "docker" && keys[0] !== "kubernetes")) {
-                ctx.addIssue({ code: "custom", message: `must have exactly one of "docker" or "kubernetes", got ${keys.length ? keys.map((k) => `"${k}"`).join(", ") : "none"}` });
+                ctx.addIssue({
+                    code: "custom",
+                    message: `must have exactly one of "docker" or "kubernetes", got ${keys.length ? keys.map((k) => `"${k}"`).join(", ") : "none"}`,
+                });
                 return z.NEVER;
             }
             if (keys[0] === "docker") {
                 const r = dockerBackend.safeParse(raw.docker ?? {});
                 if (!r.success) return forward(ctx, r.error, ["docker"]);
-                return { kind: "docker", host: r.data.host ?? defaults.dockerHost, ...(r.data.allowPlaintextTcp ? { allowPlaintextTcp: true } : {}) };
+                return {
+                    kind: "docker",
+                    host: r.data.host ?? defaults.dockerHost,
+                    ...(r.data.allowPlaintextTcp ? { allowPlaintextTcp: true } : {}),
+                };
             }
             const r = kubernetesBackend.safeParse(raw.kubernetes);
             if (!r.success) return forward(ctx, r.error, ["kubernetes"]);
@@ -204,24 +288,47 @@ export interface ResolvedSize {
 }
 
 const customSize = z.strictObject({
-    cpus: z.number({ message: "must be a number of vCPUs" }).gt(0, { message: "must be more than 0" }).max(512, { message: "must be at most 512" }),
-    memoryGb: z.number({ message: "must be a number of GiB" }).min(1, { message: "must be at least 1 GiB" }).max(12288, { message: "must be at most 12288 GiB" }),
-    gpus: z.number().int({ message: "must be a whole number" }).min(0, { message: "must be 0 or more" }).max(16, { message: "must be at most 16" }).default(0),
+    cpus: z
+        .number({ message: "must be a number of vCPUs" })
+        .gt(0, { message: "must be more than 0" })
+        .max(512, { message: "must be at most 512" }),
+    memoryGb: z
+        .number({ message: "must be a number of GiB" })
+        .min(1, { message: "must be at least 1 GiB" })
+        .max(12288, { message: "must be at most 12288 GiB" }),
+    gpus: z
+        .number()
+        .int({ message: "must be a whole number" })
+        .min(0, { message: "must be 0 or more" })
+        .max(16, { message: "must be at most 16" })
+        .default(0),
 });
 
 export const sizeSchema = z.unknown().transform((v, ctx): ResolvedSize => {
     if (typeof v === "string") {
         const found = findSize(v);
         if (!found) {
-            ctx.addIssue({ code: "custom", message: `unknown size "${v}"; allowed: ${sizeNames().join(", ")}, or { cpus, memoryGb, gpus? }` });
+            ctx.addIssue({
+                code: "custom",
+                message: `unknown size "${v}"; allowed: ${sizeNames().join(", ")}, or { cpus, memoryGb, gpus? }`,
+            });
             return z.NEVER;
         }
-        return { name: found.name, cpus: found.cpus, memoryGb: found.memoryGb, gpus: found.gpus, tempDiskGb: found.tempDiskGb };
+        return {
+            name: found.name,
+            cpus: found.cpus,
+            memoryGb: found.memoryGb,
+            gpus: found.gpus,
+            tempDiskGb: found.tempDiskGb,
+        };
     }
     const r = customSize.safeParse(v);
     if (!r.success) {
         if (typeof v !== "object" || v === null) {
-            ctx.addIssue({ code: "custom", message: `must be a size name (e.g. "${DEFAULT_SIZE_NAME}") or { cpus, memoryGb, gpus? }` });
+            ctx.addIssue({
+                code: "custom",
+                message: `must be a size name (e.g. "${DEFAULT_SIZE_NAME}") or { cpus, memoryGb, gpus? }`,
+            });
             return z.NEVER;
         }
         return forward(ctx, r.error, []);
@@ -236,12 +343,25 @@ export const INBOUND_TARGETS = [...APPLICATIONS, "ssh"] as const;
 
 const inboundRuleSchema = z
     .strictObject({
-        application: z.enum(INBOUND_TARGETS, { message: `unknown application; allowed: ${INBOUND_TARGETS.map((a) => `"${a}"`).join(", ")}` }).optional(),
-        port: z.number({ message: "must be a port number" }).int({ message: "must be a whole number" }).min(1, { message: "must be 1 to 65535" }).max(65535, { message: "must be 1 to 65535" }).optional(),
-        from: z.array(cidrSchema).min(1, { message: 'must list at least one CIDR range ("0.0.0.0/0" for anywhere)' }).max(64, { message: "must list at most 64 ranges" }),
+        application: z
+            .enum(INBOUND_TARGETS, {
+                message: `unknown application; allowed: ${INBOUND_TARGETS.map((a) => `"${a}"`).join(", ")}`,
+            })
+            .optional(),
+        port: z
+            .number({ message: "must be a port number" })
+            .int({ message: "must be a whole number" })
+            .min(1, { message: "must be 1 to 65535" })
+            .max(65535, { message: "must be 1 to 65535" })
+            .optional(),
+        from: z
+            .array(cidrSchema)
+            .min(1, { message: 'must list at least one CIDR range ("0.0.0.0/0" for anywhere)' })
+            .max(64, { message: "must list at most 64 ranges" }),
     })
     .superRefine((r, ctx) => {
-        if ((r.application === undefined) === (r.port === undefined)) ctx.addIssue({ code: "custom", message: "must name exactly one of application or port" });
+        if ((r.application === undefined) === (r.port === undefined))
+            ctx.addIssue({ code: "custom", message: "must name exactly one of application or port" });
     });
 
 /** An instance's inbound rules, as the user writes them. */
@@ -264,7 +384,9 @@ export interface InstanceNetwork {
  * the classic notebook are one server). Problems carry paths under `network`.
  */
 export function resolveInboundRules(
-    net: z.output<typeof instanceNetworkSchema>, applications: readonly Application[], sshOn: boolean,
+    net: z.output<typeof instanceNetworkSchema>,
+    applications: readonly Application[],
+    sshOn: boolean,
 ): { network: InstanceNetwork; problems: { path: (string | number)[]; message: string }[] } {
     const serviceOf = serviceOfApplication;
     const containerPorts = (s: ServiceName) => SERVICES[s].containerPort;
@@ -275,16 +397,26 @@ export function resolveInboundRules(
     net.inbound.forEach((rule, i) => {
         let service: ServiceName | undefined;
         if (rule.application === "ssh") {
-            if (!sshOn) problems.push({ path: ["inbound", i, "application"], message: '"ssh" needs SSH enabled on this instance (ssh.enabled)' });
+            if (!sshOn)
+                problems.push({
+                    path: ["inbound", i, "application"],
+                    message: '"ssh" needs SSH enabled on this instance (ssh.enabled)',
+                });
             else service = "ssh";
         } else if (rule.application !== undefined) {
             if (!applications.includes(rule.application)) {
-                problems.push({ path: ["inbound", i, "application"], message: `"${rule.application}" is not an application of this instance; it runs: ${applications.join(", ")}${sshOn ? ", ssh" : ""}` });
+                problems.push({
+                    path: ["inbound", i, "application"],
+                    message: `"${rule.application}" is not an application of this instance; it runs: ${applications.join(", ")}${sshOn ? ", ssh" : ""}`,
+                });
             } else service = serviceOf(rule.application);
         } else if (rule.port !== undefined) {
             const found = [...served].find((s) => containerPorts(s) === rule.port);
             if (!found) {
-                problems.push({ path: ["inbound", i, "port"], message: `${rule.port} is not a port of this instance; its ports: ${[...served].map((s) => `${containerPorts(s)} (${s})`).join(", ")}` });
+                problems.push({
+                    path: ["inbound", i, "port"],
+                    message: `${rule.port} is not a port of this instance; its ports: ${[...served].map((s) => `${containerPorts(s)} (${s})`).join(", ")}`,
+                });
             } else service = found;
         }
         if (service) {
@@ -293,7 +425,9 @@ export function resolveInboundRules(
             byService.set(service, set);
         }
     });
-    const inbound = [...byService].map(([service, from]) => ({ service, from: [...from].sort() })).sort((a, b) => (a.service < b.service ? -1 : 1));
+    const inbound = [...byService]
+        .map(([service, from]) => ({ service, from: [...from].sort() }))
+        .sort((a, b) => (a.service < b.service ? -1 : 1));
     return { network: { publicBind: net.publicBind, inbound }, problems };
 }
 
@@ -306,12 +440,16 @@ export const instanceFields = {
         .array(z.enum(APPLICATIONS, { message: "unknown application (others go in customApplications)" }))
         .min(1, { message: `must list at least one application; allowed: ${APPLICATIONS.join(", ")}` })
         .refine((a) => new Set(a).size === a.length, { message: "lists an application twice" })
-        .refine((a) => !a.includes("terminal") || a.includes("jupyterlab") || a.includes("jupyter"), { message: '"terminal" is JupyterLab\'s or the notebook\'s terminal: list "jupyterlab" or "jupyter" too' })
+        .refine((a) => !a.includes("terminal") || a.includes("jupyterlab") || a.includes("jupyter"), {
+            message: '"terminal" is JupyterLab\'s or the notebook\'s terminal: list "jupyterlab" or "jupyter" too',
+        })
         .default([...DEFAULT_APPLICATIONS]),
     customApplications: customApplicationsSchema.default([]),
     env: z
         .record(
-            z.string().regex(envName, { message: "must be an environment variable name (letters, digits, '_')" })
+            z
+                .string()
+                .regex(envName, { message: "must be an environment variable name (letters, digits, '_')" })
                 .superRefine((k, ctx) => {
                     const problem = reservedEnvProblem(k);
                     if (problem) ctx.addIssue({ code: "custom", message: problem });
@@ -329,7 +467,9 @@ export const instanceFields = {
 export const instanceSchema = z
     .strictObject({
         ...instanceFields,
-        osDisk: z.strictObject({ sizeGb: diskSizeGb.default(DEFAULT_OS_DISK_GB) }).default({ sizeGb: DEFAULT_OS_DISK_GB }),
+        osDisk: z
+            .strictObject({ sizeGb: diskSizeGb.default(DEFAULT_OS_DISK_GB) })
+            .default({ sizeGb: DEFAULT_OS_DISK_GB }),
         tempDisk: z.strictObject({ sizeGb: diskSizeGb.optional() }).default({}),
     })
     .transform((i) => ({

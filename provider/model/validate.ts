@@ -36,10 +36,15 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, sub
  * that contain one) are dropped, since a preview cannot judge them yet; they are checked again
  * once the value is known, before anything is created.
  */
-export function knownProblems<S extends z.ZodType>(schema: S, value: unknown): { problems: FieldProblem[]; data?: z.output<S> } {
+export function knownProblems<S extends z.ZodType>(
+    schema: S,
+    value: unknown,
+): { problems: FieldProblem[]; data?: z.output<S> } {
     const r = schema.safeParse(value);
     if (r.success) return { problems: [], data: r.data };
     const unknown = unknownPaths(value);
-    const issues = r.error.issues.filter((issue) => !unknown.some((u) => isPrefix(u, issue.path) || isPrefix(issue.path, u)));
+    const issues = r.error.issues.filter(
+        (issue) => !unknown.some((u) => isPrefix(u, issue.path) || isPrefix(issue.path, u)),
+    );
     return { problems: problemsFromZod({ issues }) };
 }
