@@ -378,3 +378,15 @@ export class KeptForInspectionError extends BackendError {
         this.name = "KeptForInspectionError";
     }
 }
+
+/**
+ * A setup script failed: the instance reports SetupFailed and will not become ready until the
+ * script is fixed. Thrown by the readiness waits of every backend, so nothing matches on text.
+ */
+export class SetupFailedError extends BackendError {
+    /** @param detail what the entry point reported (the script and its exit status). */
+    constructor(readonly detail: string) {
+        super(`SetupFailed: ${detail}`);
+        this.name = "SetupFailedError";
+    }
+}
