@@ -1,0 +1,197 @@
+/**
+ * An instance's runtime, a StatefulSet of one pod: its create (and the wait until it is ready, or
+ * until its setup scripts fail), its read and its delete.
+ */
+import type * as k8s from "@kubernetes/client-node";
+import { BackendError, KeptForInspectionError, RuntimeSpec, RuntimeState, SetupFailedError } from "../backend";
+import { Progress } from "../../progress";
+import { NotReadyError, waitUntilReady } from "../../readiness";
+import { PublishedPorts, SERVICES, ServiceName } from "../../model/endpoints";
+import { setupSeconds } from "../../model/setup";
+import { LABEL_PREFIX } from "../layout";
+import { KubeClient, ignoreNotFound, reason } from "./client";
+import { runtimeManifests, runtimeName, userLabelsOf } from "./manifests";
+import { parseCpu, parseMemoryGb } from "./quantity";
+import { diagnostics, isReady, podOf, podTrouble, setupProgress, statusOf } from "./pods";
+
+export async function createRuntime(kube: KubeClient, spec: RuntimeSpec, progress: Progress): Promise<RuntimeState> {
+    const name = runtimeName(spec);
+    await clearOrphan(kube, name, spec);
+    // A pod left by a StatefulSet deleted out of band is waiting for the garbage collector: a
+    // new StatefulSet would adopt it, and the collector then take it away. It goes now.
+    if (await podOf(kube, name)) {
+        await ignoreNotFound(kube.core.deleteNamespacedPod({ name: `${name}-0`, namespace: kube.ns }));
+        await kube.waitUntilGone(name, "pod", () => podOf(kube, name), 120);
+    }
+    try {
+        await waitForClaims(kube, [spec.osDisk, spec.userFiles], progress, spec.readyTimeoutSeconds);
+        progress.status("applying StatefulSet, Service, Secret and NetworkPolicy");
+        await kube.applyAll(runtimeManifests(spec, kube.ns), `creating ${name}`);
+        await waitUntilCreated(kube, spec, name, progress);
+        const state = await readRuntime(kube, name);
+        if (!state) throw new BackendError(`StatefulSet ${name} disappeared right after it was created`);
+        return state;
+    } catch (e) {
+        if (e instanceof SetupFailedError) {
+            // The readiness wait's account of it (the pod, its last output) is its cause.
+            const account = e.cause instanceof Error ? e.cause.message : e.message;
+            throw new KeptForInspectionError(
+                `${account}\nThe pod ${name}-0 is left running for inspection (kubectl exec -it -n ${kube.ns} ${name}-0 -- bash; the script's output is in ` +
+                    `~/.compute-instance/setup/); it is in the stack's state: the next \`pulumi up\` replaces it and \`pulumi destroy\` removes it.`,
+                name,
+            );
+        }
+        // Nothing half-created: the runtime's objects go; the disks belong to their own resources.
+        await deleteRuntime(kube, name).catch(() => undefined);
+        throw e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError")
+            ? e
+            : new BackendError(`could not create ${name}: ${reason(e)}`);
+    }
+}
+
+/**
+ * Waits until the new pod is ready, showing what its setup scripts are doing. A setup script that
+ * failed fails the wait with a SetupFailedError; its cause is the readiness wait's own error.
+ */
+async function waitUntilCreated(kube: KubeClient, spec: RuntimeSpec, name: string, progress: Progress): Promise<void> {
+    let setupFailed: SetupFailedError | undefined;
+    try {
+        const seconds = await waitUntilReady({
+            what: `pod ${name}-0`,
+            // The pod Ready, and the StatefulSet saying so (what `kubectl get` shows).
+            probe: async () =>
+                isReady(await podOf(kube, name)) &&
+                ((await kube.apps.readNamespacedStatefulSet({ name, namespace: kube.ns })).status?.readyReplicas ??
+                    0) >= 1,
+            dead: async () => {
+                const trouble = await podTrouble(kube, name);
+                if (!(trouble instanceof SetupFailedError)) return trouble;
+                setupFailed = trouble;
+                return trouble.message;
+            },
+            phase: async () => {
+                const pod = await podOf(kube, name);
+                const p = pod ? await setupProgress(kube, pod) : undefined;
+                return p?.phase === "SettingUp" ? p.message : undefined;
+            },
+            diagnostics: () => diagnostics(kube, name),
+            timeoutSeconds: spec.readyTimeoutSeconds + setupSeconds(spec.setupScripts),
+            progress,
+            intervalMs: 500,
+        });
+        progress.info(`ready in ${seconds.toFixed(1)}s`);
+    } catch (e) {
+        if (setupFailed && e instanceof NotReadyError) {
+            setupFailed.cause = e;
+            throw setupFailed;
+        }
+        throw e;
+    }
+}
+
+/**
+ * Claims of storage classes that bind at once are waited for before the pod exists: a pod
+ * scheduled against a claim still pending waits out the scheduler's back-off after it binds.
+ * Claims bound when a pod asks (WaitForFirstConsumer) are not waited for.
+ */
+async function waitForClaims(
+    kube: KubeClient,
+    names: string[],
+    progress: Progress,
+    timeoutSeconds: number,
+): Promise<void> {
+    const storage = kube.api(kube.lib.StorageV1Api);
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    for (const name of names) {
+        for (;;) {
+            const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ name, namespace: kube.ns });
+            if (pvc.status?.phase === "Bound") break;
+            const className = pvc.spec?.storageClassName;
+            const cls = className
+                ? await ignoreNotFound(storage.readStorageClass({ name: className })).catch(() => undefined)
+                : undefined;
+            if (!cls || cls.volumeBindingMode === "WaitForFirstConsumer") break;
+            if (Date.now() > deadline) {
+                throw new BackendError(
+                    `claim ${name} is not bound after ${timeoutSeconds}s: is the provisioner of storage class "${className}" running?`,
+                );
+            }
+            progress.status(`waiting for claim ${name} to be bound`);
+            await new Promise((r) => setTimeout(r, 250));
+        }
+    }
+}
+
+async function clearOrphan(kube: KubeClient, name: string, spec: RuntimeSpec): Promise<void> {
+    const existing = await readStatefulSet(kube, name);
+    if (!existing) return;
+    const owner = existing.metadata?.annotations?.[`${LABEL_PREFIX}/owner`];
+    if (owner !== spec.owner) {
+        throw new BackendError(
+            `instance "${spec.instance}" already exists in workspace "${spec.workspace}" on the ${kube.description} (StatefulSet ${name}, managed by ${owner ?? "something else"}); instance names must be unique in a workspace`,
+        );
+    }
+    await deleteRuntime(kube, name);
+}
+
+export async function readRuntime(kube: KubeClient, id: string): Promise<RuntimeState | undefined> {
+    const sts = await readStatefulSet(kube, id);
+    if (!sts) return undefined;
+    const pod = await podOf(kube, id);
+    // The running pod's resources are the truth (they change in place); the template's otherwise.
+    const container = pod?.spec?.containers?.[0] ?? sts.spec?.template.spec?.containers?.[0];
+    const limits = container?.resources?.limits ?? {};
+    const ports: PublishedPorts = {};
+    for (const p of container?.ports ?? []) {
+        if (p.name && p.name in SERVICES) ports[p.name as ServiceName] = p.containerPort;
+    }
+    // SSH is reached on its Service port, not on sshd's unprivileged port in the pod.
+    const sshPort = sts.metadata?.annotations?.[`${LABEL_PREFIX}/ssh-port`];
+    if (ports.ssh !== undefined && sshPort) ports.ssh = Number(sshPort);
+    // Not ready: the entry point's log says whether a setup script is running or failed.
+    const setup = pod && statusOf(sts, pod) === "Starting" ? await setupProgress(kube, pod) : undefined;
+    return {
+        id,
+        uid: pod?.metadata?.uid ?? sts.metadata?.uid ?? "",
+        status: statusOf(sts, pod, setup),
+        image: container?.image ?? "",
+        cpus: parseCpu(String(limits.cpu ?? "0")),
+        memoryGb: parseMemoryGb(String(limits.memory ?? "0")),
+        gpus: Number(limits["nvidia.com/gpu"] ?? 0),
+        ports,
+        host: `${id}.${kube.ns}.svc.cluster.local`,
+        labels: userLabelsOf(sts.metadata),
+        liveToken: sts.metadata?.annotations?.[`${LABEL_PREFIX}/token-file`] !== undefined,
+    };
+}
+
+export function runtimeIdFor(ref: { workspace: string; instance: string }): string {
+    return runtimeName({ ...ref, owner: "" });
+}
+
+export async function deleteRuntime(kube: KubeClient, id: string): Promise<void> {
+    const ns = kube.ns;
+    await ignoreNotFound(kube.apps.deleteNamespacedStatefulSet({ name: id, namespace: ns }));
+    // The pod directly too, rather than waiting for the garbage collector to get to it.
+    await ignoreNotFound(kube.core.deleteNamespacedPod({ name: `${id}-0`, namespace: ns }));
+    await ignoreNotFound(kube.core.deleteNamespacedService({ name: id, namespace: ns }));
+    await ignoreNotFound(kube.networking.deleteNamespacedNetworkPolicy({ name: id, namespace: ns }));
+    await ignoreNotFound(kube.core.deleteNamespacedSecret({ name: `${id}-token`, namespace: ns }));
+    await ignoreNotFound(kube.rbac.deleteNamespacedRoleBinding({ name: `${id}-user`, namespace: ns }));
+    await ignoreNotFound(kube.rbac.deleteNamespacedRole({ name: `${id}-user`, namespace: ns }));
+    // The pod holds the OS disk: wait until it is gone, so the disk can be deleted or reused.
+    await kube.waitUntilGone(id, "pod", () => podOf(kube, id), 120);
+}
+
+export function readStatefulSet(kube: KubeClient, name: string): Promise<k8s.V1StatefulSet | undefined> {
+    return ignoreNotFound(kube.apps.readNamespacedStatefulSet({ name, namespace: kube.ns }));
+}
+
+/** The runtimes of a workspace, of every stack. */
+export async function listRuntimes(kube: KubeClient, workspace: string): Promise<k8s.V1StatefulSet[]> {
+    const list = await kube.apps.listNamespacedStatefulSet({
+        namespace: kube.ns,
+        labelSelector: `${LABEL_PREFIX}/workspace=${workspace},app.kubernetes.io/component=runtime`,
+    });
+    return list.items;
+}
