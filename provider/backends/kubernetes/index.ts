@@ -109,14 +109,8 @@ export class KubernetesBackend implements Backend {
         return workspaceObjects.deleteWorkspaceNetwork(this.kube, name);
     }
 
-    createDisk(
-        ref: InstanceRef,
-        kind: "os" | "temp",
-        sizeGb: number,
-        name: string,
-        labels: Record<string, string> = {},
-    ): Promise<DiskState> {
-        return claims.createDisk(this.kube, ref, kind, sizeGb, name, labels);
+    createDisk(...disk: Parameters<Backend["createDisk"]>): Promise<DiskState> {
+        return claims.createDisk(this.kube, ...disk);
     }
     readDisk(name: string): Promise<DiskState | undefined> {
         return claims.readDisk(this.kube, name);

@@ -17,7 +17,7 @@ export function statusOf(sts: k8s.V1StatefulSet, pod: k8s.V1Pod | undefined, set
     return pod ? "Starting" : "Creating";
 }
 
-/** Whether the pod says it is Ready (its workstation answers its readiness probe). */
+/** Whether the pod reports itself Ready. */
 export function isReady(pod: k8s.V1Pod | undefined): boolean {
     return pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
 }

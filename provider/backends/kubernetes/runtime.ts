@@ -33,7 +33,7 @@ export async function createRuntime(kube: KubeClient, spec: RuntimeSpec, progres
         return state;
     } catch (e) {
         if (e instanceof SetupFailedError) {
-            // The readiness wait's account of it (the pod, its last output) is its cause.
+            // Users read the readiness wait's account of it (the pod, its last output and events): its cause.
             const account = e.cause instanceof Error ? e.cause.message : e.message;
             throw new KeptForInspectionError(
                 `${account}\nThe pod ${name}-0 is left running for inspection (kubectl exec -it -n ${kube.ns} ${name}-0 -- bash; the script's output is in ` +
