@@ -3,20 +3,23 @@
  * stop what a schedule or idle shutdown says; remember. One instance that cannot be read or acted
  * on is logged and skipped: the others are still checked.
  */
-import type { AgentStore, Backend, EgressSpec, InboundSpec, InstanceView } from "../provider/backends/backend";
+import type { AgentStore, Backend, InstanceView } from "../provider/backends/backend";
 import { progressTo, silentProgress } from "../provider/progress";
-import { ScheduleSpec, scheduleSchema } from "../provider/model/schedule";
-import { readActivity } from "./activity";
+import type { ScheduleSpec } from "../provider/model/schedule";
 import {
-    Activity,
     AgentMemory,
+    KeyedProblem,
     Operation,
-    PowerAction,
+    RecordKind,
+    RecordProblem,
+    StoredRecords,
     Trigger,
-    dueScheduleAction,
-    emptyMemory,
-    idleVerdict,
-} from "./decide";
+    agentRecords,
+    encodeKey,
+    readRecords,
+} from "../provider/model/agentProtocol";
+import { readActivity } from "./activity";
+import { Activity, PowerAction, dueScheduleAction, idleVerdict } from "./decide";
 
 export interface InstancePolicy {
     schedules: ScheduleSpec[];
@@ -28,41 +31,47 @@ export type Logger = (entry: Record<string, unknown>) => void;
 export const jsonLogger: Logger = (entry) =>
     process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
 
-/** Policies by instance, from the store's keys (`schedule.<instance>.<name>`, `idle.<instance>`). */
+/** Policies by instance, from the store's records; schedules and idle periods that cannot be read are logged. */
 export function policiesByInstance(raw: Record<string, unknown>, log: Logger): Map<string, InstancePolicy> {
+    const all = readRecords(raw);
+    for (const p of all.problems) if (p.record.kind === "schedule" || p.record.kind === "idle") log(unreadable(p));
+    return instancePolicies(all);
+}
+
+export function instancePolicies(all: StoredRecords): Map<string, InstancePolicy> {
     const out = new Map<string, InstancePolicy>();
     const of = (instance: string) => {
         let p = out.get(instance);
         if (!p) out.set(instance, (p = { schedules: [] }));
         return p;
     };
-    for (const [key, value] of Object.entries(raw)) {
-        const [kind, instance, name] = key.split(".");
-        if (kind === "schedule" && instance && name) {
-            const r = scheduleSchema.safeParse(value);
-            if (r.success) of(instance).schedules.push({ ...r.data, name });
-            else
-                log({
-                    level: "warning",
-                    instance,
-                    message: `ignoring schedule "${name}": ${r.error.issues[0]?.message}`,
-                });
-        } else if (kind === "idle" && instance) {
-            const after = (value as { afterSeconds?: unknown } | null)?.afterSeconds;
-            if (typeof after === "number" && after > 0) of(instance).idleAfterSeconds = after;
-        }
+    for (const r of all.records) {
+        if (r.kind === "schedule") of(r.key.instance).schedules.push({ ...r.value, name: r.key.name });
+        else if (r.kind === "idle") of(r.key.instance).idleAfterSeconds = r.value.afterSeconds;
     }
     return out;
 }
 
-export function memoryFrom(raw: unknown): AgentMemory {
-    const m = raw && typeof raw === "object" ? (raw as Partial<AgentMemory>) : {};
-    return {
-        ...emptyMemory(),
-        handledUntil: { ...(m.handledUntil ?? {}) },
-        lastOperation: { ...(m.lastOperation ?? {}) },
-        ...(m.activeAt ? { activeAt: { ...m.activeAt } } : {}),
-    };
+/** The kinds of record a check reads (the network rules are read by {@link restoreNetworkRules}). */
+const CHECK_READS: ReadonlySet<RecordKind> = new Set(["schedule", "idle", "operation"]);
+
+/** A log entry for a record the agent cannot read, saying what it does instead. */
+function unreadable(p: KeyedProblem): Record<string, unknown> {
+    const r = p.record;
+    switch (r.kind) {
+        case "schedule":
+            return { level: "warning", instance: r.instance, message: `ignoring schedule "${r.name}": ${p.reason}` };
+        case "idle":
+            return { level: "warning", instance: r.instance, message: `ignoring idle shutdown: ${p.reason}` };
+        case "operation":
+            return {
+                level: "warning",
+                instance: r.instance,
+                message: `ignoring the operation recorded by the CLI: ${p.reason}`,
+            };
+        default:
+            return { level: "warning", message: p.message };
+    }
 }
 
 export interface AgentContext {
@@ -75,26 +84,38 @@ export interface AgentContext {
     /** Reads activity; the default asks the instance's Jupyter server. */
     activity?: (view: InstanceView) => Promise<Activity>;
     now?: () => Date;
-    /** The last problem logged per instance, kept by a long-running agent between checks. */
+    /**
+     * The last problem logged per instance (and per unreadable record), kept by a long-running
+     * agent between checks.
+     */
     problems?: Map<string, string>;
 }
 
 /** One check of every instance of the workspace. Returns the memory it saved. */
 export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
     const now = ctx.now?.() ?? new Date();
-    const [rawPolicies, instances, rawMemory] = await Promise.all([
-        ctx.store.readPolicies(),
+    const records = agentRecords(ctx.store);
+    const [all, instances, stored] = await Promise.all([
+        records.readAll(),
         ctx.backend.listInstances(ctx.workspace),
-        ctx.store.readMemory(),
+        records.readMemory(),
     ]);
-    const policies = policiesByInstance(rawPolicies, ctx.log);
-    const memory = memoryFrom(rawMemory);
+    logUnreadable(ctx, [
+        ...all.problems
+            .filter((p) => CHECK_READS.has(p.record.kind))
+            .map((p) => ({ key: p.key, entry: unreadable(p) })),
+        ...(stored.problem ? [{ key: stored.problem.key, entry: unreadableMemory(stored.problem) }] : []),
+    ]);
+    const policies = instancePolicies(all);
+    const userOperations = new Map<string, Operation>();
+    for (const r of all.records) if (r.kind === "operation") userOperations.set(r.key.instance, r.value);
+    const memory = stored.memory;
     await repairApplications(ctx);
     const before = JSON.stringify(memory);
     const handled: Record<string, string> = {};
 
     for (const view of instances) {
-        noteUserOperation(ctx, memory, view.instance, rawPolicies[`operation.${view.instance}`]);
+        noteUserOperation(ctx, memory, view.instance, userOperations.get(view.instance));
         const policy = policies.get(view.instance) ?? { schedules: [] };
         const due = dueScheduleAction(view.instance, policy.schedules, memory.handledUntil, now);
         Object.assign(handled, due.handledUntil);
@@ -143,20 +164,45 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
     for (const name of Object.keys(memory.activeAt ?? {})) {
         if (!instances.some((v) => v.instance === name)) delete memory.activeAt?.[name];
     }
-    if (JSON.stringify(memory) !== before) await ctx.store.writeMemory(memory);
+    if (JSON.stringify(memory) !== before) await records.writeMemory(memory);
     return memory;
+}
+
+/** An unreadable memory is started again: logged once, with what that means. */
+function unreadableMemory(p: RecordProblem): Record<string, unknown> {
+    return {
+        level: "warning",
+        message: `${p.message}; starting from an empty memory (schedules are seen anew, so firings missed until now are not caught up)`,
+    };
+}
+
+/**
+ * Records the agent cannot read are logged when the problem appears or changes, not at every
+ * check; one that was fixed and breaks again is logged again.
+ */
+function logUnreadable(ctx: AgentContext, problems: { key: string; entry: Record<string, unknown> }[]): void {
+    // Store keys are kept apart from instance names, which have no ":".
+    const mark = (key: string) => `record:${key}`;
+    const now = new Set(problems.map((p) => mark(p.key)));
+    for (const key of ctx.problems?.keys() ?? [])
+        if (key.startsWith("record:") && !now.has(key)) ctx.problems?.delete(key);
+    for (const { key, entry } of problems) {
+        const text = JSON.stringify(entry);
+        if (ctx.problems?.get(mark(key)) === text) continue;
+        ctx.problems?.set(mark(key), text);
+        ctx.log(entry);
+    }
 }
 
 /**
  * Operations made by hand (the CLI records them in the store) join the agent's log and its last
  * operation, so one log tells every power change and who asked for it.
  */
-function noteUserOperation(ctx: AgentContext, memory: AgentMemory, instance: string, raw: unknown): void {
-    const op = raw as Partial<Operation> | null | undefined;
-    if (!op || op.trigger !== "User" || typeof op.at !== "string") return;
+function noteUserOperation(ctx: AgentContext, memory: AgentMemory, instance: string, op?: Operation): void {
+    if (!op || op.trigger !== "User") return;
     const last = memory.lastOperation[instance];
     if (last && last.at >= op.at) return;
-    memory.lastOperation[instance] = op as Operation;
+    memory.lastOperation[instance] = op;
     ctx.log({
         level: "info",
         instance,
@@ -253,19 +299,21 @@ async function repairApplications(ctx: AgentContext): Promise<void> {
  * it applied.
  */
 export async function restoreNetworkRules(ctx: AgentContext, raw?: Record<string, unknown>): Promise<number> {
-    const policies = raw ?? (await ctx.store.readPolicies());
+    const all = raw ? readRecords(raw) : await agentRecords(ctx.store).readAll();
+    for (const p of all.problems) {
+        if (p.record.kind === "egress" || p.record.kind === "inbound")
+            ctx.log({ level: "warning", message: `could not restore network rules ${p.key}: ${p.reason}` });
+    }
     let applied = 0;
-    for (const [key, value] of Object.entries(policies)) {
-        if (!value || typeof value !== "object") continue;
+    for (const r of all.records) {
+        const key = encodeKey(r.key);
         try {
-            if (key === "network.egress") {
-                const spec = value as EgressSpec & { signature?: string };
-                if ((await ctx.backend.readEgress(spec)) === spec.signature) continue;
-                await ctx.backend.applyEgress(spec, silentProgress);
-            } else if (key.startsWith("network.inbound.")) {
-                const spec = value as InboundSpec;
-                if (await ctx.backend.inboundRulesIntact(spec)) continue;
-                await ctx.backend.applyInboundRules(spec);
+            if (r.kind === "egress") {
+                if ((await ctx.backend.readEgress(r.value)) === r.value.signature) continue;
+                await ctx.backend.applyEgress(r.value, silentProgress);
+            } else if (r.kind === "inbound") {
+                if (await ctx.backend.inboundRulesIntact(r.value)) continue;
+                await ctx.backend.applyInboundRules(r.value);
             } else {
                 continue;
             }

@@ -3,37 +3,10 @@
  * users rely on (a schedule fires once, a missed firing is caught up once, a busy kernel keeps an
  * instance alive) are tested without clocks or engines.
  */
+import { AgentMemory, handledUntilKey } from "../provider/model/agentProtocol";
 import { ScheduleSpec, latestFiring } from "../provider/model/schedule";
 
-/** Who asked for a power change; Azure's `lastOperation.operationTrigger`. */
-export type Trigger = "User" | "Schedule" | "IdleShutdown";
 export type PowerAction = "start" | "stop";
-
-/** The agent's memory, persisted between checks and across restarts of the agent or the engine. */
-export interface AgentMemory {
-    /** Per schedule (`instance/name`): the instant up to which its firings have been handled (ISO). */
-    handledUntil: Record<string, string>;
-    /** Per instance: the last power operation the agent (or the CLI) made. */
-    lastOperation: Record<string, Operation>;
-    /**
-     * Per instance: when the agent last saw it in use (a busy kernel, an SSH session, an open
-     * editor). What ended leaves no trace in Jupyter's lists, so the quiet period starts here.
-     */
-    activeAt?: Record<string, string>;
-}
-
-export interface Operation {
-    operation: "Start" | "Stop" | "Restart";
-    trigger: Trigger;
-    /** ISO time the operation was made. */
-    at: string;
-    /** Why, for people reading the log: the schedule and its firing, or how long the instance was idle. */
-    reason: string;
-    status: "Succeeded" | "Failed";
-    error?: string;
-}
-
-export const emptyMemory = (): AgentMemory => ({ handledUntil: {}, lastOperation: {} });
 
 export interface ScheduleDecision {
     action: PowerAction;
@@ -41,7 +14,8 @@ export interface ScheduleDecision {
     firedAt: Date;
 }
 
-export const scheduleKey = (instance: string, schedule: string) => `${instance}/${schedule}`;
+/** A schedule's key in the memory's handled-until marks. */
+export const scheduleKey = handledUntilKey;
 
 /**
  * The schedule action due for one instance, and the new handled-until marks.
@@ -54,7 +28,7 @@ export const scheduleKey = (instance: string, schedule: string) => `${instance}/
 export function dueScheduleAction(
     instance: string,
     schedules: readonly ScheduleSpec[],
-    handledUntil: Readonly<Record<string, string>>,
+    handledUntil: Readonly<AgentMemory["handledUntil"]>,
     now: Date,
 ): { decision?: ScheduleDecision; handledUntil: Record<string, string> } {
     const marks: Record<string, string> = {};

@@ -3,7 +3,7 @@
  * (`--output json`, for scripts). Pure.
  */
 import type { RuntimeState } from "../provider/backends/backend";
-import type { Operation } from "../agent/decide";
+import type { Operation } from "../provider/model/agentProtocol";
 
 export type OutputFormat = "text" | "json";
 

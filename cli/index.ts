@@ -22,8 +22,7 @@ import {
     workstationContextDir,
     workstationImageTag,
 } from "../provider/image/context";
-import { policyKey } from "../provider/backends/layout";
-import type { Operation } from "../agent/decide";
+import { AgentRecords, Operation, RecordProblem, agentRecords } from "../provider/model/agentProtocol";
 import { progressTo } from "../provider/progress";
 import { DEFAULT_DOCKER_HOST, DEFAULT_READY_TIMEOUT_SECONDS } from "../provider/model/defaults";
 import { parseDurationSeconds } from "../provider/model/duration";
@@ -124,11 +123,13 @@ async function power(
             state = await backend.startRuntime(id, say, timeout);
             break;
     }
-    const store = backend.agentStore(o.workspace);
+    const records = agentRecords(backend.agentStore(o.workspace));
     const report: InstanceReport = { instance, state };
     if (command === "status") {
-        const last = await lastOperation(store, instance).catch(() => undefined);
-        if (last) report.lastOperation = last;
+        // A workspace without its agent has no store: no last operation, nothing to say.
+        const last = await lastOperation(records, instance).catch((): LastOperation => ({ problems: [] }));
+        for (const p of last.problems) console.error(`compute-instance: warning: ${p.message}`);
+        if (last.operation) report.lastOperation = last.operation;
     } else {
         // Recorded for `status` and for people reading the agent's store, as Azure's lastOperation.
         const op: Operation = {
@@ -138,20 +139,25 @@ async function power(
             reason: "compute-instance CLI",
             status: "Succeeded",
         };
-        await store.writePolicy(policyKey.operation(instance), op).catch(() => undefined);
+        await records.write({ kind: "operation", instance }, op).catch(() => undefined);
     }
     print(o.output, report, instanceText, instanceJson);
 }
 
-async function lastOperation(
-    store: ReturnType<Backend["agentStore"]>,
-    instance: string,
-): Promise<Operation | undefined> {
-    const [memory, user] = await Promise.all([store.readMemory(), store.readPolicy(policyKey.operation(instance))]);
-    const byAgent = (memory as { lastOperation?: Record<string, Operation> } | undefined)?.lastOperation?.[instance];
-    const byUser = user as Operation | undefined;
-    if (!byAgent || !byUser) return byAgent ?? byUser;
-    return byAgent.at > byUser.at ? byAgent : byUser;
+interface LastOperation {
+    operation?: Operation;
+    /** Records that are there but cannot be read: said, not taken for "no operation". */
+    problems: RecordProblem[];
+}
+
+/** The later of the agent's last operation and the user's. */
+async function lastOperation(records: AgentRecords, instance: string): Promise<LastOperation> {
+    const [stored, user] = await Promise.all([records.readMemory(), records.read({ kind: "operation", instance })]);
+    const problems = [stored.problem, user.problem].filter((p): p is RecordProblem => p !== undefined);
+    const byAgent = stored.memory.lastOperation[instance];
+    const byUser = user.value;
+    if (!byAgent || !byUser) return { operation: byAgent ?? byUser, problems };
+    return { operation: byAgent.at > byUser.at ? byAgent : byUser, problems };
 }
 
 async function buildImage(o: {

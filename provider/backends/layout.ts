@@ -1,5 +1,6 @@
 /** What every backend lays out the same way: paths inside an instance, label names. */
 import { createHash } from "crypto";
+import { encodeKey, parseStoredJson } from "../model/agentProtocol";
 
 /** The instance user of the default image (Azure's compute instances use `azureuser` too). */
 export const INSTANCE_USER = "azureuser";
@@ -23,30 +24,16 @@ export function ownerKey(owner: string): string {
 
 /** Where the workspace agent keeps its policies and memory (a volume on Docker). */
 export const AGENT_STATE_DIR = "/var/lib/compute-instance-agent";
-/** Policy keys: one per resource, so that resources writing at once never race. */
+/**
+ * The Docker backend's key of an instance's labels, until it reads and writes them through
+ * agentRecords (../model/agentProtocol.ts holds every key of the agent's store).
+ */
 export const policyKey = {
-    schedule: (instance: string, name: string) => `schedule.${instance}.${name}`,
-    idle: (instance: string) => `idle.${instance}`,
-    /** The last power operation a user made with the CLI (the agent records its own in its memory). */
-    operation: (instance: string) => `operation.${instance}`,
-    /** Docker: network rules, so the agent can put them back after the host lost them (a reboot). */
-    egress: () => "network.egress",
-    inbound: (instance: string) => `network.inbound.${instance}`,
-    /** The workspace's quota, as the stack that declares it last set it. */
-    quota: () => "quota",
-    /** Docker: the user's labels of an instance (a container's labels cannot change). */
-    labels: (instance: string) => `labels.${instance}`,
+    labels: (instance: string) => encodeKey({ kind: "labels", instance }),
 };
 
-/** A value read back from the agent's store; what does not parse reads as nothing. */
-export function parseStoredJson(text: string | undefined): unknown {
-    if (text === undefined) return undefined;
-    try {
-        return JSON.parse(text);
-    } catch {
-        return undefined;
-    }
-}
+/** What the backends read back from the store's text; see ../model/agentProtocol.ts. */
+export { parseStoredJson };
 
 /** Who an instance is for, as labels (the creator is the owner label: the stack that made it). */
 export function assignedUserLabels(spec: { assignedUser?: { name: string; id?: string } }): Record<string, string> {

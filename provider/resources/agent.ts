@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { FieldProblem, formatPath } from "../model/errors";
 import { agentContextDir } from "../image/context";
-import { policyKey } from "../backends/layout";
+import { ReadOutcome, RecordKey, ScheduleRecord, agentRecords, decodeKeyOf, encodeKey } from "../model/agentProtocol";
 import { durationSeconds, nameSchema } from "../model/schema";
 import {
     MIN_IDLE_SECONDS,
@@ -154,8 +154,25 @@ function firings(p: Props) {
     return { nextFirings: p.enabled ? describeFirings(scheduleOf(p), NEXT_FIRINGS, new Date()) : [] };
 }
 
-const storeOf = (p: Props) => backendOf(p).agentStore(p.workspace as string);
-const policyValue = (p: Props) => ({ action: p.action, cron: p.cron, timeZone: p.timeZone, enabled: p.enabled });
+const recordsOf = (p: Props) => agentRecords(backendOf(p).agentStore(p.workspace as string));
+const policyValue = (p: Props): ScheduleRecord => {
+    const { name: _, ...value } = scheduleOf(p);
+    return value;
+};
+
+/** A record that cannot be read reads as gone, so the next `up` writes it again: said, not silent. */
+function readable<T>(p: Props, r: ReadOutcome<T>): T | undefined {
+    if (r.problem)
+        progressOf(p, "").warn(`${r.problem.message}; it reads as gone, and the next \`pulumi up\` writes it again`);
+    return r.value;
+}
+
+/** A Schedule's or an IdleShutdown's id is the key of its record. */
+function keyOf<K extends "schedule" | "idle">(kind: K, id: string) {
+    const key = decodeKeyOf(kind, id);
+    if (!key) throw new Error(`"${id}" is not the key of a ${kind} record of the workspace agent's store`);
+    return key;
+}
 
 /**
  * One start or stop schedule of an instance. Its outputs show the next firings in UTC and in the
@@ -200,22 +217,27 @@ export const schedule: ResourceKind = {
         enabled: "live",
     }),
     async create(inputs) {
-        const key = policyKey.schedule(inputs.instance as string, inputs.name as string);
-        await storeOf(inputs).writePolicy(key, policyValue(inputs));
-        return { id: key, outs: { ...inputs, ...firings(inputs) } };
+        const key = {
+            kind: "schedule",
+            instance: inputs.instance as string,
+            name: inputs.name as string,
+        } satisfies RecordKey;
+        await recordsOf(inputs).write(key, policyValue(inputs));
+        return { id: encodeKey(key), outs: { ...inputs, ...firings(inputs) } };
     },
     async read(id, props) {
-        const have = (await storeOf(props).readPolicy(id)) as Props | undefined;
-        if (!have || typeof have !== "object") return undefined;
-        const now = { ...props, ...pick(have, ["action", "cron", "timeZone", "enabled"]) };
+        const key = decodeKeyOf("schedule", id);
+        const have = key && readable(props, await recordsOf(props).read(key));
+        if (!have) return undefined;
+        const now = { ...props, ...have };
         return { ...now, ...firings(now) };
     },
     async update(id, olds, news) {
-        await storeOf(news).writePolicy(id, policyValue(news));
+        await recordsOf(news).write(keyOf("schedule", id), policyValue(news));
         return { ...olds, ...news, ...firings(news) };
     },
     async delete(id, props) {
-        await storeOf(props).writePolicy(id, undefined);
+        await recordsOf(props).write(keyOf("schedule", id), undefined);
     },
 };
 
@@ -229,21 +251,22 @@ export const idleShutdown: ResourceKind = {
     check: (news) => checkWith(idleSchema, news, { after: "idleShutdown.after" }),
     rules: () => ({ ...policyRules, after: "live" }),
     async create(inputs) {
-        const key = policyKey.idle(inputs.instance as string);
-        await storeOf(inputs).writePolicy(key, { afterSeconds: inputs.after });
-        return { id: key, outs: inputs };
+        const key = { kind: "idle", instance: inputs.instance as string } satisfies RecordKey;
+        await recordsOf(inputs).write(key, { afterSeconds: inputs.after as number });
+        return { id: encodeKey(key), outs: inputs };
     },
     async read(id, props) {
-        const have = (await storeOf(props).readPolicy(id)) as { afterSeconds?: unknown } | undefined;
-        if (!have || typeof have.afterSeconds !== "number") return undefined;
+        const key = decodeKeyOf("idle", id);
+        const have = key && readable(props, await recordsOf(props).read(key));
+        if (!have) return undefined;
         return { ...props, after: have.afterSeconds };
     },
     async update(id, olds, news) {
-        await storeOf(news).writePolicy(id, { afterSeconds: news.after });
+        await recordsOf(news).write(keyOf("idle", id), { afterSeconds: news.after as number });
         return { ...olds, ...news };
     },
     async delete(id, props) {
-        await storeOf(props).writePolicy(id, undefined);
+        await recordsOf(props).write(keyOf("idle", id), undefined);
     },
 };
 

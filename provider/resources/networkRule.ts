@@ -17,7 +17,7 @@ import {
 } from "../model/schema";
 import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { resolved } from "./runtime";
-import { policyKey } from "../backends/layout";
+import { RecordKey, RecordValues, agentRecords } from "../model/agentProtocol";
 import { tcpEnginePort } from "../backends/docker/firewall";
 
 const egressRuleSchema = z
@@ -104,20 +104,20 @@ const isInbound = (p: Props) => p.direction === "inbound";
  * On Docker the rules live in the host's iptables, which a reboot empties before anyone runs
  * `pulumi up`: the workspace agent keeps a copy and puts them back when it starts.
  */
-async function remember(p: Props, value: unknown): Promise<void> {
+async function remember<K extends RecordKey>(p: Props, key: K, value: RecordValues[K["kind"]] | undefined) {
     if ((p.backend as { kind?: string }).kind !== "docker") return;
-    const key = isInbound(p) ? policyKey.inbound(p.instance as string) : policyKey.egress();
-    await backendOf(p)
-        .agentStore(p.workspace as string)
-        .writePolicy(key, value);
+    await agentRecords(backendOf(p).agentStore(p.workspace as string)).write(key, value);
 }
+
+const recordKey = (p: Props): RecordKey =>
+    isInbound(p) ? { kind: "inbound", instance: p.instance as string } : { kind: "egress" };
 
 async function apply(p: Props): Promise<Props> {
     const backend = backendOf(p);
     if (isInbound(p)) {
         const spec = inboundSpec(p);
         await backend.applyInboundRules(spec);
-        await remember(p, spec);
+        await remember(p, { kind: "inbound", instance: spec.instance }, spec);
         return p;
     }
     const spec = egressSpec(p);
@@ -135,7 +135,7 @@ async function apply(p: Props): Promise<Props> {
         );
         signature = UNGUARDED;
     }
-    await remember(p, { ...spec, signature });
+    await remember(p, { kind: "egress" }, { ...spec, signature });
     return { ...p, signature };
 }
 
@@ -194,6 +194,6 @@ export const networkRule: ResourceKind = {
         if (isInbound(props)) await backendOf(props).removeInboundRules(inboundSpec(props));
         else await backendOf(props).removeEgress(egressSpec(props));
         // With the agent gone (the workspace's last other stack took it), there is nothing to forget.
-        await remember(props, undefined).catch(() => undefined);
+        await remember(props, recordKey(props), undefined).catch(() => undefined);
     },
 };

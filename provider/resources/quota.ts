@@ -10,8 +10,8 @@ import type { FieldProblem } from "../model/errors";
 import { Quota, QuotaUse, quotaProblems, quotaSchema } from "../model/quota";
 import { instanceFields } from "../model/schema";
 import { containsUnknown } from "../model/validate";
-import { policyKey } from "../backends/layout";
-import { Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } from "./kind";
+import { QuotaRecord, ReadOutcome, agentRecords } from "../model/agentProtocol";
+import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 
 const quotaResourceSchema = z.object({
     ...wiringFields,
@@ -22,18 +22,16 @@ const quotaResourceSchema = z.object({
     agent: z.string().optional(),
 });
 
+const recordsOf = (p: Props) => agentRecords(backendOf(p).agentStore(p.workspace as string));
+
 /** What the workspace's agent store holds: the quota and the stack that set it. */
-interface StoredQuota extends Quota {
-    owner: string;
-}
-
-const storeOf = (p: Props) => backendOf(p).agentStore(p.workspace as string);
-
-async function storedQuota(p: Props): Promise<StoredQuota | undefined> {
-    const v = await storeOf(p)
-        .readPolicy(policyKey.quota())
-        .catch(() => undefined);
-    return v && typeof v === "object" ? (v as StoredQuota) : undefined;
+async function storedQuota(p: Props): Promise<QuotaRecord | undefined> {
+    const r = await recordsOf(p)
+        .read({ kind: "quota" })
+        .catch((): ReadOutcome<QuotaRecord> => ({}));
+    if (r.problem)
+        progressOf(p, "").warn(`${r.problem.message}; no quota is read from there until a stack sets it again`);
+    return r.value;
 }
 
 function declaredUse(p: Props): QuotaUse[] | undefined {
@@ -74,14 +72,14 @@ async function checkQuota(news: Props): Promise<{ inputs: Props; problems: Field
 
 async function remember(p: Props): Promise<void> {
     const quota = p.quota as Quota | undefined;
-    if (quota) await storeOf(p).writePolicy(policyKey.quota(), { ...quota, owner: p.owner });
+    if (quota) await recordsOf(p).write({ kind: "quota" }, { ...quota, owner: p.owner as string });
 }
 
 async function forget(p: Props): Promise<void> {
     if (!p.quota) return;
     // Only the quota this stack set: another stack may have set its own since.
     const stored = await storedQuota(p);
-    if (stored?.owner === p.owner) await storeOf(p).writePolicy(policyKey.quota(), undefined);
+    if (stored?.owner === p.owner) await recordsOf(p).write({ kind: "quota" }, undefined);
 }
 
 export const quota: ResourceKind = {
