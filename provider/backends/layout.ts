@@ -1,6 +1,6 @@
 /** What every backend lays out the same way: paths inside an instance, label names. */
 import { createHash } from "crypto";
-import { encodeKey, parseStoredJson } from "../model/agentProtocol";
+import { parseStoredJson } from "../model/agentProtocol";
 
 /** The instance user of the default image (Azure's compute instances use `azureuser` too). */
 export const INSTANCE_USER = "azureuser";
@@ -24,14 +24,6 @@ export function ownerKey(owner: string): string {
 
 /** Where the workspace agent keeps its policies and memory (a volume on Docker). */
 export const AGENT_STATE_DIR = "/var/lib/compute-instance-agent";
-/**
- * The Docker backend's key of an instance's labels, until it reads and writes them through
- * agentRecords (../model/agentProtocol.ts holds every key of the agent's store).
- */
-export const policyKey = {
-    labels: (instance: string) => encodeKey({ kind: "labels", instance }),
-};
-
 /** What the backends read back from the store's text; see ../model/agentProtocol.ts. */
 export { parseStoredJson };
 

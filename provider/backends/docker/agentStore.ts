@@ -4,7 +4,9 @@
  */
 import type Dockerode from "dockerode";
 import { AgentStore, BackendError, InstanceRef } from "../backend";
-import { AGENT_STATE_DIR, parseStoredJson, policyKey } from "../layout";
+import { AGENT_STATE_DIR, parseStoredJson } from "../layout";
+import { ReadOutcome, agentRecords } from "../../model/agentProtocol";
+import { progressFor } from "../../progress";
 import type { Labels } from "../../model/labels";
 import { getFiles, putFiles } from "./archive";
 import { DockerContext, reason, statusCode } from "./engine";
@@ -16,8 +18,8 @@ export function agentStore(ctx: DockerContext, workspace: string): AgentStore {
 
 /** Records the user's labels of an instance (none: removes the record). */
 export async function writeLabels(ctx: DockerContext, ref: InstanceRef, labels: Labels | undefined): Promise<void> {
-    await agentStore(ctx, ref.workspace).writePolicy(
-        policyKey.labels(ref.instance),
+    await agentRecords(agentStore(ctx, ref.workspace)).write(
+        { kind: "labels", instance: ref.instance },
         labels && Object.keys(labels).length ? labels : undefined,
     );
 }
@@ -28,10 +30,12 @@ export async function readLabels(
     instance: string | undefined,
 ): Promise<Labels> {
     if (!workspace || !instance) return {};
-    const stored = await agentStore(ctx, workspace)
-        .readPolicy(policyKey.labels(instance))
-        .catch(() => undefined);
-    return stored && typeof stored === "object" ? (stored as Labels) : {};
+    const r = await agentRecords(agentStore(ctx, workspace))
+        .read({ kind: "labels", instance })
+        .catch((): ReadOutcome<Labels> => ({}));
+    // Read as none, said: a refresh then shows the labels changed, and the next `up` writes them again.
+    if (r.problem) progressFor(undefined, instance).warn(`${r.problem.message}; its labels read as none`);
+    return r.value ?? {};
 }
 
 /**
