@@ -927,14 +927,15 @@ export function fakeUnderTest(options: FakeBackendOptions = {}): BackendUnderTes
 }
 
 /**
- * Makes the providers' backends fakes, for the rest of the test file (or until the returned
- * function is called): `backendFor` and the per-process questions built on it (`ensureReachable`,
- * `capacityOf`, `identityOf`) answer from `fakes`, one fake for every spec or one per spec.
+ * Makes the providers' backends fakes until the returned function is called: `backendFor` and
+ * the per-process questions built on it (`ensureReachable`, `capacityOf`, `identityOf`) answer
+ * from `fakes`, one fake for every spec or one per spec.
  *
- * Replaces the exports of provider/backends/index.ts with Jest spies: its own functions call
- * `backendFor` directly, so each of them is replaced, not only `backendFor`.
+ * The exports of provider/backends/index.ts are replaced with Jest spies; its own functions call
+ * `backendFor` directly, so each of them is replaced, not only `backendFor`. `jest.restoreAllMocks()`
+ * undoes it too: {@link useFakeBackend} routes them again before every test.
  */
-export function useFakeBackend(fakes: FakeBackend | ((spec: BackendSpec) => FakeBackend)): () => void {
+export function routeBackendsTo(fakes: FakeBackend | ((spec: BackendSpec) => FakeBackend)): () => void {
     const fakeFor = typeof fakes === "function" ? fakes : () => fakes;
     const spies = [
         jest.spyOn(backends, "backendFor").mockImplementation((spec) => fakeFor(spec)),
@@ -943,4 +944,13 @@ export function useFakeBackend(fakes: FakeBackend | ((spec: BackendSpec) => Fake
         jest.spyOn(backends, "identityOf").mockImplementation(async (spec) => fakeFor(spec).identity()),
     ];
     return () => spies.forEach((s) => s.mockRestore());
+}
+
+/** {@link routeBackendsTo} for every test of the file (or of the `describe` it is called in). */
+export function useFakeBackend(fakes: FakeBackend | ((spec: BackendSpec) => FakeBackend)): void {
+    let restore: (() => void) | undefined;
+    beforeEach(() => {
+        restore = routeBackendsTo(fakes);
+    });
+    afterEach(() => restore?.());
 }
