@@ -45,7 +45,8 @@ import {
     UserFilesRelease,
 } from "../../provider/backends/backend";
 import { stableJson } from "../../provider/changes";
-import { parseStoredJson } from "../../provider/model/agentProtocol";
+import { ReadOutcome, agentRecords, parseStoredJson } from "../../provider/model/agentProtocol";
+import type { Labels } from "../../provider/model/labels";
 import {
     PUBLISH_ADDRESS,
     PublishedPorts,
@@ -100,10 +101,13 @@ export interface FakeVolume {
 
 export interface FakeRuntime {
     spec: RuntimeSpec;
+    /** As read back, but for the user's labels on Docker, which the agent's store keeps. */
     state: RuntimeState;
     /** The token the instance answers to now. */
     token: string;
     startedAt?: string;
+    /** A setup script that failed: it fails again at every start, until the runtime is replaced. */
+    setupFailed?: string;
 }
 
 export interface FakeAgent {
@@ -525,6 +529,8 @@ export class FakeBackend implements Backend {
                 `the workspace network ${spec.network} is not on the ${this.description}; run \`pulumi refresh\`, then \`pulumi up\``,
             );
         const ports = this.choosePorts(spec);
+        // On Docker the user's labels go to the agent's store first: with no agent, the create fails.
+        if (this.like === "docker" && Object.keys(spec.labels ?? {}).length) await this.writeLabels(spec, spec.labels);
         const runtime: FakeRuntime = {
             spec: copy(spec),
             token: spec.token,
@@ -539,7 +545,7 @@ export class FakeBackend implements Backend {
                 gpus: spec.gpus,
                 ports,
                 host: this.like === "docker" ? PUBLISH_ADDRESS : `${id}.fake.svc.cluster.local`,
-                labels: { ...(spec.labels ?? {}) },
+                labels: this.like === "docker" ? {} : { ...(spec.labels ?? {}) },
                 liveToken: !(this.options.startOnlyTokenImages ?? []).includes(spec.image),
             },
         };
@@ -549,6 +555,7 @@ export class FakeBackend implements Backend {
         const setupFailed = this.faults.takeSetupFailure();
         if (setupFailed !== undefined) {
             runtime.state.status = "SetupFailed";
+            runtime.setupFailed = setupFailed;
             const e = new SetupFailedError(setupFailed);
             throw new KeptForInspectionError(
                 `JupyterLab did not start: ${e.message}\nThe ${this.unitOf(id)} is left running for inspection; it is in the stack's state: ` +
@@ -557,13 +564,13 @@ export class FakeBackend implements Backend {
             );
         }
         progress.info("ready in 0.0s");
-        return copy(runtime.state);
+        return this.stateOf(runtime);
     }
 
     async readRuntime(id: string): Promise<RuntimeState | undefined> {
         await this.reach("readRuntime");
         const r = this.runtimes.get(id);
-        return r ? copy(r.state) : undefined;
+        return r ? this.stateOf(r) : undefined;
     }
 
     async updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {
@@ -583,9 +590,12 @@ export class FakeBackend implements Backend {
             this.mustFit({ cpus, memoryGb, gpus: r.state.gpus }, `could not resize ${id}`);
         r.state.cpus = cpus;
         r.state.memoryGb = memoryGb;
-        if (changes.labels !== undefined) r.state.labels = { ...changes.labels };
+        if (changes.labels !== undefined) {
+            if (this.like === "docker") await this.writeLabels(r.spec, changes.labels);
+            else r.state.labels = { ...changes.labels };
+        }
         if (changes.token !== undefined) r.token = changes.token;
-        return copy(r.state);
+        return this.stateOf(r);
     }
 
     async deleteRuntime(id: string): Promise<void> {
@@ -600,7 +610,7 @@ export class FakeBackend implements Backend {
         const r = this.mustHaveRuntime(id);
         r.state.status = "Stopped";
         delete r.startedAt;
-        return copy(r.state);
+        return this.stateOf(r);
     }
 
     async startRuntime(id: string, progress: Progress, _timeoutSeconds: number): Promise<RuntimeState> {
@@ -612,8 +622,15 @@ export class FakeBackend implements Backend {
             r.startedAt = new Date().toISOString();
             r.state.status = "Running";
         }
+        if (r.setupFailed !== undefined) {
+            // The script that failed runs again at the start, and fails again.
+            r.state.status = "SetupFailed";
+            const e = new SetupFailedError(r.setupFailed);
+            e.message = `Jupyter did not start: ${e.message}`;
+            throw e;
+        }
         progress.info("ready in 0.0s");
-        return copy(r.state);
+        return this.stateOf(r);
     }
 
     // -- inbound and egress rules ----------------------------------------------------------------
@@ -855,6 +872,28 @@ export class FakeBackend implements Backend {
         this.runtimes.delete(id);
         // Its rules go with it: Docker's chain of the instance, Kubernetes' NetworkPolicy of the runtime.
         this.inbound.delete(`${r.spec.workspace}/${r.spec.instance}`);
+        // The agent (and its store) may be gone already, with the workspace.
+        if (this.like === "docker") await this.writeLabels(r.spec, undefined).catch(() => undefined);
+    }
+
+    /** A runtime as read back: on Docker its labels are the agent's record of them (none when it cannot be read). */
+    private async stateOf(r: FakeRuntime): Promise<RuntimeState> {
+        const state = copy(r.state);
+        if (this.like === "docker") {
+            const read = await agentRecords(this.agentStore(r.spec.workspace))
+                .read({ kind: "labels", instance: r.spec.instance })
+                .catch((): ReadOutcome<Labels> => ({}));
+            state.labels = read.value ?? {};
+        }
+        return state;
+    }
+
+    /** Docker: a container's labels are fixed when it is made, so the agent's store keeps the user's (none: no record). */
+    private async writeLabels(ref: InstanceRef, labels: Labels | undefined): Promise<void> {
+        await agentRecords(this.agentStore(ref.workspace)).write(
+            { kind: "labels", instance: ref.instance },
+            labels && Object.keys(labels).length ? labels : undefined,
+        );
     }
 
     private runtimesOf(workspace: string): FakeRuntime[] {

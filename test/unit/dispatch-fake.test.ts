@@ -3,7 +3,9 @@
 // OsDisk and UserFiles, asserted on what the backend then holds.
 import * as dispatch from "../../provider/dispatch";
 import { KIND_KEY } from "../../provider/kindKey";
+import { silentProgress } from "../../provider/progress";
 import { FakeBackend, useFakeBackend } from "../support/fakeBackend";
+import { runtimeSpec } from "../support/specs";
 
 type Props = Record<string, unknown>;
 
@@ -173,25 +175,8 @@ describe("UserFiles through dispatch, on the fake", () => {
         const osDisk = fake.newDiskName(ref, "os");
         await fake.createDisk(ref, "os", 20, osDisk);
         await fake.createRuntime(
-            {
-                ...ref,
-                image: "workstation:1",
-                sizeName: "custom",
-                cpus: 1,
-                memoryGb: 2,
-                gpus: 0,
-                applications: ["jupyterlab"],
-                env: {},
-                token: "t".repeat(32),
-                osDisk,
-                tempDisk: fake.newDiskName(ref, "temp"),
-                tempDiskGb: 4,
-                userFiles: name,
-                network: "ci-ml-team",
-                readyTimeoutSeconds: 60,
-                ssh: null,
-            },
-            { status: () => undefined, info: () => undefined, warn: () => undefined },
+            runtimeSpec({ ...ref, osDisk, tempDisk: fake.newDiskName(ref, "temp"), userFiles: name }),
+            silentProgress,
         );
         await dispatch.remove(name, a.outs);
         expect(said).toContain(

@@ -10,6 +10,7 @@ import {
 import { agentRecords } from "../../provider/model/agentProtocol";
 import { silentProgress } from "../../provider/progress";
 import { FakeBackend, FakeFlavour } from "../support/fakeBackend";
+import { runtimeSpec } from "../support/specs";
 
 const owner = "proj/dev";
 const ref = { workspace: "ml", owner, instance: "alice" };
@@ -23,26 +24,25 @@ async function workspaceOn(like: FakeFlavour = "docker", options: ConstructorPar
     const tempDisk = b.newDiskName(ref, "temp");
     await b.createDisk(ref, "os", 20, osDisk);
     await b.createDisk(ref, "temp", 4, tempDisk);
-    const spec: RuntimeSpec = {
+    const spec = runtimeSpec({
         ...ref,
-        image: "workstation:1",
-        sizeName: "custom",
         cpus: 1,
         memoryGb: 2,
-        gpus: 0,
-        applications: ["jupyterlab"],
-        env: {},
-        token: "t".repeat(32),
         osDisk,
         tempDisk,
-        tempDiskGb: 4,
         userFiles: b.userFilesName("ml"),
         network: b.workspaceNetworkName("ml"),
-        readyTimeoutSeconds: 60,
-        ssh: null,
-    };
+    });
     return { b, spec };
 }
+
+const agentOf = (spec: RuntimeSpec) => ({
+    workspace: "ml",
+    owner,
+    image: "agent:1",
+    checkIntervalSeconds: 30,
+    network: spec.network,
+});
 
 const inboundOf = (spec: RuntimeSpec, ports: Record<string, number>, from: string[]): InboundSpec => ({
     ...ref,
@@ -171,6 +171,12 @@ describe("the fake backend keeps the real backends' rules", () => {
             /^JupyterLab did not start: SetupFailed: creation.sh exited with status 3\n/,
         );
         expect(await b.readRuntime("ci-ml-alice")).toMatchObject({ status: "SetupFailed" });
+        // Started again, the script fails again: only a new runtime (a fixed script) gets past it.
+        await b.stopRuntime("ci-ml-alice");
+        await expect(b.startRuntime("ci-ml-alice", silentProgress, 60)).rejects.toThrow(
+            "Jupyter did not start: SetupFailed: creation.sh exited with status 3",
+        );
+        expect(await b.readRuntime("ci-ml-alice")).toMatchObject({ status: "SetupFailed" });
         expect(await b.createRuntime(spec, silentProgress)).toMatchObject({ status: "Running" });
     });
 
@@ -271,6 +277,7 @@ describe("runtimes of the fake", () => {
 
     test("live changes: labels, a new token, a size that fits; an image that reads its token only at start refuses a new one", async () => {
         const { b, spec } = await workspaceOn("docker", { startOnlyTokenImages: ["old:1"] });
+        await b.ensureAgent(agentOf(spec), silentProgress);
         const created = await b.createRuntime({ ...spec, labels: { team: "vision" } }, silentProgress);
         expect(created).toMatchObject({ labels: { team: "vision" }, liveToken: true });
         const after = await b.updateRuntime(created.id, { labels: { cost: "cc-1" }, token: "n".repeat(32), cpus: 2 });
@@ -284,6 +291,32 @@ describe("runtimes of the fake", () => {
         await expect(b.updateRuntime(old.id, { token: "n".repeat(32) })).rejects.toThrow(
             "ci-ml-bob's image reads its token only at start",
         );
+    });
+
+    test("Docker keeps the user's labels with the agent: none without it, as none once it is gone", async () => {
+        const { b, spec } = await workspaceOn("docker");
+        const labelled = { ...spec, labels: { team: "vision" } };
+        await expect(b.createRuntime(labelled, silentProgress)).rejects.toThrow(/the workspace agent of ml is missing/);
+        expect(b.snapshot().runtimes).toEqual([]);
+        await b.ensureAgent(agentOf(spec), silentProgress);
+        await b.createRuntime(labelled, silentProgress);
+        expect(b.snapshot().stores.ml.policies).toEqual({ "labels.alice": '{"team":"vision"}' });
+        b.outOfBand.deleteAgent("ml");
+        expect((await b.readRuntime("ci-ml-alice"))?.labels).toEqual({});
+        await expect(b.updateRuntime("ci-ml-alice", { labels: { team: "nlp" } })).rejects.toThrow(
+            /agent .* is missing/,
+        );
+        await b.ensureAgent(agentOf(spec), silentProgress);
+        expect((await b.readRuntime("ci-ml-alice"))?.labels).toEqual({ team: "vision" });
+        await b.deleteRuntime("ci-ml-alice");
+        expect(b.snapshot().stores.ml.policies).toEqual({});
+    });
+
+    test("Kubernetes keeps the user's labels on the runtime's objects, agent or not", async () => {
+        const { b, spec } = await workspaceOn("kubernetes");
+        const created = await b.createRuntime({ ...spec, labels: { team: "vision" } }, silentProgress);
+        expect(created.labels).toEqual({ team: "vision" });
+        expect((await b.updateRuntime(created.id, { labels: {} })).labels).toEqual({});
     });
 
     test("every stack's instances of a workspace, and theirs only", async () => {
