@@ -4,8 +4,11 @@
 // of its time waiting (containers starting, the agent's checks, a cron minute): two lanes cut the
 // wall time without more CPU than the machine has.
 //
-//   - Suites that use the local cluster's real node share one lane (its 2 CPUs fit one suite's
-//     pods at a time): every `kubernetes-*` file, and any file marked `// @lane kubernetes`.
+//   - Suites that use the local cluster share one lane (its real node's 2 CPUs fit one suite's
+//     pods at a time): every `kubernetes-*` file, any file marked `// @lane kubernetes`, and any
+//     that imports the cluster's test helpers (test/support/cluster or backends). That lane starts
+//     the cluster itself (scripts/cluster up) while the other lane already runs, so on a machine
+//     where its binaries are still to be built, the Docker suites do not wait for the Go build.
 //   - Suites marked `// @lane exclusive` run alone, after both lanes (engine-restart restarts
 //     dockerd under everything else).
 //   - The rest fill the lanes, longest first, by the durations of the last run on this machine
@@ -13,7 +16,7 @@
 //
 //   node scripts/lib/test-lanes.js          exit status: 0 when every suite passed
 //   node scripts/lib/test-lanes.js --plan   only say which suite runs where
-const { spawn } = require("child_process");
+const { execFileSync, spawn } = require("child_process");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
@@ -29,8 +32,24 @@ const ARTIFACTS = path.join(ROOT, "test", ".artifacts");
 const UNKNOWN_SECONDS = 60;
 
 function laneMark(file) {
-    const head = fs.readFileSync(file, "utf8").slice(0, 4000);
-    return /^\/\/ @lane (\w+)/m.exec(head)?.[1];
+    const text = fs.readFileSync(file, "utf8");
+    const mark = /^\/\/ @lane (\w+)/m.exec(text.slice(0, 4000))?.[1];
+    if (mark) return mark;
+    if (path.basename(file).startsWith("kubernetes-") || /support\/(cluster|backends)"/.test(text)) return "kubernetes";
+    return undefined;
+}
+
+/** Seconds a cluster start adds to its lane: a first build of its binaries takes many minutes. */
+function clusterStartSeconds() {
+    if (process.env.COMPUTE_INSTANCE_TEST_KUBECONFIG) return 0;
+    try {
+        const dir = execFileSync(path.join(ROOT, "scripts/lib/k8s-binaries.sh"), ["--dir"], {
+            encoding: "utf8",
+        }).trim();
+        return fs.existsSync(path.join(dir, "stages-revision")) ? 15 : 1200;
+    } catch {
+        return 1200;
+    }
 }
 
 function plan() {
@@ -46,13 +65,13 @@ function plan() {
         known = {};
     }
     const seconds = (f) => known[path.relative(ROOT, f)] ?? UNKNOWN_SECONDS;
-    const lanes = { docker: { files: [], seconds: 0 }, kubernetes: { files: [], seconds: 0 } };
+    const lanes = { docker: { files: [], seconds: 0 }, kubernetes: { files: [], seconds: clusterStartSeconds() } };
     const exclusive = [];
     const free = [];
     for (const f of files) {
         const mark = laneMark(f);
         if (mark === "exclusive") exclusive.push(f);
-        else if (mark === "kubernetes" || path.basename(f).startsWith("kubernetes-")) {
+        else if (mark === "kubernetes") {
             lanes.kubernetes.files.push(f);
             lanes.kubernetes.seconds += seconds(f);
         } else free.push(f);
@@ -65,8 +84,52 @@ function plan() {
     return { lanes, exclusive };
 }
 
+/**
+ * Starts the local cluster (scripts/cluster up: quick when it runs; builds its binaries on a
+ * machine that has none), its output shown with a `[cluster]` prefix, and resolves the
+ * environment its suites read. A cluster given by the caller is used as it is.
+ */
+function startCluster() {
+    if (process.env.COMPUTE_INSTANCE_TEST_KUBECONFIG) return Promise.resolve({});
+    return new Promise((resolve, reject) => {
+        const child = spawn(path.join(ROOT, "scripts", "cluster"), ["up"], {
+            cwd: ROOT,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let last = "";
+        const show = (stream, keep) => {
+            let rest = "";
+            stream.on("data", (chunk) => {
+                const lines = (rest + chunk.toString()).split("\n");
+                rest = lines.pop();
+                for (const line of lines) {
+                    if (keep && line.trim()) last = line.trim();
+                    process.stdout.write(`[cluster] ${line}\n`);
+                }
+            });
+            stream.on("end", () => {
+                if (keep && rest.trim()) last = rest.trim();
+                if (rest) process.stdout.write(`[cluster] ${rest}\n`);
+            });
+        };
+        show(child.stdout, true);
+        show(child.stderr, false);
+        child.on("close", (code) => {
+            if (code !== 0) return reject(new Error(`scripts/cluster up exited with ${code}`));
+            const kubectlDir = execFileSync(path.join(ROOT, "scripts/lib/k8s-binaries.sh"), ["--dir"], {
+                encoding: "utf8",
+            }).trim();
+            resolve({
+                COMPUTE_INSTANCE_TEST_KUBECONFIG: last,
+                COMPUTE_INSTANCE_TEST_KUBECTL: path.join(kubectlDir, "kubectl"),
+                COMPUTE_INSTANCE_TEST_CLUSTER_DIR: path.dirname(last),
+            });
+        });
+    });
+}
+
 /** One Jest run of some files in band, its lines prefixed with the lane's name. */
-function run(name, files) {
+function run(name, files, env = {}) {
     return new Promise((resolve) => {
         if (!files.length) return resolve({ name, code: 0, results: [] });
         const timings = path.join(ARTIFACTS, `timings-${name}.json`);
@@ -76,7 +139,7 @@ function run(name, files) {
             ["--selectProjects", "e2e", "--runInBand", ...files],
             {
                 cwd: ROOT,
-                env: { ...process.env, COMPUTE_INSTANCE_TIMINGS_FILE: timings },
+                env: { ...process.env, ...env, COMPUTE_INSTANCE_TIMINGS_FILE: timings },
                 stdio: ["ignore", "pipe", "pipe"],
             },
         );
@@ -130,8 +193,18 @@ async function main() {
         `[lanes] exclusive, after both: ${exclusive.map((f) => path.basename(f, ".test.ts")).join(", ") || "(none)"}`,
     );
     if (process.argv.includes("--plan")) return;
-    const parallel = await Promise.all(Object.entries(lanes).map(([name, lane]) => run(name, lane.files)));
-    const alone = await run("exclusive", exclusive);
+    const cluster = lanes.kubernetes.files.length ? startCluster() : Promise.resolve({});
+    const parallel = await Promise.all([
+        run("docker", lanes.docker.files),
+        cluster.then(
+            (env) => run("kubernetes", lanes.kubernetes.files, env),
+            (e) => ({ name: "kubernetes", code: 1, results: [], error: e }),
+        ),
+    ]);
+    for (const r of parallel)
+        if (r.error) console.error(`[kubernetes] the local cluster did not start: ${r.error.message}`);
+    // engine-restart restarts dockerd; the cluster's node has a containerd of its own.
+    const alone = await run("exclusive", exclusive, await cluster.catch(() => ({})));
     const runs = [...parallel, alone];
     // The unit tests ran before (scripts/test): their durations belong in the same table.
     let unit;
