@@ -8,8 +8,9 @@ import { z } from "zod";
 import { FieldProblem, formatPath } from "../model/errors";
 import { agentContextDir } from "../image/context";
 import { policyKey } from "../backends/layout";
-import { durationSeconds, nameSchema } from "../model/schema";
+import { BackendSpec, durationSeconds, nameSchema } from "../model/schema";
 import {
+    Firing,
     MIN_IDLE_SECONDS,
     ScheduleSpec,
     describeFirings,
@@ -18,7 +19,8 @@ import {
     schedulesSchema,
 } from "../model/schedule";
 import { containsUnknown } from "../model/validate";
-import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { Props, backendOf, progressOf, wiringFields, wiringRules } from "./kind";
+import { NoFields, defineKind, fields } from "./defineKind";
 
 /** How often the agent checks when the workspace does not say. */
 export const DEFAULT_CHECK_INTERVAL_SECONDS = 30;
@@ -32,22 +34,22 @@ const agentSchema = z.object({
     checkInterval: durationSeconds(1).default(DEFAULT_CHECK_INTERVAL_SECONDS),
 });
 
-async function ensureAgent(inputs: Props) {
+async function ensureAgent(inputs: z.output<typeof agentSchema>) {
     const backend = backendOf(inputs);
-    const image = inputs.image as string;
+    const image = inputs.image;
     const progress = progressOf(inputs, "workspace agent");
     if (backend.buildsImages) {
         const have = await backend.inspectImage(image);
         if (have?.contextHash !== inputs.contextHash)
-            await backend.buildImage(image, agentContextDir(), inputs.contextHash as string, progress);
+            await backend.buildImage(image, agentContextDir(), inputs.contextHash, progress);
     }
     return backend.ensureAgent(
         {
-            workspace: inputs.workspace as string,
-            owner: inputs.owner as string,
+            workspace: inputs.workspace,
+            owner: inputs.owner,
             image,
-            network: inputs.network as string,
-            checkIntervalSeconds: inputs.checkInterval as number,
+            network: inputs.network,
+            checkIntervalSeconds: inputs.checkInterval,
         },
         progress,
     );
@@ -57,23 +59,25 @@ async function ensureAgent(inputs: Props) {
  * The agent that enforces schedules and idle shutdown between `pulumi up`s. Its store (the
  * policies and what it has done) goes with it when the workspace is deleted.
  */
-export const workspaceAgent: ResourceKind = {
-    async check(news) {
-        const outcome = await checkWith(agentSchema, news, { checkInterval: "agent.checkInterval" });
-        const { backend, image } = outcome.inputs as { backend?: { kind?: string }; image?: unknown };
+export const workspaceAgent = defineKind({
+    type: "WorkspaceAgent",
+    inputs: agentSchema,
+    outputs: fields<{ agentId: string; image: string; running?: boolean }>({
+        agentId: true,
+        image: true,
+        running: true,
+    }),
+    userPaths: { checkInterval: "agent.checkInterval" },
+    async check(inputs) {
+        const { backend, image } = inputs;
         // A cluster pulls images and cannot build this one: say so before the pod waits forever.
-        if (
-            !outcome.problems.length &&
-            backend?.kind === "kubernetes" &&
-            typeof image === "string" &&
-            image.startsWith("compute-instance-agent:")
-        ) {
-            progressOf(outcome.inputs, "").warn(
+        if (backend.kind === "kubernetes" && image.startsWith("compute-instance-agent:")) {
+            progressOf(inputs, "").warn(
                 `the workspace agent's image ${image} is built from this package and is in no registry: push it where the nodes ` +
                     "pull from and set the Workspace's agent.image (see images/README.md); until then schedules and idle shutdown are not enforced",
             );
         }
-        return outcome;
+        return {};
     },
     // A new image or interval re-creates the agent's container; the store is kept, so nothing of
     // the instances changes.
@@ -83,7 +87,7 @@ export const workspaceAgent: ResourceKind = {
         return { id: state.id, outs: { ...inputs, agentId: state.id } };
     },
     async read(id, props) {
-        const state = await backendOf(props).readAgent(props.workspace as string);
+        const state = await backendOf(props).readAgent(props.workspace);
         if (!state) return undefined;
         return {
             ...props,
@@ -99,7 +103,7 @@ export const workspaceAgent: ResourceKind = {
     },
     async delete(_id, props) {
         const backend = backendOf(props);
-        const workspace = props.workspace as string;
+        const workspace = props.workspace;
         // The agent is the workspace's, not this stack's: it stays while another stack uses the
         // workspace (recorded on its user files) or has instances in it. (This stack's own
         // instances are being deleted in the same deployment.)
@@ -110,7 +114,7 @@ export const workspaceAgent: ResourceKind = {
         if (instances.length > 0 || stacks.length > 0) return;
         await backend.deleteAgent(workspace);
     },
-};
+});
 
 const policyWiring = {
     ...wiringFields,
@@ -123,11 +127,16 @@ const policyRules = { ...wiringRules, instance: "replace", agent: "ignore" } as 
 
 const NEXT_FIRINGS = 3;
 
+/** The schedule's own fields; its name is checked with the whole list (a default name is a position). */
+const scheduleFields = scheduleSchema.extend({ name: z.string().min(1) }).shape;
+const SCHEDULE_FIELDS = ["name", "action", "cron", "timeZone", "enabled"] as const;
+
 const scheduleResourceSchema = z.object({
     ...policyWiring,
     /** Position among the instance's schedules and the whole list, for the checks across schedules. */
     index: z.number().int().min(0),
     all: z.array(z.unknown()),
+    ...scheduleFields,
 });
 
 /** Problems of the whole list that concern this schedule, with their paths as the user wrote them. */
@@ -140,54 +149,37 @@ function listProblems(all: unknown[], index: number): FieldProblem[] {
         .map((i) => ({ field: formatPath(["schedules", ...i.path]), message: i.message }));
 }
 
-function scheduleOf(p: Props): ScheduleSpec {
-    return {
-        name: p.name as string,
-        action: p.action as ScheduleSpec["action"],
-        cron: p.cron as string,
-        timeZone: p.timeZone as string,
-        enabled: p.enabled as boolean,
-    };
+function firings(p: ScheduleSpec): { nextFirings: Firing[] } {
+    return { nextFirings: p.enabled ? describeFirings(p, NEXT_FIRINGS, new Date()) : [] };
 }
 
-function firings(p: Props) {
-    return { nextFirings: p.enabled ? describeFirings(scheduleOf(p), NEXT_FIRINGS, new Date()) : [] };
-}
-
-const storeOf = (p: Props) => backendOf(p).agentStore(p.workspace as string);
-const policyValue = (p: Props) => ({ action: p.action, cron: p.cron, timeZone: p.timeZone, enabled: p.enabled });
+/** Where an agent's store is: the workspace's, on its backend. */
+const storeOf = (p: { backend: BackendSpec; workspace: string }) => backendOf(p).agentStore(p.workspace);
+const policyValue = (p: ScheduleSpec) => ({ action: p.action, cron: p.cron, timeZone: p.timeZone, enabled: p.enabled });
 
 /**
  * One start or stop schedule of an instance. Its outputs show the next firings in UTC and in the
  * schedule's time zone (as of the last deployment or refresh).
  */
-export const schedule: ResourceKind = {
-    async check(news) {
+export const schedule = defineKind({
+    type: "Schedule",
+    inputs: scheduleResourceSchema,
+    outputs: fields<{ nextFirings: Firing[] }>({ nextFirings: true }),
+    userPaths: (news) => {
         const index = typeof news.index === "number" ? news.index : 0;
-        const userPaths = Object.fromEntries(
-            ["name", "action", "cron", "timeZone", "enabled"].map((k) => [k, `schedules[${index}].${k}`]),
-        );
-        const base = await checkWith(scheduleResourceSchema, news, userPaths);
-        const own = await checkWith(
-            scheduleSchema.extend({ name: z.string().min(1) }),
-            pick(news, ["name", "action", "cron", "timeZone", "enabled"]),
-            userPaths,
-        );
-        const problems = [
-            ...base.problems,
-            ...own.problems,
-            ...(own.problems.length ? [] : listProblems((news.all as unknown[]) ?? [], index)),
-        ];
-        if (problems.length) return { inputs: news, problems };
-        const inputs = { ...base.inputs, ...own.inputs };
-        const gap = containsUnknown([inputs.cron, inputs.timeZone]) ? undefined : dstGap(scheduleOf(inputs));
+        return Object.fromEntries(SCHEDULE_FIELDS.map((k) => [k, `schedules[${index}].${k}`]));
+    },
+    async check(inputs) {
+        const problems = listProblems(inputs.all, inputs.index);
+        if (problems.length) return { problems };
+        const gap = containsUnknown([inputs.cron, inputs.timeZone]) ? undefined : dstGap(inputs);
         if (gap) {
             progressOf(inputs, "").warn(
-                `schedules[${index}] (${inputs.action} "${inputs.cron}" in ${inputs.timeZone}): ${gap.skipped} does not exist ` +
+                `schedules[${inputs.index}] (${inputs.action} "${inputs.cron}" in ${inputs.timeZone}): ${gap.skipped} does not exist ` +
                     `(clocks go forward); it fires at ${gap.firesAt.local} instead`,
             );
         }
-        return { inputs, problems: [] } satisfies CheckOutcome;
+        return {};
     },
     rules: () => ({
         ...policyRules,
@@ -200,7 +192,7 @@ export const schedule: ResourceKind = {
         enabled: "live",
     }),
     async create(inputs) {
-        const key = policyKey.schedule(inputs.instance as string, inputs.name as string);
+        const key = policyKey.schedule(inputs.instance, inputs.name);
         await storeOf(inputs).writePolicy(key, policyValue(inputs));
         return { id: key, outs: { ...inputs, ...firings(inputs) } };
     },
@@ -217,19 +209,17 @@ export const schedule: ResourceKind = {
     async delete(id, props) {
         await storeOf(props).writePolicy(id, undefined);
     },
-};
-
-const idleSchema = z.object({
-    ...policyWiring,
-    after: durationSeconds(MIN_IDLE_SECONDS),
 });
 
 /** Idle shutdown of an instance: stopped by the agent after this long with nothing going on. */
-export const idleShutdown: ResourceKind = {
-    check: (news) => checkWith(idleSchema, news, { after: "idleShutdown.after" }),
+export const idleShutdown = defineKind({
+    type: "IdleShutdown",
+    inputs: z.object({ ...policyWiring, after: durationSeconds(MIN_IDLE_SECONDS) }),
+    outputs: fields<NoFields>({}),
+    userPaths: { after: "idleShutdown.after" },
     rules: () => ({ ...policyRules, after: "live" }),
     async create(inputs) {
-        const key = policyKey.idle(inputs.instance as string);
+        const key = policyKey.idle(inputs.instance);
         await storeOf(inputs).writePolicy(key, { afterSeconds: inputs.after });
         return { id: key, outs: inputs };
     },
@@ -245,7 +235,7 @@ export const idleShutdown: ResourceKind = {
     async delete(id, props) {
         await storeOf(props).writePolicy(id, undefined);
     },
-};
+});
 
 function pick(p: Props, keys: string[]): Props {
     return Object.fromEntries(keys.filter((k) => k in p).map((k) => [k, p[k]]));
