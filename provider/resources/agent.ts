@@ -19,7 +19,7 @@ import {
     schedulesSchema,
 } from "../model/schedule";
 import { containsUnknown } from "../model/validate";
-import { Props, backendOf, progressOf, wiringFields, wiringRules } from "./kind";
+import { Props, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { NoFields, defineKind, fields } from "./defineKind";
 
 /** How often the agent checks when the workspace does not say. */
@@ -127,17 +127,18 @@ const policyRules = { ...wiringRules, instance: "replace", agent: "ignore" } as 
 
 const NEXT_FIRINGS = 3;
 
-/** The schedule's own fields; its name is checked with the whole list (a default name is a position). */
-const scheduleFields = scheduleSchema.extend({ name: z.string().min(1) }).shape;
-const SCHEDULE_FIELDS = ["name", "action", "cron", "timeZone", "enabled"] as const;
-
-const scheduleResourceSchema = z.object({
+/** Where the schedule is among the instance's, and the whole list, for the checks across schedules. */
+const scheduleWiringSchema = z.object({
     ...policyWiring,
     /** Position among the instance's schedules and the whole list, for the checks across schedules. */
     index: z.number().int().min(0),
     all: z.array(z.unknown()),
-    ...scheduleFields,
 });
+/** The schedule's own fields; its name is checked with the whole list (a default name is a position). */
+const scheduleOwnSchema = scheduleSchema.extend({ name: z.string().min(1) });
+const SCHEDULE_FIELDS = ["name", "action", "cron", "timeZone", "enabled"] as const;
+
+const scheduleResourceSchema = z.object({ ...scheduleWiringSchema.shape, ...scheduleOwnSchema.shape });
 
 /** Problems of the whole list that concern this schedule, with their paths as the user wrote them. */
 function listProblems(all: unknown[], index: number): FieldProblem[] {
@@ -165,21 +166,31 @@ export const schedule = defineKind({
     type: "Schedule",
     inputs: scheduleResourceSchema,
     outputs: fields<{ nextFirings: Firing[] }>({ nextFirings: true }),
-    userPaths: (news) => {
+    // The wiring and the schedule's own fields are parsed apart: a preview's unknown in one (an
+    // agent not made yet) leaves the other checked, and the whole list checked against it.
+    async parse(news) {
         const index = typeof news.index === "number" ? news.index : 0;
-        return Object.fromEntries(SCHEDULE_FIELDS.map((k) => [k, `schedules[${index}].${k}`]));
-    },
-    async check(inputs) {
-        const problems = listProblems(inputs.all, inputs.index);
-        if (problems.length) return { problems };
-        const gap = containsUnknown([inputs.cron, inputs.timeZone]) ? undefined : dstGap(inputs);
-        if (gap) {
+        const userPaths = Object.fromEntries(SCHEDULE_FIELDS.map((k) => [k, `schedules[${index}].${k}`]));
+        const base = await checkWith(scheduleWiringSchema, news, userPaths);
+        const own = await checkWith(scheduleOwnSchema, pick(news, SCHEDULE_FIELDS), userPaths);
+        const problems = [
+            ...base.problems,
+            ...own.problems,
+            ...(own.problems.length ? [] : listProblems(Array.isArray(news.all) ? news.all : [], index)),
+        ];
+        if (problems.length) return { inputs: news, problems };
+        const inputs: Props = { ...base.inputs, ...own.inputs };
+        const when = own.parsed;
+        const gap = when && !containsUnknown([when.cron, when.timeZone]) ? dstGap(when) : undefined;
+        if (when && gap) {
             progressOf(inputs, "").warn(
-                `schedules[${inputs.index}] (${inputs.action} "${inputs.cron}" in ${inputs.timeZone}): ${gap.skipped} does not exist ` +
+                `schedules[${index}] (${when.action} "${when.cron}" in ${when.timeZone}): ${gap.skipped} does not exist ` +
                     `(clocks go forward); it fires at ${gap.firesAt.local} instead`,
             );
         }
-        return {};
+        if (!base.parsed || !own.parsed) return { inputs, problems: [] };
+        const parsed = { ...base.parsed, ...own.parsed };
+        return { inputs: parsed, problems: [], parsed };
     },
     rules: () => ({
         ...policyRules,
@@ -237,6 +248,6 @@ export const idleShutdown = defineKind({
     },
 });
 
-function pick(p: Props, keys: string[]): Props {
+function pick(p: Props, keys: readonly string[]): Props {
     return Object.fromEntries(keys.filter((k) => k in p).map((k) => [k, p[k]]));
 }

@@ -11,7 +11,7 @@
 import type { z } from "zod";
 import type { FieldRule, FieldRules } from "../changes";
 import type { FieldProblem } from "../model/errors";
-import { CheckOutcome, Props, ResourceKind, checkWith } from "./kind";
+import { CheckOutcome, Parsed, Props, ResourceKind, checkWith } from "./kind";
 import { HOST_KEYS } from "../kindKey";
 
 /** A set of field names that also carries their types (see {@link fields}). */
@@ -69,7 +69,12 @@ export interface KindDefinition<T extends string, S extends z.ZodType<Props>, D 
     readonly outputs: Fields<O>;
     // The types are those of `inputs`, `derived` and `outputs` (NoInfer: never guessed from a use).
     /** Where a top-level input is in the user's arguments, for messages; by default, where it is here. */
-    readonly userPaths?: UserPaths<NoInfer<S>> | ((news: Props) => UserPaths<NoInfer<S>>);
+    readonly userPaths?: Partial<Record<keyof z.input<NoInfer<S>>, string>>;
+    /**
+     * Parses the program's inputs when the kind does it its own way (in parts, so that a
+     * preview's unknown in one leaves the others parsed); by default `inputs` parses them whole.
+     */
+    parse?(news: Props): Promise<Parsed<NoInfer<z.output<S>>>>;
     /** How each field changes: live, replace, or ignore. */
     rules(
         news: Unchecked<NoInfer<State<S, D, O>>>,
@@ -89,8 +94,6 @@ export interface KindDefinition<T extends string, S extends z.ZodType<Props>, D 
     ): Promise<NoInfer<State<S, D, O>>>;
     delete(id: string, state: NoInfer<State<S, D, O>>): Promise<void>;
 }
-
-type UserPaths<S extends z.ZodType> = Partial<Record<keyof z.input<S>, string>>;
 
 /** A kind as dispatch routes to it, with the types a program's resources of it are written with. */
 export interface Kind<T extends string, Args, Out> extends ResourceKind {
@@ -112,8 +115,7 @@ export function defineKind<T extends string, S extends z.ZodType<Props>, O exten
         outputs: def.outputs.names,
         deleteBeforeReplace: def.deleteBeforeReplace,
         async check(news, olds): Promise<CheckOutcome> {
-            const paths = typeof def.userPaths === "function" ? def.userPaths(news) : def.userPaths;
-            const outcome = await checkWith(def.inputs, news, paths);
+            const outcome = def.parse ? await def.parse(news) : await checkWith(def.inputs, news, def.userPaths);
             if (!outcome.parsed || !def.check) return outcome;
             const adds = await def.check(outcome.parsed, olds);
             return { inputs: { ...outcome.parsed, ...adds.derived }, problems: adds.problems ?? [] };
