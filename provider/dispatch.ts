@@ -45,7 +45,7 @@ export type KindName = keyof typeof KINDS;
 
 const isKindName = (name: unknown): name is KindName => typeof name === "string" && Object.hasOwn(KINDS, name);
 
-function kindOf(props: Props): ResourceKind {
+function kindOf(props: Props) {
     const name = props[KIND_KEY];
     if (!isKindName(name))
         throw new Error(
@@ -71,9 +71,10 @@ export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.Ch
 }
 
 export async function diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
-    const { classification, ...result } = diffWith(kindOf(news), olds, news);
+    const kind = kindOf(news);
+    const { classification, ...result } = diffWith(kind, olds, news);
     // What the change does, in words, under the resource in the preview.
-    const line = summarize(String(news[KIND_KEY]), olds, news, classification);
+    const line = summarize(kind.type, olds, news, classification);
     if (line) progressOf(news, "").info(line);
     return result;
 }
