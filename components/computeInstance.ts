@@ -389,10 +389,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
                       "AccessToken",
                       `${name}-token`,
                       { tokenVersion: tokenVersion ?? 1 },
-                      {
-                          ...child,
-                          additionalSecretOutputs: ["token"],
-                      },
+                      { ...child, additionalSecretOutputs: ["token"] },
                   ).token;
         const osDisk = new KindResource(
             "OsDisk",

@@ -201,7 +201,7 @@ export class Workspace extends pulumi.ComponentResource {
         this.sharedTokenVersion = args.sharedTokenVersion;
         this.owner = `${pulumi.getProject()}/${pulumi.getStack()}`;
         this.workspaceName = pulumi.output(workspaceName);
-        this.backend = pulumi.output(args.backend) as pulumi.Output<BackendArgs>;
+        this.backend = pulumi.output(args.backend);
         const wiring = { backend: args.backend, workspace: workspaceName, owner: this.owner };
 
         const userFiles = new KindResource(

@@ -18,7 +18,7 @@ import { HOST_KEYS } from "../kindKey";
 export interface Fields<T> {
     readonly names: readonly (keyof T & string)[];
     /** Never set: carries T for the type checker. */
-    readonly type?: T;
+    readonly shape?: T;
 }
 
 /** Lists the fields of T: the type checker holds the list to every key of T, and no other. */
@@ -67,7 +67,8 @@ export interface KindDefinition<T extends string, S extends z.ZodType<Props>, D 
     readonly derived?: Fields<D>;
     /** What create, read and update add: the properties a program reads back. */
     readonly outputs: Fields<O>;
-    // The types are those of `inputs`, `derived` and `outputs` (NoInfer: never guessed from a use).
+    // The types are those of `inputs`, `derived` and `outputs`: NoInfer keeps the type checker
+    // from guessing them from a use (a rule's keys, a create's result).
     /** Where a top-level input is in the user's arguments, for messages; by default, where it is here. */
     readonly userPaths?: Partial<Record<keyof z.input<NoInfer<S>>, string>>;
     /**
@@ -130,7 +131,8 @@ export function defineKind<T extends string, S extends z.ZodType<Props>, O exten
 
 /**
  * One kind made of two definitions, chosen by a field every input and state of it carries (a
- * network rule's direction): one type, the outputs of both.
+ * network rule's direction): one type, the outputs of both. Neither may delete before replacing
+ * (a diff asks that of the kind, not of a definition).
  */
 export function eitherKind<T extends string, A1, O1, A2, O2>(
     isFirst: (props: Props) => boolean,
