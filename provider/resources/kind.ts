@@ -108,7 +108,7 @@ export async function checkWith<S extends z.ZodType<Props>>(
     const { problems, data } = knownProblems(schema, withHost);
     const mapped = problems.map((p) => {
         const top = p.field.split(/[.[]/)[0];
-        const user = userPaths[top];
+        const user = Object.hasOwn(userPaths, top) ? userPaths[top] : undefined;
         return user !== undefined ? { ...p, field: user + p.field.slice(top.length) } : p;
     });
     if (mapped.length || !data) return { inputs: news, problems: mapped };
