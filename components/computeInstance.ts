@@ -385,10 +385,12 @@ export class ComputeInstance extends pulumi.ComponentResource {
         const token =
             applicationSharingPolicy === "Shared"
                 ? ws.sharedToken()
-                : new KindResource("AccessToken", `${name}-token`, { tokenVersion: tokenVersion ?? 1 }, ["token"], {
-                      ...child,
-                      additionalSecretOutputs: ["token"],
-                  }).get<string>("token");
+                : new KindResource(
+                      "AccessToken",
+                      `${name}-token`,
+                      { tokenVersion: tokenVersion ?? 1 },
+                      { ...child, additionalSecretOutputs: ["token"] },
+                  ).token;
         const osDisk = new KindResource(
             "OsDisk",
             `${name}-os-disk`,
@@ -398,7 +400,6 @@ export class ComputeInstance extends pulumi.ComponentResource {
                 reimage: args.reimage,
                 assignedUser: args.assignedUser,
             },
-            ["volumeName"],
             afterQuota,
         );
         const tempDisk = new KindResource(
@@ -409,7 +410,6 @@ export class ComputeInstance extends pulumi.ComponentResource {
                 size: args.size,
                 sizeGb: pulumi.output(args.tempDisk).apply((d) => d?.sizeGb),
             },
-            ["volumeName"],
             afterQuota,
         );
 
@@ -429,9 +429,9 @@ export class ComputeInstance extends pulumi.ComponentResource {
                 ssh: args.ssh,
                 assignedUser: args.assignedUser,
                 ...(args.network !== undefined ? { networkRules: args.network, firewallImage: ws.agentImage } : {}),
-                osDisk: osDisk.get<string>("volumeName"),
-                tempDisk: tempDisk.get<string>("volumeName"),
-                tempDiskGb: tempDisk.get<number>("sizeGb"),
+                osDisk: osDisk.volumeName,
+                tempDisk: tempDisk.volumeName,
+                tempDiskGb: tempDisk.sizeGb,
                 userFiles: ws.userFilesVolume,
                 network: ws.networkName,
                 token,
@@ -440,17 +440,6 @@ export class ComputeInstance extends pulumi.ComponentResource {
                 ...(setupScripts !== undefined ? { setupScripts } : {}),
                 ...(args.labels !== undefined ? { labels: args.labels, agent: ws.agentId } : {}),
             },
-            [
-                "status",
-                "endpoints",
-                "ports",
-                "containerId",
-                "cpus",
-                "memoryGb",
-                "gpus",
-                "readyTimeoutSeconds",
-                "labels",
-            ],
             { ...afterQuota, additionalSecretOutputs: ["token"] },
         );
 
@@ -466,12 +455,11 @@ export class ComputeInstance extends pulumi.ComponentResource {
                     networkRules: args.network,
                     applications: args.applications,
                     ssh: args.ssh,
-                    ports: runtime.get<Record<string, number>>("ports"),
+                    ports: runtime.ports,
                     firewallImage: ws.agentImage,
-                    runtime: runtime.get<string>("containerId"),
+                    runtime: runtime.containerId,
                     agent: ws.agentId,
                 },
-                [],
                 child,
             );
         }
@@ -492,7 +480,6 @@ export class ComputeInstance extends pulumi.ComponentResource {
                         timeZone: sch.timeZone,
                         enabled: sch.enabled,
                     },
-                    ["nextFirings"],
                     child,
                 ),
         );
@@ -501,31 +488,29 @@ export class ComputeInstance extends pulumi.ComponentResource {
                 "IdleShutdown",
                 `${name}-idle-shutdown`,
                 { ...policyWiring, after: idleShutdown.after },
-                [],
                 child,
             );
         }
         this.schedules = pulumi.all(
             scheduleResources.map((r, i) =>
-                pulumi
-                    .all([schedules[i].action, r.get<Firing[]>("nextFirings")])
-                    .apply(([action, nextFirings]): ScheduleOutput => ({
-                        name: schedules[i].name ?? String(i),
-                        action,
-                        nextFirings,
-                    })),
+                pulumi.all([schedules[i].action, r.nextFirings]).apply(([action, nextFirings]): ScheduleOutput => ({
+                    name: schedules[i].name ?? String(i),
+                    action,
+                    nextFirings,
+                })),
             ),
         );
 
         this.instanceId = pulumi.interpolate`${ws.workspaceName}/${instanceName}`;
-        this.status = runtime.get<InstanceStatus>("status");
-        this.endpoints = runtime.get<Endpoints>("endpoints");
+        this.status = runtime.status;
+        this.endpoints = runtime.endpoints;
         this.token = pulumi.secret(token);
-        this.cpus = runtime.get<number>("cpus");
-        this.memoryGb = runtime.get<number>("memoryGb");
-        this.osDiskVolume = osDisk.get<string>("volumeName");
-        this.tempDiskVolume = tempDisk.get<string>("volumeName");
-        this.labels = runtime.get<Record<string, string> | undefined>("labels").apply((l) => l ?? {});
+        this.cpus = runtime.cpus;
+        this.memoryGb = runtime.memoryGb;
+        this.osDiskVolume = osDisk.volumeName;
+        this.tempDiskVolume = tempDisk.volumeName;
+        // Absent from a state written before the runtime reported labels.
+        this.labels = runtime.labels.apply((l: Record<string, string> | undefined) => l ?? {});
 
         this.registerOutputs({
             instanceId: this.instanceId,

@@ -201,7 +201,7 @@ export class Workspace extends pulumi.ComponentResource {
         this.sharedTokenVersion = args.sharedTokenVersion;
         this.owner = `${pulumi.getProject()}/${pulumi.getStack()}`;
         this.workspaceName = pulumi.output(workspaceName);
-        this.backend = pulumi.output(args.backend) as pulumi.Output<BackendArgs>;
+        this.backend = pulumi.output(args.backend);
         const wiring = { backend: args.backend, workspace: workspaceName, owner: this.owner };
 
         const userFiles = new KindResource(
@@ -212,14 +212,11 @@ export class Workspace extends pulumi.ComponentResource {
                 retainOnDelete: pulumi.output(args.userFiles).apply((u) => u?.retainOnDelete ?? true),
                 sizeGb: pulumi.output(args.userFiles).apply((u) => u?.sizeGb),
             },
-            ["volumeName", "adopted"],
             { parent: this },
         );
-        const network = new KindResource("WorkspaceNetwork", `${name}-network`, wiring, ["networkName"], {
-            parent: this,
-        });
-        this.userFilesVolume = userFiles.get<string>("volumeName");
-        this.networkName = network.get<string>("networkName");
+        const network = new KindResource("WorkspaceNetwork", `${name}-network`, wiring, { parent: this });
+        this.userFilesVolume = userFiles.volumeName;
+        this.networkName = network.networkName;
 
         if (args.image !== undefined) {
             this.image = pulumi.output(args.image);
@@ -234,11 +231,10 @@ export class Workspace extends pulumi.ComponentResource {
                     image: workstationImageTag(hash),
                     contextHash: hash,
                 },
-                ["imageId"],
                 { parent: this },
             );
             // An output of the image resource: instances depend on it, so they start after the build.
-            this.image = image.get<string>("image");
+            this.image = image.image;
             this.defaultImage = { hash, image: this.image };
         }
         this.backendInput = args.backend;
@@ -255,12 +251,11 @@ export class Workspace extends pulumi.ComponentResource {
                 network: this.networkName,
                 checkInterval: args.agent?.checkInterval,
             },
-            ["agentId", "running", "image"],
             { parent: this },
         );
-        this.agentId = agent.get<string>("agentId");
+        this.agentId = agent.agentId;
         // From the agent resource, so what uses the image waits until the agent has built it.
-        this.agentImage = agent.get<string>("image");
+        this.agentImage = agent.image;
 
         // Always: whatever the workspace allows, its instances reach neither link-local addresses
         // (cloud metadata) nor the engine's API.
@@ -274,7 +269,6 @@ export class Workspace extends pulumi.ComponentResource {
                 image: this.agentImage,
                 agent: this.agentId,
             },
-            ["signature"],
             { parent: this },
         );
 
@@ -295,7 +289,6 @@ export class Workspace extends pulumi.ComponentResource {
                 // Only a declared quota is written to the agent's store, so only then does it wait for the
                 // agent: without one, it must not hold every instance back behind the agent's image build.
             },
-            [],
             { parent: this, ...(args.quota !== undefined ? { dependsOn: [agent] } : {}) },
         );
         this.quotaCheck = quota;
@@ -328,10 +321,9 @@ export class Workspace extends pulumi.ComponentResource {
                     variant: "vscode",
                     baseImage: this.defaultImage.image,
                 },
-                ["imageId"],
                 { parent: this },
             );
-            this.vscode = image.get<string>("image");
+            this.vscode = image.image;
         }
         return this.vscode;
     }
@@ -374,10 +366,9 @@ export class Workspace extends pulumi.ComponentResource {
                 "AccessToken",
                 `${this.resourceName}-shared-token`,
                 { tokenVersion: this.sharedTokenVersion ?? 1 },
-                ["token"],
                 { parent: this, additionalSecretOutputs: ["token"] },
             );
-            this.shared = pulumi.secret(token.get<string>("token"));
+            this.shared = pulumi.secret(token.token);
         }
         return this.shared;
     }

@@ -4,6 +4,7 @@
  * never causes a change. Pure, so what survives which change (README.md, "What a preview shows") is
  * tested without I/O.
  */
+import { HOST_KEYS } from "./kindKey";
 
 export type FieldClass = "live" | "replace" | "ignore";
 export type FieldRule = FieldClass | ((oldValue: unknown, newValue: unknown) => FieldClass);
@@ -15,9 +16,6 @@ export interface Classification {
     /** Changed fields that force a replacement. */
     readonly replaces: string[];
 }
-
-/** Keys the dynamic-resource machinery adds (the serialised provider, the kind); never the user's concern. */
-const HOST_KEYS = new Set(["__provider", "__kind"]);
 
 /**
  * Compares old state with new inputs field by field. Fields without a rule are treated as

@@ -7,7 +7,7 @@
  * only the package changes. Names and parameters must never change; add new ones instead.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { KIND_KEY } from "./kindKey";
+import { KIND_KEY, PROVIDER_KEY } from "./kindKey";
 import { formatProblem } from "./model/errors";
 import { CreatedButFailedError, Props, ResourceKind, diffWith, progressOf } from "./resources/kind";
 import { summarize } from "./summary";
@@ -21,7 +21,12 @@ import { idleShutdown, schedule, workspaceAgent } from "./resources/agent";
 import { networkRule } from "./resources/networkRule";
 import { quota } from "./resources/quota";
 
-export const KINDS = {
+/** The kinds, each under its type (the `__kind` its resources carry): the type checker holds them to it. */
+function byType<K extends { [Name in keyof K]: ResourceKind & { readonly type: Name } }>(kinds: K): K {
+    return kinds;
+}
+
+export const KINDS = byType({
     UserFiles: userFiles,
     WorkspaceNetwork: workspaceNetwork,
     WorkstationImage: workstationImage,
@@ -34,18 +39,19 @@ export const KINDS = {
     IdleShutdown: idleShutdown,
     NetworkRule: networkRule,
     Quota: quota,
-} satisfies Record<string, ResourceKind>;
+});
 
 export type KindName = keyof typeof KINDS;
 
-function kindOf(props: Props): ResourceKind {
+const isKindName = (name: unknown): name is KindName => typeof name === "string" && Object.hasOwn(KINDS, name);
+
+function kindOf(props: Props) {
     const name = props[KIND_KEY];
-    const kind = typeof name === "string" ? (KINDS as Record<string, ResourceKind>)[name] : undefined;
-    if (!kind)
+    if (!isKindName(name))
         throw new Error(
             `pulumi-compute-instance: unknown resource kind ${JSON.stringify(name)} (was this state written by a newer version?)`,
         );
-    return kind;
+    return KINDS[name];
 }
 
 /** Keeps the kind with the props a kind returns (its schemas drop keys they do not know). */
@@ -65,9 +71,10 @@ export async function check(olds: Props, news: Props): Promise<pulumi.dynamic.Ch
 }
 
 export async function diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
-    const { classification, ...result } = diffWith(kindOf(news), olds, news);
+    const kind = kindOf(news);
+    const { classification, ...result } = diffWith(kind, olds, news);
     // What the change does, in words, under the resource in the preview.
-    const line = summarize(String(news[KIND_KEY]), olds, news, classification);
+    const line = summarize(kind.type, olds, news, classification);
     if (line) progressOf(news, "").info(line);
     return result;
 }
@@ -80,7 +87,7 @@ export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult
         // Recorded as is by the plugin host, which adds no provider to it: without one, no later
         // operation on the object could load this package.
         if (e instanceof CreatedButFailedError) {
-            Object.assign(e.properties, withKind(e.properties, inputs), { __provider: inputs.__provider });
+            Object.assign(e.properties, withKind(e.properties, inputs), { [PROVIDER_KEY]: inputs[PROVIDER_KEY] });
         }
         throw e;
     }

@@ -4,6 +4,7 @@
  * does to each disk (the table of README.md's "What a preview shows"). Pure.
  */
 import type { Classification } from "./changes";
+import type { KindName } from "./dispatch";
 import { SetupScripts, describeScriptsChange } from "./model/setup";
 
 type Props = Record<string, unknown>;
@@ -63,7 +64,7 @@ export function describeFields(fields: string[], olds: Props, news: Props): stri
         .join(", ");
 }
 
-export function summarize(kind: string, olds: Props, news: Props, c: Classification): string | undefined {
+export function summarize(kind: KindName, olds: Props, news: Props, c: Classification): string | undefined {
     if (!c.changed.length) return undefined;
     const who = String(news.instance ?? news.workspace ?? "");
     const what = describeFields(c.changed, olds, news);

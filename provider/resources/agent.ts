@@ -8,8 +8,9 @@ import { z } from "zod";
 import { FieldProblem, formatPath } from "../model/errors";
 import { agentContextDir } from "../image/context";
 import { ReadOutcome, RecordKey, ScheduleRecord, agentRecords, decodeKeyOf, encodeKey } from "../model/agentProtocol";
-import { durationSeconds, nameSchema } from "../model/schema";
+import { BackendSpec, durationSeconds, nameSchema } from "../model/schema";
 import {
+    Firing,
     MIN_IDLE_SECONDS,
     ScheduleSpec,
     describeFirings,
@@ -18,7 +19,8 @@ import {
     schedulesSchema,
 } from "../model/schedule";
 import { containsUnknown } from "../model/validate";
-import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { Props, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { NoFields, defineKind, fields } from "./defineKind";
 
 /** How often the agent checks when the workspace does not say. */
 export const DEFAULT_CHECK_INTERVAL_SECONDS = 30;
@@ -32,22 +34,22 @@ const agentSchema = z.object({
     checkInterval: durationSeconds(1).default(DEFAULT_CHECK_INTERVAL_SECONDS),
 });
 
-async function ensureAgent(inputs: Props) {
+async function ensureAgent(inputs: z.output<typeof agentSchema>) {
     const backend = backendOf(inputs);
-    const image = inputs.image as string;
+    const image = inputs.image;
     const progress = progressOf(inputs, "workspace agent");
     if (backend.buildsImages) {
         const have = await backend.inspectImage(image);
         if (have?.contextHash !== inputs.contextHash)
-            await backend.buildImage(image, agentContextDir(), inputs.contextHash as string, progress);
+            await backend.buildImage(image, agentContextDir(), inputs.contextHash, progress);
     }
     return backend.ensureAgent(
         {
-            workspace: inputs.workspace as string,
-            owner: inputs.owner as string,
+            workspace: inputs.workspace,
+            owner: inputs.owner,
             image,
-            network: inputs.network as string,
-            checkIntervalSeconds: inputs.checkInterval as number,
+            network: inputs.network,
+            checkIntervalSeconds: inputs.checkInterval,
         },
         progress,
     );
@@ -57,23 +59,25 @@ async function ensureAgent(inputs: Props) {
  * The agent that enforces schedules and idle shutdown between `pulumi up`s. Its store (the
  * policies and what it has done) goes with it when the workspace is deleted.
  */
-export const workspaceAgent: ResourceKind = {
-    async check(news) {
-        const outcome = await checkWith(agentSchema, news, { checkInterval: "agent.checkInterval" });
-        const { backend, image } = outcome.inputs as { backend?: { kind?: string }; image?: unknown };
+export const workspaceAgent = defineKind({
+    type: "WorkspaceAgent",
+    inputs: agentSchema,
+    outputs: fields<{ agentId: string; image: string; running?: boolean }>({
+        agentId: true,
+        image: true,
+        running: true,
+    }),
+    userPaths: { checkInterval: "agent.checkInterval" },
+    async check(inputs) {
+        const { backend, image } = inputs;
         // A cluster pulls images and cannot build this one: say so before the pod waits forever.
-        if (
-            !outcome.problems.length &&
-            backend?.kind === "kubernetes" &&
-            typeof image === "string" &&
-            image.startsWith("compute-instance-agent:")
-        ) {
-            progressOf(outcome.inputs, "").warn(
+        if (backend.kind === "kubernetes" && image.startsWith("compute-instance-agent:")) {
+            progressOf(inputs, "").warn(
                 `the workspace agent's image ${image} is built from this package and is in no registry: push it where the nodes ` +
                     "pull from and set the Workspace's agent.image (see images/README.md); until then schedules and idle shutdown are not enforced",
             );
         }
-        return outcome;
+        return {};
     },
     // A new image or interval re-creates the agent's container; the store is kept, so nothing of
     // the instances changes.
@@ -83,7 +87,7 @@ export const workspaceAgent: ResourceKind = {
         return { id: state.id, outs: { ...inputs, agentId: state.id } };
     },
     async read(id, props) {
-        const state = await backendOf(props).readAgent(props.workspace as string);
+        const state = await backendOf(props).readAgent(props.workspace);
         if (!state) return undefined;
         return {
             ...props,
@@ -99,7 +103,7 @@ export const workspaceAgent: ResourceKind = {
     },
     async delete(_id, props) {
         const backend = backendOf(props);
-        const workspace = props.workspace as string;
+        const workspace = props.workspace;
         // The agent is the workspace's, not this stack's: it stays while another stack uses the
         // workspace (recorded on its user files) or has instances in it. (This stack's own
         // instances are being deleted in the same deployment.)
@@ -110,7 +114,7 @@ export const workspaceAgent: ResourceKind = {
         if (instances.length > 0 || stacks.length > 0) return;
         await backend.deleteAgent(workspace);
     },
-};
+});
 
 const policyWiring = {
     ...wiringFields,
@@ -123,12 +127,18 @@ const policyRules = { ...wiringRules, instance: "replace", agent: "ignore" } as 
 
 const NEXT_FIRINGS = 3;
 
-const scheduleResourceSchema = z.object({
+/** Where the schedule is among the instance's, and the whole list, for the checks across schedules. */
+const scheduleWiringSchema = z.object({
     ...policyWiring,
     /** Position among the instance's schedules and the whole list, for the checks across schedules. */
     index: z.number().int().min(0),
     all: z.array(z.unknown()),
 });
+/** The schedule's own fields; its name is checked with the whole list (a default name is a position). */
+const scheduleOwnSchema = scheduleSchema.extend({ name: z.string().min(1) });
+const SCHEDULE_FIELDS = ["name", "action", "cron", "timeZone", "enabled"] as const;
+
+const scheduleResourceSchema = z.object({ ...scheduleWiringSchema.shape, ...scheduleOwnSchema.shape });
 
 /** Problems of the whole list that concern this schedule, with their paths as the user wrote them. */
 function listProblems(all: unknown[], index: number): FieldProblem[] {
@@ -140,28 +150,22 @@ function listProblems(all: unknown[], index: number): FieldProblem[] {
         .map((i) => ({ field: formatPath(["schedules", ...i.path]), message: i.message }));
 }
 
-function scheduleOf(p: Props): ScheduleSpec {
-    return {
-        name: p.name as string,
-        action: p.action as ScheduleSpec["action"],
-        cron: p.cron as string,
-        timeZone: p.timeZone as string,
-        enabled: p.enabled as boolean,
-    };
+function firings(p: ScheduleSpec): { nextFirings: Firing[] } {
+    return { nextFirings: p.enabled ? describeFirings(p, NEXT_FIRINGS, new Date()) : [] };
 }
 
-function firings(p: Props) {
-    return { nextFirings: p.enabled ? describeFirings(scheduleOf(p), NEXT_FIRINGS, new Date()) : [] };
-}
-
-const recordsOf = (p: Props) => agentRecords(backendOf(p).agentStore(p.workspace as string));
-const policyValue = (p: Props): ScheduleRecord => {
-    const { name: _, ...value } = scheduleOf(p);
-    return value;
-};
+/** The workspace agent's records, on the workspace's backend. */
+const recordsOf = (p: { backend: BackendSpec; workspace: string }) =>
+    agentRecords(backendOf(p).agentStore(p.workspace));
+const policyValue = (p: ScheduleSpec): ScheduleRecord => ({
+    action: p.action,
+    cron: p.cron,
+    timeZone: p.timeZone,
+    enabled: p.enabled,
+});
 
 /** A record that cannot be read reads as gone, so the next `up` writes it again: said, not silent. */
-function readable<T>(p: Props, r: ReadOutcome<T>): T | undefined {
+function readable<T>(p: Parameters<typeof progressOf>[0], r: ReadOutcome<T>): T | undefined {
     if (r.problem)
         progressOf(p, "").warn(`${r.problem.message}; it reads as gone, and the next \`pulumi up\` writes it again`);
     return r.value;
@@ -178,33 +182,35 @@ function keyOf<K extends "schedule" | "idle">(kind: K, id: string) {
  * One start or stop schedule of an instance. Its outputs show the next firings in UTC and in the
  * schedule's time zone (as of the last deployment or refresh).
  */
-export const schedule: ResourceKind = {
-    async check(news) {
+export const schedule = defineKind({
+    type: "Schedule",
+    inputs: scheduleResourceSchema,
+    outputs: fields<{ nextFirings: Firing[] }>({ nextFirings: true }),
+    // The wiring and the schedule's own fields are parsed apart: a preview's unknown in one (an
+    // agent not made yet) leaves the other checked, and the whole list checked against it.
+    async parse(news) {
         const index = typeof news.index === "number" ? news.index : 0;
-        const userPaths = Object.fromEntries(
-            ["name", "action", "cron", "timeZone", "enabled"].map((k) => [k, `schedules[${index}].${k}`]),
-        );
-        const base = await checkWith(scheduleResourceSchema, news, userPaths);
-        const own = await checkWith(
-            scheduleSchema.extend({ name: z.string().min(1) }),
-            pick(news, ["name", "action", "cron", "timeZone", "enabled"]),
-            userPaths,
-        );
+        const userPaths = Object.fromEntries(SCHEDULE_FIELDS.map((k) => [k, `schedules[${index}].${k}`]));
+        const base = await checkWith(scheduleWiringSchema, news, userPaths);
+        const own = await checkWith(scheduleOwnSchema, pick(news, SCHEDULE_FIELDS), userPaths);
         const problems = [
             ...base.problems,
             ...own.problems,
-            ...(own.problems.length ? [] : listProblems((news.all as unknown[]) ?? [], index)),
+            ...(own.problems.length ? [] : listProblems(Array.isArray(news.all) ? news.all : [], index)),
         ];
         if (problems.length) return { inputs: news, problems };
-        const inputs = { ...base.inputs, ...own.inputs };
-        const gap = containsUnknown([inputs.cron, inputs.timeZone]) ? undefined : dstGap(scheduleOf(inputs));
-        if (gap) {
+        const inputs: Props = { ...base.inputs, ...own.inputs };
+        const when = own.parsed;
+        const gap = when && !containsUnknown([when.cron, when.timeZone]) ? dstGap(when) : undefined;
+        if (when && gap) {
             progressOf(inputs, "").warn(
-                `schedules[${index}] (${inputs.action} "${inputs.cron}" in ${inputs.timeZone}): ${gap.skipped} does not exist ` +
+                `schedules[${index}] (${when.action} "${when.cron}" in ${when.timeZone}): ${gap.skipped} does not exist ` +
                     `(clocks go forward); it fires at ${gap.firesAt.local} instead`,
             );
         }
-        return { inputs, problems: [] } satisfies CheckOutcome;
+        if (!base.parsed || !own.parsed) return { inputs, problems: [] };
+        const parsed = { ...base.parsed, ...own.parsed };
+        return { inputs: parsed, problems: [], parsed };
     },
     rules: () => ({
         ...policyRules,
@@ -217,11 +223,7 @@ export const schedule: ResourceKind = {
         enabled: "live",
     }),
     async create(inputs) {
-        const key = {
-            kind: "schedule",
-            instance: inputs.instance as string,
-            name: inputs.name as string,
-        } satisfies RecordKey;
+        const key = { kind: "schedule", instance: inputs.instance, name: inputs.name } satisfies RecordKey;
         await recordsOf(inputs).write(key, policyValue(inputs));
         return { id: encodeKey(key), outs: { ...inputs, ...firings(inputs) } };
     },
@@ -239,20 +241,18 @@ export const schedule: ResourceKind = {
     async delete(id, props) {
         await recordsOf(props).write(keyOf("schedule", id), undefined);
     },
-};
-
-const idleSchema = z.object({
-    ...policyWiring,
-    after: durationSeconds(MIN_IDLE_SECONDS),
 });
 
 /** Idle shutdown of an instance: stopped by the agent after this long with nothing going on. */
-export const idleShutdown: ResourceKind = {
-    check: (news) => checkWith(idleSchema, news, { after: "idleShutdown.after" }),
+export const idleShutdown = defineKind({
+    type: "IdleShutdown",
+    inputs: z.object({ ...policyWiring, after: durationSeconds(MIN_IDLE_SECONDS) }),
+    outputs: fields<NoFields>({}),
+    userPaths: { after: "idleShutdown.after" },
     rules: () => ({ ...policyRules, after: "live" }),
     async create(inputs) {
-        const key = { kind: "idle", instance: inputs.instance as string } satisfies RecordKey;
-        await recordsOf(inputs).write(key, { afterSeconds: inputs.after as number });
+        const key = { kind: "idle", instance: inputs.instance } satisfies RecordKey;
+        await recordsOf(inputs).write(key, { afterSeconds: inputs.after });
         return { id: encodeKey(key), outs: inputs };
     },
     async read(id, props) {
@@ -268,8 +268,8 @@ export const idleShutdown: ResourceKind = {
     async delete(id, props) {
         await recordsOf(props).write(keyOf("idle", id), undefined);
     },
-};
+});
 
-function pick(p: Props, keys: string[]): Props {
+function pick(p: Props, keys: readonly string[]): Props {
     return Object.fromEntries(keys.filter((k) => k in p).map((k) => [k, p[k]]));
 }

@@ -1,103 +1,120 @@
 /** The disks of an instance: the OS disk (home, installed packages) and the temp disk (/mnt). */
 import { z } from "zod";
-import { InstanceRef } from "../backends/backend";
-import { classify, growOnly } from "../changes";
+import type { InstanceRef } from "../backends/backend";
+import { FieldRules, classify, growOnly } from "../changes";
 import { containsUnknown } from "../model/validate";
-import { DEFAULT_OS_DISK_GB, diskSizeGb, nameSchema, sizeSchema } from "../model/schema";
+import { BackendSpec, DEFAULT_OS_DISK_GB, diskSizeGb, nameSchema, sizeSchema } from "../model/schema";
 import { DEFAULT_SIZE_NAME } from "../model/sizes";
 import { AssignedUser, assignedUserSchema } from "../model/access";
 import { assignedUserLabels } from "../backends/layout";
-import { Props, ResourceKind, backendOf, checkWith, wiringFields, wiringRules } from "./kind";
+import { Props, backendOf, wiringFields, wiringRules } from "./kind";
+import { CheckAdds, defineKind, fields } from "./defineKind";
 
-const instanceRef = (p: Props): InstanceRef => ({
-    workspace: p.workspace as string,
-    owner: p.owner as string,
-    instance: p.instance as string,
-});
+/** Which of the instance's disks: the backends name and label them by it. */
+type DiskRole = "os" | "temp";
 
-function diskKind(kind: "os" | "temp", schema: z.ZodType, userPrefix: string): ResourceKind {
-    const self: ResourceKind = {
-        /**
-         * The volume's name is chosen here, at preview, so dependents see it before the disk
-         * exists, and a live change of the disk never shows as a change of its name: the old
-         * name is kept unless the change replaces the disk.
-         */
-        async check(news, olds) {
-            const outcome = await checkWith(schema, news, { sizeGb: `${userPrefix}.sizeGb`, size: "size" });
-            const i = outcome.inputs;
-            if (
-                outcome.problems.length ||
-                containsUnknown(i) ||
-                !(i.backend && typeof i.backend === "object" && "kind" in i.backend)
-            )
-                return outcome;
-            const previous = typeof olds.volumeName === "string" ? olds.volumeName : undefined;
-            const replaced =
-                !previous || classify(self.rules(i, olds), olds, { ...i, volumeName: previous }).replaces.length > 0;
-            return {
-                ...outcome,
-                inputs: { ...i, volumeName: replaced ? backendOf(i).newDiskName(instanceRef(i), kind) : previous },
-            };
-        },
-        rules: () => ({
-            ...wiringRules,
-            // The disk outlives a rename: the new name only relabels it in the state.
-            instance: "live",
-            // OS disk: growing is recorded in place, shrinking is a reimage (the data might not fit).
-            // Temp disk: scratch, so any size applies at the next start.
-            sizeGb: kind === "os" ? growOnly : "live",
-            reimage: "replace",
-            volumeName: "replace",
-            // Recorded on the disk when it is made: whose home it is. A new assignee does not
-            // move anyone's files (and disk labels cannot change on Docker).
-            assignedUser: "ignore",
-        }),
-        async create(inputs) {
-            const labels = assignedUserLabels({ assignedUser: inputs.assignedUser as AssignedUser | undefined });
-            const disk = await backendOf(inputs).createDisk(
-                instanceRef(inputs),
-                kind,
-                inputs.sizeGb as number,
-                inputs.volumeName as string,
-                labels,
-            );
-            return { id: disk.name, outs: inputs };
-        },
-        async read(id, props) {
-            return (await backendOf(props).readDisk(id)) ? props : undefined;
-        },
-        async update(id, olds, news) {
-            if (olds.sizeGb !== news.sizeGb) await backendOf(news).resizeDisk(id, news.sizeGb as number);
-            return { ...olds, ...news };
-        },
-        async delete(id, props) {
-            await backendOf(props).deleteDisk(id);
-        },
-    };
-    return self;
-}
+/** What both disks' inputs have. */
+type Disk = InstanceRef & {
+    backend: BackendSpec;
+    sizeGb: number;
+    assignedUser?: AssignedUser;
+};
+type NamedDisk = Disk & { volumeName: string };
 
 const diskWiring = { ...wiringFields, instance: nameSchema };
 
 /** An explicit reimage: any new value replaces the OS disk with a fresh one. */
 const reimageField = z.union([z.string(), z.number()]).optional();
 
-export const osDisk = diskKind(
-    "os",
-    z.object({
+/** The backend's name of the disk: chosen by the check. */
+const volumeName = fields<{ volumeName: string }>({ volumeName: true });
+
+const sharedRules = {
+    ...wiringRules,
+    // The disk outlives a rename: the new name only relabels it in the state.
+    instance: "live",
+    volumeName: "replace",
+} as const;
+
+/**
+ * The volume's name is chosen here, at preview, so dependents see it before the disk exists, and
+ * a live change of the disk never shows as a change of its name: the old name is kept unless the
+ * change replaces the disk.
+ */
+async function nameVolume(
+    role: DiskRole,
+    rules: FieldRules,
+    inputs: Disk,
+    olds: Props,
+): Promise<CheckAdds<{ volumeName: string }>> {
+    if (containsUnknown(inputs)) return {};
+    const previous = typeof olds.volumeName === "string" ? olds.volumeName : undefined;
+    const replaced = !previous || classify(rules, olds, { ...inputs, volumeName: previous }).replaces.length > 0;
+    const ref: InstanceRef = { workspace: inputs.workspace, owner: inputs.owner, instance: inputs.instance };
+    return { derived: { volumeName: replaced ? backendOf(inputs).newDiskName(ref, role) : previous } };
+}
+
+/** Create, read, update and delete, alike for both disks. */
+function diskLifecycle(role: DiskRole) {
+    return {
+        async create<I extends NamedDisk>(inputs: I) {
+            const labels = assignedUserLabels({ assignedUser: inputs.assignedUser });
+            const ref: InstanceRef = { workspace: inputs.workspace, owner: inputs.owner, instance: inputs.instance };
+            const disk = await backendOf(inputs).createDisk(ref, role, inputs.sizeGb, inputs.volumeName, labels);
+            return { id: disk.name, outs: inputs };
+        },
+        async read<I extends Disk>(id: string, state: I) {
+            return (await backendOf(state).readDisk(id)) ? state : undefined;
+        },
+        async update<I extends Disk, N extends Disk>(id: string, olds: I, news: N) {
+            if (olds.sizeGb !== news.sizeGb) await backendOf(news).resizeDisk(id, news.sizeGb);
+            return { ...olds, ...news };
+        },
+        async delete(id: string, state: Disk) {
+            await backendOf(state).deleteDisk(id);
+        },
+    };
+}
+
+const osDiskRules = {
+    ...sharedRules,
+    // Growing is recorded in place, shrinking is a reimage (the data might not fit).
+    sizeGb: growOnly,
+    reimage: "replace",
+    // Recorded on the disk when it is made: whose home it is. A new assignee does not move
+    // anyone's files (and disk labels cannot change on Docker).
+    assignedUser: "ignore",
+} as const;
+
+export const osDisk = defineKind({
+    type: "OsDisk",
+    inputs: z.object({
         ...diskWiring,
         sizeGb: diskSizeGb.default(DEFAULT_OS_DISK_GB),
         reimage: reimageField,
         assignedUser: assignedUserSchema.optional(),
     }),
-    "osDisk",
-);
+    derived: volumeName,
+    outputs: volumeName,
+    userPaths: { sizeGb: "osDisk.sizeGb" },
+    rules: () => osDiskRules,
+    check: (inputs, olds) => nameVolume("os", osDiskRules, inputs, olds),
+    ...diskLifecycle("os"),
+});
 
-/** The temp disk's size defaults from the instance size, so the program passes the size along. */
-export const tempDisk = diskKind(
-    "temp",
-    z
+// Scratch: any size applies at the next start.
+const tempDiskRules = { ...sharedRules, sizeGb: "live" } as const;
+
+export const tempDisk = defineKind({
+    type: "TempDisk",
+    // The size defaults from the instance size, so the program passes the size along.
+    inputs: z
         .object({ ...diskWiring, size: sizeSchema.prefault(DEFAULT_SIZE_NAME), sizeGb: diskSizeGb.optional() })
         .transform(({ size, sizeGb, ...rest }) => ({ ...rest, sizeGb: sizeGb ?? size.tempDiskGb })),
-    "tempDisk",
-);
+    derived: volumeName,
+    outputs: fields<{ volumeName: string; sizeGb: number }>({ volumeName: true, sizeGb: true }),
+    userPaths: { sizeGb: "tempDisk.sizeGb" },
+    rules: () => tempDiskRules,
+    check: (inputs, olds) => nameVolume("temp", tempDiskRules, inputs, olds),
+    ...diskLifecycle("temp"),
+});

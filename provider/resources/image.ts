@@ -1,7 +1,8 @@
 /** The default workstation image, built on the engine from the context shipped in this package. */
 import { z } from "zod";
 import { vscodeContextDir, workstationContextDir } from "../image/context";
-import { ResourceKind, backendOf, checkWith, progressOf, wiringFields } from "./kind";
+import { backendOf, progressOf, wiringFields } from "./kind";
+import { defineKind, fields } from "./defineKind";
 import { backendIdRule, backendRule } from "../backendIdentity";
 
 const imageSchema = z.object({
@@ -14,21 +15,19 @@ const imageSchema = z.object({
     baseImage: z.string().min(1).optional(),
 });
 
-async function ensureBuilt(inputs: Record<string, unknown>) {
+async function ensureBuilt(inputs: z.output<typeof imageSchema>) {
     const backend = backendOf(inputs);
-    const image = inputs.image as string;
+    const image = inputs.image;
     // A cluster pulls images; it is for the user to make them pullable (see the README).
     if (!backend.buildsImages) return image;
-    const hash = inputs.contextHash as string;
+    const hash = inputs.contextHash;
     const have = await backend.inspectImage(image);
     if (have?.contextHash === hash) return have.id;
     const progress = progressOf(inputs, image);
     if (inputs.variant === "vscode") {
-        return (
-            await backend.buildImage(image, vscodeContextDir(), hash, progress, {
-                BASE_IMAGE: inputs.baseImage as string,
-            })
-        ).id;
+        // Without a base, the Dockerfile's default.
+        const args: Record<string, string> = inputs.baseImage !== undefined ? { BASE_IMAGE: inputs.baseImage } : {};
+        return (await backend.buildImage(image, vscodeContextDir(), hash, progress, args)).id;
     }
     return (await backend.buildImage(image, workstationContextDir(), hash, progress)).id;
 }
@@ -37,8 +36,10 @@ async function ensureBuilt(inputs: Record<string, unknown>) {
  * Builds the image when the engine lacks it or has it from another context (an edited
  * Dockerfile). Images are a cache shared by stacks, so deleting this resource leaves it.
  */
-export const workstationImage: ResourceKind = {
-    check: (news) => checkWith(imageSchema, news),
+export const workstationImage = defineKind({
+    type: "WorkstationImage",
+    inputs: imageSchema,
+    outputs: fields<{ image: string; imageId: string }>({ image: true, imageId: true }),
     rules: () => ({
         backend: backendRule,
         backendId: backendIdRule,
@@ -50,14 +51,14 @@ export const workstationImage: ResourceKind = {
     }),
     async create(inputs) {
         const imageId = await ensureBuilt(inputs);
-        return { id: inputs.image as string, outs: { ...inputs, imageId } };
+        return { id: inputs.image, outs: { ...inputs, imageId } };
     },
-    async read(id, props) {
-        if (!backendOf(props).buildsImages) return props;
-        const have = await backendOf(props).inspectImage(id);
+    async read(id, state) {
+        if (!backendOf(state).buildsImages) return state;
+        const have = await backendOf(state).inspectImage(id);
         if (!have) return undefined;
         // A different build shows as a changed hash, so the next `up` rebuilds it.
-        return { ...props, imageId: have.id, contextHash: have.contextHash ?? "unknown" };
+        return { ...state, imageId: have.id, contextHash: have.contextHash ?? "unknown" };
     },
     async update(_id, olds, news) {
         return { ...olds, ...news, imageId: await ensureBuilt(news) };
@@ -65,4 +66,4 @@ export const workstationImage: ResourceKind = {
     async delete() {
         // Shared cache: other stacks' instances may use it.
     },
-};
+});

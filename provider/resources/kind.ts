@@ -39,7 +39,15 @@ export interface CheckOutcome {
     problems: FieldProblem[];
 }
 
+/**
+ * A kind as ../dispatch.ts routes to it: values as the engine sends them. Kinds are written
+ * against typed values with `defineKind` (./defineKind.ts), which makes this of them.
+ */
 export interface ResourceKind {
+    /** The `__kind` its resources carry. */
+    readonly type: string;
+    /** Names of the properties it adds or settles, which a program may read back (see ../dynamic.ts). */
+    readonly outputs: readonly string[];
     /** Validates and normalises the program's inputs; problems name the user's fields. */
     check(news: Props, olds: Props): Promise<CheckOutcome>;
     /** How each input field changes: live, replace, or ignore. */
@@ -72,35 +80,42 @@ export const wiringFields = {
  * Changes to wiring: another backend or workspace is another place, so a replacement; another
  * address of the same engine or cluster is nothing (see ../backendIdentity.ts).
  */
-export const wiringRules: FieldRules = {
+export const wiringRules = {
     backend: backendRule,
     backendId: backendIdRule,
     workspace: "replace",
     owner: "live",
     progressUrn: "ignore",
-};
+} as const satisfies FieldRules;
+
+/**
+ * A check's outcome with, when the inputs parsed and nothing is wrong, the schema's output as
+ * its type says (values may still be a preview's unknowns where the schema lets a string be).
+ */
+export type Parsed<T> = (CheckOutcome & { parsed?: undefined }) | { inputs: T; problems: []; parsed: T };
 
 /**
  * Runs a kind's input schema over the program's inputs. Unknown values (in a preview) pass;
  * the Docker host defaults from DOCKER_HOST, resolved here so a change of environment shows
  * as a change of backend rather than silently pointing at another engine.
  */
-export async function checkWith(
-    schema: z.ZodType,
+export async function checkWith<S extends z.ZodType<Props>>(
+    schema: S,
     news: Props,
-    userPaths: Record<string, string> = {},
-): Promise<CheckOutcome> {
+    userPaths: Readonly<Record<string, string | undefined>> = {},
+): Promise<Parsed<z.output<S>>> {
     const withHost = resolveDockerHost(news);
     const { problems, data } = knownProblems(schema, withHost);
     const mapped = problems.map((p) => {
         const top = p.field.split(/[.[]/)[0];
-        return top in userPaths ? { ...p, field: userPaths[top] + p.field.slice(top.length) } : p;
+        const user = Object.hasOwn(userPaths, top) ? userPaths[top] : undefined;
+        return user !== undefined ? { ...p, field: user + p.field.slice(top.length) } : p;
     });
     if (mapped.length || !data) return { inputs: news, problems: mapped };
     // A field a schema defaults to "absent" comes out as undefined, which the plugin host cannot
     // send (protobuf Struct has no undefined): leave it out.
-    const inputs = Object.fromEntries(Object.entries(data as Props).filter(([, v]) => v !== undefined));
-    const backend = inputs.backend as BackendSpec | undefined;
+    const inputs = withoutUndefined(data);
+    const backend = "backend" in inputs && isBackendSpec(inputs.backend) ? inputs.backend : undefined;
     if (backend?.kind === "docker" && !containsUnknown(withHost.backend)) {
         // Whether the host came from the program or from DOCKER_HOST, the field is the program's.
         const plaintext = plaintextTcpProblem(backend.host, backend.allowPlaintextTcp);
@@ -121,24 +136,36 @@ export async function checkWith(
             };
         }
     }
-    return { inputs, problems: [] };
+    return { inputs, problems: [], parsed: inputs };
 }
+
+function withoutUndefined<T extends Props>(data: T): T {
+    const kept = { ...data };
+    for (const key of Object.keys(kept) as (keyof T)[]) if (kept[key] === undefined) delete kept[key];
+    return kept;
+}
+
+/** What the wiring's backend schema makes (a program's `{ docker: {...} }` has no `kind`). */
+function isBackendSpec(v: unknown): v is BackendSpec {
+    return typeof v === "object" && v !== null && "kind" in v;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
 
 function resolveDockerHost(news: Props): Props {
     const b = news.backend;
-    if (b && typeof b === "object" && "docker" in b) {
-        const docker = (b as { docker?: unknown }).docker;
-        const d = (docker && typeof docker === "object" ? docker : {}) as Record<string, unknown>;
+    if (isRecord(b) && "docker" in b) {
+        const d = isRecord(b.docker) ? b.docker : {};
         if (d.host === undefined) return { ...news, backend: { docker: { ...d, host: defaultDockerHost() } } };
     }
     return news;
 }
 
-export function backendOf(props: Props): Backend {
-    return backendFor(props.backend as BackendSpec);
+export function backendOf(props: { readonly backend: BackendSpec }): Backend {
+    return backendFor(props.backend);
 }
 
-export function progressOf(props: Props, prefix: string): Progress {
+export function progressOf(props: { readonly progressUrn?: unknown }, prefix: string): Progress {
     const urn = typeof props.progressUrn === "string" && props.progressUrn !== UNKNOWN ? props.progressUrn : undefined;
     return progressFor(urn, prefix);
 }

@@ -1,21 +1,15 @@
 /**
  * Network rules as resources of their own, so a preview shows a change of who may connect as an
  * update of a NetworkRule, applied live: the workspace's egress (`<workspace>-egress`) and an
- * instance's inbound ranges (`<instance>-inbound`).
+ * instance's inbound ranges (`<instance>-inbound`). One kind, two definitions: which one a
+ * resource is, its `direction` says.
  */
 import { z } from "zod";
 import { EgressSpec, InboundSpec, NoFirewallError } from "../backends/backend";
-import { egressSchema, EgressPolicy, SshSpec, ipv4OnlyProblem } from "../model/access";
-import type { PublishedPorts } from "../model/endpoints";
-import {
-    Application,
-    BackendSpec,
-    InstanceNetwork,
-    instanceFields,
-    instanceNetworkSchema,
-    nameSchema,
-} from "../model/schema";
-import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { egressSchema, ipv4OnlyProblem } from "../model/access";
+import { BackendSpec, instanceFields, instanceNetworkSchema, nameSchema } from "../model/schema";
+import { Props, backendOf, progressOf, wiringFields, wiringRules } from "./kind";
+import { NoFields, defineKind, eitherKind, fields } from "./defineKind";
 import { resolved } from "./runtime";
 import { RecordKey, RecordValues, agentRecords } from "../model/agentProtocol";
 import { tcpEnginePort } from "../backends/docker/firewall";
@@ -72,29 +66,32 @@ const inboundRuleSchema = z
         networkRules: resolved(networkRules, rest.applications, rest.ssh !== undefined, ctx),
     }));
 
-function egressSpec(p: Props): EgressSpec {
-    const port = tcpEnginePort((p.backend as { host?: string }).host ?? "");
+type EgressRule = z.output<typeof egressRuleSchema>;
+type InboundRule = z.output<typeof inboundRuleSchema>;
+
+function egressSpec(p: EgressRule): EgressSpec {
+    const port = p.backend.kind === "docker" ? tcpEnginePort(p.backend.host) : undefined;
     return {
-        workspace: p.workspace as string,
-        owner: p.owner as string,
-        network: p.network as string,
-        egress: (p.egress ?? "allow") as EgressPolicy,
-        image: p.image as string,
+        workspace: p.workspace,
+        owner: p.owner,
+        network: p.network,
+        egress: p.egress ?? "allow",
+        image: p.image,
         ...(port !== undefined ? { enginePorts: [port] } : {}),
     };
 }
 
-function inboundSpec(p: Props): InboundSpec {
+function inboundSpec(p: InboundRule): InboundSpec {
     return {
-        workspace: p.workspace as string,
-        owner: p.owner as string,
-        instance: p.instance as string,
-        network: p.network as string,
-        applications: p.applications as Application[],
-        ssh: (p.ssh as SshSpec | undefined) ?? null,
-        networkRules: p.networkRules as InstanceNetwork,
-        ports: (p.ports ?? {}) as PublishedPorts,
-        ...(p.firewallImage ? { firewallImage: p.firewallImage as string } : {}),
+        workspace: p.workspace,
+        owner: p.owner,
+        instance: p.instance,
+        network: p.network,
+        applications: p.applications,
+        ssh: p.ssh ?? null,
+        networkRules: p.networkRules,
+        ports: p.ports ?? {},
+        ...(p.firewallImage ? { firewallImage: p.firewallImage } : {}),
     };
 }
 
@@ -104,27 +101,27 @@ const isInbound = (p: Props) => p.direction === "inbound";
  * On Docker the rules live in the host's iptables, which a reboot empties before anyone runs
  * `pulumi up`: the workspace agent keeps a copy and puts them back when it starts.
  */
-async function remember<K extends RecordKey>(p: Props, key: K, value: RecordValues[K["kind"]] | undefined) {
-    if ((p.backend as { kind?: string }).kind !== "docker") return;
-    await agentRecords(backendOf(p).agentStore(p.workspace as string)).write(key, value);
+async function remember<K extends RecordKey>(
+    p: EgressRule | InboundRule,
+    key: K,
+    value: RecordValues[K["kind"]] | undefined,
+): Promise<void> {
+    if (p.backend.kind !== "docker") return;
+    await agentRecords(backendOf(p).agentStore(p.workspace)).write(key, value);
 }
 
-const recordKey = (p: Props): RecordKey =>
-    isInbound(p) ? { kind: "inbound", instance: p.instance as string } : { kind: "egress" };
+const recordKey = (p: EgressRule | InboundRule): RecordKey =>
+    p.direction === "inbound" ? { kind: "inbound", instance: p.instance } : { kind: "egress" };
 
-async function apply(p: Props): Promise<Props> {
-    const backend = backendOf(p);
-    if (isInbound(p)) {
-        const spec = inboundSpec(p);
-        await backend.applyInboundRules(spec);
-        await remember(p, { kind: "inbound", instance: spec.instance }, spec);
-        return p;
-    }
+/** The signature of a workspace whose engine cannot keep any rule. */
+const UNGUARDED = "unguarded";
+
+async function applyEgress<P extends EgressRule>(p: P): Promise<P & { signature: string }> {
     const spec = egressSpec(p);
-    const progress = progressOf(p, `${p.workspace as string} egress`);
+    const progress = progressOf(p, `${p.workspace} egress`);
     let signature: string;
     try {
-        signature = await backend.applyEgress(spec, progress);
+        signature = await backendOf(p).applyEgress(spec, progress);
     } catch (e) {
         // Every workspace gets the guards (no link-local, no engine API), but one that asked for
         // nothing must still work on an engine that manages no iptables (rootless Docker): said,
@@ -139,61 +136,84 @@ async function apply(p: Props): Promise<Props> {
     return { ...p, signature };
 }
 
-/** The signature of a workspace whose engine cannot keep any rule. */
-const UNGUARDED = "unguarded";
+async function applyInbound<P extends InboundRule>(p: P): Promise<P> {
+    const spec = inboundSpec(p);
+    await backendOf(p).applyInboundRules(spec);
+    await remember(p, { kind: "inbound", instance: spec.instance }, spec);
+    return p;
+}
 
-export const networkRule: ResourceKind = {
-    check: (news) =>
-        isInbound(news)
-            ? checkWith(inboundRuleSchema, news, { networkRules: "network" })
-            : checkWith(egressRuleSchema, news, { egress: "network.egress" }),
-    rules: (news) =>
-        isInbound(news)
-            ? {
-                  ...wiringRules,
-                  direction: "replace",
-                  instance: "replace",
-                  network: "replace",
-                  networkRules: "live",
-                  applications: "live",
-                  ssh: "live",
-                  ports: "live",
-                  firewallImage: "live",
-                  runtime: "live",
-                  agent: "ignore",
-              }
-            : {
-                  ...wiringRules,
-                  direction: (b, a) => ((b ?? "egress") === (a ?? "egress") ? "ignore" : "replace"),
-                  network: "replace",
-                  egress: "live",
-                  image: "live",
-                  agent: "ignore",
-                  signature: "ignore",
-                  guards: "live",
-              },
+/** Removes the rules, and the agent's copy of them. */
+async function forget(p: EgressRule | InboundRule): Promise<void> {
+    // With the agent gone (the workspace's last other stack took it), there is nothing to forget.
+    await remember(p, recordKey(p), undefined).catch(() => undefined);
+}
+
+const egressRule = defineKind({
+    type: "NetworkRule",
+    inputs: egressRuleSchema,
+    outputs: fields<{ signature: string }>({ signature: true }),
+    userPaths: { egress: "network.egress" },
+    rules: () => ({
+        ...wiringRules,
+        // States from before inbound rules existed have no direction: egress.
+        direction: (b, a) => ((b ?? "egress") === (a ?? "egress") ? "ignore" : "replace"),
+        network: "replace",
+        egress: "live",
+        image: "live",
+        agent: "ignore",
+        signature: "ignore",
+        guards: "live",
+    }),
     async create(inputs) {
-        const outs = await apply(inputs);
-        const id = isInbound(inputs)
-            ? `${inputs.workspace as string}-${inputs.instance as string}-inbound`
-            : `${inputs.workspace as string}-egress`;
-        return { id, outs };
+        return { id: `${inputs.workspace}-egress`, outs: await applyEgress(inputs) };
     },
     async read(_id, props) {
         // Rules gone or changed by hand (a host reboot flushes iptables, a policy edited): the
         // resource reads as gone, so refresh drops it and the next `up` applies the rules again.
-        const backend = backendOf(props);
-        if (isInbound(props)) return (await backend.inboundRulesIntact(inboundSpec(props))) ? props : undefined;
         if (props.signature === UNGUARDED) return props;
-        return (await backend.readEgress(egressSpec(props))) === props.signature ? props : undefined;
+        return (await backendOf(props).readEgress(egressSpec(props))) === props.signature ? props : undefined;
     },
     async update(_id, olds, news) {
-        return apply({ ...olds, ...news });
+        return applyEgress({ ...olds, ...news });
     },
     async delete(_id, props) {
-        if (isInbound(props)) await backendOf(props).removeInboundRules(inboundSpec(props));
-        else await backendOf(props).removeEgress(egressSpec(props));
-        // With the agent gone (the workspace's last other stack took it), there is nothing to forget.
-        await remember(props, recordKey(props), undefined).catch(() => undefined);
+        await backendOf(props).removeEgress(egressSpec(props));
+        await forget(props);
     },
-};
+});
+
+const inboundRule = defineKind({
+    type: "NetworkRule",
+    inputs: inboundRuleSchema,
+    outputs: fields<NoFields>({}),
+    userPaths: { networkRules: "network" },
+    rules: () => ({
+        ...wiringRules,
+        direction: "replace",
+        instance: "replace",
+        network: "replace",
+        networkRules: "live",
+        applications: "live",
+        ssh: "live",
+        ports: "live",
+        firewallImage: "live",
+        runtime: "live",
+        agent: "ignore",
+    }),
+    async create(inputs) {
+        return { id: `${inputs.workspace}-${inputs.instance}-inbound`, outs: await applyInbound(inputs) };
+    },
+    async read(_id, props) {
+        return (await backendOf(props).inboundRulesIntact(inboundSpec(props))) ? props : undefined;
+    },
+    async update(_id, olds, news) {
+        return applyInbound({ ...olds, ...news });
+    },
+    async delete(_id, props) {
+        await backendOf(props).removeInboundRules(inboundSpec(props));
+        await forget(props);
+    },
+});
+
+export const networkRule = eitherKind(isInbound, inboundRule, egressRule);

@@ -6,12 +6,12 @@
  * held to it too; a change of quota is this resource's update, live.
  */
 import { z } from "zod";
-import type { FieldProblem } from "../model/errors";
-import { Quota, QuotaUse, quotaProblems, quotaSchema } from "../model/quota";
-import { instanceFields } from "../model/schema";
+import { QuotaUse, quotaProblems, quotaSchema } from "../model/quota";
+import { BackendSpec, instanceFields } from "../model/schema";
 import { containsUnknown } from "../model/validate";
 import { QuotaRecord, ReadOutcome, agentRecords } from "../model/agentProtocol";
-import { Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { backendOf, progressOf, wiringFields, wiringRules } from "./kind";
+import { NoFields, defineKind, fields } from "./defineKind";
 
 const quotaResourceSchema = z.object({
     ...wiringFields,
@@ -22,10 +22,14 @@ const quotaResourceSchema = z.object({
     agent: z.string().optional(),
 });
 
-const recordsOf = (p: Props) => agentRecords(backendOf(p).agentStore(p.workspace as string));
+type QuotaInputs = z.output<typeof quotaResourceSchema>;
+
+/** The workspace agent's records, on the workspace's backend. */
+const recordsOf = (p: { backend: BackendSpec; workspace: string }) =>
+    agentRecords(backendOf(p).agentStore(p.workspace));
 
 /** What the workspace's agent store holds: the quota and the stack that set it. */
-async function storedQuota(p: Props): Promise<QuotaRecord | undefined> {
+async function storedQuota(p: QuotaInputs): Promise<QuotaRecord | undefined> {
     const r = await recordsOf(p)
         .read({ kind: "quota" })
         .catch((): ReadOutcome<QuotaRecord> => ({}));
@@ -34,60 +38,56 @@ async function storedQuota(p: Props): Promise<QuotaRecord | undefined> {
     return r.value;
 }
 
-function declaredUse(p: Props): QuotaUse[] | undefined {
+function declaredUse(p: QuotaInputs): QuotaUse[] | undefined {
     const out: QuotaUse[] = [];
-    for (const i of (p.instances ?? []) as { instance: string; size: unknown }[]) {
+    // States from before the quota counted instances have none.
+    for (const i of p.instances ?? []) {
         const size = instanceFields.size.safeParse(i.size ?? undefined);
         // An invalid size is the runtime's to report; a default size is the default's figures.
         if (!size.success) return undefined;
-        out.push({ instance: i.instance, owner: p.owner as string, cpus: size.data.cpus, gpus: size.data.gpus });
+        out.push({ instance: i.instance, owner: p.owner, cpus: size.data.cpus, gpus: size.data.gpus });
     }
     return out;
 }
 
-async function checkQuota(news: Props): Promise<{ inputs: Props; problems: FieldProblem[] }> {
-    const outcome = await checkWith(quotaResourceSchema, news);
-    const i = outcome.inputs;
-    if (
-        outcome.problems.length ||
-        containsUnknown(i.instances) ||
-        containsUnknown(i.quota) ||
-        containsUnknown(i.backend)
-    )
-        return outcome;
-    const declared = i.quota as Quota | undefined;
-    const stored = declared ? undefined : await storedQuota(i);
-    const quota = declared ?? stored;
-    if (!quota || (quota.cores === undefined && quota.gpus === undefined)) return outcome;
-    const use = declaredUse(i);
-    if (!use) return outcome;
-    const existing = await backendOf(i).workspaceUsage(i.workspace as string);
-    const problems = quotaProblems(i.workspace as string, quota, i.owner as string, existing, use).map((p) => ({
-        ...p,
-        message:
-            stored && stored.owner !== i.owner ? `${p.message} (the quota is set by stack ${stored.owner})` : p.message,
-    }));
-    return { inputs: i, problems };
+async function remember(p: QuotaInputs): Promise<void> {
+    const quota = p.quota;
+    if (quota) await recordsOf(p).write({ kind: "quota" }, { ...quota, owner: p.owner });
 }
 
-async function remember(p: Props): Promise<void> {
-    const quota = p.quota as Quota | undefined;
-    if (quota) await recordsOf(p).write({ kind: "quota" }, { ...quota, owner: p.owner as string });
-}
-
-async function forget(p: Props): Promise<void> {
+async function forget(p: QuotaInputs): Promise<void> {
     if (!p.quota) return;
     // Only the quota this stack set: another stack may have set its own since.
     const stored = await storedQuota(p);
     if (stored?.owner === p.owner) await recordsOf(p).write({ kind: "quota" }, undefined);
 }
 
-export const quota: ResourceKind = {
-    check: (news) => checkQuota(news),
+export const quota = defineKind({
+    type: "Quota",
+    inputs: quotaResourceSchema,
+    outputs: fields<NoFields>({}),
+    async check(i) {
+        if (containsUnknown(i.instances) || containsUnknown(i.quota) || containsUnknown(i.backend)) return {};
+        const declared = i.quota;
+        const stored = declared ? undefined : await storedQuota(i);
+        const quota = declared ?? stored;
+        if (!quota || (quota.cores === undefined && quota.gpus === undefined)) return {};
+        const use = declaredUse(i);
+        if (!use) return {};
+        const existing = await backendOf(i).workspaceUsage(i.workspace);
+        const problems = quotaProblems(i.workspace, quota, i.owner, existing, use).map((p) => ({
+            ...p,
+            message:
+                stored && stored.owner !== i.owner
+                    ? `${p.message} (the quota is set by stack ${stored.owner})`
+                    : p.message,
+        }));
+        return { problems };
+    },
     rules: () => ({ ...wiringRules, quota: "live", instances: "ignore", agent: "ignore" }),
     async create(inputs) {
         await remember(inputs);
-        return { id: `${inputs.workspace as string}-quota`, outs: inputs };
+        return { id: `${inputs.workspace}-quota`, outs: inputs };
     },
     async read(_id, props) {
         if (!props.quota) return props;
@@ -108,4 +108,4 @@ export const quota: ResourceKind = {
     async delete(_id, props) {
         await forget(props);
     },
-};
+});

@@ -3,36 +3,33 @@
  * applications, with the disks and the user files mounted.
  */
 import { z } from "zod";
-import { CAPABILITIES, KeptForInspectionError, LiveChanges, RuntimeSpec, RuntimeState } from "../backends/backend";
-import { FieldRules } from "../changes";
-import { endpointsFor } from "../model/endpoints";
+import {
+    CAPABILITIES,
+    InstanceStatus,
+    KeptForInspectionError,
+    LiveChanges,
+    RuntimeSpec,
+    RuntimeState,
+} from "../backends/backend";
+import { endpointsFor, Endpoints, PublishedPorts } from "../model/endpoints";
 import {
     Application,
     BackendSpec,
-    CustomApplication,
     InstanceNetwork,
     instanceFields,
     instanceNetworkSchema,
     nameSchema,
     resolveInboundRules,
 } from "../model/schema";
-import {
-    CreatedButFailedError,
-    Props,
-    ResourceKind,
-    backendOf,
-    checkWith,
-    progressOf,
-    wiringFields,
-    wiringRules,
-} from "./kind";
+import { CreatedButFailedError, backendOf, progressOf, wiringFields, wiringRules } from "./kind";
+import { Recorded, Rules, defineKind, fields } from "./defineKind";
 import { capacityOf } from "../backends";
 import { capacityProblems } from "../capacity";
 import { containsUnknown } from "../model/validate";
-import { AssignedUser, SshSpec, sharingPolicySchema } from "../model/access";
+import { sharingPolicySchema } from "../model/access";
 import { INSTANCE_USER } from "../backends/layout";
 import type { Labels } from "../model/labels";
-import { SetupScripts, setupScriptsSchema } from "../model/setup";
+import { setupScriptsSchema } from "../model/setup";
 import { sameValue } from "../changes";
 
 const runtimeSchema = z
@@ -76,6 +73,26 @@ const runtimeSchema = z
         readyTimeoutSeconds: readyTimeout,
     }));
 
+type RuntimeInputs = z.output<typeof runtimeSchema>;
+
+/** What the runtime reports of itself. The power state is kept as last set by a deployment. */
+type RuntimeOutputs = {
+    status: InstanceStatus;
+    endpoints: Endpoints;
+    ports: PublishedPorts;
+    /** The engine's own id of the running unit (container id, pod uid). */
+    containerId: string;
+    cpus: number;
+    memoryGb: number;
+    gpus: number;
+    readyTimeoutSeconds: number;
+    image: string;
+    labels: Labels;
+    liveToken: boolean;
+    /** Left by a create whose setup failed (kept for inspection). */
+    createFailed?: true;
+};
+
 export function resolved(
     net: z.output<typeof instanceNetworkSchema>,
     applications: Application[],
@@ -87,49 +104,42 @@ export function resolved(
     return network;
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+
 /** What publishing looks like: a change of it restarts the container; a change of ranges only does not. */
 function publishing(v: unknown): string {
-    const n = v as InstanceNetwork | undefined;
+    const n = isRecord(v) ? v : {};
     return JSON.stringify({
-        publicBind: n?.publicBind ?? false,
-        services: n?.inbound ? n.inbound.map((r) => r.service).sort() : "all",
+        publicBind: n.publicBind ?? false,
+        services: Array.isArray(n.inbound)
+            ? n.inbound.map((r: unknown) => (isRecord(r) ? r.service : r)).sort()
+            : "all",
     });
 }
 
-function specOf(p: Props): RuntimeSpec {
-    const size = p.size;
+/** What the backend runs: the checked inputs, less what only the provider uses. */
+function specOf(inputs: RuntimeInputs & Recorded): RuntimeSpec {
+    const {
+        backend: _backend,
+        backendId: _backendId,
+        progressUrn: _progressUrn,
+        sharing: _sharing,
+        agent: _agent,
+        size,
+        ssh,
+        customApplications,
+        ...same
+    } = inputs;
     return {
-        workspace: p.workspace as string,
-        owner: p.owner as string,
-        instance: p.instance as string,
-        image: p.image as string,
+        ...same,
         sizeName: typeof size === "string" ? size : "custom",
-        cpus: p.cpus as number,
-        memoryGb: p.memoryGb as number,
-        gpus: p.gpus as number,
-        applications: p.applications as Application[],
-        env: p.env as Record<string, string>,
-        token: p.token as string,
-        osDisk: p.osDisk as string,
-        tempDisk: p.tempDisk as string,
-        tempDiskGb: p.tempDiskGb as number,
-        userFiles: p.userFiles as string,
-        network: p.network as string,
-        readyTimeoutSeconds: p.readyTimeoutSeconds as number,
-        ssh: (p.ssh as SshSpec | null | undefined) ?? null,
-        ...(p.assignedUser ? { assignedUser: p.assignedUser as AssignedUser } : {}),
-        ...(p.networkRules ? { networkRules: p.networkRules as InstanceNetwork } : {}),
-        ...(p.firewallImage ? { firewallImage: p.firewallImage as string } : {}),
-        ...(p.labels ? { labels: p.labels as Labels } : {}),
-        ...(p.setupScripts ? { setupScripts: p.setupScripts as SetupScripts } : {}),
-        ...((p.customApplications as CustomApplication[] | undefined)?.length
-            ? { customApplications: p.customApplications as CustomApplication[] }
-            : {}),
+        ssh: ssh ?? null,
+        ...(customApplications.length ? { customApplications } : {}),
     };
 }
 
-/** Outputs from what the backend reports. The power state is runtime state and is kept as last set by a deployment. */
-function observed(props: Props, state: RuntimeState, status = props.status): Props {
+/** Outputs from what the backend reports. */
+function observed<P extends RuntimeInputs>(props: P, state: RuntimeState, status: InstanceStatus) {
     return {
         ...props,
         image: state.image,
@@ -140,11 +150,12 @@ function observed(props: Props, state: RuntimeState, status = props.status): Pro
         status,
         ports: state.ports,
         endpoints: endpointsFor(
-            props.applications as Application[],
+            props.applications,
             state.host,
             state.ports,
             INSTANCE_USER,
-            (props.customApplications ?? []) as CustomApplication[],
+            // States from before custom applications existed have none.
+            props.customApplications ?? [],
         ),
         // Always there: an output missing from the state reads as unknown in a preview.
         labels: state.labels,
@@ -156,7 +167,11 @@ function observed(props: Props, state: RuntimeState, status = props.status): Pro
  * `liveToken`: the instance's image re-reads its token (image contract 3), so a new token — a
  * rotation, a change of sharing policy — applies without a restart.
  */
-export function runtimeRules(liveResize: boolean, liveTempDiskResize = true, liveToken = false): FieldRules {
+export function runtimeRules(
+    liveResize: boolean,
+    liveTempDiskResize = true,
+    liveToken = false,
+): Rules<RuntimeInputs, RuntimeOutputs> {
     const resize = liveResize ? "live" : "replace";
     return {
         ...wiringRules,
@@ -203,35 +218,51 @@ export function runtimeRules(liveResize: boolean, liveTempDiskResize = true, liv
     };
 }
 
-async function checkRuntime(news: Props) {
-    const outcome = await checkWith(runtimeSchema, news, { readyTimeout: "readyTimeout", networkRules: "network" });
-    const i = outcome.inputs;
-    // Capacity needs the backend and the size; other values may still be unknown in a preview.
-    if (outcome.problems.length || typeof i.cpus !== "number" || containsUnknown(news.backend)) return outcome;
-    const backend = backendOf(i);
-    const size = {
-        name: typeof i.size === "string" ? i.size : "custom",
-        cpus: i.cpus as number,
-        memoryGb: i.memoryGb as number,
-        gpus: i.gpus as number,
-    };
-    return {
-        inputs: i,
-        problems: capacityProblems(size, await capacityOf(i.backend as BackendSpec), `the ${backend.description}`),
-    };
+/** The backend's type, from a value that may not have been checked (a preview's unknown). */
+function backendType(v: unknown): BackendSpec["kind"] | undefined {
+    const type = isRecord(v) ? v.kind : undefined;
+    return type === "docker" || type === "kubernetes" ? type : undefined;
 }
 
-export const runtime: ResourceKind = {
-    check: (news) => checkRuntime(news),
+export const runtime = defineKind({
+    type: "Runtime",
+    inputs: runtimeSchema,
+    outputs: fields<RuntimeOutputs>({
+        status: true,
+        endpoints: true,
+        ports: true,
+        containerId: true,
+        cpus: true,
+        memoryGb: true,
+        gpus: true,
+        readyTimeoutSeconds: true,
+        image: true,
+        labels: true,
+        liveToken: true,
+        createFailed: true,
+    }),
+    userPaths: { readyTimeout: "readyTimeout", networkRules: "network" },
+    // Capacity needs the backend and the size; other values may still be unknown in a preview.
+    async check(inputs) {
+        if (containsUnknown(inputs.backend)) return {};
+        const backend = backendOf(inputs);
+        const size = {
+            name: typeof inputs.size === "string" ? inputs.size : "custom",
+            cpus: inputs.cpus,
+            memoryGb: inputs.memoryGb,
+            gpus: inputs.gpus,
+        };
+        return { problems: capacityProblems(size, await capacityOf(inputs.backend), `the ${backend.description}`) };
+    },
     rules(news, olds) {
-        const kind = (news.backend as BackendSpec | undefined)?.kind;
-        const can = kind === "docker" || kind === "kubernetes" ? CAPABILITIES[kind] : undefined;
+        const type = backendType(news.backend);
+        const can = type ? CAPABILITIES[type] : undefined;
         return runtimeRules(can?.liveResize ?? false, can?.liveTempDiskResize ?? false, olds.liveToken === true);
     },
     // The old container holds the name, the host ports and the OS disk the new one needs.
     deleteBeforeReplace: true,
     async create(inputs) {
-        const progress = progressOf(inputs, inputs.instance as string);
+        const progress = progressOf(inputs, inputs.instance);
         const backend = backendOf(inputs);
         try {
             const state = await backend.createRuntime(specOf(inputs), progress);
@@ -245,14 +276,14 @@ export const runtime: ResourceKind = {
     },
     async read(id, props) {
         const state = await backendOf(props).readRuntime(id);
-        return state ? observed(props, state) : undefined;
+        return state ? observed(props, state, props.status) : undefined;
     },
     async update(id, olds, news) {
         const changes: LiveChanges = {};
-        if (olds.cpus !== news.cpus) changes.cpus = news.cpus as number;
-        if (olds.memoryGb !== news.memoryGb) changes.memoryGb = news.memoryGb as number;
-        if (!sameValue(olds.labels ?? {}, news.labels ?? {})) changes.labels = (news.labels ?? {}) as Labels;
-        if (olds.token !== news.token) changes.token = news.token as string;
+        if (olds.cpus !== news.cpus) changes.cpus = news.cpus;
+        if (olds.memoryGb !== news.memoryGb) changes.memoryGb = news.memoryGb;
+        if (!sameValue(olds.labels ?? {}, news.labels ?? {})) changes.labels = news.labels ?? {};
+        if (olds.token !== news.token) changes.token = news.token;
         const backend = backendOf(news);
         const state = Object.keys(changes).length
             ? await backend.updateRuntime(id, changes)
@@ -261,9 +292,9 @@ export const runtime: ResourceKind = {
             throw new Error(
                 `${id} is gone from the ${backend.description}; run \`pulumi refresh\`, then \`pulumi up\` recreates it`,
             );
-        return observed({ ...olds, ...news }, state);
+        return observed({ ...olds, ...news }, state, olds.status);
     },
     async delete(id, props) {
         await backendOf(props).deleteRuntime(id);
     },
-};
+});

@@ -1,7 +1,8 @@
 /** The access token of an instance's applications. */
 import { randomBytes } from "crypto";
 import { z } from "zod";
-import { Props, ResourceKind, checkWith, wiringFields } from "./kind";
+import { wiringFields } from "./kind";
+import { defineKind, fields } from "./defineKind";
 
 const tokenSchema = z.object({
     progressUrn: wiringFields.progressUrn,
@@ -16,19 +17,21 @@ const tokenSchema = z.object({
  * 256 random bits, made once and kept in the state as a secret. Raising `tokenVersion` makes a
  * new one (the instance restarts with it).
  */
-export const accessToken: ResourceKind = {
-    check: (news) => checkWith(tokenSchema, news),
+export const accessToken = defineKind({
+    type: "AccessToken",
+    inputs: tokenSchema,
+    outputs: fields<{ token: string }>({ token: true }),
     rules: () => ({ tokenVersion: "replace", progressUrn: "ignore" }),
     async create(inputs) {
         return { id: randomBytes(8).toString("hex"), outs: { ...inputs, token: randomBytes(32).toString("hex") } };
     },
-    async read(_id, props) {
-        return props;
+    async read(_id, state) {
+        return state;
     },
-    async update(_id, olds: Props, news: Props) {
+    async update(_id, olds, news) {
         return { ...olds, ...news };
     },
     async delete() {
         // Nothing outside the state holds it.
     },
-};
+});

@@ -3,24 +3,10 @@ import { z } from "zod";
 import { growOnly } from "../changes";
 import { DEFAULT_USER_FILES_GB, diskSizeGb } from "../model/schema";
 import { Ownership } from "../backends/backend";
-import { Backend } from "../backends/backend";
-import { CheckOutcome, Props, ResourceKind, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { backendOf, progressOf, wiringFields, wiringRules } from "./kind";
+import { defineKind, fields } from "./defineKind";
 
-/** Adds the backend's name for the object to the inputs, once they are known and valid. */
-function named(outcome: CheckOutcome, key: string, name: (b: Backend, workspace: string) => string): CheckOutcome {
-    const i = outcome.inputs;
-    if (
-        outcome.problems.length ||
-        typeof i.workspace !== "string" ||
-        !i.backend ||
-        typeof i.backend !== "object" ||
-        !("kind" in i.backend)
-    )
-        return outcome;
-    return { ...outcome, inputs: { ...i, [key]: name(backendOf(i), i.workspace) } };
-}
-
-const ownership = (p: Props): Ownership => ({ workspace: p.workspace as string, owner: p.owner as string });
+const ownership = (p: Ownership): Ownership => ({ workspace: p.workspace, owner: p.owner });
 
 const userFilesSchema = z.object({
     ...wiringFields,
@@ -28,85 +14,89 @@ const userFilesSchema = z.object({
     sizeGb: diskSizeGb.default(DEFAULT_USER_FILES_GB),
 });
 
+/** The backend's name of the store: the workspace's, known at check. */
+const volumeName = fields<{ volumeName: string }>({ volumeName: true });
+
 /**
  * The user-files store (Azure: the workspace file share), mounted into every instance as the
  * notebooks' working directory. Keyed by the workspace's name, so a workspace destroyed with
  * `retainOnDelete` and declared again gets its files back.
  */
-export const userFiles: ResourceKind = {
-    check: async (news) =>
-        named(
-            await checkWith(userFilesSchema, news, {
-                retainOnDelete: "userFiles.retainOnDelete",
-                sizeGb: "userFiles.sizeGb",
-            }),
-            "volumeName",
-            (b, ws) => b.userFilesName(ws),
-        ),
+export const userFiles = defineKind({
+    type: "UserFiles",
+    inputs: userFilesSchema,
+    derived: volumeName,
+    outputs: fields<{ volumeName: string; adopted: boolean; createdBy?: string }>({
+        volumeName: true,
+        adopted: true,
+        createdBy: true,
+    }),
+    userPaths: { retainOnDelete: "userFiles.retainOnDelete", sizeGb: "userFiles.sizeGb" },
     rules: () => ({ ...wiringRules, retainOnDelete: "live", sizeGb: growOnly, volumeName: "replace" }),
+    check: async (inputs) => ({ derived: { volumeName: backendOf(inputs).userFilesName(inputs.workspace) } }),
     async create(inputs) {
-        const name = inputs.volumeName as string;
-        const { adopted, createdBy } = await backendOf(inputs).createUserFiles(
-            ownership(inputs),
-            name,
-            inputs.sizeGb as number,
-        );
+        const name = inputs.volumeName;
+        const { adopted, createdBy } = await backendOf(inputs).createUserFiles(ownership(inputs), name, inputs.sizeGb);
         if (adopted)
             progressOf(inputs, "").info(
                 `user files ${name}: adopted from ${createdBy ?? "another stack"}; this stack never deletes them`,
             );
         return { id: name, outs: { ...inputs, adopted, ...(createdBy ? { createdBy } : {}) } };
     },
-    async read(id, props) {
-        const backend = backendOf(props);
+    async read(id, state) {
+        const backend = backendOf(state);
         if (!(await backend.userFilesExists(id))) return undefined;
         // Stacks that adopted a store before adopters were recorded on it are recorded now.
-        if (props.adopted === true) await backend.createUserFiles(ownership(props), id, props.sizeGb as number);
-        return props;
+        if (state.adopted === true) await backend.createUserFiles(ownership(state), id, state.sizeGb);
+        return state;
     },
     async update(id, olds, news) {
-        if (olds.sizeGb !== news.sizeGb) await backendOf(news).resizeDisk(id, news.sizeGb as number);
+        if (olds.sizeGb !== news.sizeGb) await backendOf(news).resizeDisk(id, news.sizeGb);
         return { ...olds, ...news };
     },
     /**
      * Only the stack that made the store deletes it, only with `retainOnDelete: false`, and only
      * when no other stack uses it: users' files are the one thing no mistake may cost.
      */
-    async delete(id, props) {
-        const wanted = props.retainOnDelete === false;
-        const { keptFor } = await backendOf(props).releaseUserFiles(
-            ownership(props),
+    async delete(id, state) {
+        const wanted = state.retainOnDelete === false;
+        const { keptFor } = await backendOf(state).releaseUserFiles(
+            ownership(state),
             id,
-            wanted && props.adopted !== true,
+            wanted && state.adopted !== true,
         );
-        const progress = progressOf(props, "");
-        if (wanted && props.adopted === true)
+        const progress = progressOf(state, "");
+        if (wanted && state.adopted === true)
             progress.info(
-                `user files ${id} kept: adopted from ${props.createdBy ?? "another stack"}, whose to delete they are`,
+                `user files ${id} kept: adopted from ${state.createdBy ?? "another stack"}, whose to delete they are`,
             );
         else if (keptFor) progress.warn(`user files ${id} kept although retainOnDelete is false: ${keptFor}`);
     },
-};
+});
 
-const networkSchema = z.object(wiringFields);
+/** The backend's name of the network: the workspace's, known at check. */
+const networkName = fields<{ networkName: string }>({ networkName: true });
 
 /** The network the workspace's instances share. */
-export const workspaceNetwork: ResourceKind = {
-    check: async (news) =>
-        named(await checkWith(networkSchema, news), "networkName", (b, ws) => b.workspaceNetworkName(ws)),
+export const workspaceNetwork = defineKind({
+    type: "WorkspaceNetwork",
+    inputs: z.object(wiringFields),
+    derived: networkName,
+    outputs: networkName,
     rules: () => ({ ...wiringRules, networkName: "replace" }),
+    check: async (inputs) => ({ derived: { networkName: backendOf(inputs).workspaceNetworkName(inputs.workspace) } }),
     async create(inputs) {
-        const name = inputs.networkName as string;
+        const name = inputs.networkName;
         await backendOf(inputs).createWorkspaceNetwork(ownership(inputs), name);
         return { id: name, outs: inputs };
     },
-    async read(id, props) {
-        return (await backendOf(props).workspaceNetworkExists(id)) ? props : undefined;
+    async read(id, state) {
+        return (await backendOf(state).workspaceNetworkExists(id)) ? state : undefined;
     },
     async update(_id, olds, news) {
         return { ...olds, ...news };
     },
-    async delete(id, props) {
-        await backendOf(props).deleteWorkspaceNetwork(id);
+    async delete(id, state) {
+        await backendOf(state).deleteWorkspaceNetwork(id);
     },
-};
+});
