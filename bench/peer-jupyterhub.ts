@@ -79,17 +79,13 @@ async function peerImage(log: (m: string) => void): Promise<{ image: string; der
     const backend = new DockerBackend(process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
     if ((await backend.inspectImage(tag))?.contextHash === hash) return { image: tag, derived: true };
     log(`building ${tag}: ${ourImage} + jupyterhub==${VERSIONS.jupyterhub} (it has no jupyterhub-singleuser)`);
-    let last = "";
-    await backend.buildImage(
-        tag,
-        dir,
-        hash,
-        progressTo((m) => {
-            if (m !== last) log(`  ${m}`);
-            last = m;
-        }),
-        { BASE_IMAGE: ourImage, JUPYTERHUB_VERSION: VERSIONS.jupyterhub },
-    );
+    // The build's progress, each line once (it repeats the current step while a step runs).
+    const shown = new Set<string>();
+    const progress = progressTo((m) => void (shown.has(m) || (shown.add(m), log(`  ${m}`))));
+    await backend.buildImage(tag, dir, hash, progress, {
+        BASE_IMAGE: ourImage,
+        JUPYTERHUB_VERSION: VERSIONS.jupyterhub,
+    });
     // Images this benchmark built from earlier workstation images: only ours, and only unused ones.
     for (const img of await docker.listImages({ filters: { reference: [PEER_REPO] } }))
         for (const t of img.RepoTags ?? [])
@@ -120,13 +116,18 @@ interface Hub {
     token: string;
     process: ChildProcess;
     log: string;
+    /** Where the hub writes its proxy's pid: the proxy runs in a session of its own. */
+    proxyPid: string;
 }
 
 /** A Python literal of a JSON value without booleans or nulls (JSON's are Python's there). */
 const py = (v: unknown) => JSON.stringify(v);
 
-/** JupyterHub as a team would configure it for DockerSpawner on one engine, on loopback. */
-async function startHub(peer: string, image: string, prefix: string, gateway: string, dir: string): Promise<Hub> {
+/**
+ * JupyterHub as a team would configure it for DockerSpawner on one engine, on loopback. Returned as
+ * soon as its process is spawned, so that a clean-up from then on stops it (see untilHubAnswers).
+ */
+async function launchHub(peer: string, image: string, prefix: string, gateway: string, dir: string): Promise<Hub> {
     const token = randomBytes(32).toString("hex");
     const port = await freePort("127.0.0.1");
     const apiPort = await freePort("127.0.0.1");
@@ -184,14 +185,18 @@ c.Spawner.http_timeout = 300
         env: { ...process.env, PATH: `${path.join(peer, "venv/bin")}:${process.env.PATH}` },
     });
     fs.closeSync(fd);
-    const hub: Hub = { url: `http://127.0.0.1:${port}`, token, process: child, log };
+    return { url: `http://127.0.0.1:${port}`, token, process: child, log, proxyPid: path.join(dir, "proxy.pid") };
+}
+
+/** Until the hub's API answers through its proxy. */
+async function untilHubAnswers(hub: Hub): Promise<void> {
     const deadline = Date.now() + 120_000;
     while ((await httpStatus(`${hub.url}/hub/api/`, {}, 1000).catch(() => 0)) !== 200) {
-        if (child.exitCode !== null) throw new Error(`the hub exited (${child.exitCode}):\n${tail(log)}`);
-        if (Date.now() > deadline) throw new Error(`the hub did not answer in 120 s:\n${tail(log)}`);
+        if (hub.process.exitCode !== null)
+            throw new Error(`the hub exited (${hub.process.exitCode}):\n${tail(hub.log)}`);
+        if (Date.now() > deadline) throw new Error(`the hub did not answer in 120 s:\n${tail(hub.log)}`);
         await sleep(200);
     }
-    return hub;
 }
 
 function tail(file: string, lines = 40): string {
@@ -202,20 +207,37 @@ function tail(file: string, lines = 40): string {
     }
 }
 
+/**
+ * Stops the hub (its process group, by its id) and then its proxy, which JupyterHub starts in a
+ * session of its own and stops itself only on a clean shutdown: by the pid the hub wrote, and only
+ * while that pid is still our proxy.
+ */
 async function stopHub(hub: Hub): Promise<void> {
-    const pid = hub.process.pid;
-    if (pid === undefined || hub.process.exitCode !== null) return;
-    const gone = new Promise((r) => hub.process.once("exit", r));
-    // Its own group, by its id: the hub and the proxy it started.
-    const signal = (s: NodeJS.Signals) => {
+    const kill = (pid: number, s: NodeJS.Signals) => {
         try {
-            process.kill(-pid, s);
+            process.kill(pid, s);
         } catch {
             /* already gone */
         }
     };
-    signal("SIGTERM");
-    if (!(await Promise.race([gone.then(() => true), sleep(20_000).then(() => false)]))) signal("SIGKILL");
+    const pid = hub.process.pid;
+    if (pid !== undefined && hub.process.exitCode === null && hub.process.signalCode === null) {
+        const gone = new Promise((r) => hub.process.once("exit", r));
+        kill(-pid, "SIGTERM");
+        if (!(await Promise.race([gone.then(() => true), sleep(20_000).then(() => false)]))) kill(-pid, "SIGKILL");
+    }
+    const proxy = Number(fs.existsSync(hub.proxyPid) ? fs.readFileSync(hub.proxyPid, "utf8").trim() : NaN);
+    const ours = (p: number) => {
+        try {
+            return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes("configurable-http-proxy");
+        } catch {
+            return false;
+        }
+    };
+    if (!Number.isInteger(proxy) || !ours(proxy)) return;
+    kill(proxy, "SIGTERM");
+    for (let i = 0; i < 100 && ours(proxy); i++) await sleep(100);
+    if (ours(proxy)) kill(proxy, "SIGKILL");
 }
 
 /**
@@ -312,38 +334,49 @@ async function main() {
     const ws = uniqueWorkspace("bpeer");
     let hub: Hub | undefined;
     let t: TestStack | undefined;
-    let cleaned = false;
-    const cleanUp = async () => {
-        if (cleaned) return;
-        cleaned = true;
-        if (hub) await stopHub(hub);
-        const filters = { label: [`${LABEL}=${prefix}`] };
-        for (const c of await docker.listContainers({ all: true, filters }))
-            await docker
-                .getContainer(c.Id)
-                .remove({ force: true })
-                .catch(() => undefined);
+    // The stack as soon as it is asked for: a clean-up while it is being made still disposes of it.
+    let stackMade: Promise<TestStack> | undefined;
+    // One clean-up, however many ask for it (the run's end, a failure, a signal), and each caller
+    // waits for it: a failure that follows a signal must not exit while the signal's clean-up runs.
+    let cleaning: Promise<void> | undefined;
+    const cleanUp = () => (cleaning ??= removeAll());
+    const removeAll = async () => {
+        console.error(`peer-jupyterhub: removing the hub, ${prefix}-* and workspace ${ws}`);
+        // Each part on its own: one that fails must not leave the others behind.
+        const part = async (what: string, f: () => Promise<unknown>) =>
+            f().catch((e) => {
+                // Gone already (or never made) is fine.
+                if ((e as { statusCode?: number }).statusCode !== 404)
+                    console.error(`peer-jupyterhub: removing ${what} failed: ${e}`);
+            });
+        await part("the hub", async () => hub && (await stopHub(hub)));
+        await part("the hub's containers", async () => {
+            const filters = { label: [`${LABEL}=${prefix}`] };
+            for (const c of await docker.listContainers({ all: true, filters }))
+                await docker.getContainer(c.Id).remove({ force: true });
+        });
         // DockerSpawner's volumes are made by the engine when a container names them: by name.
-        for (const v of (await docker.listVolumes({ filters: { name: [prefix] } })).Volumes ?? [])
-            if (v.Name.startsWith(`${prefix}-`))
-                await docker
-                    .getVolume(v.Name)
-                    .remove({ force: true })
-                    .catch(() => undefined);
-        await docker
-            .getNetwork(prefix)
-            .remove()
-            .catch(() => undefined);
-        if (t) {
-            await t.stack.destroy().catch(() => undefined);
-            await t.dispose();
-        }
-        await purgeWorkspace(ws);
+        await part("the hub's volumes", async () => {
+            for (const v of (await docker.listVolumes({ filters: { name: [prefix] } })).Volumes ?? [])
+                if (v.Name.startsWith(`${prefix}-`)) await docker.getVolume(v.Name).remove({ force: true });
+        });
+        await part("the hub's network", () => docker.getNetwork(prefix).remove());
+        await part("the stack", async () => {
+            const made = await stackMade;
+            if (!made) return;
+            await made.stack.destroy().catch(() => undefined); // what it leaves, purgeWorkspace removes
+            await made.dispose();
+        });
+        await part("the workspace", () => purgeWorkspace(ws));
         fs.rmSync(dir, { recursive: true, force: true });
+        console.error("peer-jupyterhub: removed");
     };
-    // Ctrl-C or a kill: what was made goes all the same.
+    // Ctrl-C or a kill: what was made goes all the same; a second signal while it goes is ignored.
+    let signalled = false;
     for (const s of ["SIGINT", "SIGTERM"] as const)
-        process.once(s, () => {
+        process.on(s, () => {
+            if (signalled) return;
+            signalled = true;
             console.error(`peer-jupyterhub: ${s}, cleaning up`);
             void cleanUp().finally(() => process.exit(130));
         });
@@ -358,8 +391,10 @@ async function main() {
         const gateway = ((await docker.getNetwork(prefix).inspect()) as { IPAM: { Config: { Gateway?: string }[] } })
             .IPAM.Config[0]?.Gateway;
         if (!gateway) throw new Error(`network ${prefix} has no gateway address`);
-        hub = await startHub(peer, image, prefix, gateway, dir);
-        t = await programStack("instance", { workspaceName: ws, instances: {} });
+        hub = await launchHub(peer, image, prefix, gateway, dir);
+        await untilHubAnswers(hub);
+        stackMade = programStack("instance", { workspaceName: ws, instances: {} });
+        t = await stackMade;
         pulumiUp(t, ["--skip-preview"]); // the workspace alone: agent, network, user files
         log(`hub at ${hub.url} (log ${hub.log}); workspace ${ws}; load average ${load()}`);
 
@@ -448,7 +483,8 @@ async function main() {
         log(`${"no-op pulumi up --skip-preview".padEnd(40)} median ${median(ours.noop).toFixed(2)}s`);
         log(`load average at the end: ${load()} (${os.cpus().length} cores)`);
     } catch (e) {
-        if (hub) console.error(`hub log (${hub.log}), last lines:\n${tail(hub.log)}`);
+        // After a signal, what fails is what the clean-up took away: nothing to show.
+        if (hub && !signalled) console.error(`hub log (${hub.log}), last lines:\n${tail(hub.log)}`);
         throw e;
     } finally {
         await cleanUp();
