@@ -8,24 +8,12 @@
  */
 import { execFileSync } from "child_process";
 import { randomBytes } from "crypto";
-import { TestStack, docker, programStack, purgeWorkspace, uniqueWorkspace } from "../test/support/stacks";
+import { docker, programStack, purgeWorkspace, uniqueWorkspace } from "../test/support/stacks";
 import { contextHash, workstationContextDir, workstationImageTag } from "../provider/image/context";
-import { httpStatus } from "../provider/http";
+import { instanceOutputs, median, pulumiUp, untilAnswers } from "./common";
 
 const runs = Number(process.argv[2] ?? 3);
 const image = workstationImageTag(contextHash(workstationContextDir()));
-
-async function untilAnswers(url: string, token: string): Promise<void> {
-    for (;;) {
-        try {
-            // The same probe timeout as the provider's, so both sides poll alike.
-            if ((await httpStatus(url, { Authorization: `token ${token}` }, 400)) === 200) return;
-        } catch {
-            /* not yet */
-        }
-        await new Promise((r) => setTimeout(r, 100));
-    }
-}
 
 /** The baseline: what a person would type to get the same JupyterLab by hand. */
 async function baselineSeconds(): Promise<number> {
@@ -83,15 +71,6 @@ async function baselineSeconds(): Promise<number> {
     return seconds;
 }
 
-/** `pulumi up` as a user types it, in the stack's directory and environment. */
-function pulumiUp(t: TestStack, extra: string[]): void {
-    execFileSync("pulumi", ["up", "--yes", "--non-interactive", "--stack", t.stack.name, ...extra], {
-        cwd: t.stack.workspace.workDir,
-        env: { ...process.env, ...(t.stack.workspace as unknown as { envVars: Record<string, string> }).envVars },
-        stdio: "ignore",
-    });
-}
-
 async function pulumiSeconds(extra: string[]): Promise<{ up: number; noop: number }> {
     const ws = uniqueWorkspace("bench");
     const t = await programStack("instance", {
@@ -101,15 +80,8 @@ async function pulumiSeconds(extra: string[]): Promise<{ up: number; noop: numbe
     try {
         const started = process.hrtime.bigint();
         pulumiUp(t, extra);
-        const outs = (await t.stack.outputs()).out.value as Record<
-            string,
-            { endpoints: { jupyterLab: string }; token: string }
-        >;
-        const answered = await untilAnswersSince(
-            new URL("/api/status", outs.alice.endpoints.jupyterLab).toString(),
-            outs.alice.token,
-            started,
-        );
+        const alice = (await instanceOutputs(t)).alice;
+        const answered = await untilAnswersSince(alice.status, alice.token, started);
         const noopStarted = process.hrtime.bigint();
         pulumiUp(t, extra);
         const noop = Number(process.hrtime.bigint() - noopStarted) / 1e9;
@@ -126,8 +98,6 @@ async function untilAnswersSince(url: string, token: string, since: bigint): Pro
     await untilAnswers(url, token);
     return Number(process.hrtime.bigint() - since) / 1e9;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
     console.log(

@@ -6,26 +6,10 @@
  * Target: ratio ≤ 1.3.
  */
 import { execFileSync } from "child_process";
-import * as path from "path";
-import { httpStatus } from "../provider/http";
-import { ROOT, collect, programStack, purgeWorkspace, uniqueWorkspace } from "../test/support/stacks";
+import { collect, programStack, purgeWorkspace, uniqueWorkspace } from "../test/support/stacks";
+import { computeInstance, instanceOutputs, median, seconds, untilAnswers } from "./common";
 
 const rounds = Number(process.argv[2] ?? 5);
-
-async function untilAnswers(url: string, token: string): Promise<void> {
-    for (;;) {
-        try {
-            // The same probe timeout as the provider's, so both sides poll alike.
-            if ((await httpStatus(url, { Authorization: `token ${token}` }, 400)) === 200) return;
-        } catch {
-            /* not yet */
-        }
-        await new Promise((r) => setTimeout(r, 100));
-    }
-}
-
-const seconds = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e9;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
     const ws = uniqueWorkspace("bpwr");
@@ -36,14 +20,8 @@ async function main() {
     });
     try {
         await t.stack.up(collect(t));
-        const out = (
-            (await t.stack.outputs()).out.value as Record<string, { endpoints: { jupyterLab: string }; token: string }>
-        ).alice;
-        const status = new URL("/api/status", out.endpoints.jupyterLab).toString();
-        const cli = (cmd: string) =>
-            execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), cmd, "alice", "--workspace", ws], {
-                stdio: "ignore",
-            });
+        const { status, token } = (await instanceOutputs(t)).alice;
+        const cli = (cmd: string) => computeInstance(cmd, "alice", ws);
         const ours = { stop: [] as number[], start: [] as number[] };
         const raw = { stop: [] as number[], start: [] as number[] };
         console.log(`power: ${rounds} rounds of stop + start, compute-instance vs docker`);
@@ -53,7 +31,7 @@ async function main() {
             ours.stop.push(seconds(s));
             s = process.hrtime.bigint();
             cli("start");
-            await untilAnswers(status, out.token);
+            await untilAnswers(status, token);
             ours.start.push(seconds(s));
 
             s = process.hrtime.bigint();
@@ -61,7 +39,7 @@ async function main() {
             raw.stop.push(seconds(s));
             s = process.hrtime.bigint();
             execFileSync("docker", ["start", container], { stdio: "ignore" });
-            await untilAnswers(status, out.token);
+            await untilAnswers(status, token);
             raw.start.push(seconds(s));
             console.log(
                 `round ${i + 1}: compute-instance stop ${ours.stop[i].toFixed(2)}s start ${ours.start[i].toFixed(2)}s; docker stop ${raw.stop[i].toFixed(2)}s start ${raw.start[i].toFixed(2)}s`,
