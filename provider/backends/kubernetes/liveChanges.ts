@@ -20,8 +20,8 @@ export function updateRuntime(kube: KubeClient, id: string, changes: LiveChanges
         read: () => readRuntime(kube, id),
         // Sizes come back parsed from quantities: CPUs as floats, memory written in whole MiB.
         same: {
-            cpus: (have, want) => Math.abs(have - want) <= 1e-9,
-            memoryGb: (have, want) => Math.abs(have - want) <= 1 / 1024,
+            cpus: (have, want) => !(Math.abs(have - want) > 1e-9),
+            memoryGb: (have, want) => !(Math.abs(have - want) > 1 / 1024),
         },
         words: { gone: `${id} is gone from the ${kube.description}`, applier: "cluster" },
     });
