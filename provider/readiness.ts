@@ -1,12 +1,23 @@
+/**
+ * The wait until an instance answers, the same for every backend: its progress, and its account
+ * of a failure for users ("<what> did not start: <reason>" and the last output) as typed errors,
+ * so that no backend words it or matches on its text.
+ */
 import type { Progress } from "./progress";
+import { NotReadyError, SetupFailedError } from "./backends/errors";
+
+export { NotReadyError };
+
+/** Why waiting is pointless: the backend's words, or a setup script that failed (what the entry point reported). */
+export type Trouble = string | { setupFailed: string };
 
 export interface ReadinessCheck {
     /** What is awaited, for messages ("JupyterLab"). */
     what: string;
     /** Resolves true once the instance answers. Errors count as "not yet". */
     probe(): Promise<boolean>;
-    /** Resolves a reason when waiting is pointless (the container exited); undefined while alive. */
-    dead(): Promise<string | undefined>;
+    /** Resolves a reason when waiting is pointless (the container exited, a setup script failed); undefined while alive. */
+    dead(): Promise<Trouble | undefined>;
     timeoutSeconds: number;
     progress: Progress;
     /** Extra text for a failure: the last log lines, pod events. */
@@ -16,14 +27,11 @@ export interface ReadinessCheck {
     intervalMs?: number;
 }
 
-export class NotReadyError extends Error {
-    constructor(message: string) {
-        super(message);
-        this.name = "NotReadyError";
-    }
-}
-
-/** Polls until the probe succeeds, showing the wait as progress; returns the seconds it took. */
+/**
+ * Polls until the probe succeeds, showing the wait as progress; returns the seconds it took. A
+ * death is a NotReadyError, a failed setup script a SetupFailedError (a create keeps the instance
+ * for inspection), both worded alike.
+ */
 export async function waitUntilReady(c: ReadinessCheck): Promise<number> {
     const started = Date.now();
     const deadline = started + c.timeoutSeconds * 1000;
@@ -46,8 +54,8 @@ export async function waitUntilReady(c: ReadinessCheck): Promise<number> {
                 if (now && now !== phase) c.progress.info(now);
                 phase = now;
             }
-            const reason = await c.dead();
-            if (reason) throw new NotReadyError(`${c.what} did not start: ${reason}${await section(c)}`);
+            const trouble = await c.dead();
+            if (trouble) throw await notStarted(c, trouble);
         }
         if (Date.now() >= deadline) {
             throw new NotReadyError(
@@ -56,6 +64,12 @@ export async function waitUntilReady(c: ReadinessCheck): Promise<number> {
         }
         await new Promise((r) => setTimeout(r, interval));
     }
+}
+
+async function notStarted(c: ReadinessCheck, trouble: Trouble): Promise<Error> {
+    if (typeof trouble === "string") return new NotReadyError(`${c.what} did not start: ${trouble}${await section(c)}`);
+    const detail = trouble.setupFailed;
+    return new SetupFailedError(detail, `${c.what} did not start: SetupFailed: ${detail}${await section(c)}`);
 }
 
 async function section(c: ReadinessCheck): Promise<string> {

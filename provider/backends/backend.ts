@@ -1,6 +1,8 @@
 /**
- * The one interface every backend implements (Docker engine, Kubernetes). The providers speak
- * only this; the contract tests in test/e2e/backend-contract.test.ts run the same suite against each backend.
+ * The one interface every backend implements (Docker engine, Kubernetes), composed of small role
+ * interfaces. The providers speak only this; the contract tests in
+ * test/e2e/backend-contract.test.ts run the same suite against each backend. The algorithms both
+ * backends follow (a runtime's create, start, stop, live changes) are written once in ./lifecycle.ts.
  */
 import type { Application, CustomApplication, InstanceNetwork } from "../model/schema";
 import type { PublishedPorts } from "../model/endpoints";
@@ -152,7 +154,8 @@ export const CAPABILITIES: Readonly<Record<"docker" | "kubernetes", Capabilities
     kubernetes: { liveResize: true, liveTempDiskResize: false, buildsImages: false },
 };
 
-export interface Backend extends Capabilities {
+/** How the backend is reached, and what it says of itself. */
+export interface Connection {
     /** Human description for messages, e.g. `Docker engine at unix:///var/run/docker.sock`. */
     readonly description: string;
 
@@ -166,7 +169,10 @@ export interface Backend extends Capabilities {
     identity(): Promise<string | undefined>;
     /** The largest instance the backend can run, for capacity checks at preview. */
     capacity(): Promise<Capacity>;
+}
 
+/** Images held by the backend itself: a Docker engine's (a cluster's nodes pull their own). */
+export interface ImageBuilder {
     /** Makes sure the image is there, pulling it if it is not. */
     ensureImage(image: string, progress: Progress): Promise<void>;
     /** The image's id and the context hash it was built from, if it is there. */
@@ -179,13 +185,16 @@ export interface Backend extends Capabilities {
         progress: Progress,
         buildArgs?: Record<string, string>,
     ): Promise<{ id: string }>;
+    /** Removes the tags of these repositories other than `keep` (images in use by a container stay); returns what went. */
+    removeImagesExcept(repositories: string[], keep: string[]): Promise<string[]>;
+}
 
+/** What a workspace shares: the user-files store and the workspace network. */
+export interface WorkspaceObjects {
     // Names are chosen before anything exists (in the providers' checks, at preview), so that a
     // preview shows dependents exactly what they will get.
     userFilesName(workspace: string): string;
     workspaceNetworkName(workspace: string): string;
-    /** A new, unique name for a disk of the instance. */
-    newDiskName(ref: InstanceRef, kind: "os" | "temp"): string;
 
     /**
      * Creates the workspace's shared user-files store, or adopts the one that exists. A store
@@ -206,7 +215,12 @@ export interface Backend extends Capabilities {
     workspaceNetworkExists(name: string): Promise<boolean>;
     /** Removes the network unless instances of other stacks still use it. */
     deleteWorkspaceNetwork(name: string): Promise<void>;
+}
 
+/** An instance's disks. */
+export interface Disks {
+    /** A new, unique name for a disk of the instance (chosen before it exists, as the workspace's names are). */
+    newDiskName(ref: InstanceRef, kind: "os" | "temp"): string;
     /** `labels`: extra labels recorded on the disk when it is made (the assigned user of an OS disk). */
     createDisk(
         ref: InstanceRef,
@@ -219,23 +233,17 @@ export interface Backend extends Capabilities {
     /** Grows a disk in place (or records the size, where the backend does not enforce it). */
     resizeDisk(name: string, sizeGb: number): Promise<void>;
     deleteDisk(name: string): Promise<void>;
+}
 
+/** An instance's runtime (container, StatefulSet) and its power. */
+export interface Runtimes {
     /** Creates and starts the runtime and waits until its applications answer. On failure, removes what it made. */
     createRuntime(spec: RuntimeSpec, progress: Progress): Promise<RuntimeState>;
     /** What the backend really has; undefined when the runtime is gone. */
     readRuntime(id: string): Promise<RuntimeState | undefined>;
     /** Applies live changes and verifies them by reading back. */
     updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState>;
-    /** Makes an instance's inbound ranges so, live (the published ports stay as they are). */
-    applyInboundRules(spec: InboundSpec): Promise<void>;
-    /** Whether the inbound rules in force are the spec's (false after a host reboot or an edit by hand). */
-    inboundRulesIntact(spec: InboundSpec): Promise<boolean>;
-    /** Takes the ranges away (the runtime's own defaults remain). */
-    removeInboundRules(spec: InboundSpec): Promise<void>;
     deleteRuntime(id: string): Promise<void>;
-
-    /** The runtime id of an instance of a workspace (for commands that name instances). */
-    runtimeIdFor(ref: { workspace: string; instance: string }): string;
     /**
      * Power: stop keeps the OS disk and the user files (and, like a VM's deallocation, loses the
      * temp disk at the next start); start waits until the applications answer again. Neither
@@ -243,23 +251,16 @@ export interface Backend extends Capabilities {
      */
     stopRuntime(id: string): Promise<RuntimeState>;
     startRuntime(id: string, progress: Progress, timeoutSeconds: number): Promise<RuntimeState>;
+}
 
-    /** Creates or updates the workspace agent (and, on Docker, builds its image when missing). */
-    ensureAgent(spec: AgentSpec, progress: Progress): Promise<AgentState>;
-    readAgent(workspace: string): Promise<AgentState | undefined>;
-    /** Removes the agent and its store. */
-    deleteAgent(workspace: string): Promise<void>;
-    agentStore(workspace: string): AgentStore;
-    /** The workspace's instances, of every stack, with what the agent needs to read their activity. */
-    listInstances(workspace: string): Promise<InstanceView[]>;
-    /**
-     * Docker: custom applications run in their instance's network namespace, which an instance
-     * restarted by the engine gets anew; those started before their instance are restarted into
-     * it. Returns the containers restarted.
-     */
-    repairApplications?(workspace: string): Promise<string[]>;
-    /** What each of the workspace's instances, of every stack, counts against its quota (stopped ones too). */
-    workspaceUsage(workspace: string): Promise<QuotaUse[]>;
+/** An instance's inbound rules and the workspace's egress rules. */
+export interface NetworkRules {
+    /** Makes an instance's inbound ranges so, live (the published ports stay as they are). */
+    applyInboundRules(spec: InboundSpec): Promise<void>;
+    /** Whether the inbound rules in force are the spec's (false after a host reboot or an edit by hand). */
+    inboundRulesIntact(spec: InboundSpec): Promise<boolean>;
+    /** Takes the ranges away (the runtime's own defaults remain). */
+    removeInboundRules(spec: InboundSpec): Promise<void>;
 
     /**
      * Makes the workspace's egress rules exactly so ("allow": none). Returns a signature of what
@@ -269,6 +270,53 @@ export interface Backend extends Capabilities {
     /** The signature of the rules in force; "none" when there are none, "partial" when tampered with. */
     readEgress(spec: EgressSpec): Promise<string>;
     removeEgress(spec: EgressSpec): Promise<void>;
+}
+
+/** The workspace agent and its store. */
+export interface AgentHost {
+    /** Creates or updates the workspace agent (and, on Docker, builds its image when missing). */
+    ensureAgent(spec: AgentSpec, progress: Progress): Promise<AgentState>;
+    readAgent(workspace: string): Promise<AgentState | undefined>;
+    /** Removes the agent and its store. */
+    deleteAgent(workspace: string): Promise<void>;
+    agentStore(workspace: string): AgentStore;
+    /**
+     * Docker: custom applications run in their instance's network namespace, which an instance
+     * restarted by the engine gets anew; those started before their instance are restarted into
+     * it. Returns the containers restarted.
+     */
+    repairApplications?(workspace: string): Promise<string[]>;
+}
+
+/** A workspace's instances, of every stack, as commands and the agent see them. */
+export interface Inventory {
+    /** The workspace's instances, of every stack, with what the agent needs to read their activity. */
+    listInstances(workspace: string): Promise<InstanceView[]>;
+    /** What each of the workspace's instances, of every stack, counts against its quota (stopped ones too). */
+    workspaceUsage(workspace: string): Promise<QuotaUse[]>;
+    /** The runtime id of an instance of a workspace (for commands that name instances). */
+    runtimeIdFor(ref: { workspace: string; instance: string }): string;
+}
+
+/**
+ * The one interface the providers, the agent and the CLI speak: the roles together. Of the image
+ * role every backend answers `inspectImage` and `buildImage` (a cluster's answers say it builds
+ * none) while the callers guard them with `buildsImages`; `images` is the role itself, where the
+ * backend has it.
+ */
+export interface Backend
+    extends
+        Capabilities,
+        Connection,
+        Pick<ImageBuilder, "inspectImage" | "buildImage">,
+        WorkspaceObjects,
+        Disks,
+        Runtimes,
+        NetworkRules,
+        AgentHost,
+        Inventory {
+    /** The backend's images, when it holds them itself (a Docker engine). */
+    readonly images?: ImageBuilder;
 }
 
 /** An instance's inbound rules, as their own resource applies them. */
@@ -343,50 +391,4 @@ export interface AgentStore {
     writeMemory(memory: unknown): Promise<void>;
 }
 
-/** A backend operation refused because of user input or the backend's state; the message is for users. */
-export class BackendError extends Error {
-    /** @param field the user's field at fault, when there is one (e.g. `backend.kubernetes.namespace`). */
-    constructor(
-        message: string,
-        readonly field?: string,
-    ) {
-        super(message);
-        this.name = "BackendError";
-    }
-}
-
-/** The backend cannot enforce network rules at all (a Docker engine that manages no iptables). */
-export class NoFirewallError extends BackendError {
-    constructor(message: string) {
-        super(message);
-        this.name = "NoFirewallError";
-    }
-}
-
-/**
- * A create that failed but left its runtime in place on purpose, for inspection (a setup script
- * failed: SetupFailed). The runtime exists, so it must reach the stack's state: `destroy` then
- * removes it before the disks it holds, and the next `up` replaces it.
- */
-export class KeptForInspectionError extends BackendError {
-    /** @param runtimeId the backend id of the runtime left in place (container, StatefulSet). */
-    constructor(
-        message: string,
-        readonly runtimeId: string,
-    ) {
-        super(message);
-        this.name = "KeptForInspectionError";
-    }
-}
-
-/**
- * A setup script failed: the instance reports SetupFailed and will not become ready until the
- * script is fixed. Thrown by the readiness waits of every backend, so nothing matches on text.
- */
-export class SetupFailedError extends BackendError {
-    /** @param detail what the entry point reported (the script and its exit status). */
-    constructor(readonly detail: string) {
-        super(`SetupFailed: ${detail}`);
-        this.name = "SetupFailedError";
-    }
-}
+export { BackendError, KeptForInspectionError, NoFirewallError, NotReadyError, SetupFailedError } from "./errors";

@@ -17,6 +17,25 @@ export const MANAGED_BY = "pulumi-compute-instance";
 export type Component =
     "runtime" | "os-disk" | "temp-disk" | "user-files" | "user-files-reference" | "network" | "agent" | "application";
 
+/**
+ * The labels every object of every backend gets: the `app.kubernetes.io/*` set plus the workspace,
+ * for lookups. The owner (`project/stack`) is a label on Docker and an annotation on Kubernetes,
+ * where it is not a valid label value.
+ */
+export function objectLabels(
+    ref: { workspace: string; instance?: string },
+    component: Component,
+): Record<string, string> {
+    return {
+        "app.kubernetes.io/name": "compute-instance",
+        ...(ref.instance ? { "app.kubernetes.io/instance": ref.instance } : {}),
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": ref.workspace,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        [`${LABEL_PREFIX}/workspace`]: ref.workspace,
+    };
+}
+
 /** A short, stable key for a stack's `project/stack` name, for object names and annotation keys. */
 export function ownerKey(owner: string): string {
     return createHash("sha256").update(owner).digest("hex").slice(0, 10);

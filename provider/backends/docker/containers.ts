@@ -4,17 +4,9 @@
  * changed live, and deleted with what belongs to it.
  */
 import type Dockerode from "dockerode";
-import {
-    BackendError,
-    KeptForInspectionError,
-    LiveChanges,
-    RuntimeSpec,
-    RuntimeState,
-    SetupFailedError,
-} from "../backend";
+import { BackendError, LiveChanges, RuntimeSpec, RuntimeState } from "../backend";
+import * as lifecycle from "../lifecycle";
 import type { Progress } from "../../progress";
-import { stableJson } from "../../changes";
-import { NotReadyError } from "../../readiness";
 import { setupSeconds } from "../../model/setup";
 import {
     PUBLISH_ADDRESS,
@@ -54,64 +46,65 @@ import { rotateToken, writeToken } from "./tokens";
 export async function createRuntime(ctx: DockerContext, spec: RuntimeSpec, progress: Progress): Promise<RuntimeState> {
     await ensureImage(ctx, spec.image, progress);
     const name = containerName(spec);
-    await clearOrphan(ctx, name, spec);
-
     const services = publishedServices(servicesFor(spec.applications, spec.ssh !== null), spec.networkRules?.inbound);
     const tokenFile = await readsTokenFile(ctx, spec.image);
     const hasLabels = Object.keys(spec.labels ?? {}).length > 0;
     let container: Dockerode.Container | undefined;
-    try {
-        if (hasLabels) await writeLabels(ctx, spec, spec.labels ?? {});
-        let ports: PublishedPorts = {};
-        for (let attempt = 0; ; attempt++) {
-            ports = await choosePorts(ctx, services, spec, attempt === 0);
-            container = await ctx.docker.createContainer(containerCreateOptions(spec, ports, tokenFile));
-            if (tokenFile) await writeToken(container, spec.token);
-            if (spec.setupScripts) await writeSetupScripts(container, spec.setupScripts);
-            // Before the ports open: no moment when they answer anyone.
-            await applyPortRules(ctx, spec, ports, progress);
-            progress.status("starting container");
-            try {
-                await container.start();
-                break;
-            } catch (e) {
-                // Someone took the port between choosing and binding it: choose again.
-                if (attempt < 5 && isPortClash(e)) {
-                    await container.remove({ force: true });
-                    container = undefined;
-                    continue;
+    return lifecycle.createRuntime<ProbeTarget>(
+        {
+            id: name,
+            clearOrphan: () => clearOrphan(ctx, name, spec),
+            async create() {
+                if (hasLabels) await writeLabels(ctx, spec, spec.labels ?? {});
+                let ports: PublishedPorts;
+                for (let attempt = 0; ; attempt++) {
+                    ports = await choosePorts(ctx, services, spec, attempt === 0);
+                    container = await ctx.docker.createContainer(containerCreateOptions(spec, ports, tokenFile));
+                    if (tokenFile) await writeToken(container, spec.token);
+                    if (spec.setupScripts) await writeSetupScripts(container, spec.setupScripts);
+                    // Before the ports open: no moment when they answer anyone.
+                    await applyPortRules(ctx, spec, ports, progress);
+                    progress.status("starting container");
+                    try {
+                        await container.start();
+                        break;
+                    } catch (e) {
+                        // Someone took the port between choosing and binding it: choose again.
+                        if (attempt < 5 && isPortClash(e)) {
+                            await container.remove({ force: true });
+                            container = undefined;
+                            continue;
+                        }
+                        throw e;
+                    }
                 }
-                throw e;
-            }
-        }
-        await startApplications(ctx, spec, progress);
-        const seconds = await waitForApplications(ctx, spec, { container, ports, token: spec.token }, progress);
-        progress.info(`ready in ${seconds.toFixed(1)}s`);
-        const state = await readRuntime(ctx, name);
-        if (!state) throw new BackendError(`container ${name} disappeared right after it started`);
-        return state;
-    } catch (e) {
-        // A setup script that failed leaves the instance as it is, for inspection; the next
-        // `up` replaces it (it is not in the state).
-        if (container && e instanceof SetupFailedError) {
-            throw new KeptForInspectionError(
-                `${e.message}\nThe container ${name} is left running for inspection (docker exec -it ${name} bash; the script's output is in ` +
-                    `~/.compute-instance/setup/); it is in the stack's state: the next \`pulumi up\` replaces it and \`pulumi destroy\` removes it.`,
-                name,
-            );
-        }
-        // Nothing half-created: the container and its rules go; the disks belong to their own resources.
-        if (container) await container.remove({ force: true }).catch(() => undefined);
-        await removeApplications(ctx, name).catch(() => undefined);
-        if (hasLabels) await writeLabels(ctx, spec, undefined).catch(() => undefined);
-        if (spec.firewallImage) {
-            // Looked up outside the catch: a workspace network that is gone is the error reported.
-            const bridge = await bridgeOf(ctx, spec.network);
-            await removeInstanceRules(ctx, spec, spec.instance, spec.firewallImage, bridge).catch(() => undefined);
-        }
-        if (e instanceof BackendError || e instanceof NotReadyError) throw e;
-        throw new BackendError(`could not create ${name} on the ${ctx.description}: ${reason(e)}`);
-    }
+                await startApplications(ctx, spec, progress);
+                return { container, ports, token: spec.token };
+            },
+            waitReady: (target) => waitForApplications(ctx, spec, target, progress),
+            read: () => readRuntime(ctx, name),
+            async rollBack() {
+                // The container and its rules go.
+                if (container) await container.remove({ force: true }).catch(() => undefined);
+                await removeApplications(ctx, name).catch(() => undefined);
+                if (hasLabels) await writeLabels(ctx, spec, undefined).catch(() => undefined);
+                if (spec.firewallImage) {
+                    // Looked up outside the catch: a workspace network that is gone is the error reported.
+                    const bridge = await bridgeOf(ctx, spec.network);
+                    await removeInstanceRules(ctx, spec, spec.instance, spec.firewallImage, bridge).catch(
+                        () => undefined,
+                    );
+                }
+            },
+            words: {
+                target: `${name} on the ${ctx.description}`,
+                reason,
+                disappeared: `container ${name} disappeared right after it started`,
+                kept: { what: `container ${name}`, shell: `docker exec -it ${name} bash` },
+            },
+        },
+        progress,
+    );
 }
 
 /** Until Jupyter, SSH and every application of a new instance answer. */
@@ -159,12 +152,7 @@ async function clearOrphan(ctx: DockerContext, name: string, spec: RuntimeSpec):
     const existing = await ignoreNotFound(ctx.docker.getContainer(name).inspect());
     if (!existing) return;
     const owner = existing.Config.Labels?.[`${LABEL_PREFIX}/owner`];
-    if (owner !== spec.owner) {
-        throw new BackendError(
-            `instance "${spec.instance}" already exists in workspace "${spec.workspace}" on the ${ctx.description} ` +
-                `(container ${name}, managed by ${owner ?? "something else"}); instance names must be unique in a workspace`,
-        );
-    }
+    if (owner !== spec.owner) throw lifecycle.nameClash(spec, ctx.description, `container ${name}`, owner);
     await ctx.docker.getContainer(name).remove({ force: true });
     await removeApplications(ctx, name);
 }
@@ -193,42 +181,41 @@ export async function readRuntime(ctx: DockerContext, id: string): Promise<Runti
 
 export async function updateRuntime(ctx: DockerContext, id: string, changes: LiveChanges): Promise<RuntimeState> {
     const c = ctx.docker.getContainer(id);
-    const update: Record<string, number> = {};
-    if (changes.cpus !== undefined) update.NanoCpus = nanoCpus(changes.cpus);
-    if (changes.memoryGb !== undefined) {
-        update.Memory = memoryBytes(changes.memoryGb);
-        update.MemorySwap = update.Memory;
-    }
-    if (Object.keys(update).length) {
-        try {
-            await c.update(update);
-        } catch (e) {
-            throw new BackendError(`could not resize ${id} on the ${ctx.description}: ${reason(e)}`);
-        }
-    }
-    if (changes.labels !== undefined || changes.token !== undefined) {
-        const info = await ignoreNotFound(c.inspect());
-        if (!info) throw gone(id);
-        const ref = { ...instanceOf(info), owner: "" };
-        if (changes.labels !== undefined) await writeLabels(ctx, ref, changes.labels);
-        if (changes.token !== undefined) await rotateToken(ctx, c, info, changes.token);
-    }
-    // Verified by reading back: a setting that did not take is an error, not silence.
-    const after = await readRuntime(ctx, id);
-    if (!after) throw gone(id);
-    const wrong: string[] = [];
-    if (changes.cpus !== undefined && nanoCpus(after.cpus) !== nanoCpus(changes.cpus))
-        wrong.push(`cpus is ${after.cpus}, expected ${changes.cpus}`);
-    if (changes.memoryGb !== undefined && memoryBytes(after.memoryGb) !== memoryBytes(changes.memoryGb))
-        wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
-    if (changes.labels !== undefined && stableJson(after.labels) !== stableJson(changes.labels))
-        wrong.push(`labels are ${JSON.stringify(after.labels)}, expected ${JSON.stringify(changes.labels)}`);
-    if (wrong.length) throw new BackendError(`the engine did not apply the update to ${id}: ${wrong.join("; ")}`);
-    return after;
+    return lifecycle.updateRuntime(id, changes, {
+        async apply() {
+            const update: Record<string, number> = {};
+            if (changes.cpus !== undefined) update.NanoCpus = nanoCpus(changes.cpus);
+            if (changes.memoryGb !== undefined) {
+                update.Memory = memoryBytes(changes.memoryGb);
+                update.MemorySwap = update.Memory;
+            }
+            if (Object.keys(update).length) {
+                try {
+                    await c.update(update);
+                } catch (e) {
+                    throw new BackendError(`could not resize ${id} on the ${ctx.description}: ${reason(e)}`);
+                }
+            }
+            if (changes.labels !== undefined || changes.token !== undefined) {
+                const info = await ignoreNotFound(c.inspect());
+                if (!info) throw new BackendError(gone(id));
+                const ref = { ...instanceOf(info), owner: "" };
+                if (changes.labels !== undefined) await writeLabels(ctx, ref, changes.labels);
+                if (changes.token !== undefined) await rotateToken(ctx, c, info, changes.token);
+            }
+        },
+        read: () => readRuntime(ctx, id),
+        // The engine keeps whole nanoCPUs and bytes.
+        same: {
+            cpus: (have, want) => nanoCpus(have) === nanoCpus(want),
+            memoryGb: (have, want) => memoryBytes(have) === memoryBytes(want),
+        },
+        words: { gone: gone(id), applier: "engine" },
+    });
 }
 
-function gone(id: string): BackendError {
-    return new BackendError(`container ${id} is gone; run \`pulumi refresh\` and \`pulumi up\` to recreate it`);
+function gone(id: string): string {
+    return `container ${id} is gone; run \`pulumi refresh\` and \`pulumi up\` to recreate it`;
 }
 
 /** The workspace and instance a runtime container was made for, from its labels ("" when unlabelled). */

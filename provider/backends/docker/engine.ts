@@ -4,6 +4,7 @@
  */
 import type Dockerode from "dockerode";
 import { BackendError, Capacity } from "../backend";
+import { notFoundAsUndefined, thrownField } from "../errors";
 import { connectionOptions, isLocalEngine } from "./connection";
 import { LABEL_PREFIX } from "./options";
 
@@ -49,30 +50,20 @@ function client(host: string, timeout: number): Dockerode {
 // -- the engine's errors ---------------------------------------------------------------------
 
 export function statusCode(e: unknown): number | undefined {
-    return typeof e === "object" && e !== null && "statusCode" in e
-        ? Number((e as { statusCode: unknown }).statusCode)
-        : undefined;
+    const code = thrownField(e, "statusCode");
+    return code === undefined ? undefined : Number(code);
 }
 
 /** What the engine said went wrong (its JSON message), or the error's own message. */
 export function reason(e: unknown): string {
-    if (typeof e === "object" && e !== null) {
-        const json = (e as { json?: { message?: string } }).json;
-        if (json?.message) return json.message;
-        if ("message" in e) return String((e as Error).message);
-    }
-    return String(e);
+    const json = thrownField(e, "json") as { message?: string } | undefined;
+    if (json?.message) return json.message;
+    const message = thrownField(e, "message");
+    return message !== undefined ? String(message) : String(e);
 }
 
 /** The call's result; undefined when the object is not there (404). */
-export async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
-    try {
-        return await p;
-    } catch (e) {
-        if (statusCode(e) === 404) return undefined;
-        throw e;
-    }
-}
+export const ignoreNotFound = notFoundAsUndefined(statusCode);
 
 // -- containers as the engine lists them ------------------------------------------------------
 

@@ -4,7 +4,7 @@
  * the modules named by what they handle, each given the engine's {@link DockerContext}.
  */
 import { randomBytes } from "crypto";
-import { Backend, CAPABILITIES, InstanceRef } from "../backend";
+import { Backend, CAPABILITIES, ImageBuilder, InstanceRef } from "../backend";
 import * as agent from "./agent";
 import { agentStore } from "./agentStore";
 import * as containers from "./containers";
@@ -21,10 +21,12 @@ import * as volumes from "./volumes";
 export type { DockerBackendOptions } from "./engine";
 export { PROBE_EXEC } from "./probes";
 
+/** Every role, the image role's in full: an engine holds its images itself. */
+type Roles = Backend & ImageBuilder;
 /** The parameters of a method of the interface: the class hands them on as they come. */
-type Args<K extends keyof Backend> = Backend[K] extends (...a: infer P) => unknown ? P : never;
+type Args<K extends keyof Roles> = Roles[K] extends (...a: infer P) => unknown ? P : never;
 
-export class DockerBackend implements Backend {
+export class DockerBackend implements Roles {
     readonly description: string;
     readonly liveResize = CAPABILITIES.docker.liveResize;
     readonly liveTempDiskResize = CAPABILITIES.docker.liveTempDiskResize;
@@ -51,6 +53,10 @@ export class DockerBackend implements Backend {
 
     // -- images --------------------------------------------------------------------------------
 
+    get images(): ImageBuilder {
+        return this;
+    }
+
     ensureImage(...a: Args<"ensureImage">) {
         return images.ensureImage(this.ctx, ...a);
     }
@@ -60,9 +66,8 @@ export class DockerBackend implements Backend {
     buildImage(...a: Args<"buildImage">) {
         return images.buildImage(this.ctx, ...a);
     }
-    /** Removes the tags of these repositories other than `keep` (images in use by a container stay); returns what went. */
-    removeImagesExcept(repositories: string[], keep: string[]): Promise<string[]> {
-        return images.removeImagesExcept(this.ctx, repositories, keep);
+    removeImagesExcept(...a: Args<"removeImagesExcept">) {
+        return images.removeImagesExcept(this.ctx, ...a);
     }
 
     // -- workspace -----------------------------------------------------------------------------

@@ -23,10 +23,10 @@ import {
     HOME_DIR,
     INSTANCE_UID,
     LABEL_PREFIX,
-    MANAGED_BY,
     TEMP_DISK_DIR,
     TOKEN_FILE,
     USER_FILES_DIR,
+    objectLabels,
 } from "../layout";
 
 /** Capabilities of the entry point only: ownership of the mount points, then setuid to the user. */
@@ -36,22 +36,13 @@ export { LABEL_PREFIX };
 
 const GiB = 1024 ** 3;
 
-/** Labels every object gets: the `app.kubernetes.io/*` set plus our own for lookups. */
+/** Labels every object gets (see objectLabels), its owner among them, and the object's own. */
 export function labelsFor(
     ref: Ownership & { instance?: string },
     component: Component,
     extra: Record<string, string> = {},
 ): Record<string, string> {
-    return {
-        "app.kubernetes.io/name": "compute-instance",
-        ...(ref.instance ? { "app.kubernetes.io/instance": ref.instance } : {}),
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": ref.workspace,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        [`${LABEL_PREFIX}/workspace`]: ref.workspace,
-        [`${LABEL_PREFIX}/owner`]: ref.owner,
-        ...extra,
-    };
+    return { ...objectLabels(ref, component), [`${LABEL_PREFIX}/owner`]: ref.owner, ...extra };
 }
 
 export function containerName(ref: InstanceRef): string {

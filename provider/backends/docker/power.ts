@@ -4,9 +4,12 @@
  */
 import type Dockerode from "dockerode";
 import { BackendError, RuntimeState } from "../backend";
+import * as lifecycle from "../lifecycle";
 import type { Progress } from "../../progress";
+import type { PublishedPorts } from "../../model/endpoints";
 import { readRuntime } from "./containers";
 import { DockerContext, ignoreNotFound } from "./engine";
+import { publishedPortsOf } from "./ports";
 import { probeJupyter, probeSsh } from "./probes";
 import { setupTimeoutOf, waitUntilSetUp } from "./setup";
 import { restartApplications, stopApplications } from "./sidecars";
@@ -14,12 +17,13 @@ import { currentToken } from "./tokens";
 
 export async function stopRuntime(ctx: DockerContext, id: string): Promise<RuntimeState> {
     const { c, info } = await instance(ctx, id);
-    await stopApplications(ctx, id);
-    if (info.State.Running || info.State.Restarting) await c.stop({ t: 10 });
-    const after = await readRuntime(ctx, id);
-    if (!after || after.status !== "Stopped")
-        throw new BackendError(`${id} did not stop (it is ${after?.status ?? "gone"})`);
-    return after;
+    return lifecycle.stopRuntime(id, {
+        async stop() {
+            await stopApplications(ctx, id);
+            if (info.State.Running || info.State.Restarting) await c.stop({ t: 10 });
+        },
+        read: () => readRuntime(ctx, id),
+    });
 }
 
 export async function startRuntime(
@@ -29,23 +33,37 @@ export async function startRuntime(
     timeoutSeconds: number,
 ): Promise<RuntimeState> {
     const { c, info } = await instance(ctx, id);
-    if (!info.State.Running) await c.start();
-    // Beside it, in its (new) network namespace; an instance already running keeps them as they are.
-    await restartApplications(ctx, id, (await c.inspect()).State.StartedAt);
-    const state = await readRuntime(ctx, id);
-    if (!state) throw new BackendError(`${id} disappeared while starting`);
-    const target = { container: c, ports: state.ports, token: (await currentToken(c, info)) ?? "" };
-    const seconds = await waitUntilSetUp(c, {
-        what: "Jupyter",
-        probe: async () =>
-            (await probeJupyter(ctx, target)) && (state.ports.ssh === undefined || (await probeSsh(ctx, target))),
-        exited: (now) => (now.State.Running ? undefined : "the container exited"),
-        // The startup script runs at every start (and the creation script after a reimage).
-        timeoutSeconds: timeoutSeconds + 2 * setupTimeoutOf(info),
+    let ports: PublishedPorts = {};
+    return lifecycle.startRuntime(
+        id,
+        {
+            async start() {
+                if (!info.State.Running) await c.start();
+                const now = await c.inspect();
+                // Beside it, in its (new) network namespace; an instance already running keeps them as they are.
+                await restartApplications(ctx, id, now.State.StartedAt);
+                ports = publishedPortsOf(now);
+            },
+            async waitReady() {
+                const target = { container: c, ports, token: (await currentToken(c, info)) ?? "" };
+                return waitUntilSetUp(c, {
+                    what: "Jupyter",
+                    probe: async () =>
+                        (await probeJupyter(ctx, target)) && (ports.ssh === undefined || (await probeSsh(ctx, target))),
+                    exited: (now) => (now.State.Running ? undefined : "the container exited"),
+                    // The startup script runs at every start (and the creation script after a reimage).
+                    timeoutSeconds: timeoutSeconds + 2 * setupTimeoutOf(info),
+                    progress,
+                });
+            },
+            // It answers: Running, whatever the tail of its log said a moment before.
+            read: async () => {
+                const state = await readRuntime(ctx, id);
+                return state && { ...state, status: "Running" };
+            },
+        },
         progress,
-    });
-    progress.info(`ready in ${seconds.toFixed(1)}s`);
-    return { ...state, status: "Running" };
+    );
 }
 
 async function instance(

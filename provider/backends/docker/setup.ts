@@ -3,7 +3,6 @@
  * entry point's report on its output, and the wait for an instance to answer that watches them.
  */
 import type Dockerode from "dockerode";
-import { SetupFailedError } from "../backend";
 import { SCRIPT_KINDS, SETUP_DIR, SetupProgress, SetupScripts, setupProgressFromLog } from "../../model/setup";
 import { ReadinessCheck, waitUntilReady } from "../../readiness";
 import { putFiles } from "./archive";
@@ -45,37 +44,24 @@ export interface InstanceCheck extends Omit<ReadinessCheck, "dead" | "diagnostic
 
 /**
  * Waits until the instance in the container answers, as waitUntilReady does, watching its setup
- * scripts: while they run their phase is shown, and one that failed ends the wait with a
- * {@link SetupFailedError}, worded as any other death: "<what> did not start: SetupFailed:
- * <detail>" and the container's last output.
+ * scripts: while they run their phase is shown, and one that failed ends the wait (a
+ * SetupFailedError, worded by the wait as any other death, with the container's last output).
  */
 export async function waitUntilSetUp(container: Dockerode.Container, check: InstanceCheck): Promise<number> {
-    const diagnostics = () => logTail(container);
-    try {
-        return await waitUntilReady({
-            ...check,
-            dead: async () => {
-                const info = await container.inspect();
-                const exited = check.exited(info);
-                if (exited) return exited;
-                const setup = await setupProgress(container, info);
-                if (setup?.phase === "SetupFailed") throw new SetupFailedError(setup.message);
-                return check.stuck?.();
-            },
-            phase: async () => {
-                const setup = await setupProgress(container);
-                return setup?.phase === "SettingUp" ? setup.message : check.phase?.();
-            },
-            diagnostics,
-        });
-    } catch (e) {
-        if (e instanceof SetupFailedError) e.message = `${check.what} did not start: ${e.message}${await lastOutput()}`;
-        throw e;
-    }
-
-    // As waitUntilReady words the output after a death.
-    async function lastOutput(): Promise<string> {
-        const text = (await diagnostics().catch(() => "")).trim();
-        return text ? `\n--- last output ---\n${text}` : "";
-    }
+    return waitUntilReady({
+        ...check,
+        dead: async () => {
+            const info = await container.inspect();
+            const exited = check.exited(info);
+            if (exited) return exited;
+            const setup = await setupProgress(container, info);
+            if (setup?.phase === "SetupFailed") return { setupFailed: setup.message };
+            return check.stuck?.();
+        },
+        phase: async () => {
+            const setup = await setupProgress(container);
+            return setup?.phase === "SettingUp" ? setup.message : check.phase?.();
+        },
+        diagnostics: () => logTail(container),
+    });
 }

@@ -5,6 +5,7 @@
 import type Dockerode from "dockerode";
 import { BackendError } from "../backend";
 import { LIVE_TOKEN_CONTRACT, TOKEN_DIR, TOKEN_FILE } from "../layout";
+import * as lifecycle from "../lifecycle";
 import { getFiles, putFiles } from "./archive";
 import { DockerContext, envOf, ignoreNotFound, nameOf } from "./engine";
 import { LABEL_PREFIX } from "./options";
@@ -41,30 +42,34 @@ export async function rotateToken(
     token: string,
 ): Promise<void> {
     const id = nameOf(info);
-    if (!info.Config.Labels?.[`${LABEL_PREFIX}/token-file`]) {
-        throw new BackendError(
-            `${id} was made from an image that reads its token only at start (image contract < ${LIVE_TOKEN_CONTRACT}); it must be replaced to change its token`,
-        );
-    }
-    const old = await currentToken(container, info);
-    await writeToken(container, token);
-    if (!info.State.Running) return;
-    const now = await ignoreNotFound(container.inspect());
-    if (!now) return;
-    const ports = publishedPortsOf(now);
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-        const takesNew = await probeJupyter(ctx, { container, ports, token }).catch(() => false);
-        const refusesOld =
-            old === undefined ||
-            old === token ||
-            !(await probeJupyter(ctx, { container, ports, token: old }).catch(() => false));
-        if (takesNew && refusesOld) return;
-        if (Date.now() > deadline) {
-            throw new BackendError(
-                `${id} did not take its new token within 15s (${takesNew ? "the old one still works" : "the new one is refused"}); check the image's token handling (images/README.md)`,
-            );
-        }
-        await new Promise((r) => setTimeout(r, 250));
-    }
+    let old: string | undefined;
+    await lifecycle.rotateToken({
+        live: Boolean(info.Config.Labels?.[`${LABEL_PREFIX}/token-file`]),
+        notLive: `${id} was made from an image that reads its token only at start (image contract < ${LIVE_TOKEN_CONTRACT}); it must be replaced to change its token`,
+        async write() {
+            old = await currentToken(container, info);
+            await writeToken(container, token);
+        },
+        verify: async () => {
+            if (!info.State.Running) return;
+            const now = await ignoreNotFound(container.inspect());
+            if (!now) return;
+            const ports = publishedPortsOf(now);
+            const deadline = Date.now() + 15_000;
+            for (;;) {
+                const takesNew = await probeJupyter(ctx, { container, ports, token }).catch(() => false);
+                const refusesOld =
+                    old === undefined ||
+                    old === token ||
+                    !(await probeJupyter(ctx, { container, ports, token: old }).catch(() => false));
+                if (takesNew && refusesOld) return;
+                if (Date.now() > deadline) {
+                    throw new BackendError(
+                        `${id} did not take its new token within 15s (${takesNew ? "the old one still works" : "the new one is refused"}); check the image's token handling (images/README.md)`,
+                    );
+                }
+                await new Promise((r) => setTimeout(r, 250));
+            }
+        },
+    });
 }

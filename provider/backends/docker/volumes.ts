@@ -2,7 +2,7 @@
  * Volumes: the workspace's user files (shared by the stacks that use it, each recorded beside it
  * by a volume of its own) and an instance's disks.
  */
-import { BackendError, DiskState, InstanceRef, Ownership, UserFilesClaim, UserFilesRelease } from "../backend";
+import { BackendError, DiskState, Disks, Ownership, UserFilesClaim, UserFilesRelease } from "../backend";
 import { ownerKey } from "../layout";
 import { deleteRuntime } from "./containers";
 import { DockerContext, ignoreNotFound, listedName, reason, statusCode } from "./engine";
@@ -82,13 +82,10 @@ export async function releaseUserFiles(
 
 // -- disks -----------------------------------------------------------------------------------
 
+/** See Disks.createDisk, whose parameters these are. */
 export async function createDisk(
     ctx: DockerContext,
-    ref: InstanceRef,
-    kind: "os" | "temp",
-    sizeGb: number,
-    name: string,
-    labels: Record<string, string> = {},
+    ...[ref, kind, sizeGb, name, labels = {}]: Parameters<Disks["createDisk"]>
 ): Promise<DiskState> {
     await ctx.docker.createVolume({
         Name: name,

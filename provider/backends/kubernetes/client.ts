@@ -5,6 +5,7 @@
  */
 import type * as k8s from "@kubernetes/client-node";
 import { BackendError } from "../backend";
+import { notFoundAsUndefined, thrownField } from "../errors";
 import { FIELD_MANAGER, KubeObject } from "./manifests";
 
 export interface KubernetesTarget {
@@ -15,15 +16,14 @@ export interface KubernetesTarget {
 }
 
 export function statusCode(e: unknown): number | undefined {
-    if (typeof e === "object" && e !== null && "code" in e && typeof (e as { code: unknown }).code === "number")
-        return (e as { code: number }).code;
-    return undefined;
+    const code = thrownField(e, "code");
+    return typeof code === "number" ? code : undefined;
 }
 
 /** The API server's own words for a failed call. */
 export function reason(e: unknown): string {
-    if (typeof e === "object" && e !== null && "body" in e) {
-        const body = (e as { body: unknown }).body;
+    const body = thrownField(e, "body");
+    if (body !== undefined) {
         try {
             const parsed = typeof body === "string" ? JSON.parse(body) : body;
             if (parsed && typeof parsed === "object" && "message" in parsed)
@@ -39,14 +39,7 @@ export function reason(e: unknown): string {
     return String(e);
 }
 
-export async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
-    try {
-        return await p;
-    } catch (e) {
-        if (statusCode(e) === 404) return undefined;
-        throw e;
-    }
-}
+export const ignoreNotFound = notFoundAsUndefined(statusCode);
 
 /** The cluster and namespace of a target, and the calls every part of the backend makes on them. */
 export class KubeClient {

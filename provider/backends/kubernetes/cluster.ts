@@ -145,10 +145,6 @@ export async function capacity(kube: KubeClient): Promise<Capacity> {
     return best;
 }
 
-export async function ensureImage(): Promise<void> {
-    // The nodes pull images themselves; a missing one shows as the pod's events.
-}
-
 export async function inspectImage(image: string): Promise<{ id: string; contextHash?: string } | undefined> {
     return { id: image };
 }

@@ -66,9 +66,8 @@ export class KubernetesBackend implements Backend {
         return cluster.capacity(this.kube);
     }
 
-    ensureImage(): Promise<void> {
-        return cluster.ensureImage();
-    }
+    // The nodes pull images themselves (a missing one shows as the pod's events): no `images`.
+    // These two answer the callers that still ask the backend itself, behind `buildsImages`.
     inspectImage(image: string): Promise<{ id: string; contextHash?: string } | undefined> {
         return cluster.inspectImage(image);
     }

@@ -2,8 +2,8 @@
  * Live changes to a running instance, each verified by reading it back: CPU and memory resized in
  * the pod (pods/resize) and its template, the user's labels, a new token.
  */
-import { stableJson } from "../../changes";
 import { BackendError, LiveChanges, RuntimeState } from "../backend";
+import * as lifecycle from "../lifecycle";
 import { labelsPatch } from "../../model/labels";
 import { KubeClient, reason } from "./client";
 import { KubeObject, USER_LABELS_ANNOTATION, WORKSTATION_CONTAINER, containerResources } from "./manifests";
@@ -14,7 +14,20 @@ import { readRuntime } from "./runtime";
 /** How long a kubelet may take to apply an in-place resize it accepted (it usually takes a second). */
 const RESIZE_TIMEOUT_SECONDS = 120;
 
-export async function updateRuntime(kube: KubeClient, id: string, changes: LiveChanges): Promise<RuntimeState> {
+export function updateRuntime(kube: KubeClient, id: string, changes: LiveChanges): Promise<RuntimeState> {
+    return lifecycle.updateRuntime(id, changes, {
+        apply: () => apply(kube, id, changes),
+        read: () => readRuntime(kube, id),
+        // Sizes come back parsed from quantities: CPUs as floats, memory written in whole MiB.
+        same: {
+            cpus: (have, want) => !(Math.abs(have - want) > 1e-9),
+            memoryGb: (have, want) => !(Math.abs(have - want) > 1 / 1024),
+        },
+        words: { gone: `${id} is gone from the ${kube.description}`, applier: "cluster" },
+    });
+}
+
+async function apply(kube: KubeClient, id: string, changes: LiveChanges): Promise<void> {
     const before = await readRuntime(kube, id);
     if (!before)
         throw new BackendError(
@@ -23,7 +36,7 @@ export async function updateRuntime(kube: KubeClient, id: string, changes: LiveC
     if (changes.labels !== undefined) await relabel(kube, id, before.labels, changes.labels);
     if (changes.token !== undefined) await rotateToken(kube, id, before, changes.token);
     // Nothing to resize: the resize below would patch the pod for nothing.
-    if (changes.cpus === undefined && changes.memoryGb === undefined) return verified(kube, id, changes);
+    if (changes.cpus === undefined && changes.memoryGb === undefined) return;
     const cpus = changes.cpus ?? before.cpus;
     const memoryGb = changes.memoryGb ?? before.memoryGb;
     const resources = containerResources(cpus, memoryGb, before.gpus);
@@ -43,7 +56,6 @@ export async function updateRuntime(kube: KubeClient, id: string, changes: LiveC
                 throw new BackendError(`could not update ${id}'s template: ${reason(e)}`);
             });
     }
-    return verified(kube, id, changes);
 }
 
 /**
@@ -131,21 +143,6 @@ async function resizeApplied(
     }
 }
 
-/** The runtime read back after live changes: a change that did not take is an error. */
-async function verified(kube: KubeClient, id: string, changes: LiveChanges): Promise<RuntimeState> {
-    const after = await readRuntime(kube, id);
-    if (!after) throw new BackendError(`${id} is gone from the ${kube.description}`);
-    const wrong: string[] = [];
-    if (changes.cpus !== undefined && Math.abs(after.cpus - changes.cpus) > 1e-9)
-        wrong.push(`cpus is ${after.cpus}, expected ${changes.cpus}`);
-    if (changes.memoryGb !== undefined && Math.abs(after.memoryGb - changes.memoryGb) > 1 / 1024)
-        wrong.push(`memoryGb is ${after.memoryGb}, expected ${changes.memoryGb}`);
-    if (changes.labels !== undefined && stableJson(after.labels) !== stableJson(changes.labels))
-        wrong.push(`labels are ${JSON.stringify(after.labels)}, expected ${JSON.stringify(changes.labels)}`);
-    if (wrong.length) throw new BackendError(`the cluster did not apply the update to ${id}: ${wrong.join("; ")}`);
-    return after;
-}
-
 /**
  * The user's labels, live: on the StatefulSet, its template (OnDelete: no restart; the next pod
  * has them) and the running pod. A patch sets the new ones and removes those taken away.
@@ -181,22 +178,25 @@ async function relabel(
  * A new token, live: the Secret changes, the kubelet refreshes the mounted file (within about a
  * minute) and the image re-reads it. Verified by reading the Secret back.
  */
-async function rotateToken(kube: KubeClient, id: string, before: RuntimeState, token: string): Promise<void> {
-    if (!before.liveToken) {
-        throw new BackendError(
-            `${id}'s image reads its token only at start (see images/README.md); it must be replaced to change its token`,
-        );
-    }
+function rotateToken(kube: KubeClient, id: string, before: RuntimeState, token: string): Promise<void> {
     const name = `${id}-token`;
-    try {
-        await kube.core.patchNamespacedSecret(
-            { name, namespace: kube.ns, body: { data: { token: Buffer.from(token).toString("base64") } } },
-            kube.lib.setHeaderOptions("Content-Type", kube.lib.PatchStrategy.MergePatch),
-        );
-    } catch (e) {
-        throw new BackendError(`could not update ${name} on the ${kube.description}: ${reason(e)}`);
-    }
-    const secret = await kube.core.readNamespacedSecret({ name, namespace: kube.ns });
-    if (Buffer.from(secret.data?.token ?? "", "base64").toString("utf8") !== token)
-        throw new BackendError(`${name} did not take the new token`);
+    return lifecycle.rotateToken({
+        live: before.liveToken,
+        notLive: `${id}'s image reads its token only at start (see images/README.md); it must be replaced to change its token`,
+        async write() {
+            try {
+                await kube.core.patchNamespacedSecret(
+                    { name, namespace: kube.ns, body: { data: { token: Buffer.from(token).toString("base64") } } },
+                    kube.lib.setHeaderOptions("Content-Type", kube.lib.PatchStrategy.MergePatch),
+                );
+            } catch (e) {
+                throw new BackendError(`could not update ${name} on the ${kube.description}: ${reason(e)}`);
+            }
+        },
+        async verify() {
+            const secret = await kube.core.readNamespacedSecret({ name, namespace: kube.ns });
+            if (Buffer.from(secret.data?.token ?? "", "base64").toString("utf8") !== token)
+                throw new BackendError(`${name} did not take the new token`);
+        },
+    });
 }

@@ -1,7 +1,8 @@
 /** An instance's pod: its state, why it does not get ready, and what it said. */
 import type * as k8s from "@kubernetes/client-node";
-import { InstanceStatus, SetupFailedError } from "../backend";
+import type { InstanceStatus } from "../backend";
 import { SetupProgress, setupProgressFromLog } from "../../model/setup";
+import type { Trouble } from "../../readiness";
 import { KubeClient, ignoreNotFound } from "./client";
 import { WORKSTATION_CONTAINER } from "./manifests";
 
@@ -28,9 +29,9 @@ export async function podOf(kube: KubeClient, name: string): Promise<k8s.V1Pod |
 
 /**
  * Reasons a pod will not get ready by waiting: unschedulable, image pull failures, crash loops; a
- * failed setup script as a SetupFailedError (its message is the reason), for the create to tell.
+ * failed setup script as such, for the readiness wait to tell (a create keeps the pod).
  */
-export async function podTrouble(kube: KubeClient, name: string): Promise<string | SetupFailedError | undefined> {
+export async function podTrouble(kube: KubeClient, name: string): Promise<Trouble | undefined> {
     const pod = await podOf(kube, name);
     if (!pod) return undefined;
     const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
@@ -52,7 +53,7 @@ export async function podTrouble(kube: KubeClient, name: string): Promise<string
         }
     }
     const setup = await setupProgress(kube, pod);
-    return setup?.phase === "SetupFailed" ? new SetupFailedError(setup.message) : undefined;
+    return setup?.phase === "SetupFailed" ? { setupFailed: setup.message } : undefined;
 }
 
 /** The entry point's report on the setup scripts, from the running container's log. */

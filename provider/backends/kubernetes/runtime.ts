@@ -3,9 +3,10 @@
  * until its setup scripts fail), its read and its delete.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { BackendError, KeptForInspectionError, RuntimeSpec, RuntimeState, SetupFailedError } from "../backend";
+import { BackendError, RuntimeSpec, RuntimeState } from "../backend";
+import * as lifecycle from "../lifecycle";
 import { Progress } from "../../progress";
-import { NotReadyError, waitUntilReady } from "../../readiness";
+import { waitUntilReady } from "../../readiness";
 import { PublishedPorts, SERVICES, ServiceName } from "../../model/endpoints";
 import { setupSeconds } from "../../model/setup";
 import { LABEL_PREFIX } from "../layout";
@@ -16,77 +17,51 @@ import { diagnostics, isReady, podOf, podTrouble, setupProgress, statusOf } from
 
 export async function createRuntime(kube: KubeClient, spec: RuntimeSpec, progress: Progress): Promise<RuntimeState> {
     const name = runtimeName(spec);
-    await clearOrphan(kube, name, spec);
-    // A pod left by a StatefulSet deleted out of band is waiting for the garbage collector: a
-    // new StatefulSet would adopt it, and the collector then take it away. It goes now.
-    if (await podOf(kube, name)) {
-        await ignoreNotFound(kube.core.deleteNamespacedPod({ name: `${name}-0`, namespace: kube.ns }));
-        await kube.waitUntilGone(name, "pod", () => podOf(kube, name), 120);
-    }
-    try {
-        await waitForClaims(kube, [spec.osDisk, spec.userFiles], progress, spec.readyTimeoutSeconds);
-        progress.status("applying StatefulSet, Service, Secret and NetworkPolicy");
-        await kube.applyAll(runtimeManifests(spec, kube.ns), `creating ${name}`);
-        await waitUntilCreated(kube, spec, name, progress);
-        const state = await readRuntime(kube, name);
-        if (!state) throw new BackendError(`StatefulSet ${name} disappeared right after it was created`);
-        return state;
-    } catch (e) {
-        if (e instanceof SetupFailedError) {
-            // Users read the readiness wait's account of it (the pod, its last output and events): its cause.
-            const account = e.cause instanceof Error ? e.cause.message : e.message;
-            throw new KeptForInspectionError(
-                `${account}\nThe pod ${name}-0 is left running for inspection (kubectl exec -it -n ${kube.ns} ${name}-0 -- bash; the script's output is in ` +
-                    `~/.compute-instance/setup/); it is in the stack's state: the next \`pulumi up\` replaces it and \`pulumi destroy\` removes it.`,
-                name,
-            );
-        }
-        // Nothing half-created: the runtime's objects go; the disks belong to their own resources.
-        await deleteRuntime(kube, name).catch(() => undefined);
-        throw e instanceof BackendError || (e instanceof Error && e.name === "NotReadyError")
-            ? e
-            : new BackendError(`could not create ${name}: ${reason(e)}`);
-    }
+    return lifecycle.createRuntime(
+        {
+            id: name,
+            clearOrphan: () => clearOrphan(kube, name, spec),
+            async create() {
+                await waitForClaims(kube, [spec.osDisk, spec.userFiles], progress, spec.readyTimeoutSeconds);
+                progress.status("applying StatefulSet, Service, Secret and NetworkPolicy");
+                await kube.applyAll(runtimeManifests(spec, kube.ns), `creating ${name}`);
+            },
+            waitReady: () => waitUntilCreated(kube, spec, name, progress),
+            read: () => readRuntime(kube, name),
+            rollBack: () => deleteRuntime(kube, name).catch(() => undefined),
+            words: {
+                target: name,
+                reason,
+                disappeared: `StatefulSet ${name} disappeared right after it was created`,
+                kept: { what: `pod ${name}-0`, shell: `kubectl exec -it -n ${kube.ns} ${name}-0 -- bash` },
+            },
+        },
+        progress,
+    );
 }
 
 /**
  * Waits until the new pod is ready, showing what its setup scripts are doing. A setup script that
- * failed fails the wait with a SetupFailedError; its cause is the readiness wait's own error.
+ * failed fails the wait with a SetupFailedError.
  */
-async function waitUntilCreated(kube: KubeClient, spec: RuntimeSpec, name: string, progress: Progress): Promise<void> {
-    let setupFailed: SetupFailedError | undefined;
-    try {
-        const seconds = await waitUntilReady({
-            what: `pod ${name}-0`,
-            // The pod Ready, and the StatefulSet saying so (what `kubectl get` shows).
-            probe: async () =>
-                isReady(await podOf(kube, name)) &&
-                ((await kube.apps.readNamespacedStatefulSet({ name, namespace: kube.ns })).status?.readyReplicas ??
-                    0) >= 1,
-            dead: async () => {
-                const trouble = await podTrouble(kube, name);
-                if (!(trouble instanceof SetupFailedError)) return trouble;
-                setupFailed = trouble;
-                return trouble.message;
-            },
-            phase: async () => {
-                const pod = await podOf(kube, name);
-                const p = pod ? await setupProgress(kube, pod) : undefined;
-                return p?.phase === "SettingUp" ? p.message : undefined;
-            },
-            diagnostics: () => diagnostics(kube, name),
-            timeoutSeconds: spec.readyTimeoutSeconds + setupSeconds(spec.setupScripts),
-            progress,
-            intervalMs: 500,
-        });
-        progress.info(`ready in ${seconds.toFixed(1)}s`);
-    } catch (e) {
-        if (setupFailed && e instanceof NotReadyError) {
-            setupFailed.cause = e;
-            throw setupFailed;
-        }
-        throw e;
-    }
+function waitUntilCreated(kube: KubeClient, spec: RuntimeSpec, name: string, progress: Progress): Promise<number> {
+    return waitUntilReady({
+        what: `pod ${name}-0`,
+        // The pod Ready, and the StatefulSet saying so (what `kubectl get` shows).
+        probe: async () =>
+            isReady(await podOf(kube, name)) &&
+            ((await kube.apps.readNamespacedStatefulSet({ name, namespace: kube.ns })).status?.readyReplicas ?? 0) >= 1,
+        dead: () => podTrouble(kube, name),
+        phase: async () => {
+            const pod = await podOf(kube, name);
+            const p = pod ? await setupProgress(kube, pod) : undefined;
+            return p?.phase === "SettingUp" ? p.message : undefined;
+        },
+        diagnostics: () => diagnostics(kube, name),
+        timeoutSeconds: spec.readyTimeoutSeconds + setupSeconds(spec.setupScripts),
+        progress,
+        intervalMs: 500,
+    });
 }
 
 /**
@@ -124,14 +99,17 @@ async function waitForClaims(
 
 async function clearOrphan(kube: KubeClient, name: string, spec: RuntimeSpec): Promise<void> {
     const existing = await readStatefulSet(kube, name);
-    if (!existing) return;
-    const owner = existing.metadata?.annotations?.[`${LABEL_PREFIX}/owner`];
-    if (owner !== spec.owner) {
-        throw new BackendError(
-            `instance "${spec.instance}" already exists in workspace "${spec.workspace}" on the ${kube.description} (StatefulSet ${name}, managed by ${owner ?? "something else"}); instance names must be unique in a workspace`,
-        );
+    if (existing) {
+        const owner = existing.metadata?.annotations?.[`${LABEL_PREFIX}/owner`];
+        if (owner !== spec.owner) throw lifecycle.nameClash(spec, kube.description, `StatefulSet ${name}`, owner);
+        await deleteRuntime(kube, name);
     }
-    await deleteRuntime(kube, name);
+    // A pod left by a StatefulSet deleted out of band is waiting for the garbage collector: a
+    // new StatefulSet would adopt it, and the collector then take it away. It goes now.
+    if (await podOf(kube, name)) {
+        await ignoreNotFound(kube.core.deleteNamespacedPod({ name: `${name}-0`, namespace: kube.ns }));
+        await kube.waitUntilGone(name, "pod", () => podOf(kube, name), 120);
+    }
 }
 
 export async function readRuntime(kube: KubeClient, id: string): Promise<RuntimeState | undefined> {

@@ -7,7 +7,6 @@ export {
     type KubeObject,
     USER_LABELS_ANNOTATION,
     agentPodLabels,
-    k8sLabels,
     namespaceManifest,
     podSelector,
     runtimeName,

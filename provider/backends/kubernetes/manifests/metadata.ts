@@ -1,6 +1,6 @@
 /** What every object shares: its shape, names, labels and owner annotation, and the user's labels. */
 import type { InstanceRef, Ownership } from "../../backend";
-import { Component, LABEL_PREFIX, MANAGED_BY } from "../../layout";
+import { Component, LABEL_PREFIX, MANAGED_BY, objectLabels } from "../../layout";
 
 export const FIELD_MANAGER = MANAGED_BY;
 
@@ -16,18 +16,6 @@ export interface KubeObject {
     [key: string]: unknown;
 }
 
-/** `app.kubernetes.io/*` labels; the owner (`project/stack`) is not a valid label value, so it is an annotation. */
-export function k8sLabels(ref: Ownership & { instance?: string }, component: Component): Record<string, string> {
-    return {
-        "app.kubernetes.io/name": "compute-instance",
-        ...(ref.instance ? { "app.kubernetes.io/instance": ref.instance } : {}),
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": ref.workspace,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        [`${LABEL_PREFIX}/workspace`]: ref.workspace,
-    };
-}
-
 export function meta(
     name: string,
     namespace: string,
@@ -38,7 +26,7 @@ export function meta(
     return {
         name,
         namespace,
-        labels: k8sLabels(ref, component),
+        labels: objectLabels(ref, component),
         annotations: { [`${LABEL_PREFIX}/owner`]: ref.owner, ...annotations },
     };
 }

@@ -12,8 +12,9 @@ import {
     TOKEN_DIR,
     TOKEN_FILE,
     USER_FILES_DIR,
+    objectLabels,
 } from "../../layout";
-import { KubeObject, k8sLabels, meta, podSelector, runtimeName, tokenSecretName, withUserLabels } from "./metadata";
+import { KubeObject, meta, podSelector, runtimeName, tokenSecretName, withUserLabels } from "./metadata";
 import { instancePolicyManifest, servicesOf } from "./network";
 import { assignedUserManifests } from "./assignedUser";
 
@@ -105,7 +106,7 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
     // The user's labels first: ours win (the schema refuses our prefixes anyway).
     const labels = {
         ...user,
-        ...k8sLabels(spec, "runtime"),
+        ...objectLabels(spec, "runtime"),
         [`${LABEL_PREFIX}/size`]: spec.sizeName,
         ...assignedUserLabels(spec),
     };
