@@ -82,6 +82,7 @@ export type FakeMethod =
     | {
           [K in keyof Backend]-?: NonNullable<Backend[K]> extends (...a: never[]) => Promise<unknown> ? K : never;
       }[keyof Backend]
+    | "ensureImage"
     | `agentStore.${keyof AgentStore}`;
 
 /** An object of the fake, as a test reads it. */
@@ -199,7 +200,7 @@ export class FakeBackend implements Backend {
     readonly faults = new FakeFaults();
 
     private readonly options: FakeBackendOptions;
-    private readonly images = new Map<string, { id: string; contextHash?: string }>();
+    private readonly imageTable = new Map<string, { id: string; contextHash?: string }>();
     private readonly volumes = new Map<string, FakeVolume>();
     private readonly networks = new Map<string, { name: string; workspace: string; owner: string }>();
     private readonly runtimes = new Map<string, FakeRuntime>();
@@ -251,7 +252,7 @@ export class FakeBackend implements Backend {
             ),
             inbound: Object.fromEntries(this.inbound),
             egress: Object.fromEntries(this.egress),
-            images: [...this.images].map(([name, i]) => ({ name, ...i })),
+            images: [...this.imageTable].map(([name, i]) => ({ name, ...i })),
         });
     }
 
@@ -298,7 +299,7 @@ export class FakeBackend implements Backend {
         },
         /** An image the engine has, built or pulled elsewhere. */
         addImage: (image: string, contextHash?: string): void => {
-            this.images.set(image, { id: this.newId(), ...(contextHash ? { contextHash } : {}) });
+            this.imageTable.set(image, { id: this.newId(), ...(contextHash ? { contextHash } : {}) });
         },
     };
 
@@ -330,7 +331,7 @@ export class FakeBackend implements Backend {
         await this.reach("inspectImage");
         // A cluster cannot look into its nodes' images: it says the image is what it is named.
         if (this.like === "kubernetes") return { id: image };
-        const have = this.images.get(image);
+        const have = this.imageTable.get(image);
         return have ? { ...have } : undefined;
     }
 
@@ -347,7 +348,7 @@ export class FakeBackend implements Backend {
             );
         progress.status(`building ${image}`);
         const id = this.newId();
-        this.images.set(image, { id, contextHash });
+        this.imageTable.set(image, { id, contextHash });
         return { id };
     }
 
@@ -789,7 +790,7 @@ export class FakeBackend implements Backend {
 
     /** The image is there, or pulled now (Docker); a cluster's nodes pull when a pod needs it. */
     private async pulled(image: string, progress: Progress): Promise<void> {
-        if (this.images.has(image)) return;
+        if (this.imageTable.has(image)) return;
         const pullable = this.options.pullable ?? (() => true);
         if (!pullable(image))
             throw new BackendError(
@@ -797,7 +798,7 @@ export class FakeBackend implements Backend {
                     `Build it there or push it to a registry the engine can reach.`,
             );
         progress.status(`pulling ${image}`);
-        this.images.set(image, { id: this.newId() });
+        this.imageTable.set(image, { id: this.newId() });
     }
 
     private mustFit(size: { cpus: number; memoryGb: number; gpus: number }, what = "it cannot be scheduled"): void {
