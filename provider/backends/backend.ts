@@ -299,22 +299,11 @@ export interface Inventory {
 }
 
 /**
- * The one interface the providers, the agent and the CLI speak: the roles together. Of the image
- * role every backend answers `inspectImage` and `buildImage` (a cluster's answers say it builds
- * none) while the callers guard them with `buildsImages`; `images` is the role itself, where the
- * backend has it.
+ * The one interface the providers, the agent and the CLI speak: the roles together. The image role
+ * is there only where the backend holds images itself (a Docker engine); a cluster pulls them.
  */
 export interface Backend
-    extends
-        Capabilities,
-        Connection,
-        Pick<ImageBuilder, "inspectImage" | "buildImage">,
-        WorkspaceObjects,
-        Disks,
-        Runtimes,
-        NetworkRules,
-        AgentHost,
-        Inventory {
+    extends Capabilities, Connection, WorkspaceObjects, Disks, Runtimes, NetworkRules, AgentHost, Inventory {
     /** The backend's images, when it holds them itself (a Docker engine). */
     readonly images?: ImageBuilder;
 }

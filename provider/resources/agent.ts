@@ -38,10 +38,11 @@ async function ensureAgent(inputs: z.output<typeof agentSchema>) {
     const backend = backendOf(inputs);
     const image = inputs.image;
     const progress = progressOf(inputs, "workspace agent");
-    if (backend.buildsImages) {
-        const have = await backend.inspectImage(image);
+    const images = backend.images;
+    if (images) {
+        const have = await images.inspectImage(image);
         if (have?.contextHash !== inputs.contextHash)
-            await backend.buildImage(image, agentContextDir(), inputs.contextHash, progress);
+            await images.buildImage(image, agentContextDir(), inputs.contextHash, progress);
     }
     return backend.ensureAgent(
         {

@@ -16,20 +16,20 @@ const imageSchema = z.object({
 });
 
 async function ensureBuilt(inputs: z.output<typeof imageSchema>) {
-    const backend = backendOf(inputs);
     const image = inputs.image;
     // A cluster pulls images; it is for the user to make them pullable (see the README).
-    if (!backend.buildsImages) return image;
+    const images = backendOf(inputs).images;
+    if (!images) return image;
     const hash = inputs.contextHash;
-    const have = await backend.inspectImage(image);
+    const have = await images.inspectImage(image);
     if (have?.contextHash === hash) return have.id;
     const progress = progressOf(inputs, image);
     if (inputs.variant === "vscode") {
         // Without a base, the Dockerfile's default.
         const args: Record<string, string> = inputs.baseImage !== undefined ? { BASE_IMAGE: inputs.baseImage } : {};
-        return (await backend.buildImage(image, vscodeContextDir(), hash, progress, args)).id;
+        return (await images.buildImage(image, vscodeContextDir(), hash, progress, args)).id;
     }
-    return (await backend.buildImage(image, workstationContextDir(), hash, progress)).id;
+    return (await images.buildImage(image, workstationContextDir(), hash, progress)).id;
 }
 
 /**
@@ -54,8 +54,9 @@ export const workstationImage = defineKind({
         return { id: inputs.image, outs: { ...inputs, imageId } };
     },
     async read(id, state) {
-        if (!backendOf(state).buildsImages) return state;
-        const have = await backendOf(state).inspectImage(id);
+        const images = backendOf(state).images;
+        if (!images) return state;
+        const have = await images.inspectImage(id);
         if (!have) return undefined;
         // A different build shows as a changed hash, so the next `up` rebuilds it.
         return { ...state, imageId: have.id, contextHash: have.contextHash ?? "unknown" };

@@ -31,6 +31,7 @@ import {
     Capacity,
     DiskState,
     EgressSpec,
+    ImageBuilder,
     InboundSpec,
     InstanceRef,
     InstanceView,
@@ -82,7 +83,7 @@ export type FakeMethod =
     | {
           [K in keyof Backend]-?: NonNullable<Backend[K]> extends (...a: never[]) => Promise<unknown> ? K : never;
       }[keyof Backend]
-    | "ensureImage"
+    | keyof ImageBuilder
     | `agentStore.${keyof AgentStore}`;
 
 /** An object of the fake, as a test reads it. */
@@ -321,6 +322,22 @@ export class FakeBackend implements Backend {
     }
 
     // -- images ----------------------------------------------------------------------------------
+
+    /** Like Docker, the fake holds its images itself; like Kubernetes, it has no image role. */
+    get images(): ImageBuilder | undefined {
+        return this.buildsImages ? this : undefined;
+    }
+
+    async removeImagesExcept(repositories: string[], keep: string[]): Promise<string[]> {
+        await this.reach("removeImagesExcept");
+        const inUse = new Set([...this.runtimes.values()].map((r) => r.spec.image));
+        const removed = [...this.imageTable.keys()].filter(
+            (tag) =>
+                repositories.includes(tag.slice(0, tag.lastIndexOf(":"))) && !keep.includes(tag) && !inUse.has(tag),
+        );
+        for (const tag of removed) this.imageTable.delete(tag);
+        return removed;
+    }
 
     async ensureImage(image: string, progress: Progress): Promise<void> {
         await this.reach("ensureImage");

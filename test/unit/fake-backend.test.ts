@@ -345,6 +345,16 @@ describe("images of the fake", () => {
         expect(cluster.buildsImages).toBe(false);
         expect(cluster.liveTempDiskResize).toBe(false);
     });
+
+    test("the image role is there like Docker only; pruning keeps the tags asked for and those of other repositories", async () => {
+        const docker = new FakeBackend({ like: "docker" });
+        expect(docker.images).toBe(docker);
+        expect(new FakeBackend({ like: "kubernetes", name: "k" }).images).toBeUndefined();
+        for (const tag of ["ws:1", "ws:2", "other:1"]) await docker.buildImage(tag, "/ctx", tag, silentProgress);
+        expect(await docker.removeImagesExcept(["ws"], ["ws:2"])).toEqual(["ws:1"]);
+        expect(await docker.inspectImage("ws:1")).toBeUndefined();
+        expect(await docker.inspectImage("other:1")).toBeDefined();
+    });
 });
 
 describe("the agent and its store on the fake", () => {

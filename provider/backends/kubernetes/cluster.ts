@@ -144,13 +144,3 @@ export async function capacity(kube: KubeClient): Promise<Capacity> {
     }
     return best;
 }
-
-export async function inspectImage(image: string): Promise<{ id: string; contextHash?: string } | undefined> {
-    return { id: image };
-}
-
-export async function buildImage(kube: KubeClient, image: string): Promise<{ id: string }> {
-    throw new BackendError(
-        `${kube.description} cannot build images: push ${image} to a registry the nodes pull from (or load it into the nodes), or set the workspace's image`,
-    );
-}

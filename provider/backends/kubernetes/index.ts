@@ -67,13 +67,6 @@ export class KubernetesBackend implements Backend {
     }
 
     // The nodes pull images themselves (a missing one shows as the pod's events): no `images`.
-    // These two answer the callers that still ask the backend itself, behind `buildsImages`.
-    inspectImage(image: string): Promise<{ id: string; contextHash?: string } | undefined> {
-        return cluster.inspectImage(image);
-    }
-    buildImage(image: string): Promise<{ id: string }> {
-        return cluster.buildImage(this.kube, image);
-    }
 
     userFilesName(workspace: string): string {
         return claims.userFilesName(workspace);
