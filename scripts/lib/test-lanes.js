@@ -104,7 +104,7 @@ function startCluster() {
                 rest = lines.pop();
                 for (const line of lines) {
                     if (keep && line.trim()) last = line.trim();
-                    process.stdout.write(`[cluster] ${line}\n`);
+                    process.stdout.write(line.startsWith("[cluster]") ? `${line}\n` : `[cluster] ${line}\n`);
                 }
             });
             stream.on("end", () => {
