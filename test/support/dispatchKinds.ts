@@ -1,0 +1,37 @@
+/**
+ * Resource kinds driven through the provider's dispatch functions as the engine drives them:
+ * inputs built as the components build them, checked, diffed, created, updated. Shared by the
+ * test/unit/dispatch-*.test.ts files, whose backend is the in-memory fake.
+ */
+import * as dispatch from "../../provider/dispatch";
+import { KIND_KEY } from "../../provider/kindKey";
+
+export type Props = Record<string, unknown>;
+
+/** The backend every dispatch test addresses (routed to a fake by `useFakeBackend`). */
+export const dockerBackend = { docker: { host: "unix:///fake/docker.sock" } };
+
+/** The wiring the components give every kind: backend, workspace and the stack that owns it. */
+export const wiring = (owner = "proj/a", workspace = "ml-team") => ({ backend: dockerBackend, workspace, owner });
+
+/** The program's inputs checked as the engine checks them (against the state's, when there is one). */
+export async function checked(kind: string, news: Props, olds: Props = {}): Promise<Props> {
+    const r = await dispatch.check(olds, { [KIND_KEY]: kind, ...news });
+    expect(r.failures).toEqual([]);
+    return r.inputs as Props;
+}
+
+/** Checked and created: the id and the outputs the state records. */
+export async function created(kind: string, news: Props): Promise<{ id: string; outs: Props }> {
+    const r = await dispatch.create(await checked(kind, news));
+    return { id: r.id, outs: r.outs as Props };
+}
+
+/** An update as `pulumi up` makes one: check against the state, diff, and update when it is not a replacement. */
+export async function updated(id: string, olds: Props, news: Props) {
+    const inputs = await checked(String(olds[KIND_KEY]), news, olds);
+    const d = await dispatch.diff(id, olds, inputs);
+    const outs =
+        d.changes && !d.replaces?.length ? ((await dispatch.update(id, olds, inputs)).outs as Props) : undefined;
+    return { inputs, diff: d, outs };
+}
