@@ -5,6 +5,8 @@
  */
 import * as dispatch from "../../provider/dispatch";
 import { KIND_KEY } from "../../provider/kindKey";
+import { silentProgress } from "../../provider/progress";
+import type { FakeBackend } from "./fakeBackend";
 
 export type Props = Record<string, unknown>;
 
@@ -34,4 +36,28 @@ export async function updated(id: string, olds: Props, news: Props) {
     const outs =
         d.changes && !d.replaces?.length ? ((await dispatch.update(id, olds, inputs)).outs as Props) : undefined;
     return { inputs, diff: d, outs };
+}
+
+/** The workspace network the fake workspaces use. */
+export const WORKSPACE_NETWORK = "ci-ml-team";
+
+/**
+ * The workspace network and its agent on the fake, as a Workspace makes them (once; the agent is
+ * made again if a test removed it): what policies and network rules are written to. The agent's id.
+ */
+export async function workspaceWithAgent(fake: FakeBackend, owner = "proj/a"): Promise<string> {
+    const ref = { workspace: "ml-team", owner };
+    if (!(await fake.workspaceNetworkExists(WORKSPACE_NETWORK)))
+        await fake.createWorkspaceNetwork(ref, WORKSPACE_NETWORK);
+    const agent = await fake.ensureAgent(
+        { ...ref, image: "compute-instance-agent:test", network: WORKSPACE_NETWORK, checkIntervalSeconds: 30 },
+        silentProgress,
+    );
+    return agent.id;
+}
+
+/** The records of the workspace agent's store on the fake, their stored text parsed. */
+export function storedRecords(fake: FakeBackend, workspace = "ml-team"): Record<string, unknown> {
+    const policies = fake.snapshot().stores[workspace]?.policies ?? {};
+    return Object.fromEntries(Object.entries(policies).map(([k, v]) => [k, JSON.parse(v) as unknown]));
 }

@@ -1,32 +1,20 @@
 // Schedule and IdleShutdown through the provider's dispatch functions, on the fake: each is one
 // record of the workspace agent's store, asserted on what the store then holds.
 import * as dispatch from "../../provider/dispatch";
-import { silentProgress } from "../../provider/progress";
 import { FakeBackend, useFakeBackend } from "../support/fakeBackend";
-import { Props, checked, created, updated, wiring } from "../support/dispatchKinds";
+import { Props, checked, created, storedRecords, updated, wiring, workspaceWithAgent } from "../support/dispatchKinds";
 
 const fake = new FakeBackend({ like: "docker", name: "policies" });
 useFakeBackend(fake);
 
-const network = "ci-ml-team";
 let agentId: string;
 beforeEach(async () => {
     jest.spyOn(process.stderr, "write").mockImplementation(() => true);
-    const ref = { workspace: "ml-team", owner: "proj/a" };
-    if (!fake.snapshot().networks.some((n) => n.name === network)) await fake.createWorkspaceNetwork(ref, network);
-    const agent = await fake.ensureAgent(
-        { ...ref, image: "compute-instance-agent:test", network, checkIntervalSeconds: 30 },
-        silentProgress,
-    );
-    agentId = agent.id;
+    agentId = await workspaceWithAgent(fake);
 });
 afterEach(() => jest.restoreAllMocks());
 
-/** The records of the workspace's store, as stored text parsed. */
-const stored = (): Record<string, unknown> =>
-    Object.fromEntries(
-        Object.entries(fake.snapshot().stores["ml-team"]?.policies ?? {}).map(([k, v]) => [k, JSON.parse(v)]),
-    );
+const stored = () => storedRecords(fake);
 
 describe("Schedule through dispatch, on the fake", () => {
     const schedules = [
