@@ -113,3 +113,33 @@ describe("AccessToken through dispatch", () => {
         await dispatch.remove(id, outs);
     });
 });
+
+describe("WorkstationImage through dispatch, on the fake", () => {
+    const props = (contextHash: string): Props => ({
+        backend: wiring().backend,
+        image: "compute-instance-workstation:test",
+        contextHash,
+    });
+    const built = () => fake.snapshot().images.find((i) => i.name === "compute-instance-workstation:test");
+
+    test("create builds it; an edited context rebuilds it live; delete leaves the shared cache", async () => {
+        const { id, outs } = await created("WorkstationImage", props("h1"));
+        expect(built()).toMatchObject({ id: outs.imageId, contextHash: "h1" });
+        expect(await dispatch.read(id, outs)).toEqual({ id, props: outs });
+        const edited = await updated(id, outs, props("h2"));
+        expect(edited.diff).toMatchObject({ changes: true, replaces: [] });
+        expect(built()).toMatchObject({ id: edited.outs?.imageId, contextHash: "h2" });
+        await dispatch.remove(id, edited.outs as Props);
+        expect(built()).toBeDefined();
+    });
+
+    test("an image removed by hand reads as gone; a failed build fails the create", async () => {
+        const { id, outs } = await created("WorkstationImage", props("h3"));
+        await fake.removeImagesExcept(["compute-instance-workstation"], []);
+        expect(built()).toBeUndefined();
+        expect(await dispatch.read(id, outs)).toEqual({});
+        fake.faults.failNext("buildImage");
+        await expect(created("WorkstationImage", props("h4"))).rejects.toThrow("buildImage failed");
+        expect(built()).toBeUndefined();
+    });
+});
