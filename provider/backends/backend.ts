@@ -217,14 +217,17 @@ export interface WorkspaceObjects {
     deleteWorkspaceNetwork(name: string): Promise<void>;
 }
 
+/** Which of an instance's disks: its OS disk (home) or its temp disk (/mnt). */
+export type DiskRole = "os" | "temp";
+
 /** An instance's disks. */
 export interface Disks {
     /** A new, unique name for a disk of the instance (chosen before it exists, as the workspace's names are). */
-    newDiskName(ref: InstanceRef, kind: "os" | "temp"): string;
+    newDiskName(ref: InstanceRef, role: DiskRole): string;
     /** `labels`: extra labels recorded on the disk when it is made (the assigned user of an OS disk). */
     createDisk(
         ref: InstanceRef,
-        kind: "os" | "temp",
+        role: DiskRole,
         sizeGb: number,
         name: string,
         labels?: Record<string, string>,

@@ -11,8 +11,8 @@ import { z } from "zod";
 import type { FieldProblem } from "./errors";
 import { parseDurationSeconds } from "./duration";
 
-export const SCRIPT_KINDS = ["creation", "startup"] as const;
-export type ScriptKind = (typeof SCRIPT_KINDS)[number];
+export const SCRIPT_STAGES = ["creation", "startup"] as const;
+export type ScriptStage = (typeof SCRIPT_STAGES)[number];
 export const MAX_SCRIPT_BYTES = 64 * 1024;
 export const DEFAULT_SETUP_TIMEOUT_SECONDS = 15 * 60;
 
@@ -45,18 +45,18 @@ export function readScriptSources(
         return { problems: [{ field: "setupScripts", message: "must be { creation?, startup?, timeout? }" }] };
     const out: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
     const problems: FieldProblem[] = [];
-    for (const kind of SCRIPT_KINDS) {
-        const s = (raw as Record<string, unknown>)[kind];
+    for (const stage of SCRIPT_STAGES) {
+        const s = (raw as Record<string, unknown>)[stage];
         if (s === undefined) continue;
         if (typeof s === "string") {
-            out[kind] = { source: "inline", content: s };
+            out[stage] = { source: "inline", content: s };
         } else if (
             s &&
             typeof s === "object" &&
             typeof (s as { inline?: unknown }).inline === "string" &&
             Object.keys(s).length === 1
         ) {
-            out[kind] = { source: "inline", content: (s as { inline: string }).inline };
+            out[stage] = { source: "inline", content: (s as { inline: string }).inline };
         } else if (
             s &&
             typeof s === "object" &&
@@ -70,16 +70,16 @@ export function readScriptSources(
                 if (!stat.isFile()) throw Object.assign(new Error("not a file"), { code: "EISDIR" });
                 if (stat.size > MAX_SCRIPT_BYTES) {
                     problems.push({
-                        field: `setupScripts.${kind}.file`,
+                        field: `setupScripts.${stage}.file`,
                         message: `${file} is ${stat.size} bytes; a script may have at most ${MAX_SCRIPT_BYTES} (put the rest in the image, or fetch it from the script)`,
                     });
                     continue;
                 }
-                out[kind] = { source: `file:${file}`, content: fs.readFileSync(full, "utf8") };
+                out[stage] = { source: `file:${file}`, content: fs.readFileSync(full, "utf8") };
             } catch (e) {
                 const code = (e as NodeJS.ErrnoException).code;
                 problems.push({
-                    field: `setupScripts.${kind}.file`,
+                    field: `setupScripts.${stage}.file`,
                     message:
                         code === "ENOENT"
                             ? `${file} does not exist (looked at ${full})`
@@ -88,7 +88,7 @@ export function readScriptSources(
             }
         } else {
             problems.push({
-                field: `setupScripts.${kind}`,
+                field: `setupScripts.${stage}`,
                 message: 'must be the script\'s text, { inline: "..." } or { file: "path/to/script.sh" }',
             });
         }
@@ -148,13 +148,13 @@ export function setupSeconds(s: SetupScripts | undefined, creationRuns = true): 
 /** For a preview: what changed in the scripts, in words (the text itself shows in the diff). */
 export function describeScriptsChange(before: SetupScripts | undefined, after: SetupScripts | undefined): string {
     const parts: string[] = [];
-    for (const kind of SCRIPT_KINDS) {
-        const b = before?.[kind];
-        const a = after?.[kind];
-        if (!b && a) parts.push(`${kind} script added`);
-        else if (b && !a) parts.push(`${kind} script removed`);
+    for (const stage of SCRIPT_STAGES) {
+        const b = before?.[stage];
+        const a = after?.[stage];
+        if (!b && a) parts.push(`${stage} script added`);
+        else if (b && !a) parts.push(`${stage} script removed`);
         else if (b && a && b.sha256 !== a.sha256)
-            parts.push(`${kind} script changed (sha256 ${b.sha256.slice(0, 12)} → ${a.sha256.slice(0, 12)})`);
+            parts.push(`${stage} script changed (sha256 ${b.sha256.slice(0, 12)} → ${a.sha256.slice(0, 12)})`);
     }
     if (before && after && before.timeoutSeconds !== after.timeoutSeconds)
         parts.push(`script timeout ${before.timeoutSeconds}s → ${after.timeoutSeconds}s`);

@@ -29,6 +29,7 @@ import {
     BackendError,
     CAPABILITIES,
     Capacity,
+    DiskRole,
     DiskState,
     EgressSpec,
     ImageBuilder,
@@ -379,8 +380,8 @@ export class FakeBackend implements Backend {
         return this.like === "docker" ? `ci-${workspace}` : `ci-${workspace}-default-deny`;
     }
 
-    newDiskName(ref: InstanceRef, kind: "os" | "temp"): string {
-        return `ci-${ref.workspace}-${ref.instance}-${kind}-${randomBytes(3).toString("hex")}`;
+    newDiskName(ref: InstanceRef, role: DiskRole): string {
+        return `ci-${ref.workspace}-${ref.instance}-${role}-${randomBytes(3).toString("hex")}`;
     }
 
     runtimeIdFor(ref: { workspace: string; instance: string }): string {
@@ -459,7 +460,7 @@ export class FakeBackend implements Backend {
 
     async createDisk(
         ref: InstanceRef,
-        kind: "os" | "temp",
+        role: DiskRole,
         sizeGb: number,
         name: string,
         labels: Record<string, string> = {},
@@ -469,17 +470,17 @@ export class FakeBackend implements Backend {
         if (existing) {
             // Made again by a create that is tried again: the same disk. Anything else is a clash.
             const same =
-                existing.kind === kind &&
+                existing.kind === role &&
                 existing.workspace === ref.workspace &&
                 existing.instance === ref.instance &&
                 existing.owner === ref.owner;
             if (!same)
                 throw new BackendError(
-                    `${name} exists on the ${this.description} and is not the ${kind} disk of ${ref.workspace}/${ref.instance}`,
+                    `${name} exists on the ${this.description} and is not the ${role} disk of ${ref.workspace}/${ref.instance}`,
                 );
             return { name, sizeGb: existing.sizeGb };
         }
-        this.volumes.set(name, { name, kind, ...ref, sizeGb, labels: { ...labels } });
+        this.volumes.set(name, { name, kind: role, ...ref, sizeGb, labels: { ...labels } });
         return { name, sizeGb };
     }
 

@@ -4,7 +4,7 @@
  * the modules named by what they handle, each given the engine's {@link DockerContext}.
  */
 import { randomBytes } from "crypto";
-import { Backend, CAPABILITIES, ImageBuilder, InstanceRef } from "../backend";
+import { Backend, CAPABILITIES, DiskRole, ImageBuilder, InstanceRef } from "../backend";
 import * as agent from "./agent";
 import { agentStore } from "./agentStore";
 import * as containers from "./containers";
@@ -78,8 +78,8 @@ export class DockerBackend implements Roles {
     workspaceNetworkName(workspace: string): string {
         return networkName(workspace);
     }
-    newDiskName(ref: InstanceRef, kind: "os" | "temp"): string {
-        return diskVolumeName(ref, kind, randomBytes(3).toString("hex"));
+    newDiskName(ref: InstanceRef, role: DiskRole): string {
+        return diskVolumeName(ref, role, randomBytes(3).toString("hex"));
     }
     createUserFiles(...a: Args<"createUserFiles">) {
         return volumes.createUserFiles(this.ctx, ...a);

@@ -3,7 +3,7 @@
  * (and snapshot-tested) without an engine.
  */
 import type Dockerode from "dockerode";
-import type { AgentSpec, InstanceRef, Ownership, RuntimeSpec } from "../backend";
+import type { AgentSpec, DiskRole, InstanceRef, Ownership, RuntimeSpec } from "../backend";
 import {
     PUBLIC_BIND_ADDRESS,
     PUBLISH_ADDRESS,
@@ -85,8 +85,8 @@ export function applicationCreateOptions(spec: RuntimeSpec, app: CustomApplicati
 }
 
 /** Disks carry a random suffix: a replacement disk is created before the old one is deleted. */
-export function diskVolumeName(ref: InstanceRef, kind: "os" | "temp", suffix: string): string {
-    return `ci-${ref.workspace}-${ref.instance}-${kind}-${suffix}`;
+export function diskVolumeName(ref: InstanceRef, role: DiskRole, suffix: string): string {
+    return `ci-${ref.workspace}-${ref.instance}-${role}-${suffix}`;
 }
 
 export function userFilesVolumeName(workspace: string): string {

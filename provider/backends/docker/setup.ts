@@ -3,7 +3,7 @@
  * entry point's report on its output, and the wait for an instance to answer that watches them.
  */
 import type Dockerode from "dockerode";
-import { SCRIPT_KINDS, SETUP_DIR, SetupProgress, SetupScripts, setupProgressFromLog } from "../../model/setup";
+import { SCRIPT_STAGES, SETUP_DIR, SetupProgress, SetupScripts, setupProgressFromLog } from "../../model/setup";
 import { ReadinessCheck, waitUntilReady } from "../../readiness";
 import { putFiles } from "./archive";
 import { demux, envOf, logTail } from "./engine";
@@ -12,7 +12,7 @@ import { demux, envOf, logTail } from "./engine";
 export async function writeSetupScripts(container: Dockerode.Container, scripts: SetupScripts): Promise<void> {
     const dir = SETUP_DIR.slice(0, SETUP_DIR.lastIndexOf("/"));
     const sub = SETUP_DIR.slice(dir.length + 1);
-    const files = SCRIPT_KINDS.flatMap((k) =>
+    const files = SCRIPT_STAGES.flatMap((k) =>
         scripts[k] ? [{ name: `${sub}/${k}.sh`, body: scripts[k].content, mode: 0o500 }] : [],
     );
     await putFiles(container, dir, files);

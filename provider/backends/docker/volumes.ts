@@ -85,11 +85,11 @@ export async function releaseUserFiles(
 /** See Disks.createDisk, whose parameters these are. */
 export async function createDisk(
     ctx: DockerContext,
-    ...[ref, kind, sizeGb, name, labels = {}]: Parameters<Disks["createDisk"]>
+    ...[ref, role, sizeGb, name, labels = {}]: Parameters<Disks["createDisk"]>
 ): Promise<DiskState> {
     await ctx.docker.createVolume({
         Name: name,
-        Labels: labelsFor(ref, kind === "os" ? "os-disk" : "temp-disk", {
+        Labels: labelsFor(ref, role === "os" ? "os-disk" : "temp-disk", {
             [`${LABEL_PREFIX}/size-gb`]: String(sizeGb),
             ...labels,
         }),

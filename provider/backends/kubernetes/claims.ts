@@ -3,7 +3,15 @@
  * instances' OS disks (the temp disk is an emptyDir of the pod).
  */
 import { randomBytes } from "crypto";
-import { BackendError, DiskState, InstanceRef, Ownership, UserFilesClaim, UserFilesRelease } from "../backend";
+import {
+    BackendError,
+    DiskRole,
+    DiskState,
+    InstanceRef,
+    Ownership,
+    UserFilesClaim,
+    UserFilesRelease,
+} from "../backend";
 import { LABEL_PREFIX, ownerKey } from "../layout";
 import { KubeClient, ignoreNotFound, reason } from "./client";
 import { pvcManifest } from "./manifests";
@@ -28,8 +36,8 @@ export function userFilesName(workspace: string): string {
     return `ci-${workspace}-userfiles`;
 }
 
-export function newDiskName(ref: InstanceRef, kind: "os" | "temp"): string {
-    return `ci-${ref.workspace}-${ref.instance}-${kind}-${randomBytes(3).toString("hex")}`;
+export function newDiskName(ref: InstanceRef, role: DiskRole): string {
+    return `ci-${ref.workspace}-${ref.instance}-${role}-${randomBytes(3).toString("hex")}`;
 }
 
 export async function createUserFiles(
@@ -122,13 +130,13 @@ export async function releaseUserFiles(
 export async function createDisk(
     kube: KubeClient,
     ref: InstanceRef,
-    kind: "os" | "temp",
+    role: DiskRole,
     sizeGb: number,
     name: string,
     labels: Record<string, string> = {},
 ): Promise<DiskState> {
     // The temp disk is an emptyDir in the pod: nothing exists apart from the pod.
-    if (kind === "os") {
+    if (role === "os") {
         await ensureNamespace(kube);
         await kube.applyAll(
             [

@@ -10,6 +10,7 @@ import {
     Backend,
     CAPABILITIES,
     Capacity,
+    DiskRole,
     DiskState,
     EgressSpec,
     InboundSpec,
@@ -74,8 +75,8 @@ export class KubernetesBackend implements Backend {
     workspaceNetworkName(workspace: string): string {
         return workspaceObjects.workspaceNetworkName(workspace);
     }
-    newDiskName(ref: InstanceRef, kind: "os" | "temp"): string {
-        return claims.newDiskName(ref, kind);
+    newDiskName(ref: InstanceRef, role: DiskRole): string {
+        return claims.newDiskName(ref, role);
     }
 
     createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<UserFilesClaim> {

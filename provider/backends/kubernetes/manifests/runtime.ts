@@ -1,6 +1,6 @@
 /** An instance's runtime: its StatefulSet of one pod, the Secret, the Service, in the order they are applied. */
 import type { RuntimeSpec } from "../../backend";
-import { SCRIPT_KINDS, SETUP_DIR } from "../../../model/setup";
+import { SCRIPT_STAGES, SETUP_DIR } from "../../../model/setup";
 import { customApplicationsEnv } from "../../../model/schema";
 import { SERVICES } from "../../../model/endpoints";
 import {
@@ -45,7 +45,7 @@ export function tokenSecretManifest(spec: RuntimeSpec, namespace: string): KubeO
             token: spec.token,
             ...(spec.ssh ? { "ssh-authorized-key": `${spec.ssh.publicKey}\n` } : {}),
             ...Object.fromEntries(
-                SCRIPT_KINDS.flatMap((k) =>
+                SCRIPT_STAGES.flatMap((k) =>
                     spec.setupScripts?.[k] ? [[`setup-${k}`, spec.setupScripts[k].content]] : [],
                 ),
             ),
@@ -113,7 +113,7 @@ export function statefulSetManifest(spec: RuntimeSpec, namespace: string, replic
     const services = servicesOf(spec);
     const tokenFile = readsTokenFile(spec.image);
     // The pod runs as the instance user: the scripts are the user's to read and run.
-    const setupItems = SCRIPT_KINDS.flatMap((k) =>
+    const setupItems = SCRIPT_STAGES.flatMap((k) =>
         spec.setupScripts?.[k] ? [{ key: `setup-${k}`, path: `${k}.sh` }] : [],
     );
     return {
