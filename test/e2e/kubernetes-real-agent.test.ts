@@ -6,12 +6,18 @@
 // containerd restarted under a running instance (the pod comes back, refresh is quiet) and its
 // kubelet away (suspended) across a schedule's minute (the stop the agent made then is carried
 // out, and logged once, when the kubelet is back).
-import { execFileSync } from "child_process";
-import * as path from "path";
 import { testKubeconfig } from "../support/backends";
-import { clusterScript, kubectl, loadImages, localImages, realNode, tearDownOnCluster } from "../support/cluster";
+import {
+    clusterCli,
+    clusterScript,
+    kubectl,
+    loadImages,
+    localImages,
+    realNode,
+    tearDownOnCluster,
+} from "../support/cluster";
 import { agentLogLines, agentMemory, minuteAhead, until } from "../support/real-node";
-import { ROOT, TestStack, collect, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
+import { TestStack, collect, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 import { scheduleKey } from "../../agent/decide";
 
 const ws = uniqueWorkspace("kagent");
@@ -33,21 +39,7 @@ const replicas = (i: string) =>
 const podNames = () =>
     kubectl(["get", "pods", "-n", namespace, "-o", "jsonpath={.items[*].metadata.name}"]).split(" ").filter(Boolean);
 const agentPod = () => json(["get", "pods", "-l", "app.kubernetes.io/name=compute-instance-agent"]).items[0];
-const cli = (args: string[]) =>
-    execFileSync(
-        "node",
-        [
-            path.join(ROOT, "bin/cli/index.js"),
-            ...args,
-            "--workspace",
-            ws,
-            "--namespace",
-            namespace,
-            "--kubeconfig",
-            testKubeconfig(),
-        ],
-        { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
-    );
+const cli = clusterCli(ws, namespace);
 const outcomes = (instance: string) => agentLogLines(namespace, ws).filter((l) => l.instance === instance && l.status);
 
 async function quiet(): Promise<void> {

@@ -7,20 +7,9 @@
 // creation script runs once per OS disk and per content, the startup script at every start; a
 // failing script is SetupFailed with its output, the pod stays in the stack's state and
 // `pulumi destroy` removes everything but the user files.
-import { execFileSync } from "child_process";
-import * as path from "path";
 import { testKubeconfig } from "../support/backends";
-import { kubectl, loadImages, localImages, realNode, tearDownOnCluster } from "../support/cluster";
-import {
-    ROOT,
-    TestStack,
-    collect,
-    customSteps,
-    failureOf,
-    programStack,
-    uniqueWorkspace,
-    waitFor,
-} from "../support/stacks";
+import { clusterCli, kubectl, loadImages, localImages, realNode, tearDownOnCluster } from "../support/cluster";
+import { TestStack, collect, customSteps, failureOf, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const ws = uniqueWorkspace("kcyc");
 const namespace = `ci-${ws}`;
@@ -58,21 +47,7 @@ const exec = (instance: string, cmd: string) =>
     kubectl(["exec", "-n", namespace, pod(instance), "-c", "workstation", "--", "bash", "-c", cmd]);
 const lines = (instance: string, file: string) =>
     exec(instance, `cat ${file} 2>/dev/null || true`).split("\n").filter(Boolean);
-const cli = (args: string[]) =>
-    execFileSync(
-        "node",
-        [
-            path.join(ROOT, "bin/cli/index.js"),
-            ...args,
-            "--workspace",
-            ws,
-            "--namespace",
-            namespace,
-            "--kubeconfig",
-            testKubeconfig(),
-        ],
-        { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
-    );
+const cli = clusterCli(ws, namespace);
 /** The limits the kernel enforces on alice's container: its own cgroup (v1) files, read from inside. */
 const cgroup = () => {
     const [quota, period, memory] = exec(

@@ -4,13 +4,19 @@
 // `kubectl port-forward` and through the Service's address from the host (200 with the token, 403
 // without), the instance user writes its home on the OS-disk claim (a real directory of the
 // node), and the file is still there after `compute-instance stop` and `start`.
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
-import * as path from "path";
 import { testKubeconfig } from "../support/backends";
-import { kubectl, loadImages, localImages, portForward, realNode, tearDownOnCluster } from "../support/cluster";
-import { ROOT, TestStack, collect, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
+import {
+    clusterCli,
+    kubectl,
+    loadImages,
+    localImages,
+    portForward,
+    realNode,
+    tearDownOnCluster,
+} from "../support/cluster";
+import { TestStack, collect, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 
 const ws = uniqueWorkspace("kreal");
 const namespace = `ci-${ws}`;
@@ -23,21 +29,7 @@ let node: string;
 
 const json = (args: string[]) => JSON.parse(kubectl([...args, "-n", namespace, "-o", "json"]));
 const exec = (cmd: string) => kubectl(["exec", "-n", namespace, pod, "-c", "workstation", "--", "bash", "-c", cmd]);
-const cli = (args: string[]) =>
-    execFileSync(
-        "node",
-        [
-            path.join(ROOT, "bin/cli/index.js"),
-            ...args,
-            "--workspace",
-            ws,
-            "--namespace",
-            namespace,
-            "--kubeconfig",
-            testKubeconfig(),
-        ],
-        { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
-    );
+const cli = clusterCli(ws, namespace);
 
 /** What Jupyter answers at /api/status, with the token, a wrong one and none. */
 async function statuses(base: string): Promise<number[]> {

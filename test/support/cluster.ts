@@ -192,6 +192,25 @@ export function loadImages(...images: string[]): void {
     clusterScript(["load-images", ...images]);
 }
 
+/** This checkout's `compute-instance` CLI, aimed at a workspace's instances in a namespace of the test cluster: its stdout. */
+export function clusterCli(ws: string, namespace: string): (args: string[]) => string {
+    return (args) =>
+        execFileSync(
+            "node",
+            [
+                path.join(ROOT, "bin/cli/index.js"),
+                ...args,
+                "--workspace",
+                ws,
+                "--namespace",
+                namespace,
+                "--kubeconfig",
+                testKubeconfig(),
+            ],
+            { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+        );
+}
+
 /** `scripts/cluster` of this checkout, on the cluster the tests use; what it printed on stdout. */
 export function clusterScript(args: string[]): string {
     const clusterDir = process.env.COMPUTE_INSTANCE_TEST_CLUSTER_DIR ?? path.dirname(testKubeconfig());
