@@ -45,7 +45,7 @@ export function pulumiUp(t: TestStack, extra: string[]): void {
 
 /** `compute-instance <command> <instance> --workspace <ws>`, the built CLI as a user runs it. */
 export function computeInstance(command: string, instance: string, workspace: string): void {
-    execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), command, instance, "--workspace", workspace], {
+    execFileSync("node", [path.join(ROOT, "bin/cli/main.js"), command, instance, "--workspace", workspace], {
         stdio: "ignore",
     });
 }

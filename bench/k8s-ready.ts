@@ -162,7 +162,7 @@ async function product(): Promise<{ create: number; up: number; noop: number; st
         execFileSync(
             "node",
             [
-                path.join(ROOT, "bin/cli/index.js"),
+                path.join(ROOT, "bin/cli/main.js"),
                 ...args,
                 "alice",
                 "--workspace",

@@ -77,12 +77,12 @@ async function peerImage(log: (m: string) => void): Promise<{ image: string; der
         .slice(0, 16);
     const tag = `${PEER_REPO}:${hash}`;
     const backend = new DockerBackend(process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
-    if ((await backend.inspectImage(tag))?.contextHash === hash) return { image: tag, derived: true };
+    if ((await backend.images.inspectImage(tag))?.contextHash === hash) return { image: tag, derived: true };
     log(`building ${tag}: ${ourImage} + jupyterhub==${VERSIONS.jupyterhub} (it has no jupyterhub-singleuser)`);
     // The build's progress, each line once (it repeats the current step while a step runs).
     const shown = new Set<string>();
     const progress = progressTo((m) => void (shown.has(m) || (shown.add(m), log(`  ${m}`))));
-    await backend.buildImage(tag, dir, hash, progress, {
+    await backend.images.buildImage(tag, dir, hash, progress, {
         BASE_IMAGE: ourImage,
         JUPYTERHUB_VERSION: VERSIONS.jupyterhub,
     });

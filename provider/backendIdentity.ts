@@ -11,7 +11,7 @@
  */
 import type { FieldClass, FieldRule } from "./changes";
 import { BackendError } from "./backends/backend";
-import { identityOf } from "./backends";
+import { identityOf } from "./backends/registry";
 import type { BackendSpec } from "./model/schema";
 import { DEFAULT_DOCKER_HOST } from "./model/defaults";
 import { containsUnknown } from "./model/validate";

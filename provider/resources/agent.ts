@@ -19,8 +19,12 @@ import {
     schedulesSchema,
 } from "../model/schedule";
 import { containsUnknown } from "../model/validate";
-import { Props, backendOf, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
+import { Props, uses, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { NoFields, defineKind, fields } from "./defineKind";
+
+// Deleting the agent asks whether another stack still uses the workspace (its instances, its user files).
+const agentBackend = uses("agentHost", "images", "inventory", "workspaceObjects");
+const policyBackend = uses("agentHost");
 
 /** How often the agent checks when the workspace does not say. */
 export const DEFAULT_CHECK_INTERVAL_SECONDS = 30;
@@ -35,7 +39,7 @@ const agentSchema = z.object({
 });
 
 async function ensureAgent(inputs: z.output<typeof agentSchema>) {
-    const backend = backendOf(inputs);
+    const backend = agentBackend(inputs);
     const image = inputs.image;
     const progress = progressOf(inputs, "workspace agent");
     const images = backend.images;
@@ -62,6 +66,7 @@ async function ensureAgent(inputs: z.output<typeof agentSchema>) {
  */
 export const workspaceAgent = defineKind({
     type: "WorkspaceAgent",
+    backend: agentBackend,
     inputs: agentSchema,
     outputs: fields<{ agentId: string; image: string; running?: boolean }>({
         agentId: true,
@@ -88,7 +93,7 @@ export const workspaceAgent = defineKind({
         return { id: state.id, outs: { ...inputs, agentId: state.id } };
     },
     async read(id, props) {
-        const state = await backendOf(props).readAgent(props.workspace);
+        const state = await agentBackend(props).readAgent(props.workspace);
         if (!state) return undefined;
         return {
             ...props,
@@ -103,7 +108,7 @@ export const workspaceAgent = defineKind({
         return { ...olds, ...news, agentId: state.id };
     },
     async delete(_id, props) {
-        const backend = backendOf(props);
+        const backend = agentBackend(props);
         const workspace = props.workspace;
         // The agent is the workspace's, not this stack's: it stays while another stack uses the
         // workspace (recorded on its user files) or has instances in it. (This stack's own
@@ -157,7 +162,7 @@ function firings(p: ScheduleSpec): { nextFirings: Firing[] } {
 
 /** The workspace agent's records, on the workspace's backend. */
 const recordsOf = (p: { backend: BackendSpec; workspace: string }) =>
-    agentRecords(backendOf(p).agentStore(p.workspace));
+    agentRecords(policyBackend(p).agentStore(p.workspace));
 const policyValue = (p: ScheduleSpec): ScheduleRecord => ({
     action: p.action,
     cron: p.cron,
@@ -185,6 +190,7 @@ function keyOf<K extends "schedule" | "idle">(kind: K, id: string) {
  */
 export const schedule = defineKind({
     type: "Schedule",
+    backend: policyBackend,
     inputs: scheduleResourceSchema,
     outputs: fields<{ nextFirings: Firing[] }>({ nextFirings: true }),
     // The wiring and the schedule's own fields are parsed apart: a preview's unknown in one (an
@@ -247,6 +253,7 @@ export const schedule = defineKind({
 /** Idle shutdown of an instance: stopped by the agent after this long with nothing going on. */
 export const idleShutdown = defineKind({
     type: "IdleShutdown",
+    backend: policyBackend,
     inputs: z.object({ ...policyWiring, after: durationSeconds(MIN_IDLE_SECONDS) }),
     outputs: fields<NoFields>({}),
     userPaths: { after: "idleShutdown.after" },

@@ -13,6 +13,7 @@ import type { FieldRule, FieldRules } from "../changes";
 import type { FieldProblem } from "../model/errors";
 import { CheckOutcome, Parsed, Props, ResourceKind, checkWith } from "./kind";
 import { HOST_KEYS } from "../kindKey";
+import type { PartName } from "../backends/parts";
 
 /** A set of field names that also carries their types (see {@link fields}). */
 export interface Fields<T> {
@@ -63,6 +64,8 @@ export interface KindDefinition<T extends string, S extends z.ZodType<Props>, D 
     readonly type: T;
     /** The program's inputs: validation, defaults, and the shape the state keeps them in. */
     readonly inputs: S;
+    /** The parts of its backend it uses, as the kind's `uses(...)` declared them; none without. */
+    readonly backend?: { readonly parts: readonly PartName[] };
     /** Fields the kind's check adds to the inputs (only the check's `derived` sets them). */
     readonly derived?: Fields<D>;
     /** What create, read and update add: the properties a program reads back. */
@@ -115,6 +118,7 @@ export function defineKind<T extends string, S extends z.ZodType<Props>, O exten
         type: def.type,
         outputs: def.outputs.names,
         deleteBeforeReplace: def.deleteBeforeReplace,
+        uses: def.backend?.parts ?? [],
         async check(news, olds): Promise<CheckOutcome> {
             const outcome = def.parse ? await def.parse(news) : await checkWith(def.inputs, news, def.userPaths);
             if (!outcome.parsed || !def.check) return outcome;
@@ -143,6 +147,7 @@ export function eitherKind<T extends string, A1, O1, A2, O2>(
     return {
         type: first.type,
         outputs: [...new Set([...first.outputs, ...second.outputs])],
+        uses: [...new Set([...first.uses, ...second.uses])],
         check: (news, olds) => pick(news).check(news, olds),
         rules: (news, olds) => pick(news).rules(news, olds),
         create: (inputs) => pick(inputs).create(inputs),

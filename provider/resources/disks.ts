@@ -7,8 +7,10 @@ import { BackendSpec, DEFAULT_OS_DISK_GB, diskSizeGb, nameSchema, sizeSchema } f
 import { DEFAULT_SIZE_NAME } from "../model/sizes";
 import { AssignedUser, assignedUserSchema } from "../model/access";
 import { assignedUserLabels } from "../backends/layout";
-import { Props, backendOf, wiringFields, wiringRules } from "./kind";
+import { Props, uses, wiringFields, wiringRules } from "./kind";
 import { CheckAdds, defineKind, fields } from "./defineKind";
+
+const backendOf = uses("disks");
 
 /** Which of the instance's disks: the backends name and label them by it. */
 type DiskRole = "os" | "temp";
@@ -88,6 +90,7 @@ const osDiskRules = {
 
 export const osDisk = defineKind({
     type: "OsDisk",
+    backend: backendOf,
     inputs: z.object({
         ...diskWiring,
         sizeGb: diskSizeGb.default(DEFAULT_OS_DISK_GB),
@@ -108,6 +111,7 @@ const tempDiskRules = { ...sharedRules, sizeGb: "live" } as const;
 export const tempDisk = defineKind({
     type: "TempDisk",
     // The size defaults from the instance size, so the program passes the size along.
+    backend: backendOf,
     inputs: z
         .object({ ...diskWiring, size: sizeSchema.prefault(DEFAULT_SIZE_NAME), sizeGb: diskSizeGb.optional() })
         .transform(({ size, sizeGb, ...rest }) => ({ ...rest, sizeGb: sizeGb ?? size.tempDiskGb })),

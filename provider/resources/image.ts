@@ -1,9 +1,11 @@
 /** The default workstation image, built on the engine from the context shipped in this package. */
 import { z } from "zod";
 import { vscodeContextDir, workstationContextDir } from "../image/context";
-import { backendOf, progressOf, wiringFields } from "./kind";
+import { uses, progressOf, wiringFields } from "./kind";
 import { defineKind, fields } from "./defineKind";
 import { backendIdRule, backendRule } from "../backendIdentity";
+
+const backendOf = uses("images");
 
 const imageSchema = z.object({
     backend: wiringFields.backend,
@@ -39,6 +41,7 @@ async function ensureBuilt(inputs: z.output<typeof imageSchema>) {
 export const workstationImage = defineKind({
     type: "WorkstationImage",
     inputs: imageSchema,
+    backend: backendOf,
     outputs: fields<{ image: string; imageId: string }>({ image: true, imageId: true }),
     rules: () => ({
         backend: backendRule,

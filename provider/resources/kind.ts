@@ -3,8 +3,9 @@
  * paths, change classification, and the wiring fields every backend-bound resource carries.
  */
 import { z } from "zod";
-import { Backend, BackendError } from "../backends/backend";
-import { backendFor, ensureReachable } from "../backends";
+import { BackendError } from "../backends/backend";
+import { BackendWith, PartName, partsOf } from "../backends/parts";
+import { backendFor, ensureReachable } from "../backends/registry";
 import { FieldRules, classify } from "../changes";
 import { backendIdRule, backendRule } from "../backendIdentity";
 import { plaintextTcpProblem } from "../backends/docker/connection";
@@ -54,6 +55,8 @@ export interface ResourceKind {
     rules(news: Props, olds: Props): FieldRules;
     /** Replace by deleting first (the old one holds a name, a port or a disk the new one needs). */
     readonly deleteBeforeReplace?: boolean;
+    /** The parts of its backend it uses (none: it has no backend). */
+    readonly uses: readonly PartName[];
     create(inputs: Props): Promise<{ id: string; outs: Props }>;
     /** The outputs as the backend has them now; undefined when the object is gone. */
     read(id: string, props: Props): Promise<Props | undefined>;
@@ -161,8 +164,20 @@ function resolveDockerHost(news: Props): Props {
     return news;
 }
 
-export function backendOf(props: { readonly backend: BackendSpec }): Backend {
-    return backendFor(props.backend);
+/** A resource's backend as a kind that uses some of its parts sees it; `parts` names them. */
+export interface BackendUse<P extends PartName> {
+    (props: { readonly backend: BackendSpec }): BackendWith<P>;
+    readonly parts: readonly P[];
+}
+
+/**
+ * Declares the parts of its backend a kind uses (`const backendOf = uses("disks")`), and gives
+ * them, only them, to it: a kind that starts to use another part says so here.
+ */
+export function uses<P extends PartName>(...parts: P[]): BackendUse<P> {
+    return Object.assign((props: { readonly backend: BackendSpec }) => partsOf(backendFor(props.backend), parts), {
+        parts,
+    });
 }
 
 export function progressOf(props: { readonly progressUrn?: unknown }, prefix: string): Progress {

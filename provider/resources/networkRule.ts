@@ -8,11 +8,14 @@ import { z } from "zod";
 import { EgressSpec, InboundSpec, NoFirewallError } from "../backends/backend";
 import { egressSchema, ipv4OnlyProblem } from "../model/access";
 import { BackendSpec, instanceFields, instanceNetworkSchema, nameSchema } from "../model/schema";
-import { Props, backendOf, progressOf, wiringFields, wiringRules } from "./kind";
+import { Props, uses, progressOf, wiringFields, wiringRules } from "./kind";
 import { NoFields, defineKind, eitherKind, fields } from "./defineKind";
 import { resolved } from "./runtime";
 import { RecordKey, RecordValues, agentRecords } from "../model/agentProtocol";
 import { tcpEnginePort } from "../backends/docker/firewall";
+
+/** Both directions write their record to the agent's store. */
+const backendOf = uses("networkRules", "agentHost");
 
 const egressRuleSchema = z
     .object({
@@ -151,6 +154,7 @@ async function forget(p: EgressRule | InboundRule): Promise<void> {
 
 const egressRule = defineKind({
     type: "NetworkRule",
+    backend: backendOf,
     inputs: egressRuleSchema,
     outputs: fields<{ signature: string }>({ signature: true }),
     userPaths: { egress: "network.egress" },
@@ -185,6 +189,7 @@ const egressRule = defineKind({
 
 const inboundRule = defineKind({
     type: "NetworkRule",
+    backend: backendOf,
     inputs: inboundRuleSchema,
     outputs: fields<NoFields>({}),
     userPaths: { networkRules: "network" },

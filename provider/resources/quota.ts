@@ -10,8 +10,10 @@ import { QuotaUse, quotaProblems, quotaSchema } from "../model/quota";
 import { BackendSpec, instanceFields } from "../model/schema";
 import { containsUnknown } from "../model/validate";
 import { QuotaRecord, ReadOutcome, agentRecords } from "../model/agentProtocol";
-import { backendOf, progressOf, wiringFields, wiringRules } from "./kind";
+import { uses, progressOf, wiringFields, wiringRules } from "./kind";
 import { NoFields, defineKind, fields } from "./defineKind";
+
+const backendOf = uses("agentHost", "inventory");
 
 const quotaResourceSchema = z.object({
     ...wiringFields,
@@ -64,6 +66,7 @@ async function forget(p: QuotaInputs): Promise<void> {
 
 export const quota = defineKind({
     type: "Quota",
+    backend: backendOf,
     inputs: quotaResourceSchema,
     outputs: fields<NoFields>({}),
     async check(i) {

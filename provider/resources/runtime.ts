@@ -21,9 +21,9 @@ import {
     nameSchema,
     resolveInboundRules,
 } from "../model/schema";
-import { CreatedButFailedError, backendOf, progressOf, wiringFields, wiringRules } from "./kind";
+import { CreatedButFailedError, uses, progressOf, wiringFields, wiringRules } from "./kind";
 import { Recorded, Rules, defineKind, fields } from "./defineKind";
-import { capacityOf } from "../backends";
+import { capacityOf } from "../backends/registry";
 import { capacityProblems } from "../capacity";
 import { containsUnknown } from "../model/validate";
 import { sharingPolicySchema } from "../model/access";
@@ -31,6 +31,8 @@ import { INSTANCE_USER } from "../backends/layout";
 import type { Labels } from "../model/labels";
 import { setupScriptsSchema } from "../model/setup";
 import { sameValue } from "../changes";
+
+const backendOf = uses("connection", "runtimes");
 
 const runtimeSchema = z
     .object({
@@ -226,6 +228,7 @@ function backendType(v: unknown): BackendSpec["kind"] | undefined {
 
 export const runtime = defineKind({
     type: "Runtime",
+    backend: backendOf,
     inputs: runtimeSchema,
     outputs: fields<RuntimeOutputs>({
         status: true,

@@ -3,8 +3,12 @@ import { z } from "zod";
 import { growOnly } from "../changes";
 import { DEFAULT_USER_FILES_GB, diskSizeGb } from "../model/schema";
 import { Ownership } from "../backends/backend";
-import { backendOf, progressOf, wiringFields, wiringRules } from "./kind";
+import { uses, progressOf, wiringFields, wiringRules } from "./kind";
 import { defineKind, fields } from "./defineKind";
+
+// The user files are resized as a disk is.
+const userFilesBackend = uses("workspaceObjects", "disks");
+const networkBackend = uses("workspaceObjects");
 
 const ownership = (p: Ownership): Ownership => ({ workspace: p.workspace, owner: p.owner });
 
@@ -24,6 +28,7 @@ const volumeName = fields<{ volumeName: string }>({ volumeName: true });
  */
 export const userFiles = defineKind({
     type: "UserFiles",
+    backend: userFilesBackend,
     inputs: userFilesSchema,
     derived: volumeName,
     outputs: fields<{ volumeName: string; adopted: boolean; createdBy?: string }>({
@@ -33,10 +38,14 @@ export const userFiles = defineKind({
     }),
     userPaths: { retainOnDelete: "userFiles.retainOnDelete", sizeGb: "userFiles.sizeGb" },
     rules: () => ({ ...wiringRules, retainOnDelete: "live", sizeGb: growOnly, volumeName: "replace" }),
-    check: async (inputs) => ({ derived: { volumeName: backendOf(inputs).userFilesName(inputs.workspace) } }),
+    check: async (inputs) => ({ derived: { volumeName: userFilesBackend(inputs).userFilesName(inputs.workspace) } }),
     async create(inputs) {
         const name = inputs.volumeName;
-        const { adopted, createdBy } = await backendOf(inputs).createUserFiles(ownership(inputs), name, inputs.sizeGb);
+        const { adopted, createdBy } = await userFilesBackend(inputs).createUserFiles(
+            ownership(inputs),
+            name,
+            inputs.sizeGb,
+        );
         if (adopted)
             progressOf(inputs, "").info(
                 `user files ${name}: adopted from ${createdBy ?? "another stack"}; this stack never deletes them`,
@@ -44,14 +53,14 @@ export const userFiles = defineKind({
         return { id: name, outs: { ...inputs, adopted, ...(createdBy ? { createdBy } : {}) } };
     },
     async read(id, state) {
-        const backend = backendOf(state);
+        const backend = userFilesBackend(state);
         if (!(await backend.userFilesExists(id))) return undefined;
         // Stacks that adopted a store before adopters were recorded on it are recorded now.
         if (state.adopted === true) await backend.createUserFiles(ownership(state), id, state.sizeGb);
         return state;
     },
     async update(id, olds, news) {
-        if (olds.sizeGb !== news.sizeGb) await backendOf(news).resizeDisk(id, news.sizeGb);
+        if (olds.sizeGb !== news.sizeGb) await userFilesBackend(news).resizeDisk(id, news.sizeGb);
         return { ...olds, ...news };
     },
     /**
@@ -60,7 +69,7 @@ export const userFiles = defineKind({
      */
     async delete(id, state) {
         const wanted = state.retainOnDelete === false;
-        const { keptFor } = await backendOf(state).releaseUserFiles(
+        const { keptFor } = await userFilesBackend(state).releaseUserFiles(
             ownership(state),
             id,
             wanted && state.adopted !== true,
@@ -80,23 +89,26 @@ const networkName = fields<{ networkName: string }>({ networkName: true });
 /** The network the workspace's instances share. */
 export const workspaceNetwork = defineKind({
     type: "WorkspaceNetwork",
+    backend: networkBackend,
     inputs: z.object(wiringFields),
     derived: networkName,
     outputs: networkName,
     rules: () => ({ ...wiringRules, networkName: "replace" }),
-    check: async (inputs) => ({ derived: { networkName: backendOf(inputs).workspaceNetworkName(inputs.workspace) } }),
+    check: async (inputs) => ({
+        derived: { networkName: networkBackend(inputs).workspaceNetworkName(inputs.workspace) },
+    }),
     async create(inputs) {
         const name = inputs.networkName;
-        await backendOf(inputs).createWorkspaceNetwork(ownership(inputs), name);
+        await networkBackend(inputs).createWorkspaceNetwork(ownership(inputs), name);
         return { id: name, outs: inputs };
     },
     async read(id, state) {
-        return (await backendOf(state).workspaceNetworkExists(id)) ? state : undefined;
+        return (await networkBackend(state).workspaceNetworkExists(id)) ? state : undefined;
     },
     async update(_id, olds, news) {
         return { ...olds, ...news };
     },
     async delete(id, state) {
-        await backendOf(state).deleteWorkspaceNetwork(id);
+        await networkBackend(state).deleteWorkspaceNetwork(id);
     },
 });

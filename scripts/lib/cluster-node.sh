@@ -336,7 +336,7 @@ node_ready() {
 node_load_images() {
   local images=("$@")
   if [ "${#images[@]}" -eq 0 ]; then
-    (cd "$ROOT" && node bin/cli/index.js build-image --vscode >&2)
+    (cd "$ROOT" && node bin/cli/main.js build-image --vscode >&2)
     mapfile -t images < <(cd "$ROOT" && node -e '
       const c = require("./bin/provider/image/context");
       const base = c.contextHash(c.workstationContextDir());
@@ -347,7 +347,7 @@ node_load_images() {
   local img want have
   for img in "${images[@]}"; do
     want="$(docker image inspect -f '{{.Id}}' "$img" 2>/dev/null)" \
-      || { log "Docker has no image $img (node bin/cli/index.js build-image makes this checkout's)"; exit 1; }
+      || { log "Docker has no image $img (node bin/cli/main.js build-image makes this checkout's)"; exit 1; }
     have="$(crictl_ inspecti -o go-template --template '{{.status.id}}' "$img" 2>/dev/null || true)"
     if [ "$want" = "$have" ]; then log "$img is on $NODE_NAME"; continue; fi
     log "importing $img into $NODE_NAME's containerd"

@@ -45,7 +45,7 @@ const plain = { ...small, applications: ["jupyter"] };
 let t: TestStack;
 let out: Record<string, { endpoints: Record<string, string>; token: string }>;
 const cli = (args: string[]) =>
-    execFileSync("node", [path.join(__dirname, "../../bin/cli/index.js"), ...args], { encoding: "utf8" });
+    execFileSync("node", [path.join(__dirname, "../../bin/cli/main.js"), ...args], { encoding: "utf8" });
 const get = (url: string, token?: string) =>
     fetch(url, { headers: token ? { Authorization: `token ${token}` } : {}, redirect: "manual" });
 const text = async (url: string, token: string) =>

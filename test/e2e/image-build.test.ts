@@ -39,7 +39,7 @@ describe("building an image on Docker", () => {
     });
 
     const build = (expect: string) =>
-        new DockerBackend("unix:///var/run/docker.sock").buildImage(tag, context, "test", silentProgress, {
+        new DockerBackend("unix:///var/run/docker.sock").images.buildImage(tag, context, "test", silentProgress, {
             EXPECT: expect,
         });
 

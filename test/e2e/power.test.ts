@@ -17,7 +17,7 @@ import {
 } from "../support/stacks";
 
 const cli = (args: string[]) =>
-    execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args], {
+    execFileSync("node", [path.join(ROOT, "bin/cli/main.js"), ...args], {
         encoding: "utf8",
         stdio: ["ignore", "pipe", "pipe"],
     });
@@ -100,7 +100,7 @@ describe("power on Docker", () => {
         ]);
         expect(cli(["start", "--help"])).toContain("--timeout <duration>");
         const exit = (args: string[]) =>
-            spawnSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args], { encoding: "utf8" }).status;
+            spawnSync("node", [path.join(ROOT, "bin/cli/main.js"), ...args], { encoding: "utf8" }).status;
         expect(exit(["status", "bob", "--workspace", ws])).toBe(1);
         expect(exit(["status", "alice"])).toBe(64);
         expect(exit(["status", "alice", "--workspace", ws, "--output", "yaml"])).toBe(64);

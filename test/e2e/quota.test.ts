@@ -20,7 +20,7 @@ const one = { size: { cpus: 1, memoryGb: 1 }, osDisk: { sizeGb: 1 }, tempDisk: {
 let a: TestStack;
 let b: TestStack;
 const cli = (args: string[]) =>
-    execFileSync("node", [path.join(__dirname, "../../bin/cli/index.js"), ...args], { encoding: "utf8" });
+    execFileSync("node", [path.join(__dirname, "../../bin/cli/main.js"), ...args], { encoding: "utf8" });
 
 async function previewError(t: TestStack, config: Record<string, unknown>): Promise<string> {
     await t.setConfig(config);

@@ -254,7 +254,7 @@ describe("schedules and idle shutdown on Docker", () => {
 
     test("a stop by hand is logged by the agent with trigger User, and status tells it", async () => {
         const cli = (args: string[]) =>
-            execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), ...args, "--workspace", ws], {
+            execFileSync("node", [path.join(ROOT, "bin/cli/main.js"), ...args, "--workspace", ws], {
                 encoding: "utf8",
                 stdio: ["ignore", "pipe", "pipe"],
             });

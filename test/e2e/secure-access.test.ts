@@ -249,7 +249,7 @@ describe("secure access on Docker", () => {
 
         // The CLI lists the workspace's instances, of every stack, and filters by label.
         const cli = (args: string[]) =>
-            execFileSync("node", [path.join(__dirname, "../../bin/cli/index.js"), ...args], { encoding: "utf8" });
+            execFileSync("node", [path.join(__dirname, "../../bin/cli/main.js"), ...args], { encoding: "utf8" });
         const listed = cli(["list", "--workspace", ws, "--label", "team=vision"]);
         expect(listed.trim().split("\n")).toEqual([
             expect.stringMatching(

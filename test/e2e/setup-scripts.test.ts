@@ -27,7 +27,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-setup-"));
 const creationFile = path.join(dir, "creation.sh");
 let t: TestStack;
 const cli = (args: string[]) =>
-    execFileSync("node", [path.join(__dirname, "../../bin/cli/index.js"), ...args], { encoding: "utf8" });
+    execFileSync("node", [path.join(__dirname, "../../bin/cli/main.js"), ...args], { encoding: "utf8" });
 
 const creation = (marker: string) =>
     [

@@ -170,7 +170,7 @@ export function realNode(): string {
     return node;
 }
 
-/** This checkout's workstation and agent images (as `node bin/cli/index.js build-image` tags them). */
+/** This checkout's workstation and agent images (as `node bin/cli/main.js build-image` tags them). */
 export const localImages = {
     workstation: workstationImageTag(contextHash(workstationContextDir())),
     agent: agentImageTag(contextHash(agentContextDir())),
@@ -185,7 +185,7 @@ export const localImages = {
  */
 export function loadImages(...images: string[]): void {
     if (images.some((i) => i === localImages.workstation || i === localImages.agent)) {
-        execFileSync("node", [path.join(ROOT, "bin/cli/index.js"), "build-image"], {
+        execFileSync("node", [path.join(ROOT, "bin/cli/main.js"), "build-image"], {
             stdio: ["ignore", "ignore", "pipe"],
         });
     }
@@ -198,7 +198,7 @@ export function clusterCli(ws: string, namespace: string): (args: string[]) => s
         execFileSync(
             "node",
             [
-                path.join(ROOT, "bin/cli/index.js"),
+                path.join(ROOT, "bin/cli/main.js"),
                 ...args,
                 "--workspace",
                 ws,

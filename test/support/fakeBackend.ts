@@ -20,7 +20,7 @@
  * documentation of every resource.
  */
 import { createHash, randomBytes } from "crypto";
-import * as backends from "../../provider/backends";
+import * as backends from "../../provider/backends/registry";
 import {
     AgentSpec,
     AgentState,
@@ -989,7 +989,7 @@ export function fakeUnderTest(options: FakeBackendOptions = {}): BackendUnderTes
  * the per-process questions built on it (`ensureReachable`, `capacityOf`, `identityOf`) answer
  * from `fakes`, one fake for every spec or one per spec.
  *
- * The exports of provider/backends/index.ts are replaced with Jest spies; its own functions call
+ * The exports of provider/backends/registry.ts are replaced with Jest spies; its own functions call
  * `backendFor` directly, so each of them is replaced, not only `backendFor`. `jest.restoreAllMocks()`
  * undoes it too: {@link useFakeBackend} routes them again before every test.
  */

@@ -2,8 +2,8 @@
 // (validation, defaults, what it derives, problems with the user's field paths) and its diff
 // (what changes, what replaces, the line a preview shows). No backend is reached: a check asks
 // one only for names, its capacity and what a quota counts, answered here.
-jest.mock("../../provider/backends", () => ({
-    ...jest.requireActual("../../provider/backends"),
+jest.mock("../../provider/backends/registry", () => ({
+    ...jest.requireActual("../../provider/backends/registry"),
     ensureReachable: async () => undefined,
     identityOf: async () => "docker-engine:test",
     capacityOf: async () => ({ cpus: 8, memoryGb: 32, gpus: 0, noGpus: "has no NVIDIA runtime" }),

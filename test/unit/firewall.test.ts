@@ -411,8 +411,8 @@ describe("range input", () => {
 
 describe("the NetworkRule resource", () => {
     // check() pings the backend; these inputs are about the rule, not the engine.
-    jest.mock("../../provider/backends", () => ({
-        ...jest.requireActual("../../provider/backends"),
+    jest.mock("../../provider/backends/registry", () => ({
+        ...jest.requireActual("../../provider/backends/registry"),
         ensureReachable: async () => undefined,
     }));
     const { networkRule } =

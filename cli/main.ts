@@ -10,7 +10,7 @@
  * and `pulumi up` never undoes it.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import type { Backend, RuntimeState } from "../provider/backends/backend";
+import type { Backend, ImageBuilder, RuntimeState } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
 import {
     agentContextDir,
@@ -172,13 +172,13 @@ async function buildImage(o: {
     const force = o.force === true;
     // With JSON asked for on stdout, the progress goes to stderr.
     const log = o.output === "json" ? (m: string) => console.error(m) : (m: string) => console.log(m);
-    const base = await buildOne(backend, workstationContextDir(), workstationImageTag, force, log);
-    const agent = await buildOne(backend, agentContextDir(), agentImageTag, force, log);
+    const base = await buildOne(backend.images, workstationContextDir(), workstationImageTag, force, log);
+    const agent = await buildOne(backend.images, agentContextDir(), agentImageTag, force, log);
     const current = [base, agent];
     if (o.vscode) {
         current.push(
             await buildOne(
-                backend,
+                backend.images,
                 vscodeContextDir(),
                 vscodeImageTag,
                 force,
@@ -188,7 +188,7 @@ async function buildImage(o: {
             ),
         );
     }
-    const removed = o.prune ? await pruneImages(backend, current, log) : [];
+    const removed = o.prune ? await pruneImages(backend.images, current, log) : [];
     if (o.output === "json") console.log(JSON.stringify({ images: current, removed }, null, 2));
 }
 
@@ -196,7 +196,7 @@ async function buildImage(o: {
  * Images of this package built from other contexts (older checkouts, earlier edits): removed, so
  * a machine that builds every commit does not fill its disk. Images containers still use stay.
  */
-async function pruneImages(backend: DockerBackend, keep: string[], log: (m: string) => void): Promise<string[]> {
+async function pruneImages(backend: ImageBuilder, keep: string[], log: (m: string) => void): Promise<string[]> {
     const repos = new Set(keep.map((t) => t.slice(0, t.lastIndexOf(":"))));
     const removed = await backend.removeImagesExcept([...repos], keep);
     if (removed.length) log(`removed ${removed.length} image(s) of earlier builds: ${removed.join(", ")}`);
@@ -204,7 +204,7 @@ async function pruneImages(backend: DockerBackend, keep: string[], log: (m: stri
 }
 
 async function buildOne(
-    backend: DockerBackend,
+    backend: ImageBuilder,
     dir: string,
     tagOf: (hash: string) => string,
     force: boolean,
