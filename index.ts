@@ -33,6 +33,7 @@ export {
 export { MAX_SCHEDULES, MIN_IDLE_SECONDS, type Firing, type ScheduleAction } from "./provider/model/schedule";
 export type { Endpoints } from "./provider/model/endpoints";
 export type { InstanceStatus } from "./provider/backends/backend";
-export { APPLICATIONS, Application, DEFAULT_APPLICATIONS, DEFAULT_OS_DISK_GB } from "./provider/model/schema";
+export { APPLICATIONS, Application, DEFAULT_APPLICATIONS } from "./provider/model/applications";
+export { DEFAULT_OS_DISK_GB } from "./provider/model/fields";
 export { SIZE_CATALOG, SizeFigures, DEFAULT_SIZE_NAME, findSize } from "./provider/model/sizes";
 export { ValidationError } from "./provider/model/errors";

@@ -5,7 +5,7 @@
  *   CI_AGENT_BACKEND                 JSON backend spec ({"kind":"docker","host":...} or {"kind":"kubernetes","namespace":...})
  *   CI_AGENT_CHECK_INTERVAL_SECONDS  how often it checks (default 30)
  */
-import type { BackendSpec } from "../provider/model/schema";
+import type { BackendSpec } from "../provider/model/backendSchema";
 import type { Backend } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
 import { KubernetesBackend } from "../provider/backends/kubernetes";

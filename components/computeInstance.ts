@@ -3,14 +3,16 @@ import { z } from "zod";
 import { KindResource } from "../provider/dynamic";
 import type { InstanceStatus } from "../provider/backends/backend";
 import type { Endpoints } from "../provider/model/endpoints";
-import { Application, instanceSchema } from "../provider/model/schema";
+import { Application } from "../provider/model/applications";
+import { instanceSchema } from "../provider/model/schema";
 import { isPlain, plainParts } from "./plain";
 import { readScriptSources } from "../provider/model/setup";
 import { checkInput, inputError } from "./inputErrors";
 import { Firing, ScheduleAction, idleShutdownSchema, schedulesSchema } from "../provider/model/schedule";
 import { Workspace } from "./workspace";
 import { SharingPolicy, sharingPolicySchema } from "../provider/model/access";
-import { instanceFields, instanceNetworkSchema, resolveInboundRules } from "../provider/model/schema";
+import { instanceFields } from "../provider/model/schema";
+import { instanceNetworkSchema, resolveInboundRules } from "../provider/model/instanceNetwork";
 
 /** Inbound rules checked against what the instance serves, when all three are plain values. */
 const inboundAgainstServices = z

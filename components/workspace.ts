@@ -11,7 +11,8 @@ import {
 } from "../provider/image/context";
 import { checkInput } from "./inputErrors";
 import { quietOnMonitorShutdown } from "./monitorShutdown";
-import { DEFAULT_DOCKER_HOST, workspaceSchema } from "../provider/model/schema";
+import { DEFAULT_DOCKER_HOST } from "../provider/model/defaults";
+import { workspaceSchema } from "../provider/model/schema";
 import { plainParts } from "./plain";
 import { z } from "zod";
 import { egressSchema } from "../provider/model/access";

@@ -12,7 +12,7 @@
 import type { FieldClass, FieldRule } from "./changes";
 import { BackendError } from "./backends/backend";
 import { identityOf } from "./backends/registry";
-import type { BackendSpec } from "./model/schema";
+import type { BackendSpec } from "./model/backendSchema";
 import { DEFAULT_DOCKER_HOST } from "./model/defaults";
 import { containsUnknown } from "./model/validate";
 import type { FieldProblem } from "./model/errors";

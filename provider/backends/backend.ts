@@ -4,7 +4,8 @@
  * test/e2e/backend-contract.test.ts run the same suite against each backend. The algorithms both
  * backends follow (a runtime's create, start, stop, live changes) are written once in ./lifecycle.ts.
  */
-import type { Application, CustomApplication, InstanceNetwork } from "../model/schema";
+import type { Application, CustomApplication } from "../model/applications";
+import type { InstanceNetwork } from "../model/instanceNetwork";
 import type { PublishedPorts } from "../model/endpoints";
 import type { AssignedUser, EgressPolicy, SshSpec } from "../model/access";
 import type { Progress } from "../progress";

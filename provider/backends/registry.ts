@@ -1,5 +1,5 @@
 import type { Backend } from "./backend";
-import type { BackendSpec } from "../model/schema";
+import type { BackendSpec } from "../model/backendSchema";
 import { stableJson } from "../changes";
 
 const cache = new Map<string, Backend>();

@@ -22,7 +22,7 @@ import { egressSchema } from "./access";
 import { formatPath } from "./errors";
 import { quotaSchema } from "./quota";
 import { scheduleSchema } from "./schedule";
-import { APPLICATIONS } from "./schema";
+import { APPLICATIONS } from "./applications";
 
 // -- keys ------------------------------------------------------------------------------------
 

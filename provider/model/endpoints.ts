@@ -1,4 +1,4 @@
-import type { Application } from "./schema";
+import type { Application } from "./applications";
 
 /** Port sshd listens on inside an instance: above 1024, because it runs as the instance user. */
 export const SSH_CONTAINER_PORT = 2222;

@@ -4,7 +4,7 @@
  */
 import { Cron } from "croner";
 import { z } from "zod";
-import { durationSeconds } from "./schema";
+import { durationSeconds } from "./fields";
 
 export const SCHEDULE_ACTIONS = ["start", "stop"] as const;
 export type ScheduleAction = (typeof SCHEDULE_ACTIONS)[number];

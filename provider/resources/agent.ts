@@ -8,7 +8,8 @@ import { z } from "zod";
 import { FieldProblem, formatPath } from "../model/errors";
 import { agentContextDir } from "../image/context";
 import { ReadOutcome, RecordKey, ScheduleRecord, agentRecords, decodeKeyOf, encodeKey } from "../model/agentProtocol";
-import { BackendSpec, durationSeconds, nameSchema } from "../model/schema";
+import { BackendSpec } from "../model/backendSchema";
+import { durationSeconds, nameSchema } from "../model/fields";
 import {
     Firing,
     MIN_IDLE_SECONDS,

@@ -10,7 +10,9 @@ import { FieldRules, classify } from "../changes";
 import { backendIdRule, backendRule } from "../backendIdentity";
 import { plaintextTcpProblem } from "../backends/docker/connection";
 import { FieldProblem } from "../model/errors";
-import { BackendSpec, DEFAULT_DOCKER_HOST, backendSchema, nameSchema } from "../model/schema";
+import { BackendSpec, backendSchema } from "../model/backendSchema";
+import { DEFAULT_DOCKER_HOST } from "../model/defaults";
+import { nameSchema } from "../model/fields";
 import { UNKNOWN, containsUnknown, knownProblems } from "../model/validate";
 import { Progress, progressFor } from "../progress";
 

@@ -7,7 +7,10 @@
 import { z } from "zod";
 import { EgressSpec, InboundSpec, NoFirewallError } from "../backends/backend";
 import { egressSchema, ipv4OnlyProblem } from "../model/access";
-import { BackendSpec, instanceFields, instanceNetworkSchema, nameSchema } from "../model/schema";
+import { BackendSpec } from "../model/backendSchema";
+import { instanceFields } from "../model/schema";
+import { instanceNetworkSchema } from "../model/instanceNetwork";
+import { nameSchema } from "../model/fields";
 import { Props, uses, progressOf, wiringFields, wiringRules } from "./kind";
 import { NoFields, defineKind, eitherKind, fields } from "./defineKind";
 import { resolved } from "./runtime";

@@ -7,7 +7,8 @@
  */
 import { z } from "zod";
 import { QuotaUse, quotaProblems, quotaSchema } from "../model/quota";
-import { BackendSpec, instanceFields } from "../model/schema";
+import { BackendSpec } from "../model/backendSchema";
+import { instanceFields } from "../model/schema";
 import { containsUnknown } from "../model/validate";
 import { QuotaRecord, ReadOutcome, agentRecords } from "../model/agentProtocol";
 import { uses, progressOf, wiringFields, wiringRules } from "./kind";

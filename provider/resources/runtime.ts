@@ -12,15 +12,11 @@ import {
     RuntimeState,
 } from "../backends/backend";
 import { endpointsFor, Endpoints, PublishedPorts } from "../model/endpoints";
-import {
-    Application,
-    BackendSpec,
-    InstanceNetwork,
-    instanceFields,
-    instanceNetworkSchema,
-    nameSchema,
-    resolveInboundRules,
-} from "../model/schema";
+import { Application } from "../model/applications";
+import { BackendSpec } from "../model/backendSchema";
+import { InstanceNetwork, instanceNetworkSchema, resolveInboundRules } from "../model/instanceNetwork";
+import { instanceFields } from "../model/schema";
+import { nameSchema } from "../model/fields";
 import { CreatedButFailedError, uses, progressOf, wiringFields, wiringRules } from "./kind";
 import { Recorded, Rules, defineKind, fields } from "./defineKind";
 import { capacityOf } from "../backends/registry";

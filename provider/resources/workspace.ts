@@ -1,7 +1,7 @@
 /** The workspace's shared objects: the user-files store and the network its instances join. */
 import { z } from "zod";
 import { growOnly } from "../changes";
-import { DEFAULT_USER_FILES_GB, diskSizeGb } from "../model/schema";
+import { DEFAULT_USER_FILES_GB, diskSizeGb } from "../model/fields";
 import { Ownership } from "../backends/backend";
 import { uses, progressOf, wiringFields, wiringRules } from "./kind";
 import { defineKind, fields } from "./defineKind";

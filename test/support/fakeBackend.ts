@@ -57,7 +57,8 @@ import {
     servicesFor,
 } from "../../provider/model/endpoints";
 import type { QuotaUse } from "../../provider/model/quota";
-import type { BackendSpec, InstanceNetwork } from "../../provider/model/schema";
+import type { BackendSpec } from "../../provider/model/backendSchema";
+import type { InstanceNetwork } from "../../provider/model/instanceNetwork";
 import type { Progress } from "../../provider/progress";
 import type { BackendUnderTest } from "./backends";
 

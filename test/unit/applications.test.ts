@@ -4,7 +4,8 @@ import { runtimeSpec } from "../support/specs";
 import { applicationCreateOptions, containerCreateOptions } from "../../provider/backends/docker/options";
 import { statefulSetManifest } from "../../provider/backends/kubernetes/manifests";
 import { applicationAnswers, applicationChecks, endpointsFor, servicesFor } from "../../provider/model/endpoints";
-import { customApplicationsEnv, customApplicationsSchema, instanceFields } from "../../provider/model/schema";
+import { customApplicationsEnv, customApplicationsSchema } from "../../provider/model/applications";
+import { instanceFields } from "../../provider/model/schema";
 
 const issues = (v: unknown) => {
     const r = customApplicationsSchema.safeParse(v);

@@ -1,7 +1,9 @@
-import { instanceNetworkSchema, resolveInboundRules } from "../../provider/model/schema";
+import { instanceNetworkSchema, resolveInboundRules } from "../../provider/model/instanceNetwork";
 import { ValidationError } from "../../provider/model/errors";
 import { parseDurationSeconds } from "../../provider/model/duration";
-import { DEFAULT_DOCKER_HOST, backendSchema, instanceSchema, workspaceSchema } from "../../provider/model/schema";
+import { DEFAULT_DOCKER_HOST } from "../../provider/model/defaults";
+import { backendSchema } from "../../provider/model/backendSchema";
+import { instanceSchema, workspaceSchema } from "../../provider/model/schema";
 import { UNKNOWN, knownProblems, parseOrThrow } from "../../provider/model/validate";
 
 const parse = (v: unknown) => parseOrThrow(instanceSchema, v, 'ComputeInstance "alice"');

@@ -4,7 +4,7 @@
  */
 import type Dockerode from "dockerode";
 import { BackendError, EgressSpec, InboundSpec, InstanceRef, NoFirewallError, Ownership } from "../backend";
-import type { InstanceNetwork } from "../../model/schema";
+import type { InstanceNetwork } from "../../model/instanceNetwork";
 import type { PublishedPorts } from "../../model/endpoints";
 import { Progress, progressFor } from "../../progress";
 import { DockerContext, demux, reason } from "./engine";

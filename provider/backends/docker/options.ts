@@ -14,7 +14,8 @@ import {
     servicesFor,
 } from "../../model/endpoints";
 import { PortRule, restricts } from "./firewall";
-import { CustomApplication, InstanceNetwork, customApplicationsEnv } from "../../model/schema";
+import { CustomApplication, customApplicationsEnv } from "../../model/applications";
+import { InstanceNetwork } from "../../model/instanceNetwork";
 
 import {
     AGENT_STATE_DIR,

@@ -1,7 +1,7 @@
 /** An instance's runtime: its StatefulSet of one pod, the Secret, the Service, in the order they are applied. */
 import type { RuntimeSpec } from "../../backend";
 import { SCRIPT_STAGES, SETUP_DIR } from "../../../model/setup";
-import { customApplicationsEnv } from "../../../model/schema";
+import { customApplicationsEnv } from "../../../model/applications";
 import { SERVICES } from "../../../model/endpoints";
 import {
     HOME_DIR,
