@@ -4,6 +4,7 @@
  */
 import { isIP } from "net";
 import { z } from "zod";
+import { portNumber } from "./fields";
 
 /** Key types sshd accepts by default (OpenSSH 9); DSA is gone, RSA must be at least 2048 bits. */
 export const SSH_KEY_TYPES = [
@@ -119,12 +120,7 @@ export const sshSchema = z
     .strictObject({
         enabled: z.boolean({ message: "must be true or false" }).default(false),
         publicKey: sshPublicKeySchema.optional(),
-        port: z
-            .number({ message: "must be a port number" })
-            .int({ message: "must be a whole number" })
-            .min(1024, { message: "must be 1024 or more (ports below need privileges on the host)" })
-            .max(65535, { message: "must be at most 65535" })
-            .optional(),
+        port: portNumber(1024, "must be 1024 or more (ports below need privileges on the host)").optional(),
     })
     .superRefine((s, ctx) => {
         if (s.enabled && s.publicKey === undefined) {

@@ -96,3 +96,11 @@ export function forward(ctx: z.RefinementCtx, error: z.ZodError, prefix: Propert
     }
     return z.NEVER;
 }
+
+/** A TCP port number, at least `min` (`tooLow` says why a smaller one is refused). */
+export const portNumber = (min: number, tooLow: string) =>
+    z
+        .number({ message: "must be a port number" })
+        .int({ message: "must be a whole number" })
+        .min(min, { message: tooLow })
+        .max(65535, { message: min === 1 ? tooLow : "must be at most 65535" });

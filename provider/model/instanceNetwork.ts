@@ -1,6 +1,7 @@
 /** An instance's network: who may connect to which of its services. */
 import { z } from "zod";
 import { cidrSchema } from "./access";
+import { portNumber } from "./fields";
 import { APPLICATIONS, Application } from "./applications";
 import { SERVICES, ServiceName, serviceOfApplication } from "./endpoints";
 
@@ -14,12 +15,7 @@ const inboundRuleSchema = z
                 message: `unknown application; allowed: ${INBOUND_TARGETS.map((a) => `"${a}"`).join(", ")}`,
             })
             .optional(),
-        port: z
-            .number({ message: "must be a port number" })
-            .int({ message: "must be a whole number" })
-            .min(1, { message: "must be 1 to 65535" })
-            .max(65535, { message: "must be 1 to 65535" })
-            .optional(),
+        port: portNumber(1, "must be 1 to 65535").optional(),
         from: z
             .array(cidrSchema)
             .min(1, { message: 'must list at least one CIDR range ("0.0.0.0/0" for anywhere)' })

@@ -101,22 +101,38 @@ export function latestFiring(s: Pick<ScheduleSpec, "cron" | "timeZone">, at: Dat
         .find((d) => d.getTime() <= at.getTime());
 }
 
+/** The wall-clock fields of `at` in `timeZone`. */
+function wallClock(
+    at: Date,
+    timeZone: string,
+): Record<"year" | "month" | "day" | "hour" | "minute" | "second", number> {
+    const parts = new Intl.DateTimeFormat("en-US", {
+        timeZone,
+        year: "numeric",
+        month: "numeric",
+        day: "numeric",
+        hour: "numeric",
+        minute: "numeric",
+        second: "numeric",
+        hourCycle: "h23",
+    }).formatToParts(at);
+    const n = (type: Intl.DateTimeFormatPartTypes) => Number(parts.find((p) => p.type === type)?.value);
+    return {
+        year: n("year"),
+        month: n("month"),
+        day: n("day"),
+        hour: n("hour"),
+        minute: n("minute"),
+        second: n("second"),
+    };
+}
+
+const pad2 = (n: number) => String(n).padStart(2, "0");
+
 /** `2026-11-27 18:00 (Europe/Madrid)`: how a firing reads to the user who wrote the schedule. */
 export function localTime(at: Date, timeZone: string): string {
-    const parts = Object.fromEntries(
-        new Intl.DateTimeFormat("en-CA", {
-            timeZone,
-            year: "numeric",
-            month: "2-digit",
-            day: "2-digit",
-            hour: "2-digit",
-            minute: "2-digit",
-            hourCycle: "h23",
-        })
-            .formatToParts(at)
-            .map((p) => [p.type, p.value]),
-    );
-    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} (${timeZone})`;
+    const w = wallClock(at, timeZone);
+    return `${w.year}-${pad2(w.month)}-${pad2(w.day)} ${pad2(w.hour)}:${pad2(w.minute)} (${timeZone})`;
 }
 
 export interface Firing {
@@ -171,28 +187,8 @@ function sameMinuteExample(a: ScheduleSpec, b: ScheduleSpec): string {
 
 /** Offset of `timeZone` from UTC at `at`, in minutes. */
 export function utcOffsetMinutes(at: Date, timeZone: string): number {
-    const p = Object.fromEntries(
-        new Intl.DateTimeFormat("en-US", {
-            timeZone,
-            year: "numeric",
-            month: "numeric",
-            day: "numeric",
-            hour: "numeric",
-            minute: "numeric",
-            second: "numeric",
-            hourCycle: "h23",
-        })
-            .formatToParts(at)
-            .map((x) => [x.type, x.value]),
-    );
-    const wall = Date.UTC(
-        Number(p.year),
-        Number(p.month) - 1,
-        Number(p.day),
-        Number(p.hour),
-        Number(p.minute),
-        Number(p.second),
-    );
+    const w = wallClock(at, timeZone);
+    const wall = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second);
     return Math.round((wall - Math.floor(at.getTime() / 1000) * 1000) / 60_000);
 }
 

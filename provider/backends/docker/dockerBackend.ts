@@ -4,7 +4,8 @@
  * the modules named by what they handle, each given the engine's {@link DockerContext}.
  */
 import { randomBytes } from "crypto";
-import { Backend, CAPABILITIES, DiskRole, ImageBuilder, InstanceRef } from "../backend";
+import { Backend, DiskRole, ImageBuilder, InstanceRef } from "../backend";
+import { Args, BackendBase } from "../backendBase";
 import * as agent from "./agent";
 import { agentStore } from "./agentStore";
 import * as containers from "./containers";
@@ -18,22 +19,16 @@ import * as power from "./power";
 import { repairApplications } from "./sidecars";
 import * as volumes from "./volumes";
 
-/** The parameters of a method of the interface: the class hands them on as they come. */
-type Args<K extends keyof Backend> = Backend[K] extends (...a: infer P) => unknown ? P : never;
-
-export class DockerBackend implements Backend {
-    readonly description: string;
-    readonly liveResize = CAPABILITIES.docker.liveResize;
-    readonly liveTempDiskResize = CAPABILITIES.docker.liveTempDiskResize;
-    readonly buildsImages = CAPABILITIES.docker.buildsImages;
+export class DockerBackend extends BackendBase implements Backend {
     private readonly ctx: DockerContext;
 
     constructor(
         readonly host: string,
         options: DockerBackendOptions = {},
     ) {
-        this.ctx = engine.connect(host, options);
-        this.description = this.ctx.description;
+        const ctx = engine.connect(host, options);
+        super("docker", ctx.description);
+        this.ctx = ctx;
     }
 
     ping() {

@@ -3,28 +3,8 @@
  * (@kubernetes/client-node), applying the manifests of ./manifests with server-side apply under
  * one field manager. The class only assembles the modules, each of one concern.
  */
-import {
-    AgentSpec,
-    AgentState,
-    AgentStore,
-    Backend,
-    CAPABILITIES,
-    Capacity,
-    DiskRole,
-    DiskState,
-    EgressSpec,
-    InboundSpec,
-    InstanceRef,
-    InstanceView,
-    LiveChanges,
-    Ownership,
-    RuntimeSpec,
-    RuntimeState,
-    UserFilesClaim,
-    UserFilesRelease,
-} from "../backend";
-import { Progress } from "../../progress";
-import type { QuotaUse } from "../../model/quota";
+import { Backend, DiskRole, InstanceRef } from "../backend";
+import { Args, BackendBase } from "../backendBase";
 import { KubeClient, KubernetesTarget } from "./client";
 import { KubeObject } from "./manifests";
 import * as agent from "./agent";
@@ -36,17 +16,14 @@ import * as power from "./power";
 import * as runtime from "./runtime";
 import * as workspaceObjects from "./workspaceObjects";
 
-export class KubernetesBackend implements Backend {
-    readonly description: string;
-    /** Pods are resized in place through the pods/resize subresource (Kubernetes 1.33 and later). */
-    readonly liveResize = CAPABILITIES.kubernetes.liveResize;
-    readonly liveTempDiskResize = CAPABILITIES.kubernetes.liveTempDiskResize;
-    readonly buildsImages = CAPABILITIES.kubernetes.buildsImages;
+export class KubernetesBackend extends BackendBase implements Backend {
     private readonly kube: KubeClient;
 
     constructor(readonly target: KubernetesTarget) {
-        this.kube = new KubeClient(target);
-        this.description = this.kube.description;
+        const kube = new KubeClient(target);
+        // Pods are resized in place through the pods/resize subresource (Kubernetes 1.33 and later).
+        super("kubernetes", kube.description);
+        this.kube = kube;
     }
 
     /** Server-side apply of a whole object under this project's field manager. */
@@ -54,13 +31,13 @@ export class KubernetesBackend implements Backend {
         return this.kube.apply(obj, dryRun);
     }
 
-    identity(): Promise<string | undefined> {
+    identity() {
         return cluster.identity(this.kube);
     }
-    ping(): Promise<void> {
+    ping() {
         return cluster.ping(this.kube);
     }
-    capacity(): Promise<Capacity> {
+    capacity() {
         return cluster.capacity(this.kube);
     }
 
@@ -76,101 +53,101 @@ export class KubernetesBackend implements Backend {
         return claims.newDiskName(ref, role);
     }
 
-    createUserFiles(ref: Ownership, name: string, sizeGb: number): Promise<UserFilesClaim> {
-        return claims.createUserFiles(this.kube, ref, name, sizeGb);
+    createUserFiles(...a: Args<"createUserFiles">) {
+        return claims.createUserFiles(this.kube, ...a);
     }
-    userFilesUsers(name: string): Promise<string[]> {
-        return claims.userFilesUsers(this.kube, name);
+    userFilesUsers(...a: Args<"userFilesUsers">) {
+        return claims.userFilesUsers(this.kube, ...a);
     }
-    userFilesExists(name: string): Promise<boolean> {
-        return claims.userFilesExists(this.kube, name);
+    userFilesExists(...a: Args<"userFilesExists">) {
+        return claims.userFilesExists(this.kube, ...a);
     }
-    releaseUserFiles(ref: Ownership, name: string, deleteIfUnused: boolean): Promise<UserFilesRelease> {
-        return claims.releaseUserFiles(this.kube, ref, name, deleteIfUnused);
-    }
-
-    createWorkspaceNetwork(ref: Ownership, name: string): Promise<void> {
-        return workspaceObjects.createWorkspaceNetwork(this.kube, ref, name);
-    }
-    workspaceNetworkExists(name: string): Promise<boolean> {
-        return workspaceObjects.workspaceNetworkExists(this.kube, name);
-    }
-    deleteWorkspaceNetwork(name: string): Promise<void> {
-        return workspaceObjects.deleteWorkspaceNetwork(this.kube, name);
+    releaseUserFiles(...a: Args<"releaseUserFiles">) {
+        return claims.releaseUserFiles(this.kube, ...a);
     }
 
-    createDisk(...disk: Parameters<Backend["createDisk"]>): Promise<DiskState> {
-        return claims.createDisk(this.kube, ...disk);
+    createWorkspaceNetwork(...a: Args<"createWorkspaceNetwork">) {
+        return workspaceObjects.createWorkspaceNetwork(this.kube, ...a);
     }
-    readDisk(name: string): Promise<DiskState | undefined> {
-        return claims.readDisk(this.kube, name);
+    workspaceNetworkExists(...a: Args<"workspaceNetworkExists">) {
+        return workspaceObjects.workspaceNetworkExists(this.kube, ...a);
     }
-    resizeDisk(name: string, sizeGb: number): Promise<void> {
-        return claims.resizeDisk(this.kube, name, sizeGb);
-    }
-    deleteDisk(name: string): Promise<void> {
-        return claims.deleteDisk(this.kube, name);
+    deleteWorkspaceNetwork(...a: Args<"deleteWorkspaceNetwork">) {
+        return workspaceObjects.deleteWorkspaceNetwork(this.kube, ...a);
     }
 
-    createRuntime(spec: RuntimeSpec, progress: Progress): Promise<RuntimeState> {
-        return runtime.createRuntime(this.kube, spec, progress);
+    createDisk(...a: Args<"createDisk">) {
+        return claims.createDisk(this.kube, ...a);
     }
-    readRuntime(id: string): Promise<RuntimeState | undefined> {
-        return runtime.readRuntime(this.kube, id);
+    readDisk(...a: Args<"readDisk">) {
+        return claims.readDisk(this.kube, ...a);
     }
-    updateRuntime(id: string, changes: LiveChanges): Promise<RuntimeState> {
-        return updateRuntime(this.kube, id, changes);
+    resizeDisk(...a: Args<"resizeDisk">) {
+        return claims.resizeDisk(this.kube, ...a);
     }
-    deleteRuntime(id: string): Promise<void> {
-        return runtime.deleteRuntime(this.kube, id);
+    deleteDisk(...a: Args<"deleteDisk">) {
+        return claims.deleteDisk(this.kube, ...a);
+    }
+
+    createRuntime(...a: Args<"createRuntime">) {
+        return runtime.createRuntime(this.kube, ...a);
+    }
+    readRuntime(...a: Args<"readRuntime">) {
+        return runtime.readRuntime(this.kube, ...a);
+    }
+    updateRuntime(...a: Args<"updateRuntime">) {
+        return updateRuntime(this.kube, ...a);
+    }
+    deleteRuntime(...a: Args<"deleteRuntime">) {
+        return runtime.deleteRuntime(this.kube, ...a);
     }
     runtimeIdFor(ref: { workspace: string; instance: string }): string {
         return runtime.runtimeIdFor(ref);
     }
 
-    applyInboundRules(spec: InboundSpec): Promise<void> {
-        return workspaceObjects.applyInboundRules(this.kube, spec);
+    applyInboundRules(...a: Args<"applyInboundRules">) {
+        return workspaceObjects.applyInboundRules(this.kube, ...a);
     }
-    inboundRulesIntact(spec: InboundSpec): Promise<boolean> {
-        return workspaceObjects.inboundRulesIntact(this.kube, spec);
+    inboundRulesIntact(...a: Args<"inboundRulesIntact">) {
+        return workspaceObjects.inboundRulesIntact(this.kube, ...a);
     }
-    removeInboundRules(spec: InboundSpec): Promise<void> {
-        return workspaceObjects.removeInboundRules(this.kube, spec);
-    }
-
-    stopRuntime(id: string): Promise<RuntimeState> {
-        return power.stopRuntime(this.kube, id);
-    }
-    startRuntime(id: string, progress: Progress, timeoutSeconds: number): Promise<RuntimeState> {
-        return power.startRuntime(this.kube, id, progress, timeoutSeconds);
+    removeInboundRules(...a: Args<"removeInboundRules">) {
+        return workspaceObjects.removeInboundRules(this.kube, ...a);
     }
 
-    ensureAgent(spec: AgentSpec, progress: Progress): Promise<AgentState> {
-        return agent.ensureAgent(this.kube, spec, progress);
+    stopRuntime(...a: Args<"stopRuntime">) {
+        return power.stopRuntime(this.kube, ...a);
     }
-    readAgent(workspace: string): Promise<AgentState | undefined> {
-        return agent.readAgent(this.kube, workspace);
-    }
-    deleteAgent(workspace: string): Promise<void> {
-        return agent.deleteAgent(this.kube, workspace);
-    }
-    agentStore(workspace: string): AgentStore {
-        return agentStore(this.kube, workspace);
-    }
-    listInstances(workspace: string): Promise<InstanceView[]> {
-        return agent.listInstances(this.kube, workspace);
-    }
-    workspaceUsage(workspace: string): Promise<QuotaUse[]> {
-        return agent.workspaceUsage(this.kube, workspace);
+    startRuntime(...a: Args<"startRuntime">) {
+        return power.startRuntime(this.kube, ...a);
     }
 
-    applyEgress(spec: EgressSpec, progress: Progress): Promise<string> {
-        return workspaceObjects.applyEgress(this.kube, spec, progress);
+    ensureAgent(...a: Args<"ensureAgent">) {
+        return agent.ensureAgent(this.kube, ...a);
     }
-    readEgress(spec: EgressSpec): Promise<string> {
-        return workspaceObjects.readEgress(this.kube, spec);
+    readAgent(...a: Args<"readAgent">) {
+        return agent.readAgent(this.kube, ...a);
     }
-    removeEgress(spec: EgressSpec): Promise<void> {
-        return workspaceObjects.removeEgress(this.kube, spec);
+    deleteAgent(...a: Args<"deleteAgent">) {
+        return agent.deleteAgent(this.kube, ...a);
+    }
+    agentStore(...a: Args<"agentStore">) {
+        return agentStore(this.kube, ...a);
+    }
+    listInstances(...a: Args<"listInstances">) {
+        return agent.listInstances(this.kube, ...a);
+    }
+    workspaceUsage(...a: Args<"workspaceUsage">) {
+        return agent.workspaceUsage(this.kube, ...a);
+    }
+
+    applyEgress(...a: Args<"applyEgress">) {
+        return workspaceObjects.applyEgress(this.kube, ...a);
+    }
+    readEgress(...a: Args<"readEgress">) {
+        return workspaceObjects.readEgress(this.kube, ...a);
+    }
+    removeEgress(...a: Args<"removeEgress">) {
+        return workspaceObjects.removeEgress(this.kube, ...a);
     }
 }
