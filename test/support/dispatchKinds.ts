@@ -61,3 +61,27 @@ export function storedRecords(fake: FakeBackend, workspace = "ml-team"): Record<
     const policies = fake.snapshot().stores[workspace]?.policies ?? {};
     return Object.fromEntries(Object.entries(policies).map(([k, v]) => [k, JSON.parse(v) as unknown]));
 }
+
+/** The names of what an instance's runtime is made on, as the other kinds made them. */
+export interface RuntimeNames {
+    osDisk: string;
+    tempDisk: string;
+    userFiles: string;
+    network: string;
+}
+
+/** A Runtime's inputs as ComputeInstance builds them: the wiring, the instance's fields, the names. */
+export function runtimeProps(wiringProps: Props, names: RuntimeNames, own: Props = {}): Props {
+    return {
+        ...wiringProps,
+        instance: "alice",
+        size: "Standard_DS2_v2",
+        image: "compute-instance-workstation:0.1.0",
+        applications: ["jupyterlab"],
+        tempDiskGb: 28,
+        token: "0123456789abcdef0123456789abcdef",
+        sharing: "Personal",
+        ...names,
+        ...own,
+    };
+}

@@ -5,7 +5,7 @@
 import * as dispatch from "../../provider/dispatch";
 import { silentProgress } from "../../provider/progress";
 import { FakeBackend, useFakeBackend } from "../support/fakeBackend";
-import { Props, checked, created, storedRecords, updated } from "../support/dispatchKinds";
+import { Props, checked, created, runtimeProps, storedRecords, updated } from "../support/dispatchKinds";
 
 const fake = new FakeBackend({ like: "kubernetes", name: "cluster" });
 useFakeBackend(fake);
@@ -42,21 +42,12 @@ describe("on a Kubernetes-like fake", () => {
         await fake.createDisk(ref, "os", 20, osDisk);
         const tempDisk = fake.newDiskName(ref, "temp");
         await fake.createDisk(ref, "temp", 28, tempDisk);
-        const props = (own: Props = {}): Props => ({
-            ...wiring(),
-            instance: "alice",
-            size: "Standard_DS2_v2",
-            image: "registry.example/ws:1",
-            applications: ["jupyterlab"],
-            osDisk,
-            tempDisk,
-            tempDiskGb: 28,
-            userFiles,
-            network,
-            token: "0123456789abcdef0123456789abcdef",
-            sharing: "Personal",
-            ...own,
-        });
+        const props = (own: Props = {}): Props =>
+            runtimeProps(
+                wiring(),
+                { osDisk, tempDisk, userFiles, network },
+                { image: "registry.example/ws:1", ...own },
+            );
         const { id, outs } = await created("Runtime", props({ labels: { team: "a" } }));
         const pod = () => fake.snapshot().runtimes.find((r) => r.state.id === id);
         expect(pod()?.state.labels).toEqual({ team: "a" });

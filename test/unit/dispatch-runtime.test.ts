@@ -5,7 +5,7 @@ import * as dispatch from "../../provider/dispatch";
 import { KIND_KEY } from "../../provider/kindKey";
 import { CreatedButFailedError } from "../../provider/resources/kind";
 import { FakeBackend, useFakeBackend } from "../support/fakeBackend";
-import { Props, checked, created, updated, wiring } from "../support/dispatchKinds";
+import { Props, checked, created, runtimeProps, updated, wiring } from "../support/dispatchKinds";
 
 const fake = new FakeBackend({ like: "docker", name: "runtime" });
 useFakeBackend(fake);
@@ -27,22 +27,8 @@ beforeAll(async () => {
 beforeEach(() => jest.spyOn(process.stderr, "write").mockImplementation(() => true));
 afterEach(() => jest.restoreAllMocks());
 
-/** As ComputeInstance builds it: the wiring, the instance's fields, the names the other kinds made. */
-const props = (own: Props = {}): Props => ({
-    ...wiring(),
-    instance: "alice",
-    size: "Standard_DS2_v2",
-    image: "compute-instance-workstation:0.1.0",
-    applications: ["jupyterlab"],
-    osDisk,
-    tempDisk,
-    tempDiskGb: 28,
-    userFiles,
-    network,
-    token: "0123456789abcdef0123456789abcdef",
-    sharing: "Personal",
-    ...own,
-});
+/** As ComputeInstance builds it. */
+const props = (own: Props = {}): Props => runtimeProps(wiring(), { osDisk, tempDisk, userFiles, network }, own);
 
 const inFake = (id: string) => fake.snapshot().runtimes.find((r) => r.state.id === id);
 
