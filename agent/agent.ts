@@ -12,6 +12,7 @@ import {
     Operation,
     RecordKind,
     RecordProblem,
+    StoredRecord,
     StoredRecords,
     Trigger,
     agentRecords,
@@ -91,15 +92,30 @@ export interface AgentContext {
     problems?: Map<string, string>;
 }
 
+/**
+ * The time the check acts at: the clock's, moved by the test clock's record when one is there
+ * (tests reach a schedule's minute without waiting for it). Said in the log when it changes.
+ */
+function testClock(ctx: AgentContext, records: readonly StoredRecord[]): Date {
+    const clock = records.find((r): r is Extract<StoredRecord, { kind: "clock" }> => r.kind === "clock");
+    const offset = clock?.value.offsetSeconds ?? 0;
+    const said = ctx.problems?.get("test:clock") ?? "0";
+    if (String(offset) !== said) {
+        ctx.problems?.set("test:clock", String(offset));
+        ctx.log({ level: "warning", message: `test clock: acting ${offset}s from the machine's time` });
+    }
+    return new Date(Date.now() + offset * 1000);
+}
+
 /** One check of every instance of the workspace. Returns the memory it saved. */
 export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
-    const now = ctx.now?.() ?? new Date();
     const records = agentRecords(ctx.store);
     const [all, instances, stored] = await Promise.all([
         records.readAll(),
         ctx.backend.listInstances(ctx.workspace),
         records.readMemory(),
     ]);
+    const now = ctx.now?.() ?? testClock(ctx, all.records);
     logUnreadable(ctx, [
         ...all.problems
             .filter((p) => CHECK_READS.has(p.record.kind))

@@ -39,7 +39,12 @@ export type RecordKey =
     /** The workspace's quota, as the stack that declares it last set it. */
     | { kind: "quota" }
     /** Docker: the user's labels of an instance (a container's labels cannot change). */
-    | { kind: "labels"; instance: string };
+    | { kind: "labels"; instance: string }
+    /**
+     * For tests only: the agent acts as if the time were `offsetSeconds` later than its clock says,
+     * so a schedule's firing is reached without waiting for its minute. No resource writes it.
+     */
+    | { kind: "clock" };
 
 export type RecordKind = RecordKey["kind"];
 export type KeyOf<K extends RecordKind> = Extract<RecordKey, { kind: K }>;
@@ -71,6 +76,8 @@ export function encodeKey(key: RecordKey): string {
             return "quota";
         case "labels":
             return joined("labels", key.instance);
+        case "clock":
+            return "test.clock";
     }
 }
 
@@ -94,6 +101,8 @@ export function decodeKey(key: string): RecordKey | undefined {
             return { kind: "labels", instance: second };
         case "quota/1":
             return { kind: "quota" };
+        case "test/2":
+            return second === "clock" ? { kind: "clock" } : undefined;
         case "network/2":
             return second === "egress" ? { kind: "egress" } : undefined;
         case "network/3":
@@ -142,6 +151,9 @@ const quotaV1 = z.object({ ...quotaSchema.shape, owner: z.string().min(1) });
 export type QuotaRecord = z.output<typeof quotaV1>;
 
 const labelsV1 = z.record(z.string(), z.string());
+
+const clockV1 = z.object({ offsetSeconds: z.number().finite() });
+export type ClockRecord = z.output<typeof clockV1>;
 export type LabelsRecord = z.output<typeof labelsV1>;
 
 /** The egress spec the rules were applied from, and the signature applying gave. */
@@ -207,6 +219,7 @@ export interface RecordValues {
     inbound: InboundSpec;
     quota: QuotaRecord;
     labels: LabelsRecord;
+    clock: ClockRecord;
 }
 
 export const RECORD_FORMATS: { readonly [K in RecordKind]: RecordFormat<RecordValues[K]> } = {
@@ -217,6 +230,7 @@ export const RECORD_FORMATS: { readonly [K in RecordKind]: RecordFormat<RecordVa
     inbound: { readers: [inboundV1] },
     quota: { readers: [quotaV1] },
     labels: { readers: [labelsV1] },
+    clock: { readers: [clockV1] },
 };
 
 /** The agent's memory, persisted between checks and across restarts of the agent or the engine. */

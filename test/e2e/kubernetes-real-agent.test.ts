@@ -16,7 +16,9 @@ import {
     realNode,
     tearDownOnCluster,
 } from "../support/cluster";
-import { agentLogLines, agentMemory, minuteAhead, until } from "../support/real-node";
+import { agentLogLines, agentMemory, until } from "../support/real-node";
+import { distantMinute, setAgentClock } from "../support/agentClock";
+import { KubernetesBackend } from "../../provider/backends/kubernetes";
 import { TestStack, collect, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
 import { scheduleKey } from "../../agent/decide";
 
@@ -40,6 +42,14 @@ const podNames = () =>
     kubectl(["get", "pods", "-n", namespace, "-o", "jsonpath={.items[*].metadata.name}"]).split(" ").filter(Boolean);
 const agentPod = () => json(["get", "pods", "-l", "app.kubernetes.io/name=compute-instance-agent"]).items[0];
 const cli = clusterCli(ws, namespace);
+const backend = () => new KubernetesBackend({ namespace, kubeconfig: testKubeconfig() });
+/** The agent acts only on firings after it first saw the schedule. */
+const agentSees = (schedule: string) =>
+    waitFor(
+        `the agent to see schedule ${schedule}`,
+        60_000,
+        async () => agentMemory(namespace, ws).handledUntil?.[scheduleKey("alice", schedule)] !== undefined,
+    );
 const outcomes = (instance: string) => agentLogLines(namespace, ws).filter((l) => l.instance === instance && l.status);
 
 async function quiet(): Promise<void> {
@@ -183,7 +193,7 @@ describe("the workspace agent as a pod of the real node", () => {
     });
 
     test("a stop schedule: the agent stops alice at its minute; refresh and preview are quiet", async () => {
-        const stop = minuteAhead(40);
+        const stop = distantMinute();
         await t.setConfig({
             ...base,
             instances: {
@@ -193,12 +203,9 @@ describe("the workspace agent as a pod of the real node", () => {
         });
         await t.stack.up(collect(t));
         expect(replicas("alice")).toBe("1");
-        await waitFor(
-            "the stop schedule to fire",
-            stop.at.getTime() - Date.now() + 30_000,
-            async () => replicas("alice") === "0",
-        );
-        expect(Date.now()).toBeGreaterThanOrEqual(stop.at.getTime());
+        await agentSees("noon");
+        await setAgentClock(backend(), ws, new Date(stop.at.getTime() + 3000));
+        await waitFor("the stop schedule to fire", 30_000, async () => replicas("alice") === "0");
         const ops = await waitFor(
             "the agent to log alice's stop",
             60_000,
@@ -213,12 +220,13 @@ describe("the workspace agent as a pod of the real node", () => {
             }),
         ]);
         await waitFor("alice's pod to be gone", 60_000, async () => !podNames().includes(`ci-${ws}-alice-0`));
+        await setAgentClock(backend(), ws, undefined);
         await quiet();
     });
 
     test("the kubelet away (frozen) across a schedule's minute: the agent's stop is carried out when the kubelet is back, logged once", async () => {
         expect(cli(["start", "alice"])).toMatch(/^alice\tRunning\t/);
-        const stop = minuteAhead(45);
+        const stop = distantMinute();
         await t.setConfig({
             ...base,
             instances: {
@@ -227,27 +235,22 @@ describe("the workspace agent as a pod of the real node", () => {
             },
         });
         await t.stack.up(collect(t));
-        // The agent must know the schedule before its minute, or it would never act on that firing.
-        await waitFor(
-            "the agent to see the schedule",
-            60_000,
-            async () => agentMemory(namespace, ws).handledUntil?.[scheduleKey("alice", "evening")] !== undefined,
-        );
+        await agentSees("evening");
         const uid = json(["get", "pod", `ci-${ws}-alice-0`]).metadata.uid;
-        await until(new Date(stop.at.getTime() - 10_000));
         // Frozen rather than killed: an `up` of the shared cluster by another test meanwhile would
         // start a killed kubelet again at once.
         clusterScript(["freeze", "kubelet"]);
         try {
             expect(await kubeletAnswers()).toBe(false);
-            // At the minute the agent (its container runs on without the kubelet) scales alice to
-            // zero; the pod it must take away is the kubelet's to stop, so it stays.
+            // The schedule's minute comes while the kubelet is away.
+            await setAgentClock(backend(), ws, new Date(stop.at.getTime() + 3000));
+            // The agent (its container runs on without the kubelet) scales alice to zero; the
+            // pod it must take away is the kubelet's to stop, so it stays.
             await waitFor("the agent to scale alice to zero", 40_000, async () => replicas("alice") === "0");
-            expect(Date.now()).toBeGreaterThanOrEqual(stop.at.getTime());
             const p = json(["get", "pod", `ci-${ws}-alice-0`]);
             expect(p.metadata.uid).toBe(uid);
             expect(p.metadata.deletionTimestamp).toBeDefined();
-            await until(new Date(stop.at.getTime() + 30_000));
+            await until(new Date(Date.now() + 20_000));
             expect(podNames()).toContain(`ci-${ws}-alice-0`);
             expect(await kubeletAnswers()).toBe(false);
         } finally {
@@ -274,6 +277,7 @@ describe("the workspace agent as a pod of the real node", () => {
             status: "Succeeded",
         });
         expect(cli(["status", "alice"])).toMatch(/^alice\tStopped\t/);
+        await setAgentClock(backend(), ws, undefined);
         await quiet();
     });
 });

@@ -7,19 +7,17 @@ import * as os from "os";
 import * as path from "path";
 import { testKubeconfig } from "../support/backends";
 import { kubectl, simulatedNamespace, tearDownOnCluster } from "../support/cluster";
-import { ROOT, TestStack, collect, programStack, uniqueWorkspace } from "../support/stacks";
-
-function minuteAhead(leadSeconds: number): { cron: string; at: Date } {
-    const at = new Date(Math.ceil((Date.now() + leadSeconds * 1000) / 60_000) * 60_000);
-    return { cron: `${at.getUTCMinutes()} ${at.getUTCHours()} * * *`, at };
-}
+import { ROOT, TestStack, collect, programStack, uniqueWorkspace, waitFor } from "../support/stacks";
+import { KubernetesBackend } from "../../provider/backends/kubernetes";
+import { scheduleKey } from "../../agent/decide";
+import { distantMinute, setAgentClock } from "../support/agentClock";
 
 describe("the workspace agent on Kubernetes", () => {
     const ws = uniqueWorkspace("ksch");
     const namespace = `ci-${ws}`;
     const sa = `system:serviceaccount:${namespace}:ci-${ws}-agent`;
-    // Far enough ahead that the agent, started after the stack is up, sees the schedule before it fires.
-    const stop = minuteAhead(75);
+    // Hours away: the agent is told the time (its test clock) once it has seen the schedule.
+    const stop = distantMinute();
     let t: TestStack;
     let agent: ChildProcess | undefined;
     const agentOutput: string[] = [];
@@ -138,13 +136,27 @@ describe("the workspace agent on Kubernetes", () => {
         const replicas = () =>
             kubectl(["get", "statefulset", `ci-${ws}-alice`, "-n", namespace, "-o", "jsonpath={.spec.replicas}"]);
         expect(replicas()).toBe("1");
-        const deadline = stop.at.getTime() + 30_000;
+        const memory = () =>
+            JSON.parse(
+                JSON.parse(
+                    kubectl(["get", "configmap", `ci-${ws}-agent-memory`, "-n", namespace, "-o", "jsonpath={.data}"]) ||
+                        "{}",
+                ).memory ?? "{}",
+            );
+        // The agent acts only on firings after it first saw the schedule.
+        await waitFor("the agent to see the schedule", 60_000, async () =>
+            Boolean(memory().handledUntil?.[scheduleKey("alice", "0")]),
+        );
+        await new Promise((r) => setTimeout(r, 4000)); // two more checks before its minute: none acts
+        expect(replicas()).toBe("1");
+        const backend = new KubernetesBackend({ namespace, kubeconfig: testKubeconfig() });
+        await setAgentClock(backend, ws, new Date(stop.at.getTime() + 3000));
+        const deadline = Date.now() + 30_000;
         while (replicas() !== "0") {
             if (Date.now() > deadline)
-                throw new Error(`not stopped 30s after ${stop.at.toISOString()}; agent said:\n${agentOutput.join("")}`);
+                throw new Error(`not stopped 30s after its minute; agent said:\n${agentOutput.join("")}`);
             await new Promise((r) => setTimeout(r, 1000));
         }
-        expect(Date.now()).toBeGreaterThanOrEqual(stop.at.getTime());
         // Scaled to zero at once; the agent logs the stop when the pod is gone, a few seconds on.
         const logged = () =>
             agentOutput
@@ -164,15 +176,16 @@ describe("the workspace agent on Kubernetes", () => {
             expect.objectContaining({ instance: "alice", message: expect.stringMatching(/^skipped this check: /) }),
         ]);
         expect(lines.filter((l) => l.status)).toEqual([
-            expect.objectContaining({ instance: "alice", operation: "Stop", trigger: "Schedule", status: "Succeeded" }),
+            expect.objectContaining({
+                instance: "alice",
+                operation: "Stop",
+                trigger: "Schedule",
+                status: "Succeeded",
+                reason: `schedule "0" fired at ${stop.at.toISOString()}`,
+            }),
         ]);
         // What it did, it remembered, in the only ConfigMap it may write.
-        const memory = JSON.parse(
-            JSON.parse(
-                kubectl(["get", "configmap", `ci-${ws}-agent-memory`, "-n", namespace, "-o", "jsonpath={.data}"]),
-            ).memory,
-        );
-        expect(memory.lastOperation.alice).toMatchObject({
+        expect(memory().lastOperation.alice).toMatchObject({
             operation: "Stop",
             trigger: "Schedule",
             status: "Succeeded",

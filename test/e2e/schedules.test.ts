@@ -1,7 +1,9 @@
 // Schedules and idle shutdown, enforced by the real workspace agent (a container on the real
 // engine, checking every 2 s): a stop schedule stops the instance at its minute and a start
-// schedule starts it again; an idle instance is stopped and a busy one is not; a firing missed
-// while the agent was down is caught up once; power changes never show in preview or refresh.
+// schedule starts it again (the suite's one wait for a real cron minute; the other schedule tests
+// move the agent's test clock instead); an idle instance is stopped and a busy one is not; a
+// firing missed while the agent was down is caught up once; power changes never show in preview
+// or refresh.
 import { execFileSync } from "child_process";
 import * as path from "path";
 import {
@@ -18,8 +20,11 @@ import {
     uniqueWorkspace,
     waitFor,
 } from "../support/stacks";
+import { DockerBackend } from "../../provider/backends/docker";
+import { distantMinute, setAgentClock } from "../support/agentClock";
 
 const SIZE = { cpus: 0.5, memoryGb: 1 };
+const engine = new DockerBackend("unix:///var/run/docker.sock");
 
 const running = async (container: string) => (await docker.getContainer(container).inspect()).State.Running;
 
@@ -223,7 +228,7 @@ describe("schedules and idle shutdown on Docker", () => {
     test("a firing missed while the agent was down is caught up once when it is back", async () => {
         const agent = docker.getContainer(`ci-${ws}-agent`);
         await agent.stop({ t: 5 });
-        const stop = minuteAhead(20);
+        const stop = distantMinute();
         // Written while the agent is down: the store is on its volume, not in its process.
         await t.setConfig({
             ...base,
@@ -236,11 +241,13 @@ describe("schedules and idle shutdown on Docker", () => {
         await agent.start();
         await agentHasSeen(ws, "alice", "evening");
         await agent.stop({ t: 5 });
-        await new Promise((r) => setTimeout(r, Math.max(0, stop.at.getTime() - Date.now()) + 5000));
+        // The schedule's minute passes while the agent is down (its test clock: see the top).
+        await setAgentClock(engine, ws, new Date(stop.at.getTime() + 5000));
         expect(await running(`ci-${ws}-alice`)).toBe(true); // nobody there to stop it
         await agent.start();
         await waitFor("the missed stop to be caught up", 30_000, async () => !(await running(`ci-${ws}-alice`)));
         await new Promise((r) => setTimeout(r, 6000)); // three more checks
+        await setAgentClock(engine, ws, undefined);
         const stops = (await agentLog(ws)).filter(
             (e) =>
                 e.instance === "alice" &&

@@ -82,12 +82,6 @@ export function agentMemory(
     return data.memory ? JSON.parse(data.memory) : {};
 }
 
-/** A cron for the UTC minute at least `leadSeconds` from now, and that minute as a Date. */
-export function minuteAhead(leadSeconds: number): { cron: string; at: Date } {
-    const at = new Date(Math.ceil((Date.now() + leadSeconds * 1000) / 60_000) * 60_000);
-    return { cron: `${at.getUTCMinutes()} ${at.getUTCHours()} * * *`, at };
-}
-
 /** Resolves at `at` (a wall-clock instant the test is built around, not a guess at a duration). */
 export function until(at: Date): Promise<void> {
     return new Promise((r) => setTimeout(r, Math.max(0, at.getTime() - Date.now())));

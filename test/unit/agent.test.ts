@@ -307,6 +307,32 @@ describe("one check", () => {
         });
     });
 
+    test("the test clock's record moves the time the agent acts at: a schedule's minute is reached without waiting for it", async () => {
+        const policies: Record<string, unknown> = {
+            "schedule.alice.m": { action: "stop", cron: "0 8 * * *", timeZone: "UTC", enabled: true },
+        };
+        const w = world([view("alice", "Running", "2026-11-27T07:00:00Z")], policies, {});
+        // The machine's clock, not the context's: the record is what moves it.
+        const machine = (c: ReturnType<typeof w.ctx>) => ({
+            ...c,
+            now: undefined,
+            problems: new Map<string, string>(),
+        });
+        const offsetTo = (iso: string) => (Date.parse(iso) - Date.now()) / 1000;
+        const ctx = machine(w.ctx("2000-01-01T00:00:00Z"));
+        policies["test.clock"] = { offsetSeconds: offsetTo("2030-06-01T07:59:00Z") };
+        await checkOnce(ctx);
+        expect(w.calls).toEqual([]);
+        policies["test.clock"] = { offsetSeconds: offsetTo("2030-06-01T08:00:30Z") };
+        await checkOnce(ctx);
+        expect(w.calls).toEqual(["stop alice"]);
+        expect(w.memory()).toMatchObject({
+            lastOperation: { alice: { operation: "Stop", trigger: "Schedule" } },
+        });
+        // Said in the log once per offset.
+        expect(w.log.filter((e) => String(e.message).startsWith("test clock:"))).toHaveLength(2);
+    });
+
     test("an operation made by hand with the CLI joins the log and the last operation, once", async () => {
         const byHand = {
             operation: "Stop",
