@@ -92,7 +92,11 @@ const URI_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]+:/;
 
 const text = z.string({ message: "must be text" });
 /** Numbers and booleans reach these as the text written (see {@link keepWrittenText}). */
-const textMap = (what: string) => z.record(z.string(), z.string({ message: `${what} must be text or a number` }));
+const textMap = (what: string) => named(z.string(), z.string({ message: `${what} must be text or a number` }));
+
+/** A mapping of names (checked by `key`) to values. */
+const named = <K extends z.core.$ZodRecordKey, V extends z.ZodType>(key: K, value: V) =>
+    z.record(key, value, { message: "must be a mapping of name: value" });
 
 /** An enum whose refusal names the value given; problemsFromZod adds the allowed ones. */
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
@@ -248,7 +252,7 @@ const outputSchema = z.preprocess(
     mapping(
         { type: oneOf(["uri_folder"]).default("uri_folder"), mode: oneOf(["rw_mount", "upload"]).default("rw_mount") },
         "{ type, mode }",
-    ),
+    ).transform((o): JobOutput => ({ mode: o.mode })),
 );
 
 const referenceName = (what: string) =>
@@ -310,7 +314,7 @@ function jobSchema(ctx: JobFileContext) {
             code: codeSchema(ctx).optional(),
             environment: environmentSchema,
             environment_variables: section(
-                z.record(
+                named(
                     z.string().regex(ENV_NAME, {
                         message:
                             "environment variable names must be letters, digits and '_', not starting with a digit",
@@ -318,8 +322,8 @@ function jobSchema(ctx: JobFileContext) {
                     z.string({ message: "must be text or a number" }),
                 ),
             ),
-            inputs: section(z.record(referenceName("input"), inputSchema(ctx))),
-            outputs: section(z.record(referenceName("output"), outputSchema)),
+            inputs: section(named(referenceName("input"), inputSchema(ctx))),
+            outputs: section(named(referenceName("output"), outputSchema)),
             limits: section(mapping({ timeout: durationSeconds(1).optional() }, "limits")),
             resources: section(
                 mapping(
