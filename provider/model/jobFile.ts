@@ -18,7 +18,7 @@
  *   `0.10`, as it reads in the file, where converting the number would pass `0.1`.
  */
 import * as path from "node:path";
-import { Document, LineCounter, isMap, isScalar, parseDocument } from "yaml";
+import { type Document, LineCounter, isMap, isScalar, parseDocument } from "yaml";
 import { z } from "zod";
 import { FieldProblem, problemsFromZod } from "./errors";
 import { durationSeconds, forward, nameSchema } from "./fields";
@@ -353,7 +353,8 @@ function jobSchema(ctx: JobFileContext) {
             ),
         },
         "job fields",
-        (key) => TOP_LEVEL_REFUSED[key],
+        // Own keys only: a key such as `constructor` is merely unknown.
+        (key) => (Object.hasOwn(TOP_LEVEL_REFUSED, key) ? TOP_LEVEL_REFUSED[key] : undefined),
     ).transform((j): JobSpec => ({
         name: j.name,
         displayName: j.display_name,
@@ -486,7 +487,8 @@ export function substituteCommand(
         { inputs: Object.keys(spec.inputs), outputs: Object.keys(spec.outputs) },
         (root, name) => {
             const input = root === "inputs" ? spec.inputs[name] : undefined;
-            const v = input?.kind === "literal" ? input.value : paths[root][name];
+            const placed = Object.hasOwn(paths[root], name) ? paths[root][name] : undefined;
+            const v = input?.kind === "literal" ? input.value : placed;
             // The caller places every path input and output; a missing one is its mistake, not the user's.
             if (v === undefined) throw new Error(`substituteCommand: no container path for ${root}.${name}`);
             return shellQuote(v);

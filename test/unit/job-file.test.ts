@@ -158,98 +158,65 @@ describe("parseJobFile", () => {
     });
 
     describe("refusals name the field and say what is allowed", () => {
+        const notSupported = (value: string, ...allowed: string[]) =>
+            `"${value}" is not supported here; allowed: ${allowed.map((a) => `"${a}"`).join(", ")}`;
         test.each([
-            ["type: sweep", "type", '"sweep" is not supported here; allowed: "command"'],
-            ["type: pipeline", "type", '"pipeline" is not supported here; allowed: "command"'],
+            ["type: sweep", "type", notSupported("sweep", "command")],
+            ["type: pipeline", "type", notSupported("pipeline", "command")],
+            ["distribution: { type: mpi }", "distribution.type", notSupported("mpi", "pytorch")],
+            ["distribution: { type: tensorflow }", "distribution.type", notSupported("tensorflow", "pytorch")],
+            ["distribution: { type: ray }", "distribution.type", notSupported("ray", "pytorch")],
+            ["distribution: { process_count_per_instance: 2 }", "distribution.type", 'required; allowed: "pytorch"'],
+            ["outputs: { model: { type: uri_file } }", "outputs.model.type", notSupported("uri_file", "uri_folder")],
             [
-                "name: -train",
-                "name",
-                "job names must be 1 to 255 characters: letters, digits, '-' and '_', starting with a letter or digit",
+                "outputs: { model: { mode: direct } }",
+                "outputs.model.mode",
+                notSupported("direct", "rw_mount", "upload"),
             ],
-            [
-                "name: my.job",
-                "name",
-                "job names must be 1 to 255 characters: letters, digits, '-' and '_', starting with a letter or digit",
-            ],
-            [
-                `name: ${"a".repeat(256)}`,
-                "name",
-                "job names must be 1 to 255 characters: letters, digits, '-' and '_', starting with a letter or digit",
-            ],
-            [
-                "compute: azureml:GPU_Box",
-                "compute",
-                "must be 3 to 24 characters: lowercase letters, digits and '-', starting with a letter and not ending with '-'",
-            ],
+        ])("%s", (line, field, message) => {
+            expect(problemsOf(line)).toEqual([{ field, message }]);
+        });
+
+        test.each(["-train", "my.job", "a".repeat(256)])("job name %s", (name) => {
+            expect(problemsOf(`name: ${name}`)).toEqual([
+                {
+                    field: "name",
+                    message:
+                        "job names must be 1 to 255 characters: letters, digits, '-' and '_', starting with a letter or digit",
+                },
+            ]);
+        });
+
+        test.each([
+            "azureml:my-code:1",
+            "https://github.com/Azure/azureml-examples",
+            "git+https://github.com/Azure/azureml-examples",
+        ])("code %s", (uri) => {
+            expect(problemsOf(`code: ${uri}`)).toEqual([
+                {
+                    field: "code",
+                    message: `"${uri}" is not a local folder: only local folders are supported here (relative to the job file's folder, or absolute)`,
+                },
+            ]);
+        });
+
+        test.each([
             ["tags: { owner: [a, b] }", "tags.owner", "tag values must be text or a number"],
             ["tags: [a]", "tags", "must be a mapping of name: value"],
             ["environment_variables: A=1", "environment_variables", "must be a mapping of name: value"],
             ["inputs: [a]", "inputs", "must be a mapping of name: value"],
             ["outputs: model", "outputs", "must be a mapping of name: value"],
             ["description: 3", "description", "must be text"],
-            [
-                "code: azureml:my-code:1",
-                "code",
-                `"azureml:my-code:1" is not a local folder: only local folders are supported here (relative to the job file's folder, or absolute)`,
-            ],
-            [
-                "code: https://github.com/Azure/azureml-examples",
-                "code",
-                `"https://github.com/Azure/azureml-examples" is not a local folder: only local folders are supported here (relative to the job file's folder, or absolute)`,
-            ],
-            [
-                "code: git+https://github.com/Azure/azureml-examples",
-                "code",
-                `"git+https://github.com/Azure/azureml-examples" is not a local folder: only local folders are supported here (relative to the job file's folder, or absolute)`,
-            ],
             ["code: missing", "code", `${BASE}/missing does not exist`],
             ["code: data/labels.csv", "code", `${BASE}/data/labels.csv is a file, not a folder`],
-            [
-                "environment_variables: { 1BAD: x }",
-                "environment_variables.1BAD",
-                "environment variable names must be letters, digits and '_', not starting with a digit",
-            ],
             ["environment_variables: { A: { b: 1 } }", "environment_variables.A", "must be text or a number"],
             ["limits: { timeout: 0 }", "limits.timeout", "must be at least 1s, got 0s"],
-            [
-                "limits: { timeout: soon }",
-                "limits.timeout",
-                '"soon" is not a duration; write e.g. "90s", "5m", "1h30m" or ISO 8601 "PT5M"',
-            ],
             ["limits: { max_trials: 3 }", "limits.max_trials", "unknown key; allowed: timeout"],
-            [
-                "resources: { instance_count: 2 }",
-                "resources.instance_count",
-                "multi-node jobs are not supported: a job runs on its one compute instance; allowed: 1",
-            ],
             ["resources: { gpu_count: 2 }", "resources.gpu_count", "unknown key; allowed: shm_size, instance_count"],
-            [
-                "resources: { shm_size: lots }",
-                "resources.shm_size",
-                '"lots" is not a size; write e.g. "2g", "512m", "1024k" or a number of bytes',
-            ],
-            ["distribution: { type: mpi }", "distribution.type", '"mpi" is not supported here; allowed: "pytorch"'],
-            [
-                "distribution: { type: tensorflow }",
-                "distribution.type",
-                '"tensorflow" is not supported here; allowed: "pytorch"',
-            ],
-            ["distribution: { type: ray }", "distribution.type", '"ray" is not supported here; allowed: "pytorch"'],
-            ["distribution: { process_count_per_instance: 2 }", "distribution.type", 'required; allowed: "pytorch"'],
             [
                 "distribution: { type: pytorch, process_count_per_instance: 0 }",
                 "distribution.process_count_per_instance",
                 "must be at least 1",
-            ],
-            [
-                "outputs: { model: { type: uri_file } }",
-                "outputs.model.type",
-                '"uri_file" is not supported here; allowed: "uri_folder"',
-            ],
-            [
-                "outputs: { model: { mode: direct } }",
-                "outputs.model.mode",
-                '"direct" is not supported here; allowed: "rw_mount", "upload"',
             ],
             [
                 "outputs: { model: { path: 'azureml://datastores/x' } }",
@@ -258,9 +225,49 @@ describe("parseJobFile", () => {
             ],
             ["outputs: { model: out }", "outputs.model", "must be a mapping of { type, mode }"],
             [
+                "compute: azureml:GPU_Box",
+                "compute",
+                "must be 3 to 24 characters: lowercase letters, digits and '-', starting with a letter and not ending with '-'",
+            ],
+            [
+                "environment_variables: { 1BAD: x }",
+                "environment_variables.1BAD",
+                "environment variable names must be letters, digits and '_', not starting with a digit",
+            ],
+            [
+                "limits: { timeout: soon }",
+                "limits.timeout",
+                '"soon" is not a duration; write e.g. "90s", "5m", "1h30m" or ISO 8601 "PT5M"',
+            ],
+            [
+                "resources: { instance_count: 2 }",
+                "resources.instance_count",
+                "multi-node jobs are not supported: a job runs on its one compute instance; allowed: 1",
+            ],
+            [
+                "resources: { shm_size: lots }",
+                "resources.shm_size",
+                '"lots" is not a size; write e.g. "2g", "512m", "1024k" or a number of bytes',
+            ],
+            [
                 "outputs: { my-model: {} }",
                 "outputs.my-model",
                 "output names must be letters, digits and '_', not starting with a digit (the command names them in ${{outputs.NAME}})",
+            ],
+            [
+                "constructor: x",
+                "constructor",
+                "unknown key; allowed: $schema, type, name, display_name, experiment_name, description, tags, compute, command, code, environment, environment_variables, inputs, outputs, limits, resources, distribution",
+            ],
+            [
+                "properties: { a: b }",
+                "properties",
+                "unknown key; allowed: $schema, type, name, display_name, experiment_name, description, tags, compute, command, code, environment, environment_variables, inputs, outputs, limits, resources, distribution",
+            ],
+            [
+                "inputs: { 2nd: 1 }",
+                "inputs.2nd",
+                "input names must be letters, digits and '_', not starting with a digit (the command names them in ${{inputs.NAME}})",
             ],
             [
                 "services: { jupyter: { type: jupyter_lab } }",
@@ -279,16 +286,6 @@ describe("parseJobFile", () => {
             ],
         ])("%s", (line, field, message) => {
             expect(problemsOf(line)).toEqual([{ field, message }]);
-        });
-
-        test("an unknown top-level key lists the allowed keys", () => {
-            expect(problemsOf("properties: { a: b }")).toEqual([
-                {
-                    field: "properties",
-                    message:
-                        "unknown key; allowed: $schema, type, name, display_name, experiment_name, description, tags, compute, command, code, environment, environment_variables, inputs, outputs, limits, resources, distribution",
-                },
-            ]);
         });
 
         test("command is required and not empty", () => {
@@ -335,82 +332,64 @@ describe("parseJobFile", () => {
         const LOCAL_OR_USER_FILES =
             "a local path (relative to the job file's folder, or absolute) or userfiles:<path> for a path in the workspace's user files";
         test.each([
+            ["{ type: mlflow_model, path: x }", "type", notSupported("mlflow_model", "uri_folder", "uri_file")],
+            ["{ type: custom_model, path: x }", "type", notSupported("custom_model", "uri_folder", "uri_file")],
+            ["{ type: mltable, path: x }", "type", notSupported("mltable", "uri_folder", "uri_file")],
+            ["{ path: data/cifar, mode: direct }", "mode", notSupported("direct", "ro_mount", "download")],
+            ["{ type: uri_folder }", "path", `required: ${LOCAL_OR_USER_FILES}`],
+            ["{ path: data/cifar, datastore: x }", "datastore", "unknown key; allowed: type, path, mode"],
+            ["{ path: nowhere }", "path", `${BASE}/nowhere does not exist`],
+            ["[1, 2]", "", "must be a value (text, number, true/false) or { type, path, mode }"],
+            ["", "", "must be a value (text, number, true/false) or { type, path, mode }"],
+        ])("input %s", (value, field, message) => {
+            expect(problemsOf("inputs:", `  data: ${value}`)).toEqual([
+                { field: field ? `inputs.data.${field}` : "inputs.data", message },
+            ]);
+        });
+
+        const inputPathProblem = (path: string) => problemsOf("inputs:", `  data: { path: '${path}' }`);
+        test.each(["azureml:cifar-10-example@latest", "azureml://datastores/workspaceblobstore/paths/cifar/"])(
+            "input path %s",
+            (path) => {
+                expect(inputPathProblem(path)).toEqual([
+                    {
+                        field: "inputs.data.path",
+                        message: `"${path}": Azure ML data assets and datastores do not exist here; use ${LOCAL_OR_USER_FILES}`,
+                    },
+                ]);
+            },
+        );
+        test("input path from https", () => {
+            const url = "https://azuremlexamples.blob.core.windows.net/datasets/iris.csv";
+            expect(inputPathProblem(url)).toEqual([
+                { field: "inputs.data.path", message: `"${url}" is not supported here; use ${LOCAL_OR_USER_FILES}` },
+            ]);
+        });
+        test.each(["userfiles:../secrets", "userfiles:data/../../x", "userfiles:/etc", "userfiles:", "userfiles:./"])(
+            "input path %s",
+            (path) => {
+                expect(inputPathProblem(path)).toEqual([
+                    {
+                        field: "inputs.data.path",
+                        message: `must be userfiles:<path> with a path relative to the user files' root and without "..", e.g. userfiles:datasets/cifar`,
+                    },
+                ]);
+            },
+        );
+        test.each([
             [
-                "{ type: mlflow_model, path: x }",
-                "inputs.data.type",
-                '"mlflow_model" is not supported here; allowed: "uri_folder", "uri_file"',
-            ],
-            [
-                "{ type: custom_model, path: x }",
-                "inputs.data.type",
-                '"custom_model" is not supported here; allowed: "uri_folder", "uri_file"',
-            ],
-            [
-                "{ type: mltable, path: x }",
-                "inputs.data.type",
-                '"mltable" is not supported here; allowed: "uri_folder", "uri_file"',
-            ],
-            [
-                "{ path: data/cifar, mode: direct }",
-                "inputs.data.mode",
-                '"direct" is not supported here; allowed: "ro_mount", "download"',
-            ],
-            ["{ type: uri_folder }", "inputs.data.path", `required: ${LOCAL_OR_USER_FILES}`],
-            ["{ path: data/cifar, datastore: x }", "inputs.data.datastore", "unknown key; allowed: type, path, mode"],
-            [
-                "{ path: 'azureml:cifar-10-example@latest' }",
-                "inputs.data.path",
-                `"azureml:cifar-10-example@latest": Azure ML data assets and datastores do not exist here; use ${LOCAL_OR_USER_FILES}`,
-            ],
-            [
-                "{ path: 'azureml://datastores/workspaceblobstore/paths/cifar/' }",
-                "inputs.data.path",
-                `"azureml://datastores/workspaceblobstore/paths/cifar/": Azure ML data assets and datastores do not exist here; use ${LOCAL_OR_USER_FILES}`,
-            ],
-            [
-                "{ path: 'https://azuremlexamples.blob.core.windows.net/datasets/iris.csv', type: uri_file }",
-                "inputs.data.path",
-                `"https://azuremlexamples.blob.core.windows.net/datasets/iris.csv" is not supported here; use ${LOCAL_OR_USER_FILES}`,
-            ],
-            [
-                "{ path: 'userfiles:../secrets' }",
-                "inputs.data.path",
-                `must be userfiles:<path> with a path relative to the user files' root and without "..", e.g. userfiles:datasets/cifar`,
-            ],
-            [
-                "{ path: 'userfiles:/etc' }",
-                "inputs.data.path",
-                `must be userfiles:<path> with a path relative to the user files' root and without "..", e.g. userfiles:datasets/cifar`,
-            ],
-            [
-                "{ path: 'userfiles:' }",
-                "inputs.data.path",
-                `must be userfiles:<path> with a path relative to the user files' root and without "..", e.g. userfiles:datasets/cifar`,
-            ],
-            ["{ path: nowhere }", "inputs.data.path", `${BASE}/nowhere does not exist`],
-            [
-                "{ path: data/labels.csv }",
-                "inputs.data.path",
+                "data/labels.csv",
+                "uri_folder",
                 `${BASE}/data/labels.csv is a file, not a folder (a uri_folder input reads a folder; write type: uri_file for a file)`,
             ],
             [
-                "{ type: uri_file, path: 'file:///datasets/imagenet' }",
-                "inputs.data.path",
+                "file:///datasets/imagenet",
+                "uri_file",
                 "/datasets/imagenet is a folder, not a file (a uri_file input reads a file; write type: uri_folder for a folder)",
             ],
-            ["[1, 2]", "inputs.data", "must be a value (text, number, true/false) or { type, path, mode }"],
-            ["", "inputs.data", "must be a value (text, number, true/false) or { type, path, mode }"],
-        ])("input %s", (value, field, message) => {
-            expect(problemsOf("inputs:", `  data: ${value}`)).toEqual([{ field, message }]);
-        });
-
-        test("input names must suit ${{inputs.NAME}}", () => {
-            expect(problemsOf("inputs: { 2nd: 1 }")).toEqual([
-                {
-                    field: "inputs.2nd",
-                    message:
-                        "input names must be letters, digits and '_', not starting with a digit (the command names them in ${{inputs.NAME}})",
-                },
+        ])("input path %s of type %s", (path, type, message) => {
+            expect(problemsOf("inputs:", `  data: { type: ${type}, path: '${path}' }`)).toEqual([
+                { field: "inputs.data.path", message },
             ]);
         });
     });
@@ -571,6 +550,9 @@ describe("substituteCommand", () => {
     test("a path input the caller did not place is the caller's error", () => {
         expect(() => substituteCommand(spec("ls ${{inputs.data}}"), { inputs: {}, outputs: {} })).toThrow(
             "substituteCommand: no container path for inputs.data",
+        );
+        expect(() => substituteCommand(spec("ls ${{outputs.model}}"), { inputs: {}, outputs: {} })).toThrow(
+            "substituteCommand: no container path for outputs.model",
         );
     });
 });
