@@ -20,6 +20,7 @@ export {
     CustomApplicationArgs,
     CustomSize,
     IdleShutdownArgs,
+    JobsArgs,
     InboundRuleArgs,
     InstanceNetworkArgs,
     OsDiskArgs,

@@ -20,6 +20,7 @@ import {
     readRecords,
 } from "../provider/model/agentProtocol";
 import { readActivity } from "./activity";
+import { checkJobs, instancesWithJobs, submittedJobs } from "./jobs";
 import { Activity, PowerAction, dueScheduleAction, idleVerdict } from "./decide";
 
 export interface InstancePolicy {
@@ -126,6 +127,7 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
     const userOperations = new Map<string, Operation>();
     for (const r of all.records) if (r.kind === "operation") userOperations.set(r.key.instance, r.value);
     const memory = stored.memory;
+    const withJobs = instancesWithJobs(submittedJobs(all.records), memory);
     await repairApplications(ctx);
     const before = JSON.stringify(memory);
     const handled: Record<string, string> = {};
@@ -148,7 +150,10 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
                 );
                 continue;
             }
-            if (policy.idleAfterSeconds && view.status === "Running" && view.startedAt) {
+            // A queued or running job keeps its instance in use.
+            if (withJobs.has(view.instance))
+                memory.activeAt = { ...memory.activeAt, [view.instance]: now.toISOString() };
+            else if (policy.idleAfterSeconds && view.status === "Running" && view.startedAt) {
                 const activity = await (ctx.activity ?? defaultActivity)(view);
                 const seen = memory.activeAt?.[view.instance];
                 const verdict = idleVerdict(
@@ -171,6 +176,14 @@ export async function checkOnce(ctx: AgentContext): Promise<AgentMemory> {
                 ctx.log({ level: "error", instance: view.instance, message });
             ctx.problems?.set(view.instance, message);
         }
+    }
+    try {
+        await checkJobs({ ...ctx, memory, records: all.records, views: instances, now });
+        ctx.problems?.delete("jobs:");
+    } catch (e) {
+        const message = `job queue skipped this check: ${(e as Error).message}`;
+        if (ctx.problems?.get("jobs:") !== message) ctx.log({ level: "error", message });
+        ctx.problems?.set("jobs:", message);
     }
     // Marks of schedules and instances that no longer exist are dropped.
     memory.handledUntil = handled;

@@ -8,24 +8,13 @@
  * one), only while their instance runs. A job's runtime is named after the job: starting it again
  * after an agent that died between starting it and saving its state is a no-op, never a second run.
  */
+import type { JobState, JobStatus } from "../provider/model/agentProtocol";
 
-/** Azure ML's job statuses. */
-export const JOB_STATUSES = [
-    "Queued",
-    "Preparing",
-    "Running",
-    "Finalizing",
-    "Completed",
-    "Failed",
-    "CancelRequested",
-    "Canceled",
-] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
+export type { JobState, JobStatus };
 
 export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(["Completed", "Failed", "Canceled"]);
 
-/** Two per core, as the requirement's compute instance runs them. */
-export const DEFAULT_JOBS_PER_CORE = 2;
+export { DEFAULT_JOBS_PER_CORE } from "../provider/model/jobs";
 
 /** A job as submitted (the store's record): what the queue needs of it. */
 export interface QueuedJob {
@@ -36,17 +25,6 @@ export interface QueuedJob {
     timeoutSeconds?: number;
     /** Set by `job cancel`. */
     cancelRequested?: boolean;
-}
-
-/** What the agent records of a job (its memory). */
-export interface JobState {
-    status: JobStatus;
-    /** ISO times. */
-    startedAt?: string;
-    endedAt?: string;
-    exitCode?: number;
-    /** Why it ended as it did, for `job show`. */
-    reason?: string;
 }
 
 /** A job's runtime as the backend has it. */
@@ -124,6 +102,15 @@ export function planJobs(input: {
             // Ended: stopped by the agent, or as its wrapper recorded; with no record, it was killed.
             if (before?.status === "CancelRequested")
                 ended(job, before, "Canceled", before.reason ?? "canceled", runtime.exitCode);
+            else if (runtime.exitCode !== 0 && !instance?.running)
+                // Stopped with its instance (the backend stops an instance's jobs with it).
+                ended(
+                    job,
+                    before,
+                    "Canceled",
+                    instance ? "its instance stopped" : "its instance was deleted",
+                    runtime.exitCode,
+                );
             else if (runtime.exitCode === 0) ended(job, before, "Completed", "exited with code 0", 0);
             else if (runtime.exitCode !== undefined)
                 ended(job, before, "Failed", `exited with code ${runtime.exitCode}`, runtime.exitCode);

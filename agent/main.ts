@@ -48,6 +48,12 @@ async function main(): Promise<void> {
     };
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
+    // A job submitted: check now rather than at the end of the interval.
+    let again = false;
+    process.on("SIGUSR1", () => {
+        again = true;
+        wake?.();
+    });
     jsonLogger({
         level: "info",
         message: `workspace agent of "${workspace}" on the ${backend.description}, checking every ${interval}s`,
@@ -66,7 +72,9 @@ async function main(): Promise<void> {
             // The engine restarting, the API server away: try again at the next check.
             jsonLogger({ level: "error", message: `check failed: ${(e as Error).message}` });
         }
-        const wait = Math.max(0, interval * 1000 - (Date.now() - started));
+        // Asked during this check: check again at once.
+        const wait = again ? 0 : Math.max(0, interval * 1000 - (Date.now() - started));
+        again = false;
         await new Promise<void>((resolve) => {
             wake = resolve;
             setTimeout(resolve, wait);

@@ -9,8 +9,20 @@
  * Power state is runtime state: starting or stopping never changes the stack's configuration,
  * and `pulumi up` never undoes it.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import type { Backend, ImageBuilder, RuntimeState } from "../provider/backends/backend";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import {
+    BackendOptions,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    UsageError,
+    backendFrom,
+    backendOptions,
+    outputOption,
+    print,
+    say,
+} from "./common";
+import { registerJobCommands } from "./jobs";
+import type { ImageBuilder, RuntimeState } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
 import {
     agentContextDir,
@@ -36,37 +48,6 @@ import {
     listedText,
     parseLabelFilter,
 } from "./format";
-
-const EXIT_FAILED = 1;
-const EXIT_USAGE = 64;
-
-/** A mistake in the command line (exit 64), as opposed to a command that failed (exit 1). */
-class UsageError extends Error {}
-
-interface BackendOptions {
-    dockerHost?: string;
-    namespace?: string;
-    kubeconfig?: string;
-    context?: string;
-}
-
-function backendFrom(o: BackendOptions): Backend {
-    if (o.namespace) {
-        const { KubernetesBackend } =
-            require("../provider/backends/kubernetes") as typeof import("../provider/backends/kubernetes");
-        return new KubernetesBackend({ namespace: o.namespace, kubeconfig: o.kubeconfig, context: o.context });
-    }
-    return new DockerBackend(o.dockerHost ?? process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
-}
-
-const say = progressTo((m, ephemeral) => {
-    if (!ephemeral || process.stderr.isTTY) console.error(m);
-});
-
-function print<T>(format: OutputFormat, items: T | T[], text: (t: T) => string, json: (t: T) => unknown): void {
-    if (format === "json") console.log(JSON.stringify(Array.isArray(items) ? items.map(json) : json(items), null, 2));
-    else for (const i of Array.isArray(items) ? items : [items]) console.log(text(i));
-}
 
 /** The workspace's instances, of every stack, with their labels (Azure: tags). */
 async function list(
@@ -232,19 +213,6 @@ async function buildOne(
     return tag;
 }
 
-const outputOption = () =>
-    new Option("-o, --output <format>", "text: a tab-separated line per instance; json: for scripts")
-        .choices(["text", "json"])
-        .default("text");
-
-function backendOptions(c: Command): Command {
-    return c
-        .option("--docker-host <url>", "the Docker engine (default: DOCKER_HOST, else unix:///var/run/docker.sock)")
-        .option("--namespace <ns>", "a Kubernetes namespace: use the cluster instead of Docker")
-        .option("--kubeconfig <path>", "with --namespace: the kubeconfig (default: KUBECONFIG or ~/.kube/config)")
-        .option("--context <name>", "with --namespace: the kubeconfig's context (default: its current one)");
-}
-
 function program(): Command {
     const p = new Command("compute-instance")
         .description(
@@ -301,6 +269,7 @@ function program(): Command {
         .option("--prune", "remove this package's images of earlier builds that no container uses")
         .addOption(outputOption())
         .action((o) => buildImage(o));
+    registerJobCommands(p);
     return p;
 }
 

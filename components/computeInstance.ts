@@ -9,6 +9,7 @@ import { isPlain, plainParts } from "./plain";
 import { readScriptSources } from "../provider/model/setup";
 import { checkInput, inputError } from "./inputErrors";
 import { Firing, ScheduleAction, idleShutdownSchema, schedulesSchema } from "../provider/model/schedule";
+import { jobsSchema } from "../provider/model/jobs";
 import { Workspace } from "./workspace";
 import { SharingPolicy, sharingPolicySchema } from "../provider/model/access";
 import { instanceFields } from "../provider/model/schema";
@@ -100,6 +101,17 @@ export interface IdleShutdownArgs {
     after: pulumi.Input<string>;
 }
 
+/**
+ * The instance as a compute target: jobs submitted with `compute-instance job create` run on it,
+ * each in its own container, at most `perCore × cores` at once, the rest queued.
+ */
+export interface JobsArgs {
+    /** Default: `true`. `false`: job submissions to this instance are refused. */
+    enabled?: pulumi.Input<boolean>;
+    /** Jobs at once per core. Default 2; Azure's documentation now says 1. Changes apply live. */
+    perCore?: pulumi.Input<number>;
+}
+
 /** SSH access (Azure: `sshSettings`). */
 export interface SshArgs {
     /** Default: `false`. Turning SSH on or off restarts the instance (home and user files are kept). */
@@ -184,6 +196,8 @@ export interface ComputeInstanceArgs {
     schedules?: ScheduleArgs[];
     /** Stop the instance when it has been idle this long (enforced by the workspace agent). */
     idleShutdown?: IdleShutdownArgs;
+    /** Jobs (a training compute target): on, two per core, unless said otherwise. */
+    jobs?: JobsArgs;
     /** SSH access with one public key; off by default. The URL is `endpoints.ssh`. */
     ssh?: pulumi.Input<SshArgs>;
     /**
@@ -346,6 +360,7 @@ export class ComputeInstance extends pulumi.ComponentResource {
             reimage: _r,
             schedules = [],
             idleShutdown,
+            jobs,
             applicationSharingPolicy = "Personal",
             tokenVersion,
             setupScripts: _s,
@@ -360,8 +375,8 @@ export class ComputeInstance extends pulumi.ComponentResource {
             ]);
         checkInput(
             this,
-            z.object({ schedules: schedulesSchema, idleShutdown: idleShutdownSchema }).partial(),
-            plainParts({ schedules, idleShutdown }),
+            z.object({ schedules: schedulesSchema, idleShutdown: idleShutdownSchema, jobs: jobsSchema }).partial(),
+            plainParts({ schedules, idleShutdown, jobs }),
         );
         checkInput(this, z.object({ applicationSharingPolicy: sharingPolicySchema }), { applicationSharingPolicy });
         const plain = plainParts({ network: args.network, applications: args.applications, ssh: args.ssh });
@@ -490,6 +505,14 @@ export class ComputeInstance extends pulumi.ComponentResource {
                 "IdleShutdown",
                 `${name}-idle-shutdown`,
                 { ...policyWiring, after: idleShutdown.after },
+                child,
+            );
+        }
+        if (jobs) {
+            new KindResource(
+                "JobQueue",
+                `${name}-jobs`,
+                { ...policyWiring, enabled: jobs.enabled, perCore: jobs.perCore },
                 child,
             );
         }

@@ -17,7 +17,7 @@ import { osDisk, tempDisk } from "./resources/disks";
 import { accessToken } from "./resources/token";
 import { userFiles, workspaceNetwork } from "./resources/workspace";
 import { workstationImage } from "./resources/image";
-import { idleShutdown, schedule, workspaceAgent } from "./resources/agent";
+import { idleShutdown, jobQueue, schedule, workspaceAgent } from "./resources/agent";
 import { networkRule } from "./resources/networkRule";
 import { quota } from "./resources/quota";
 
@@ -37,6 +37,7 @@ export const KINDS = byType({
     WorkspaceAgent: workspaceAgent,
     Schedule: schedule,
     IdleShutdown: idleShutdown,
+    JobQueue: jobQueue,
     NetworkRule: networkRule,
     Quota: quota,
 });

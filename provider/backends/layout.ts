@@ -15,7 +15,15 @@ export const LABEL_PREFIX = "compute-instance.pulumi.io";
 export const MANAGED_BY = "pulumi-compute-instance";
 
 export type Component =
-    "runtime" | "os-disk" | "temp-disk" | "user-files" | "user-files-reference" | "network" | "agent" | "application";
+    | "runtime"
+    | "os-disk"
+    | "temp-disk"
+    | "user-files"
+    | "user-files-reference"
+    | "network"
+    | "agent"
+    | "application"
+    | "job";
 
 /**
  * The labels every object of every backend gets: the `app.kubernetes.io/*` set plus the workspace,

@@ -11,6 +11,7 @@ import type {
     Disks,
     ImageBuilder,
     Inventory,
+    JobRunner,
     NetworkRules,
     Runtimes,
     WorkspaceObjects,
@@ -26,6 +27,8 @@ export interface Parts {
     networkRules: NetworkRules;
     agentHost: AgentHost;
     inventory: Inventory;
+    /** Jobs; absent where the backend does not run them yet. */
+    jobs: { readonly jobs?: JobRunner };
 }
 
 export type PartName = keyof Parts;
@@ -71,6 +74,7 @@ const MEMBERS: { readonly [P in PartName]: Members<Parts[P]> } = {
     },
     agentHost: { ensureAgent: true, readAgent: true, deleteAgent: true, agentStore: true, repairApplications: true },
     inventory: { listInstances: true, workspaceUsage: true, runtimeIdFor: true },
+    jobs: { jobs: true },
 };
 
 const CAPABILITIES: Members<Capabilities> = { liveResize: true, liveTempDiskResize: true, buildsImages: true };

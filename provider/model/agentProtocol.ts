@@ -44,7 +44,11 @@ export type RecordKey =
      * For tests only: the agent acts as if the time were `offsetSeconds` later than its clock says,
      * so a schedule's firing is reached without waiting for its minute. No resource writes it.
      */
-    | { kind: "clock" };
+    | { kind: "clock" }
+    /** A submitted job (the CLI writes it; the agent runs it and records its status in its memory). */
+    | { kind: "job"; name: string }
+    /** An instance's job queue settings. */
+    | { kind: "jobQueue"; instance: string };
 
 export type RecordKind = RecordKey["kind"];
 export type KeyOf<K extends RecordKind> = Extract<RecordKey, { kind: K }>;
@@ -78,6 +82,10 @@ export function encodeKey(key: RecordKey): string {
             return joined("labels", key.instance);
         case "clock":
             return "test.clock";
+        case "job":
+            return joined("job", key.name);
+        case "jobQueue":
+            return joined("jobqueue", key.instance);
     }
 }
 
@@ -101,6 +109,10 @@ export function decodeKey(key: string): RecordKey | undefined {
             return { kind: "labels", instance: second };
         case "quota/1":
             return { kind: "quota" };
+        case "job/2":
+            return { kind: "job", name: second };
+        case "jobqueue/2":
+            return { kind: "jobQueue", instance: second };
         case "test/2":
             return second === "clock" ? { kind: "clock" } : undefined;
         case "network/2":
@@ -152,9 +164,63 @@ export type QuotaRecord = z.output<typeof quotaV1>;
 
 const labelsV1 = z.record(z.string(), z.string());
 
+export type LabelsRecord = z.output<typeof labelsV1>;
+
 const clockV1 = z.object({ offsetSeconds: z.number().finite() });
 export type ClockRecord = z.output<typeof clockV1>;
-export type LabelsRecord = z.output<typeof labelsV1>;
+
+/** Azure ML's job statuses. */
+export const JOB_STATUSES = [
+    "Queued",
+    "Preparing",
+    "Running",
+    "Finalizing",
+    "Completed",
+    "Failed",
+    "CancelRequested",
+    "Canceled",
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/**
+ * A job as submitted (`compute-instance job create`): what its runtime runs, ready to run (the
+ * command's expressions substituted, its files already in the user files under `jobs/<name>/`).
+ * Written once by the CLI; `job cancel` writes it again with `cancelRequested`.
+ */
+const jobV1 = z.object({
+    instance: z.string().min(1),
+    submittedAt: isoTime,
+    image: z.string().min(1),
+    command: z.string().min(1),
+    env: z.record(z.string(), z.string()).default(() => ({})),
+    /** Output folders to make under `jobs/<name>/outputs/` before the command runs. */
+    outputs: z.array(z.string()).default(() => []),
+    timeoutSeconds: z.number().positive().optional(),
+    shmSizeBytes: z.number().int().positive().optional(),
+    /** Processes of a `distribution: pytorch` job (1: not distributed). */
+    processCount: z.number().int().min(1).default(1),
+    displayName: z.string().optional(),
+    experimentName: z.string().optional(),
+    tags: z.record(z.string(), z.string()).default(() => ({})),
+    /** Who submitted it (`user@host`), for `job show`. */
+    submittedBy: z.string().optional(),
+    cancelRequested: z.boolean().optional(),
+});
+export type JobRecord = z.output<typeof jobV1>;
+
+/** An instance's job queue settings (ComputeInstance `jobs`); none: enabled, two per core. */
+const jobQueueV1 = z.object({ enabled: z.boolean(), perCore: z.number().positive() });
+export type JobQueueRecord = z.output<typeof jobQueueV1>;
+
+/** What the agent records of a job. */
+const jobStateV1 = z.object({
+    status: z.enum(JOB_STATUSES),
+    startedAt: isoTime.optional(),
+    endedAt: isoTime.optional(),
+    exitCode: z.number().int().optional(),
+    reason: z.string().optional(),
+});
+export type JobState = z.output<typeof jobStateV1>;
 
 /** The egress spec the rules were applied from, and the signature applying gave. */
 export type EgressRecord = EgressSpec & { signature?: string };
@@ -220,6 +286,8 @@ export interface RecordValues {
     quota: QuotaRecord;
     labels: LabelsRecord;
     clock: ClockRecord;
+    job: JobRecord;
+    jobQueue: JobQueueRecord;
 }
 
 export const RECORD_FORMATS: { readonly [K in RecordKind]: RecordFormat<RecordValues[K]> } = {
@@ -231,6 +299,8 @@ export const RECORD_FORMATS: { readonly [K in RecordKind]: RecordFormat<RecordVa
     quota: { readers: [quotaV1] },
     labels: { readers: [labelsV1] },
     clock: { readers: [clockV1] },
+    job: { readers: [jobV1] },
+    jobQueue: { readers: [jobQueueV1] },
 };
 
 /** The agent's memory, persisted between checks and across restarts of the agent or the engine. */
@@ -244,6 +314,8 @@ const memoryV1 = z.object({
      * editor). What ended leaves no trace in Jupyter's lists, so the quiet period starts here.
      */
     activeAt: z.record(z.string(), isoTime).optional(),
+    /** Per job: its status as the agent last recorded it (an older memory has none: no job ran). */
+    jobs: z.record(z.string(), jobStateV1).optional(),
 });
 export type AgentMemory = z.output<typeof memoryV1>;
 

@@ -20,6 +20,7 @@ import {
     schedulesSchema,
 } from "../model/schedule";
 import { containsUnknown } from "../model/validate";
+import { jobsSchema } from "../model/jobs";
 import { Props, uses, checkWith, progressOf, wiringFields, wiringRules } from "./kind";
 import { NoFields, defineKind, fields } from "./defineKind";
 
@@ -179,7 +180,7 @@ function readable<T>(p: Parameters<typeof progressOf>[0], r: ReadOutcome<T>): T 
 }
 
 /** A Schedule's or an IdleShutdown's id is the key of its record. */
-function keyOf<K extends "schedule" | "idle">(kind: K, id: string) {
+function keyOf<K extends "schedule" | "idle" | "jobQueue">(kind: K, id: string) {
     const key = decodeKeyOf(kind, id);
     if (!key) throw new Error(`"${id}" is not the key of a ${kind} record of the workspace agent's store`);
     return key;
@@ -282,3 +283,34 @@ export const idleShutdown = defineKind({
 function pick(p: Props, keys: readonly string[]): Props {
     return Object.fromEntries(keys.filter((k) => k in p).map((k) => [k, p[k]]));
 }
+
+/**
+ * An instance's job queue settings: how many jobs it runs at once per core, or none. Without the
+ * resource the agent runs two per core. Changes apply at the agent's next check.
+ */
+export const jobQueue = defineKind({
+    type: "JobQueue",
+    backend: policyBackend,
+    inputs: z.object({ ...policyWiring, ...jobsSchema.shape }),
+    outputs: fields<NoFields>({}),
+    userPaths: { enabled: "jobs.enabled", perCore: "jobs.perCore" },
+    rules: () => ({ ...policyRules, enabled: "live", perCore: "live" }),
+    async create(inputs) {
+        const key = { kind: "jobQueue", instance: inputs.instance } satisfies RecordKey;
+        await recordsOf(inputs).write(key, { enabled: inputs.enabled, perCore: inputs.perCore });
+        return { id: encodeKey(key), outs: inputs };
+    },
+    async read(id, props) {
+        const key = decodeKeyOf("jobQueue", id);
+        const have = key && readable(props, await recordsOf(props).read(key));
+        if (!have) return undefined;
+        return { ...props, enabled: have.enabled, perCore: have.perCore };
+    },
+    async update(id, olds, news) {
+        await recordsOf(news).write(keyOf("jobQueue", id), { enabled: news.enabled, perCore: news.perCore });
+        return { ...olds, ...news };
+    },
+    async delete(id, props) {
+        await recordsOf(props).write(keyOf("jobQueue", id), undefined);
+    },
+});

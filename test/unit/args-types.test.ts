@@ -14,6 +14,7 @@ import type {
 } from "../../index";
 import { instanceSchema, workspaceSchema } from "../../provider/model/schema";
 import { idleShutdownSchema, schedulesSchema } from "../../provider/model/schedule";
+import { jobsSchema } from "../../provider/model/jobs";
 import { type egressSchema, sharingPolicySchema } from "../../provider/model/access";
 import type { quotaSchema } from "../../provider/model/quota";
 import type { setupScriptsSchema } from "../../provider/model/setup";
@@ -71,6 +72,7 @@ type InstanceSchemaInput = Omit<z.input<typeof instanceSchema>, "name"> & {
     instanceName?: z.input<typeof instanceSchema>["name"];
     schedules?: z.input<typeof schedulesSchema>;
     idleShutdown?: z.input<typeof idleShutdownSchema>;
+    jobs?: z.input<typeof jobsSchema>;
     applicationSharingPolicy?: z.input<typeof sharingPolicySchema>;
     tokenVersion?: KindInput<"AccessToken">["tokenVersion"];
     reimage?: KindInput<"OsDisk">["reimage"];
@@ -134,6 +136,7 @@ describe("the public args types agree with the schemas", () => {
             reimage: "2026-11-27",
             schedules: [{ name: "evening", action: "stop", cron: "0 18 * * 1-5", timeZone: "Europe/Madrid" }],
             idleShutdown: { after: "30m" },
+            jobs: { enabled: true, perCore: 1 },
             ssh: { enabled: true, publicKey: key, port: 2200 },
             assignedUser: { name: "alice", id: "abc-123", kubernetesUser: "alice@example.com" },
             applicationSharingPolicy: "Personal",
@@ -146,6 +149,7 @@ describe("the public args types agree with the schemas", () => {
             instanceName,
             schedules,
             idleShutdown,
+            jobs,
             applicationSharingPolicy,
             tokenVersion: _t,
             reimage: _r,
@@ -155,6 +159,7 @@ describe("the public args types agree with the schemas", () => {
         expect(instanceSchema.safeParse({ name: instanceName, ...instance }).error).toBeUndefined();
         expect(schedulesSchema.safeParse(schedules).error).toBeUndefined();
         expect(idleShutdownSchema.safeParse(idleShutdown).error).toBeUndefined();
+        expect(jobsSchema.safeParse(jobs).error).toBeUndefined();
         expect(sharingPolicySchema.safeParse(applicationSharingPolicy).error).toBeUndefined();
         const workspace: Required<Omit<WorkspaceArgs, "agent" | "sharedTokenVersion" | "network" | "quota">> = {
             backend: { docker: { host: "unix:///var/run/docker.sock" } },

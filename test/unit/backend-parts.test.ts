@@ -12,6 +12,7 @@ const PART_NAMES: PartName[] = [
     "networkRules",
     "agentHost",
     "inventory",
+    "jobs",
 ] satisfies (keyof Parts)[];
 const CAPABILITIES = ["liveResize", "liveTempDiskResize", "buildsImages"];
 

@@ -122,3 +122,29 @@ describe("IdleShutdown through dispatch, on the fake", () => {
         expect(stored()[id]).toBeUndefined();
     });
 });
+
+describe("JobQueue through dispatch, on the fake", () => {
+    const props = (own: Props = {}): Props => ({ ...wiring(), instance: "carol", agent: agentId, ...own });
+
+    test("defaults to on, two per core; a new figure is live; delete removes the record", async () => {
+        const { id, outs } = await created("JobQueue", props());
+        expect(id).toBe("jobqueue.carol");
+        expect(stored()[id]).toEqual({ enabled: true, perCore: 2 });
+        expect(await dispatch.read(id, outs)).toEqual({ id, props: outs });
+        const one = await updated(id, outs, props({ perCore: 1 }));
+        expect(one.diff).toMatchObject({ changes: true, replaces: [] });
+        expect(stored()[id]).toEqual({ enabled: true, perCore: 1 });
+        const off = await updated(id, one.outs as Props, props({ enabled: false, perCore: 1 }));
+        expect(off.diff).toMatchObject({ changes: true, replaces: [] });
+        expect(stored()[id]).toEqual({ enabled: false, perCore: 1 });
+        await dispatch.remove(id, off.outs as Props);
+        expect(stored()[id]).toBeUndefined();
+    });
+
+    test("a figure of jobs per core that is not more than 0 is refused, naming the field", async () => {
+        const r = await dispatch.check({}, { __kind: "JobQueue", ...props({ perCore: 0 }) });
+        expect(r.failures).toEqual([
+            { property: "", reason: "[jobs.perCore] must be more than 0 (to take no jobs, set enabled: false)" },
+        ]);
+    });
+});

@@ -192,4 +192,22 @@ describe("the job queue", () => {
             },
         });
     });
+
+    test("a job the backend stopped with its instance is Canceled for that, not Failed", () => {
+        const plan = (instances: Record<string, QueueInstance>) =>
+            planJobs({
+                now,
+                jobs: [job("r", 0)],
+                states: { r: { status: "Running", startedAt: at(-5) } },
+                runtimes: { r: { running: false } },
+                instances,
+            }).changed.r;
+        expect(plan({ alice: { ...oneCore.alice, running: false } })).toMatchObject({
+            status: "Canceled",
+            reason: "its instance stopped",
+        });
+        expect(plan({})).toMatchObject({ status: "Canceled", reason: "its instance was deleted" });
+        // Its instance still runs: killed by something else.
+        expect(plan(oneCore)).toMatchObject({ status: "Failed" });
+    });
 });

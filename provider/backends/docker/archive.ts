@@ -40,15 +40,21 @@ export async function putFiles(container: Dockerode.Container, dir: string, file
 
 /** Regular files under `path` (a file or a directory), by archive name, as text. Throws as the API does (404 when missing). */
 export async function getFiles(container: Dockerode.Container, path: string): Promise<Record<string, string>> {
+    const files = await getFileBuffers(container, path);
+    return Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.toString("utf8")]));
+}
+
+/** Regular files under `path`, by archive name, as they are (outputs may be binary). */
+export async function getFileBuffers(container: Dockerode.Container, path: string): Promise<Record<string, Buffer>> {
     const stream = await container.getArchive({ path });
     const tar = require("tar-stream") as typeof import("tar-stream");
     const extract = tar.extract();
-    const files: Record<string, string> = {};
+    const files: Record<string, Buffer> = {};
     const done = (async () => {
         for await (const entry of extract) {
             const chunks: Buffer[] = [];
             for await (const chunk of entry) chunks.push(chunk as Buffer);
-            if (entry.header.type === "file") files[entry.header.name] = Buffer.concat(chunks).toString("utf8");
+            if (entry.header.type === "file") files[entry.header.name] = Buffer.concat(chunks);
         }
     })();
     stream.pipe(extract);

@@ -17,6 +17,7 @@ import {
     servicesFor,
 } from "../../model/endpoints";
 import { readLabels, writeLabels } from "./agentStore";
+import { stopInstanceJobs } from "./jobs";
 import { DockerContext, ignoreNotFound, nameOf, reason, resourcesOf } from "./engine";
 import { applyPortRules, removeInstanceRules } from "./hostFirewall";
 import { ensureImage, readsTokenFile } from "./images";
@@ -235,6 +236,7 @@ export async function deleteRuntime(ctx: DockerContext, id: string): Promise<voi
     const info = await ignoreNotFound(c.inspect());
     if (!info) return;
     await removeApplications(ctx, id);
+    await stopInstanceJobs(ctx, info);
     // A short grace period lets kernels and editors flush what they are writing.
     await ignoreNotFound(c.stop({ t: 10 })).catch(() => undefined);
     await ignoreNotFound(c.remove({ force: true }));

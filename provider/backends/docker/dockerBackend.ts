@@ -4,7 +4,7 @@
  * the modules named by what they handle, each given the engine's {@link DockerContext}.
  */
 import { randomBytes } from "crypto";
-import { Backend, DiskRole, ImageBuilder, InstanceRef } from "../backend";
+import { Backend, DiskRole, ImageBuilder, InstanceRef, JobRunner } from "../backend";
 import { Args, BackendBase } from "../backendBase";
 import * as agent from "./agent";
 import { agentStore } from "./agentStore";
@@ -13,6 +13,7 @@ import * as engine from "./engine";
 import { DockerBackendOptions, DockerContext } from "./engine";
 import * as hostFirewall from "./hostFirewall";
 import * as images from "./images";
+import * as jobs from "./jobs";
 import * as networks from "./networks";
 import { diskVolumeName, networkName, userFilesVolumeName } from "./options";
 import * as power from "./power";
@@ -49,6 +50,17 @@ export class DockerBackend extends BackendBase implements Backend {
         inspectImage: (...a) => images.inspectImage(this.ctx, ...a),
         buildImage: (...a) => images.buildImage(this.ctx, ...a),
         removeImagesExcept: (...a) => images.removeImagesExcept(this.ctx, ...a),
+    };
+
+    /** Jobs, each in its own container. */
+    readonly jobs: JobRunner = {
+        stageJobFiles: (...a) => jobs.stageJobFiles(this.ctx, ...a),
+        startJob: (...a) => jobs.startJob(this.ctx, ...a),
+        listJobs: (...a) => jobs.listJobs(this.ctx, ...a),
+        stopJob: (...a) => jobs.stopJob(this.ctx, ...a),
+        removeJob: (...a) => jobs.removeJob(this.ctx, ...a),
+        readJobFiles: (...a) => jobs.readJobFiles(this.ctx, ...a),
+        wakeAgent: (...a) => jobs.wakeAgent(this.ctx, ...a),
     };
 
     // -- workspace -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { DockerContext, ignoreNotFound } from "./engine";
 import { publishedPortsOf } from "./ports";
 import { probeJupyter, probeSsh } from "./probes";
 import { setupTimeoutOf, waitUntilSetUp } from "./setup";
+import { stopInstanceJobs } from "./jobs";
 import { restartApplications, stopApplications } from "./sidecars";
 import { currentToken } from "./tokens";
 
@@ -20,6 +21,7 @@ export async function stopRuntime(ctx: DockerContext, id: string): Promise<Runti
     return lifecycle.stopRuntime(id, {
         async stop() {
             await stopApplications(ctx, id);
+            await stopInstanceJobs(ctx, info);
             if (info.State.Running || info.State.Restarting) await c.stop({ t: 10 });
         },
         read: () => readRuntime(ctx, id),
