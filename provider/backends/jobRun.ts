@@ -27,16 +27,18 @@ export function logFile(rank: number, processes: number): string {
 /**
  * Runs the command in `code/` (made empty when no code was uploaded), once per process, each
  * process with its rank's environment and its own log; records the first failing exit code (0
- * when all succeed). bash when the image has it (Azure runs commands with bash), sh otherwise.
+ * when all succeed). bash when the image has it (Azure runs commands with bash), sh otherwise;
+ * no rc file: the command runs as written, whatever the image's shell profile prints.
  */
 export const JOB_WRAPPER = `set -u
 dir="$JOB_DIR"
 mkdir -p "$dir/logs" "$dir/code/outputs" || exit 90
 for o in $JOB_OUTPUTS; do mkdir -p "$dir/outputs/$o" || exit 90; done
 cd "$dir/code" || exit 91
-shell=sh; command -v bash >/dev/null 2>&1 && shell=bash
+set -- sh
+if command -v bash >/dev/null 2>&1; then set -- bash --norc --noprofile; fi
 if [ "$JOB_PROCESSES" -le 1 ]; then
-  "$shell" -c "$JOB_COMMAND" > "$dir/logs/std_log.txt" 2>&1
+  "$@" -c "$JOB_COMMAND" > "$dir/logs/std_log.txt" 2>&1
   code=$?
 else
   pids=""; i=0
@@ -45,7 +47,7 @@ else
     if [ -n "$gpus" ]; then export CUDA_VISIBLE_DEVICES="$gpus"; fi
     RANK=$i LOCAL_RANK=$i NODE_RANK=0 GROUP_RANK=0 WORLD_SIZE=$JOB_PROCESSES LOCAL_WORLD_SIZE=$JOB_PROCESSES \\
       MASTER_ADDR=127.0.0.1 MASTER_PORT=$JOB_MASTER_PORT \\
-      "$shell" -c "$JOB_COMMAND" > "$dir/logs/std_log_process_$i.txt" 2>&1 &
+      "$@" -c "$JOB_COMMAND" > "$dir/logs/std_log_process_$i.txt" 2>&1 &
     pids="$pids $!"; i=$((i + 1))
   done
   code=0
