@@ -22,56 +22,11 @@ import { type Document, LineCounter, isMap, isScalar, parseDocument } from "yaml
 import { z } from "zod";
 import { FieldProblem, problemsFromZod } from "./errors";
 import { durationSeconds, forward, nameSchema } from "./fields";
+import { expand } from "./jobCommand";
+import type { JobFileContext, JobInput, JobInputPath, JobOutput, JobSpec } from "./jobSpec";
 
-export interface JobInputLiteral {
-    kind: "literal";
-    /** The value as written in the file (numbers and booleans too). */
-    value: string;
-}
-export interface JobInputPath {
-    kind: "path";
-    type: "uri_folder" | "uri_file";
-    /**
-     * Where it comes from: a local path (absolute, resolved against the job file's folder, uploaded
-     * at submission) or a path relative to the root of the workspace's user files.
-     */
-    source: { local: string } | { userFiles: string };
-    mode: "ro_mount" | "download";
-}
-export type JobInput = JobInputLiteral | JobInputPath;
-export interface JobOutput {
-    mode: "rw_mount" | "upload";
-}
-export interface JobDistribution {
-    type: "pytorch";
-    processCountPerInstance: number;
-}
-export interface JobSpec {
-    name?: string;
-    displayName?: string;
-    experimentName?: string;
-    description?: string;
-    tags: Record<string, string>;
-    /** Instance name, `azureml:` prefix removed. */
-    compute?: string;
-    /** As written: `${{inputs.NAME}}` expressions are substituted once paths in the container are known. */
-    command: string;
-    /** Absolute local folder. */
-    code?: string;
-    image: string;
-    env: Record<string, string>;
-    inputs: Record<string, JobInput>;
-    outputs: Record<string, JobOutput>;
-    timeoutSeconds?: number;
-    shmSizeBytes?: number;
-    distribution?: JobDistribution;
-}
-
-export interface JobFileContext {
-    /** The job file's folder: relative local paths start there. */
-    baseDir: string;
-    exists(absPath: string): "file" | "folder" | undefined;
-}
+export type * from "./jobSpec";
+export { shellQuote, substituteCommand } from "./jobCommand";
 
 export const USER_FILES_SCHEME = "userfiles:";
 
@@ -424,75 +379,4 @@ function referenceProblems(raw: unknown): FieldProblem[] {
     // A section that is not a mapping has its own problem; its references would only add noise.
     if (!inputs || !outputs) return [];
     return expand(raw.command, { inputs, outputs }, () => "").problems;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The command
-
-// Azure's expression syntax; spaces inside the braces are allowed, a line break is not.
-const EXPRESSION = /\$\{\{\s*(.*?)\s*\}\}/g;
-const REFERENCE = /^(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)$/;
-
-type Root = "inputs" | "outputs";
-
-function expand(
-    command: string,
-    names: Record<Root, readonly string[]>,
-    value: (root: Root, name: string) => string,
-): { command: string; problems: FieldProblem[] } {
-    const problems: FieldProblem[] = [];
-    const problem = (message: string) => problems.push({ field: "command", message });
-    const out = command.replace(EXPRESSION, (whole, ref: string) => {
-        const m = REFERENCE.exec(ref);
-        if (!m) {
-            problem(`${whole}: only \${{inputs.NAME}} and \${{outputs.NAME}} are supported here`);
-            return whole;
-        }
-        const root = m[1] as Root;
-        const defined = names[root];
-        if (!defined.includes(m[2])) {
-            const kind = root.slice(0, -1);
-            problem(
-                `${whole}: no ${kind} "${m[2]}"; ` +
-                    (defined.length ? `defined ${root}: ${defined.join(", ")}` : `the file defines no ${root}`),
-            );
-            return whole;
-        }
-        return value(root, m[2]);
-    });
-    if (command.replace(EXPRESSION, "").includes("${{")) {
-        problem("an expression is not closed on its line: write ${{inputs.NAME}} or ${{outputs.NAME}}");
-    }
-    return { command: out, problems };
-}
-
-const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
-
-/** `v` as one shell word: unchanged when it is safe bare, in single quotes otherwise. */
-export function shellQuote(v: string): string {
-    return SHELL_SAFE.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * The command with every `${{inputs.NAME}}` / `${{outputs.NAME}}` replaced: a literal input by
- * its value, a path input or an output by its path inside the job's container (`paths`, from the
- * caller), each as one shell word.
- */
-export function substituteCommand(
-    spec: JobSpec,
-    paths: { inputs: Record<string, string>; outputs: Record<string, string> },
-): { command?: string; problems: FieldProblem[] } {
-    const r = expand(
-        spec.command,
-        { inputs: Object.keys(spec.inputs), outputs: Object.keys(spec.outputs) },
-        (root, name) => {
-            const input = root === "inputs" ? spec.inputs[name] : undefined;
-            const placed = Object.hasOwn(paths[root], name) ? paths[root][name] : undefined;
-            const v = input?.kind === "literal" ? input.value : placed;
-            // The caller places every path input and output; a missing one is its mistake, not the user's.
-            if (v === undefined) throw new Error(`substituteCommand: no container path for ${root}.${name}`);
-            return shellQuote(v);
-        },
-    );
-    return r.problems.length ? { problems: r.problems } : { command: r.command, problems: [] };
 }
