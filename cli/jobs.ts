@@ -135,8 +135,10 @@ async function stream(name: string, o: JobOptions): Promise<void> {
         if (text.length > shown) process.stdout.write(text.slice(shown));
         shown = Math.max(shown, text.length);
         if (FINAL_STATUSES.has(state.status)) {
-            console.error(`${name}: ${state.status}${state.reason ? ` (${state.reason})` : ""}`);
-            if (state.status !== "Completed") process.exitCode = 1;
+            const said = `${name}: ${state.status}${state.reason ? ` (${state.reason})` : ""}`;
+            // Exit status 0 only for a job that Completed, as `az ml job stream` scripts expect.
+            if (state.status !== "Completed") throw new Error(said);
+            console.error(said);
             return;
         }
         await new Promise((r) => setTimeout(r, 1000));

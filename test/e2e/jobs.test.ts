@@ -67,7 +67,8 @@ beforeAll(async () => {
     t = await programStack("instance", {
         workspaceName: ws,
         agentCheckInterval: "2s",
-        instances: { alice: small, bob: { ...small, idleShutdown: { after: "1m" } } },
+        // bob idles for good only by the agent's test clock (see its test).
+        instances: { alice: small, bob: { ...small, idleShutdown: { after: "30m" } } },
     });
     await t.stack.up(collect(t));
 });
@@ -185,7 +186,10 @@ compute: azureml:alice
             exitCode: 3,
             reason: "exited with code 3",
         });
-        expect(cli(["job", "stream", failing]).code).toBe(1);
+        expect(cli(["job", "stream", failing])).toMatchObject({
+            code: 1,
+            err: expect.stringContaining("Failed (exited with code 3)"),
+        });
     });
 
     test("a job's timeout cancels it; an image not on the engine fails it with the reason", async () => {
@@ -225,6 +229,8 @@ compute: azureml:alice
             await new Promise((r) => setTimeout(r, 6000));
             expect((await docker.getContainer(`ci-${ws}-bob`).inspect()).State.Running).toBe(true);
             expect(await ended(job, 60_000)).toMatchObject({ status: "Completed" });
+            // An hour on from the job's last check: past the 30 minutes of quiet.
+            await setAgentClock(engine, ws, new Date(Date.now() + 3 * 3600_000));
             await waitFor(
                 "bob to be stopped for being idle",
                 60_000,
