@@ -1,10 +1,12 @@
 // The workspace agent survives an engine restart and catches up, once, on the firing it missed
-// while the engine was down. The engine is really stopped and started again, so this runs only
+// while the engine was down; the job queue loses no job and runs none twice (the job running when
+// the engine stopped is Failed as interrupted, the queued ones run once each). The engine is really stopped and started again, so this runs only
 // where scripts/lib/docker-engine.sh started dockerd itself (as on CI and on these machines);
 // elsewhere (Docker Desktop, a systemd engine) it says so and does nothing.
 // @lane exclusive: it restarts dockerd under every other suite (scripts/lib/test-lanes.js runs it alone).
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import {
     ROOT,
@@ -16,7 +18,9 @@ import {
     programStack,
     purgeWorkspace,
     uniqueWorkspace,
+    waitFor,
 } from "../support/stacks";
+import { jobCli, jobEnded, showJob, submitJob } from "../support/jobs";
 import { contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 
 function ownDockerd(): number | undefined {
@@ -90,6 +94,19 @@ describe("an engine restart", () => {
             });
             await t.stack.up(collect(t));
             await agentHasSeen(ws, "alice", "evening");
+            // bob (half a core: one job at a time) runs one job and queues two.
+            const jobDir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-rst-jobs-"));
+            const job = (file: string, command: string) =>
+                submitJob(
+                    ws,
+                    jobDir,
+                    file,
+                    `command: ${JSON.stringify(command)}\nenvironment:\n  image: ${workstationImageTag(contextHash(workstationContextDir()))}\ncompute: bob\noutputs:\n  runs:\n`,
+                );
+            const runs = (o: string) => `echo run >> \${{outputs.runs}}/count; ${o}`;
+            const jobs = [job("a.yml", runs("sleep 600")), job("b.yml", runs("true")), job("c.yml", runs("true"))];
+            await waitFor("the first job to run", 30_000, async () => showJob(ws, jobs[0]).status === "Running");
+            expect(jobs.slice(1).map((n) => showJob(ws, n).status)).toEqual(["Queued", "Queued"]);
 
             process.kill(pid as number, "SIGTERM");
             for (let i = 0; i < 60 && (await engineAnswers()); i++) await new Promise((r) => setTimeout(r, 500));
@@ -137,6 +154,17 @@ describe("an engine restart", () => {
                 if (body !== "served-beside\n") await new Promise((r) => setTimeout(r, 1000));
             }
             expect(body).toBe("served-beside\n");
+
+            // The queue: none lost, none run twice.
+            const after = [];
+            for (const n of jobs) after.push(await jobEnded(ws, n, 120_000));
+            expect(after[0]).toMatchObject({ status: "Failed", reason: expect.stringMatching(/^interrupted/) });
+            expect(after.slice(1).map((s) => s.status)).toEqual(["Completed", "Completed"]);
+            for (const n of jobs) {
+                expect(jobCli(ws, ["job", "download", n, "--to", jobDir]).code).toBe(0);
+                expect(fs.readFileSync(path.join(jobDir, n, "outputs/runs/count"), "utf8")).toBe("run\n");
+            }
+            fs.rmSync(jobDir, { recursive: true, force: true });
         },
     );
 });

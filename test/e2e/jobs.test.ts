@@ -6,10 +6,11 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { execFileSync, spawnSync } from "child_process";
+import { execFileSync } from "child_process";
 import { DockerBackend } from "../../provider/backends/docker";
 import { contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 import { setAgentClock } from "../support/agentClock";
+import { jobCli, jobEnded, showJob, submitJob } from "../support/jobs";
 import {
     ROOT,
     TestStack,
@@ -28,33 +29,10 @@ const engine = new DockerBackend("unix:///var/run/docker.sock");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-jobs-"));
 let t: TestStack;
 
-function cli(args: string[]): { code: number; out: string; err: string } {
-    const r = spawnSync("node", [path.join(ROOT, "bin/cli/main.js"), ...args, "--workspace", ws], { encoding: "utf8" });
-    return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
-
-/** Writes a job file and submits it; the job's name (the last line printed). */
-function submit(file: string, yaml: string, extra: string[] = []): string {
-    const p = path.join(dir, file);
-    fs.writeFileSync(p, yaml);
-    const r = cli(["job", "create", "--file", p, ...extra]);
-    if (r.code !== 0) throw new Error(`job create failed (${r.code}): ${r.err}`);
-    return r.out.trim().split("\n").pop() ?? "";
-}
-
-interface Shown {
-    status: string;
-    exitCode?: number;
-    reason?: string;
-    startedAt?: string;
-    endedAt?: string;
-}
-const show = (name: string): Shown => JSON.parse(cli(["job", "show", name, "--output", "json"]).out);
-const ended = (name: string, timeoutMs = 90_000) =>
-    waitFor(`job ${name} to end`, timeoutMs, async () => {
-        const s = show(name);
-        return ["Completed", "Failed", "Canceled"].includes(s.status) && s;
-    });
+const cli = (args: string[]) => jobCli(ws, args);
+const submit = (file: string, yaml: string, extra: string[] = []) => submitJob(ws, dir, file, yaml, extra);
+const show = (name: string) => showJob(ws, name);
+const ended = (name: string, timeoutMs?: number) => jobEnded(ws, name, timeoutMs);
 const sleepJob = (seconds: number, own = "", compute = "alice") =>
     `$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
 command: sleep ${seconds}
