@@ -24,11 +24,15 @@ export const seconds = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e9;
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** `pulumi up` as a user types it, in the stack's directory and environment; its output when it fails. */
-export function pulumiUp(t: TestStack, extra: string[]): void {
+export function pulumiUp(t: TestStack, extra: string[], env: Record<string, string> = {}): void {
     try {
         execFileSync("pulumi", ["up", "--yes", "--non-interactive", "--stack", t.stack.name, ...extra], {
             cwd: t.stack.workspace.workDir,
-            env: { ...process.env, ...(t.stack.workspace as unknown as { envVars: Record<string, string> }).envVars },
+            env: {
+                ...process.env,
+                ...(t.stack.workspace as unknown as { envVars: Record<string, string> }).envVars,
+                ...env,
+            },
             stdio: ["ignore", "pipe", "pipe"],
             maxBuffer: 64 * 1024 * 1024,
         });
