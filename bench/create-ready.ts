@@ -4,8 +4,6 @@
  * published port, polling the same URL. Also a no-op `pulumi up` on the created stack.
  * Warm image: the image is on the engine before anything is timed.
  *   bench/run create-ready [runs=3]
- * Also the same up with the program type-checked at each run (Pulumi's default; our programs
- * are transpiled only, npm run lint type-checks them): what that choice saves, in the same run.
  * Target: ratio ≤ 1.5 (≤ 2.0 for a whole up --skip-preview); no-op up < 5 s.
  */
 import { execFileSync } from "child_process";
@@ -73,12 +71,7 @@ async function baselineSeconds(): Promise<number> {
     return seconds;
 }
 
-/**
- * `typeCheck`: the program type-checked by ts-node at each run, as Pulumi does by default; the
- * e2e program's tsconfig turns that off (noCheck), as the quickstart's does.
- */
-async function pulumiSeconds(extra: string[], typeCheck = false): Promise<{ up: number; noop: number }> {
-    const env = { PULUMI_NODEJS_TRANSPILE_ONLY: typeCheck ? "false" : "true" };
+async function pulumiSeconds(extra: string[]): Promise<{ up: number; noop: number }> {
     const ws = uniqueWorkspace("bench");
     const t = await programStack("instance", {
         workspaceName: ws,
@@ -86,11 +79,11 @@ async function pulumiSeconds(extra: string[], typeCheck = false): Promise<{ up: 
     });
     try {
         const started = process.hrtime.bigint();
-        pulumiUp(t, extra, env);
+        pulumiUp(t, extra);
         const alice = (await instanceOutputs(t)).alice;
         const answered = await untilAnswersSince(alice.status, alice.token, started);
         const noopStarted = process.hrtime.bigint();
-        pulumiUp(t, extra, env);
+        pulumiUp(t, extra);
         const noop = Number(process.hrtime.bigint() - noopStarted) / 1e9;
         await t.stack.destroy();
         return { up: answered, noop };
@@ -114,15 +107,13 @@ async function main() {
     const base: number[] = [];
     const skip: { up: number; noop: number }[] = [];
     const full: { up: number; noop: number }[] = [];
-    const checked: { up: number; noop: number }[] = [];
     for (let i = 0; i < runs; i++) {
         // Interleaved so drift of the machine's load affects every side alike.
         base.push(await baselineSeconds());
         skip.push(await pulumiSeconds(["--skip-preview"]));
         full.push(await pulumiSeconds([]));
-        checked.push(await pulumiSeconds(["--skip-preview"], true));
         console.log(
-            `run ${i + 1}/${runs}: docker run ${base[i].toFixed(2)}s; pulumi up --skip-preview ${skip[i].up.toFixed(2)}s (no-op ${skip[i].noop.toFixed(2)}s); pulumi up ${full[i].up.toFixed(2)}s (no-op ${full[i].noop.toFixed(2)}s); type-checked up --skip-preview ${checked[i].up.toFixed(2)}s (no-op ${checked[i].noop.toFixed(2)}s)`,
+            `run ${i + 1}/${runs}: docker run ${base[i].toFixed(2)}s; pulumi up --skip-preview ${skip[i].up.toFixed(2)}s (no-op ${skip[i].noop.toFixed(2)}s); pulumi up ${full[i].up.toFixed(2)}s (no-op ${full[i].noop.toFixed(2)}s)`,
         );
     }
     const b = median(base);
@@ -146,13 +137,6 @@ async function main() {
     );
     console.log(`${"no-op pulumi up --skip-preview".padEnd(44)} median ${median(skip.map((x) => x.noop)).toFixed(2)}s`);
     console.log(`${"no-op pulumi up".padEnd(44)} median ${median(full.map((x) => x.noop)).toFixed(2)}s`);
-    row(
-        "before: type-checked up --skip-preview",
-        checked.map((x) => x.up),
-    );
-    console.log(
-        `${"before: type-checked no-op up --skip-preview".padEnd(44)} median ${median(checked.map((x) => x.noop)).toFixed(2)}s`,
-    );
     console.log("targets: ratio ≤ 1.5 with a warm image; no-op pulumi up < 5 s");
 }
 
