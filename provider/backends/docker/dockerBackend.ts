@@ -7,7 +7,7 @@ import { randomBytes } from "crypto";
 import { Backend, DiskRole, ImageBuilder, InstanceRef, JobRunner } from "../backend";
 import { Args, BackendBase } from "../backendBase";
 import * as agent from "./agent";
-import { agentStore } from "./agentStore";
+import * as store from "./agentStore";
 import * as containers from "./containers";
 import * as engine from "./engine";
 import { DockerBackendOptions, DockerContext } from "./engine";
@@ -32,14 +32,14 @@ export class DockerBackend extends BackendBase implements Backend {
         this.ctx = ctx;
     }
 
-    ping() {
-        return engine.ping(this.ctx);
+    ping(...a: Args<"ping">) {
+        return engine.ping(this.ctx, ...a);
     }
-    identity() {
-        return engine.identity(this.ctx);
+    identity(...a: Args<"identity">) {
+        return engine.identity(this.ctx, ...a);
     }
-    capacity() {
-        return engine.capacity(this.ctx);
+    capacity(...a: Args<"capacity">) {
+        return engine.capacity(this.ctx, ...a);
     }
 
     // -- images --------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ export class DockerBackend extends BackendBase implements Backend {
         return agent.deleteAgent(this.ctx, ...a);
     }
     agentStore(...a: Args<"agentStore">) {
-        return agentStore(this.ctx, ...a);
+        return store.agentStore(this.ctx, ...a);
     }
     repairApplications(workspace: string): Promise<string[]> {
         return repairApplications(this.ctx, workspace);

@@ -8,10 +8,10 @@ import { Args, BackendBase } from "../backendBase";
 import { KubeClient, KubernetesTarget } from "./client";
 import { KubeObject } from "./manifests";
 import * as agent from "./agent";
-import { agentStore } from "./agentStore";
+import * as store from "./agentStore";
 import * as claims from "./claims";
 import * as cluster from "./cluster";
-import { updateRuntime } from "./liveChanges";
+import * as liveChanges from "./liveChanges";
 import * as power from "./power";
 import * as runtime from "./runtime";
 import * as workspaceObjects from "./workspaceObjects";
@@ -31,14 +31,14 @@ export class KubernetesBackend extends BackendBase implements Backend {
         return this.kube.apply(obj, dryRun);
     }
 
-    identity() {
-        return cluster.identity(this.kube);
+    identity(...a: Args<"identity">) {
+        return cluster.identity(this.kube, ...a);
     }
-    ping() {
-        return cluster.ping(this.kube);
+    ping(...a: Args<"ping">) {
+        return cluster.ping(this.kube, ...a);
     }
-    capacity() {
-        return cluster.capacity(this.kube);
+    capacity(...a: Args<"capacity">) {
+        return cluster.capacity(this.kube, ...a);
     }
 
     // The nodes pull images themselves (a missing one shows as the pod's events): no `images`.
@@ -96,7 +96,7 @@ export class KubernetesBackend extends BackendBase implements Backend {
         return runtime.readRuntime(this.kube, ...a);
     }
     updateRuntime(...a: Args<"updateRuntime">) {
-        return updateRuntime(this.kube, ...a);
+        return liveChanges.updateRuntime(this.kube, ...a);
     }
     deleteRuntime(...a: Args<"deleteRuntime">) {
         return runtime.deleteRuntime(this.kube, ...a);
@@ -132,7 +132,7 @@ export class KubernetesBackend extends BackendBase implements Backend {
         return agent.deleteAgent(this.kube, ...a);
     }
     agentStore(...a: Args<"agentStore">) {
-        return agentStore(this.kube, ...a);
+        return store.agentStore(this.kube, ...a);
     }
     listInstances(...a: Args<"listInstances">) {
         return agent.listInstances(this.kube, ...a);
