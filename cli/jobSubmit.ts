@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { randomBytes } from "crypto";
-import type { JobFile } from "../provider/backends/backend";
+import type { JobFile } from "../provider/backends/jobRunner";
 import { jobDir } from "../provider/backends/jobRun";
 import { USER_FILES_DIR } from "../provider/backends/layout";
 import type { JobRecord } from "../provider/model/agentProtocol";

@@ -11,11 +11,11 @@ import type {
     Disks,
     ImageBuilder,
     Inventory,
-    JobRunner,
     NetworkRules,
     Runtimes,
     WorkspaceObjects,
 } from "./backend";
+import type { JobRunner } from "./jobRunner";
 
 export interface Parts {
     connection: Connection;

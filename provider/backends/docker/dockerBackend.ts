@@ -4,7 +4,8 @@
  * the modules named by what they handle, each given the engine's {@link DockerContext}.
  */
 import { randomBytes } from "crypto";
-import { Backend, DiskRole, ImageBuilder, InstanceRef, JobRunner } from "../backend";
+import { Backend, DiskRole, ImageBuilder, InstanceRef } from "../backend";
+import { JobRunner } from "../jobRunner";
 import { Args, BackendBase } from "../backendBase";
 import * as agent from "./agent";
 import * as store from "./agentStore";

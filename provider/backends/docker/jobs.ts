@@ -5,7 +5,8 @@
  * files through a container that is created and never started (the archive API works on it).
  */
 import type Dockerode from "dockerode";
-import { BackendError, JobRun, JobRuntimeView } from "../backend";
+import { BackendError } from "../backend";
+import { JobRun, JobRuntimeView } from "../jobRunner";
 import { EXIT_CODE_FILE, JOB_WRAPPER, jobDir, jobEnv } from "../jobRun";
 import { INSTANCE_UID, LABEL_PREFIX, USER_FILES_DIR } from "../layout";
 import { FileEntry, getFileBuffers, getFiles, putFiles } from "./archive";
