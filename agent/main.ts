@@ -50,10 +50,13 @@ async function main(): Promise<void> {
     process.on("SIGINT", stop);
     // A job submitted: check now rather than at the end of the interval.
     let again = false;
-    process.on("SIGUSR1", () => {
+    const checkNow = () => {
         again = true;
         wake?.();
-    });
+    };
+    process.on("SIGUSR1", checkNow);
+    // A job that ended frees its place in the queue: the next one starts at once.
+    const unwatch = backend.jobs?.watchEnded?.(workspace, checkNow);
     jsonLogger({
         level: "info",
         message: `workspace agent of "${workspace}" on the ${backend.description}, checking every ${interval}s`,
@@ -80,6 +83,7 @@ async function main(): Promise<void> {
             setTimeout(resolve, wait);
         });
     }
+    unwatch?.();
     jsonLogger({ level: "info", message: "stopped" });
 }
 

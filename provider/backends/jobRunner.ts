@@ -41,4 +41,10 @@ export interface JobRunner {
     readJobFiles(workspace: string, job: string, path?: string): Promise<Record<string, Buffer>>;
     /** Asks the workspace agent to check its queue now rather than at its next check. */
     wakeAgent(workspace: string): Promise<void>;
+    /**
+     * Calls `ended` whenever a job's runtime of the workspace ends, so the agent starts the next
+     * queued job at once rather than at its next check; returns what stops watching. Best effort:
+     * the agent's checks remain the authority.
+     */
+    watchEnded?(workspace: string, ended: () => void): () => void;
 }

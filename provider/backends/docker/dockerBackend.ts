@@ -62,6 +62,7 @@ export class DockerBackend extends BackendBase implements Backend {
         removeJob: (...a) => jobs.removeJob(this.ctx, ...a),
         readJobFiles: (...a) => jobs.readJobFiles(this.ctx, ...a),
         wakeAgent: (...a) => jobs.wakeAgent(this.ctx, ...a),
+        watchEnded: (...a) => jobs.watchEnded(this.ctx, ...a),
     };
 
     // -- workspace -----------------------------------------------------------------------------

@@ -148,6 +148,37 @@ export async function stopInstanceJobs(ctx: DockerContext, info: Dockerode.Conta
     );
 }
 
+/** The engine's `die` events of the workspace's job containers; watched again if the stream ends. */
+export function watchEnded(ctx: DockerContext, workspace: string, ended: () => void): () => void {
+    let stopped = false;
+    let current: NodeJS.ReadableStream | undefined;
+    const watch = () => {
+        if (stopped) return;
+        ctx.docker.getEvents(
+            {
+                filters: {
+                    type: ["container"],
+                    event: ["die"],
+                    label: [`${LABEL_PREFIX}/workspace=${workspace}`, "app.kubernetes.io/component=job"],
+                },
+            },
+            (err, stream) => {
+                if (err || !stream) return void setTimeout(watch, 5000);
+                current = stream;
+                stream.on("data", () => ended());
+                // The engine restarted, or the connection dropped: watch again.
+                stream.on("close", () => setTimeout(watch, 1000));
+                stream.on("error", () => undefined);
+            },
+        );
+    };
+    watch();
+    return () => {
+        stopped = true;
+        (current as { destroy?: () => void } | undefined)?.destroy?.();
+    };
+}
+
 /** SIGUSR1 wakes the agent (agent/main.ts); an agent that does not run checks when it starts. */
 export async function wakeAgent(ctx: DockerContext, workspace: string): Promise<void> {
     await ctx.docker
