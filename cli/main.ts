@@ -21,6 +21,7 @@ import {
     print,
     say,
 } from "./common";
+import { registerEndpointCommands } from "./endpoints";
 import { registerJobCommands } from "./jobs";
 import type { ImageBuilder, RuntimeState } from "../provider/backends/backend";
 import { DockerBackend } from "../provider/backends/docker";
@@ -28,9 +29,10 @@ import {
     agentContextDir,
     agentImageTag,
     contextHash,
-    vscodeContextDir,
-    vscodeContextHash,
-    vscodeImageTag,
+    VARIANTS,
+    variantContextDir,
+    variantContextHash,
+    variantImageTag,
     workstationContextDir,
     workstationImageTag,
 } from "../provider/image/context";
@@ -145,6 +147,7 @@ async function buildImage(o: {
     dockerHost?: string;
     force?: boolean;
     vscode?: boolean;
+    inference?: boolean;
     prune?: boolean;
     output: OutputFormat;
 }): Promise<void> {
@@ -156,15 +159,15 @@ async function buildImage(o: {
     const base = await buildOne(backend.images, workstationContextDir(), workstationImageTag, force, log);
     const agent = await buildOne(backend.images, agentContextDir(), agentImageTag, force, log);
     const current = [base, agent];
-    if (o.vscode) {
+    for (const variant of VARIANTS.filter((v) => o[v])) {
         current.push(
             await buildOne(
                 backend.images,
-                vscodeContextDir(),
-                vscodeImageTag,
+                variantContextDir(variant),
+                (hash) => variantImageTag(variant, hash),
                 force,
                 log,
-                vscodeContextHash(contextHash(workstationContextDir())),
+                variantContextHash(variant, contextHash(workstationContextDir())),
                 { BASE_IMAGE: base },
             ),
         );
@@ -266,10 +269,12 @@ function program(): Command {
         .option("--docker-host <url>", "the Docker engine (default: DOCKER_HOST, else unix:///var/run/docker.sock)")
         .option("--force", "build even when the image is up to date")
         .option("--vscode", "also build the workstation's VS Code variant")
+        .option("--inference", "also build its inference variant (Azure's scoring server, for `endpoint create`)")
         .option("--prune", "remove this package's images of earlier builds that no container uses")
         .addOption(outputOption())
         .action((o) => buildImage(o));
     registerJobCommands(p);
+    registerEndpointCommands(p);
     return p;
 }
 

@@ -4,8 +4,8 @@ import {
     agentContextDir,
     agentImageTag,
     contextHash,
-    vscodeContextHash,
-    vscodeImageTag,
+    variantContextHash,
+    variantImageTag,
     workstationContextDir,
     workstationImageTag,
 } from "../provider/image/context";
@@ -311,13 +311,13 @@ export class Workspace extends pulumi.ComponentResource {
     vscodeImage(): pulumi.Output<string> {
         if (!this.defaultImage) return this.image;
         if (!this.vscode) {
-            const hash = vscodeContextHash(this.defaultImage.hash);
+            const hash = variantContextHash("vscode", this.defaultImage.hash);
             const image = new KindResource(
                 "WorkstationImage",
                 `${this.resourceName}-image-vscode`,
                 {
                     backend: this.backendInput,
-                    image: vscodeImageTag(hash),
+                    image: variantImageTag("vscode", hash),
                     contextHash: hash,
                     variant: "vscode",
                     baseImage: this.defaultImage.image,

@@ -11,6 +11,7 @@ import type { AssignedUser, EgressPolicy, SshSpec } from "../model/access";
 import type { Progress } from "../progress";
 import type { Labels } from "../model/labels";
 import type { JobRunner } from "./jobRunner";
+import type { InferenceRunner } from "./inference";
 import type { QuotaUse } from "../model/quota";
 import type { SetupScripts } from "../model/setup";
 
@@ -313,6 +314,8 @@ export interface Backend
     readonly images?: ImageBuilder;
     /** Jobs, where the backend runs them. */
     readonly jobs?: JobRunner;
+    /** Local inference endpoints, where the backend runs them. */
+    readonly inference?: InferenceRunner;
 }
 
 /** An instance's inbound rules, as their own resource applies them. */

@@ -16,6 +16,7 @@ import type {
     WorkspaceObjects,
 } from "./backend";
 import type { JobRunner } from "./jobRunner";
+import type { InferenceRunner } from "./inference";
 
 export interface Parts {
     connection: Connection;
@@ -29,6 +30,8 @@ export interface Parts {
     inventory: Inventory;
     /** Jobs; absent where the backend does not run them yet. */
     jobs: { readonly jobs?: JobRunner };
+    /** Local inference endpoints; absent where the backend does not run them yet. */
+    inference: { readonly inference?: InferenceRunner };
 }
 
 export type PartName = keyof Parts;
@@ -75,6 +78,7 @@ const MEMBERS: { readonly [P in PartName]: Members<Parts[P]> } = {
     agentHost: { ensureAgent: true, readAgent: true, deleteAgent: true, agentStore: true, repairApplications: true },
     inventory: { listInstances: true, workspaceUsage: true, runtimeIdFor: true },
     jobs: { jobs: true },
+    inference: { inference: true },
 };
 
 const CAPABILITIES: Members<Capabilities> = { liveResize: true, liveTempDiskResize: true, buildsImages: true };

@@ -47,21 +47,33 @@ export function workstationImageTag(hash: string): string {
     return `compute-instance-workstation:${packageVersion()}-${hash}`;
 }
 
-/** images/workstation-vscode: the workstation image with code-server, built FROM it. */
-export function vscodeContextDir(): string {
-    return path.join(packageRoot(), "images", "workstation-vscode");
+/**
+ * Variants of the workstation image, each built FROM it: `vscode` (with code-server), `inference`
+ * (with Azure's scoring server and scikit-learn, for local inference endpoints).
+ */
+export const VARIANTS = ["vscode", "inference"] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+/** images/workstation-<variant>. */
+export function variantContextDir(variant: Variant): string {
+    return path.join(packageRoot(), "images", `workstation-${variant}`);
 }
 
-/** The variant's hash covers its own files and the base it is built from. */
-export function vscodeContextHash(baseHash: string): string {
+/** A variant's hash covers its own files and the base it is built from. */
+export function variantContextHash(variant: Variant, baseHash: string): string {
     return createHash("sha256")
-        .update(`${contextHash(vscodeContextDir())}\0${baseHash}`)
+        .update(`${contextHash(variantContextDir(variant))}\0${baseHash}`)
         .digest("hex")
         .slice(0, 16);
 }
 
-export function vscodeImageTag(hash: string): string {
-    return `compute-instance-workstation-vscode:${packageVersion()}-${hash}`;
+export function variantImageTag(variant: Variant, hash: string): string {
+    return `compute-instance-workstation-${variant}:${packageVersion()}-${hash}`;
+}
+
+/** This checkout's tag of a variant, built on its workstation image. */
+export function currentVariantTag(variant: Variant): string {
+    return variantImageTag(variant, variantContextHash(variant, contextHash(workstationContextDir())));
 }
 
 /** Directories whose *.crt files are added to the image's trust store (TLS-inspecting proxies). */

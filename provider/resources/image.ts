@@ -1,6 +1,6 @@
 /** The default workstation image, built on the engine from the context shipped in this package. */
 import { z } from "zod";
-import { vscodeContextDir, workstationContextDir } from "../image/context";
+import { VARIANTS, variantContextDir, workstationContextDir } from "../image/context";
 import { uses, progressOf, wiringFields } from "./kind";
 import { defineKind, fields } from "./defineKind";
 import { backendIdRule, backendRule } from "../backendIdentity";
@@ -13,7 +13,7 @@ const imageSchema = z.object({
     image: z.string().min(1),
     contextHash: z.string().min(1),
     /** A variant built FROM another image (`vscode`: with code-server). */
-    variant: z.enum(["vscode"]).optional(),
+    variant: z.enum(VARIANTS).optional(),
     baseImage: z.string().min(1).optional(),
 });
 
@@ -26,10 +26,10 @@ async function ensureBuilt(inputs: z.output<typeof imageSchema>) {
     const have = await images.inspectImage(image);
     if (have?.contextHash === hash) return have.id;
     const progress = progressOf(inputs, image);
-    if (inputs.variant === "vscode") {
+    if (inputs.variant) {
         // Without a base, the Dockerfile's default.
         const args: Record<string, string> = inputs.baseImage !== undefined ? { BASE_IMAGE: inputs.baseImage } : {};
-        return (await images.buildImage(image, vscodeContextDir(), hash, progress, args)).id;
+        return (await images.buildImage(image, variantContextDir(inputs.variant), hash, progress, args)).id;
     }
     return (await images.buildImage(image, workstationContextDir(), hash, progress)).id;
 }

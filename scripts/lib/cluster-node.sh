@@ -341,7 +341,7 @@ node_load_images() {
       const c = require("./bin/provider/image/context");
       const base = c.contextHash(c.workstationContextDir());
       console.log(c.workstationImageTag(base));
-      console.log(c.vscodeImageTag(c.vscodeContextHash(base)));
+      console.log(c.variantImageTag("vscode", c.variantContextHash("vscode", base)));
       console.log(c.agentImageTag(c.contextHash(c.agentContextDir())));')
   fi
   local img want have

@@ -10,7 +10,7 @@ import { execFileSync } from "child_process";
 import { DockerBackend } from "../../provider/backends/docker";
 import { contextHash, workstationContextDir, workstationImageTag } from "../../provider/image/context";
 import { setAgentClock } from "../support/agentClock";
-import { jobCli, jobEnded, showJob, submitJob } from "../support/jobs";
+import { agentLogTail, jobCli, jobEnded, showJob, submitJob } from "../support/jobs";
 import {
     ROOT,
     TestStack,
@@ -33,6 +33,7 @@ const cli = (args: string[]) => jobCli(ws, args);
 const submit = (file: string, yaml: string, extra: string[] = []) => submitJob(ws, dir, file, yaml, extra);
 const show = (name: string) => showJob(ws, name);
 const ended = (name: string, timeoutMs?: number) => jobEnded(ws, name, timeoutMs);
+
 const sleepJob = (seconds: number, own = "", compute = "alice") =>
     `$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
 command: sleep ${seconds}
@@ -213,6 +214,7 @@ compute: azureml:alice
                 "bob to be stopped for being idle",
                 60_000,
                 async () => !(await docker.getContainer(`ci-${ws}-bob`).inspect()).State.Running,
+                () => agentLogTail(ws),
             );
         } finally {
             await setAgentClock(engine, ws, undefined);

@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { ROOT, waitFor } from "./stacks";
+import { ROOT, agentLog, waitFor } from "./stacks";
 
 export interface JobShown {
     status: string;
@@ -34,7 +34,21 @@ export const showJob = (workspace: string, name: string): JobShown =>
 
 /** Until the job has ended: how. */
 export const jobEnded = (workspace: string, name: string, timeoutMs = 90_000) =>
-    waitFor(`job ${name} to end`, timeoutMs, async () => {
-        const s = showJob(workspace, name);
-        return ["Completed", "Failed", "Canceled"].includes(s.status) && s;
-    });
+    waitFor(
+        `job ${name} to end`,
+        timeoutMs,
+        async () => {
+            const s = showJob(workspace, name);
+            return ["Completed", "Failed", "Canceled"].includes(s.status) && s;
+        },
+        () => agentLogTail(workspace),
+    );
+
+/** The last lines of the workspace agent's log, for a failure's message. */
+export async function agentLogTail(workspace: string, lines = 30): Promise<string> {
+    const log = await agentLog(workspace);
+    return `agent log (last ${lines} lines):\n${log
+        .slice(-lines)
+        .map((e) => JSON.stringify(e))
+        .join("\n")}`;
+}

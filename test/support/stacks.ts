@@ -180,17 +180,24 @@ export function errorText(e: unknown): string {
         : String(e);
 }
 
-/** Polls `probe` every second until it gives a value, or fails naming `what` after `timeoutMs`. */
+/**
+ * Polls `probe` every second until it gives a value, or fails naming `what` after `timeoutMs`,
+ * with what `explain` then says (an agent's log, say: a failure on CI is read, not rerun).
+ */
 export async function waitFor<T>(
     what: string,
     timeoutMs: number,
     probe: () => Promise<T | undefined | false>,
+    explain?: () => Promise<string>,
 ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
         const v = await probe();
         if (v) return v;
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+        if (Date.now() > deadline) {
+            const more = explain ? `\n${await explain().catch((e: Error) => `(${e.message})`)}` : "";
+            throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${more}`);
+        }
         await new Promise((r) => setTimeout(r, 1000));
     }
 }

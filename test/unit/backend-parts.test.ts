@@ -13,6 +13,7 @@ const PART_NAMES: PartName[] = [
     "agentHost",
     "inventory",
     "jobs",
+    "inference",
 ] satisfies (keyof Parts)[];
 const CAPABILITIES = ["liveResize", "liveTempDiskResize", "buildsImages"];
 

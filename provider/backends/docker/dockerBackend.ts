@@ -6,6 +6,7 @@
 import { randomBytes } from "crypto";
 import { Backend, DiskRole, ImageBuilder, InstanceRef } from "../backend";
 import { JobRunner } from "../jobRunner";
+import { InferenceRunner } from "../inference";
 import { Args, BackendBase } from "../backendBase";
 import * as agent from "./agent";
 import * as store from "./agentStore";
@@ -14,6 +15,7 @@ import * as engine from "./engine";
 import { DockerBackendOptions, DockerContext } from "./engine";
 import * as hostFirewall from "./hostFirewall";
 import * as images from "./images";
+import * as inference from "./inference";
 import * as jobs from "./jobs";
 import * as networks from "./networks";
 import { diskVolumeName, networkName, userFilesVolumeName } from "./options";
@@ -63,6 +65,14 @@ export class DockerBackend extends BackendBase implements Backend {
         readJobFiles: (...a) => jobs.readJobFiles(this.ctx, ...a),
         wakeAgent: (...a) => jobs.wakeAgent(this.ctx, ...a),
         watchEnded: (...a) => jobs.watchEnded(this.ctx, ...a),
+    };
+
+    readonly inference: InferenceRunner = {
+        stageEndpointFiles: (...a) => inference.stageEndpointFiles(this.ctx, ...a),
+        startEndpoint: (...a) => inference.startEndpoint(this.ctx, ...a),
+        listEndpoints: (...a) => inference.listEndpoints(this.ctx, ...a),
+        endpointLogs: (...a) => inference.endpointLogs(this.ctx, ...a),
+        deleteEndpoint: (...a) => inference.deleteEndpoint(this.ctx, ...a),
     };
 
     // -- workspace -----------------------------------------------------------------------------

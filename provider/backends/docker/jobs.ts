@@ -1,17 +1,17 @@
 /**
  * Jobs on Docker: each in its own container named after the job, in its instance's network
  * namespace (its network rules, its localhost), as the instance's user, with the workspace's user
- * files mounted and a share of the instance's CPU and memory. Files go in and out of the user
- * files through a container that is created and never started (the archive API works on it).
+ * files mounted and a share of the instance's CPU and memory.
  */
 import type Dockerode from "dockerode";
 import { BackendError } from "../backend";
 import { JobRun, JobRuntimeView } from "../jobRunner";
 import { EXIT_CODE_FILE, JOB_WRAPPER, jobDir, jobEnv } from "../jobRun";
 import { INSTANCE_UID, LABEL_PREFIX, USER_FILES_DIR } from "../layout";
-import { FileEntry, getFileBuffers, getFiles, putFiles } from "./archive";
+import { FileEntry, getFileBuffers, getFiles } from "./archive";
 import { DockerContext, ignoreNotFound, reason, statusCode } from "./engine";
 import { agentContainerName, containerName, labelsFor, userFilesVolumeName } from "./options";
+import { putUserFiles, withUserFiles } from "./userFiles";
 
 export function jobContainerName(workspace: string, job: string): string {
     return `ci-${workspace}-job-${job}`;
@@ -192,34 +192,6 @@ function notStopped(e: unknown): void {
     if (statusCode(e) !== 304) throw e;
 }
 
-/**
- * Runs `use` with a container that mounts the workspace's user files at `USER_FILES_DIR` and is
- * never started (the agent's image, which is on the engine whenever the workspace is).
- */
-async function withUserFiles<T>(
-    ctx: DockerContext,
-    workspace: string,
-    use: (c: Dockerode.Container) => Promise<T>,
-): Promise<T> {
-    const agent = await ignoreNotFound(ctx.docker.getContainer(agentContainerName(workspace)).inspect());
-    if (!agent)
-        throw new BackendError(`workspace ${workspace} has no agent on the ${ctx.description}: run \`pulumi up\``);
-    const c = await ctx.docker.createContainer({
-        Image: agent.Image,
-        Entrypoint: ["/bin/true"],
-        Labels: labelsFor({ workspace, owner: "" }, "job"),
-        HostConfig: {
-            Mounts: [{ Type: "volume", Source: userFilesVolumeName(workspace), Target: USER_FILES_DIR }],
-            NetworkMode: "none",
-        },
-    });
-    try {
-        return await use(c);
-    } finally {
-        await c.remove({ force: true }).catch(() => undefined);
-    }
-}
-
 /** Puts files under the job's folder of the user files, owned by the instance's user. */
 export async function stageJobFiles(
     ctx: DockerContext,
@@ -229,12 +201,10 @@ export async function stageJobFiles(
 ): Promise<void> {
     const owned = files.map((f) => ({ ...f, uid: INSTANCE_UID, gid: INSTANCE_UID }));
     // The folders above the job's (jobs/) are the user's too.
-    await withUserFiles(ctx, workspace, async (c) => {
-        await putFiles(c, USER_FILES_DIR, [
-            { name: `jobs/${job}/.submitted`, body: "", mode: 0o644, uid: INSTANCE_UID, gid: INSTANCE_UID },
-            ...owned.map((f) => ({ ...f, name: `jobs/${job}/${f.name}` })),
-        ]);
-    });
+    await putUserFiles(ctx, workspace, [
+        { name: `jobs/${job}/.submitted`, body: "", mode: 0o644, uid: INSTANCE_UID, gid: INSTANCE_UID },
+        ...owned.map((f) => ({ ...f, name: `jobs/${job}/${f.name}` })),
+    ]);
 }
 
 /** Files under a path of the job's folder (its logs, its outputs), by path relative to the folder. */
