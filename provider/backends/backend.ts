@@ -371,7 +371,7 @@ export interface InstanceView {
     status: InstanceStatus;
     /** When the running unit last started (ISO), when it runs. */
     startedAt?: string;
-    /** Base URL of the instance's Jupyter server as seen from inside the workspace (the agent). */
+    /** Base URL of the instance's Jupyter server as this process reaches it (the agent: inside the workspace). */
     jupyterUrl?: string;
     token?: string;
 }

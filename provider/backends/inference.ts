@@ -78,6 +78,7 @@ export function endpointEnv(run: Pick<EndpointRun, "name" | "scoringScript" | "p
     const dir = endpointDir(run.name);
     return {
         PORT: String(run.port),
+        HEALTH_PORT: String(run.port + HEALTH_PORT_OFFSET),
         AZUREML_MODEL_DIR: `${dir}/model`,
         AZUREML_ENTRY_SCRIPT: `${dir}/code/${run.scoringScript}`,
         ENDPOINT_CODE_DIR: `${dir}/code`,
@@ -89,7 +90,10 @@ export function endpointEnv(run: Pick<EndpointRun, "name" | "scoringScript" | "p
 
 /** The server's command: from the code folder, so the script imports its neighbours. */
 export const ENDPOINT_COMMAND =
-    'cd "$ENDPOINT_CODE_DIR" && exec azmlinfsrv --entry_script "$AZUREML_ENTRY_SCRIPT" --port "$PORT"';
+    'cd "$ENDPOINT_CODE_DIR" && exec azmlinfsrv --entry_script "$AZUREML_ENTRY_SCRIPT" --port "$PORT" --health_port "$HEALTH_PORT"';
+
+/** The server also opens a health port (5000 by default): each endpoint its own, 1000 above its port. */
+export const HEALTH_PORT_OFFSET = 1000;
 
 /** Where `invoke` sends requests and readiness is probed, below the instance's Jupyter address. */
 export function endpointPaths(port: number): { liveness: string; score: string } {

@@ -138,10 +138,11 @@ print("accuracy", model.score(X, y))
             await docker.listContainers({ filters: { label: ["compute-instance.pulumi.io/endpoint=iris"] } })
         )[0];
         const info = await docker.getContainer(c.Id).inspect();
-        expect(info.HostConfig.NetworkMode).toBe(`container:ci-${ws}-alice`);
+        const instanceId = (await docker.getContainer(`ci-${ws}-alice`).inspect()).Id;
+        expect(info.HostConfig.NetworkMode).toBe(`container:${instanceId}`);
         expect(c.Ports).toEqual([]);
-        const out = (await t.stack.outputs()).out.value as Record<string, { endpoints: { jupyterlab: string } }>;
-        const base = new URL(out.alice.endpoints.jupyterlab).origin;
+        const out = (await t.stack.outputs()).out.value as Record<string, { endpoints: { jupyterLab: string } }>;
+        const base = new URL(out.alice.endpoints.jupyterLab).origin;
         const anonymous = await fetch(`${base}/proxy/5001/score`, {
             method: "POST",
             body: fs.readFileSync(IRIS_REQUEST),

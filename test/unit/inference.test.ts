@@ -58,7 +58,7 @@ describe("local inference endpoints", () => {
         };
         const r = spawnSync("/bin/sh", ["-c", ENDPOINT_COMMAND], { env, encoding: "utf8" });
         expect(r.stdout.trim()).toBe(
-            `${code} --entry_script /home/azureuser/cloudfiles/code/endpoints/iris/code/src/score.py --port 5002 /home/azureuser/cloudfiles/code/endpoints/iris/model`,
+            `${code} --entry_script /home/azureuser/cloudfiles/code/endpoints/iris/code/src/score.py --port 5002 --health_port 6002 /home/azureuser/cloudfiles/code/endpoints/iris/model`,
         );
     });
 

@@ -6,7 +6,8 @@ import type Dockerode from "dockerode";
 import { AgentSpec, AgentState, BackendError, InstanceView } from "../backend";
 import type { Progress } from "../../progress";
 import type { QuotaUse } from "../../model/quota";
-import { SERVICES } from "../../model/endpoints";
+import { PUBLISH_ADDRESS, SERVICES } from "../../model/endpoints";
+import { publishedPortsOf } from "./ports";
 import {
     DockerContext,
     ignoreNotFound,
@@ -89,6 +90,18 @@ export async function workspaceUsage(ctx: DockerContext, workspace: string): Pro
     });
 }
 
+/**
+ * Where this process reaches an instance's Jupyter: by name on the workspace network (the agent),
+ * else on its published port of a local engine (the CLI on the engine's machine); by name too
+ * where neither applies (a remote engine), for a caller that is on that network.
+ */
+function jupyterUrlOf(ctx: DockerContext, info: Dockerode.ContainerInspectInfo): string {
+    const published = publishedPortsOf(info).jupyter;
+    if (ctx.options.reachInstancesBy !== "workspace-network" && ctx.local && published !== undefined)
+        return `http://${PUBLISH_ADDRESS}:${published}`;
+    return `http://${nameOf(info)}:${SERVICES.jupyter.containerPort}`;
+}
+
 export async function listInstances(ctx: DockerContext, workspace: string): Promise<InstanceView[]> {
     const views: InstanceView[] = [];
     for (const info of await runtimes(ctx, workspace)) {
@@ -101,7 +114,7 @@ export async function listInstances(ctx: DockerContext, workspace: string): Prom
             id: name,
             status: statusFromDocker(info.State),
             ...(info.State.Running ? { startedAt: info.State.StartedAt } : {}),
-            jupyterUrl: `http://${name}:${SERVICES.jupyter.containerPort}`,
+            jupyterUrl: jupyterUrlOf(ctx, info),
             ...(token ? { token } : {}),
         });
     }

@@ -47,6 +47,9 @@ export function endpointCreateOptions(
             Memory: instance.memoryBytes,
             MemorySwap: instance.memoryBytes,
             PidsLimit: 4096,
+            // An init as PID 1 passes the stop signal on, whatever the image: the instance's stop
+            // (which stops its applications) does not wait out the grace period.
+            Init: true,
             Mounts: [{ Type: "volume", Source: userFilesVolumeName(run.workspace), Target: USER_FILES_DIR }],
             // A server that crashes is restarted, as Azure's local endpoints are.
             RestartPolicy: { Name: "unless-stopped" },
