@@ -85,6 +85,9 @@ async function main(): Promise<void> {
     }
     unwatch?.();
     jsonLogger({ level: "info", message: "stopped" });
+    // Now, not when the last socket closes: an engine that stops waits 10 s for a process that
+    // lingers, then kills it, and a killed agent is not restarted when the engine comes back.
+    process.exit(0);
 }
 
 void main();

@@ -226,14 +226,14 @@ describe("workspace agent container", () => {
         expect(o).toMatchSnapshot();
     });
 
-    test("the engine's socket and its store; on the workspace network; restarted unless stopped; no capabilities, read-only", () => {
+    test("the engine's socket and its store; on the workspace network; restarted always (after every engine restart); no capabilities, read-only", () => {
         expect(o.HostConfig?.Mounts).toEqual([
             { Type: "bind", Source: "/var/run/docker.sock", Target: "/var/run/docker.sock" },
             { Type: "volume", Source: "ci-team-agent", Target: "/var/lib/compute-instance-agent" },
         ]);
         expect(o.HostConfig).toMatchObject({
             NetworkMode: "ci-team",
-            RestartPolicy: { Name: "unless-stopped" },
+            RestartPolicy: { Name: "always" },
             CapDrop: ["ALL"],
             ReadonlyRootfs: true,
         });

@@ -283,8 +283,11 @@ export function agentCreateOptions(spec: AgentSpec): Dockerode.ContainerCreateOp
             ],
             // On the workspace network it reaches each instance's Jupyter server by name.
             NetworkMode: spec.network,
-            // Back after a crash and after an engine restart, unless someone stopped it on purpose.
-            RestartPolicy: { Name: "unless-stopped" },
+            // Back after a crash and after every engine restart. Not unless-stopped: Docker 20.10
+            // took an agent that exited at once on the engine's own SIGTERM, while a job container
+            // held the shutdown for its 10 s, as stopped on purpose and left it down (measured;
+            // instances keep unless-stopped, where a stop by the user must hold).
+            RestartPolicy: { Name: "always" },
             Memory: 256 * 1024 ** 2,
             NanoCpus: nanoCpus(0.25),
             PidsLimit: 64,
