@@ -4,6 +4,7 @@
  */
 import type { Backend, InstanceView } from "../provider/backends/backend";
 import type { AgentMemory, JobRecord, StoredRecord } from "../provider/model/agentProtocol";
+import { InstanceNotRunningError } from "../provider/backends/errors";
 import { DEFAULT_JOBS_PER_CORE, FINAL_STATUSES, JobState, QueueInstance, planJobs, slotsOf } from "./jobQueue";
 
 type Logger = (entry: Record<string, unknown>) => void;
@@ -39,17 +40,20 @@ export async function checkJobs(ctx: {
     if (!runner || jobs.size === 0) return;
     const settings = new Map<string, { enabled: boolean; perCore: number }>();
     for (const r of ctx.records) if (r.kind === "jobQueue") settings.set(r.key.instance, r.value);
-    const cpus = new Map((await ctx.backend.workspaceUsage(ctx.workspace)).map((u) => [u.instance, u.cpus]));
+    // The jobs' runtimes first, the instances' power after: a job found ended by its instance's
+    // stop (which stops the instance, then its jobs) then finds its instance stopped too.
+    const runtimes = await runner.listJobs(ctx.workspace);
+    const usage = new Map((await ctx.backend.workspaceUsage(ctx.workspace)).map((u) => [u.instance, u]));
     const instances: Record<string, QueueInstance> = {};
     for (const v of ctx.views) {
         const s = settings.get(v.instance);
+        const now = usage.get(v.instance);
         instances[v.instance] = {
-            running: v.status === "Running",
-            cpus: cpus.get(v.instance) ?? 1,
+            running: v.status === "Running" && now !== undefined && !now.stopped,
+            cpus: now?.cpus ?? 1,
             perCore: s?.enabled === false ? 0 : (s?.perCore ?? DEFAULT_JOBS_PER_CORE),
         };
     }
-    const runtimes = await runner.listJobs(ctx.workspace);
     const states: Record<string, JobState> = { ...ctx.memory.jobs };
     const plan = planJobs({
         now: ctx.now,
@@ -75,6 +79,11 @@ export async function checkJobs(ctx: {
                 });
             }
         } catch (e) {
+            // Its instance stopped since it was listed: the job waits for the next start.
+            if (e instanceof InstanceNotRunningError) {
+                delete plan.changed[a.job];
+                continue;
+            }
             // A job that cannot start (its image is not there) fails with the reason, not hangs.
             plan.changed[a.job] = {
                 ...plan.changed[a.job],

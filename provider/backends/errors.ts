@@ -15,6 +15,14 @@ export class BackendError extends Error {
     }
 }
 
+/** What needs a running instance found it stopped (a job's start racing the instance's stop). */
+export class InstanceNotRunningError extends BackendError {
+    constructor(instance: string) {
+        super(`instance ${instance} is not running`);
+        this.name = "InstanceNotRunningError";
+    }
+}
+
 /** The backend cannot enforce network rules at all (a Docker engine that manages no iptables). */
 export class NoFirewallError extends BackendError {
     constructor(message: string) {

@@ -236,9 +236,10 @@ export async function deleteRuntime(ctx: DockerContext, id: string): Promise<voi
     const info = await ignoreNotFound(c.inspect());
     if (!info) return;
     await removeApplications(ctx, id);
-    await stopInstanceJobs(ctx, info);
     // A short grace period lets kernels and editors flush what they are writing.
     await ignoreNotFound(c.stop({ t: 10 })).catch(() => undefined);
+    // Its jobs once it has stopped (see stopRuntime), before it goes.
+    await stopInstanceJobs(ctx, info);
     await ignoreNotFound(c.remove({ force: true }));
     const labels = info.Config.Labels ?? {};
     const image = labels[`${LABEL_PREFIX}/firewall-image`];

@@ -5,6 +5,7 @@
  */
 import type Dockerode from "dockerode";
 import { BackendError } from "../backend";
+import { InstanceNotRunningError } from "../errors";
 import { JobRun, JobRuntimeView } from "../jobRunner";
 import { EXIT_CODE_FILE, JOB_WRAPPER, jobDir, jobEnv } from "../jobRun";
 import { INSTANCE_UID, LABEL_PREFIX, USER_FILES_DIR } from "../layout";
@@ -66,7 +67,7 @@ export async function startJob(ctx: DockerContext, run: JobRun): Promise<void> {
         );
     const instanceName = containerName({ workspace: run.workspace, instance: run.instance, owner: run.owner });
     const inst = await ignoreNotFound(ctx.docker.getContainer(instanceName).inspect());
-    if (!inst?.State.Running) throw new BackendError(`instance ${run.instance} is not running`);
+    if (!inst?.State.Running) throw new InstanceNotRunningError(run.instance);
     const gpus = inst.HostConfig.DeviceRequests?.reduce((n, d) => n + (d.Count ?? 0), 0) ?? 0;
     const options = jobCreateOptions(run, {
         cpus: (inst.HostConfig.NanoCpus ?? 1e9) / 1e9,

@@ -21,8 +21,10 @@ export async function stopRuntime(ctx: DockerContext, id: string): Promise<Runti
     return lifecycle.stopRuntime(id, {
         async stop() {
             await stopApplications(ctx, id);
-            await stopInstanceJobs(ctx, info);
             if (info.State.Running || info.State.Restarting) await c.stop({ t: 10 });
+            // Its jobs after it: the agent that sees a job ended then sees its instance stopped
+            // too, and records the job as canceled by the stop, not as killed.
+            await stopInstanceJobs(ctx, info);
         },
         read: () => readRuntime(ctx, id),
     });
