@@ -173,7 +173,7 @@ describe("WorkstationImage", () => {
         expect(rebuilt).toMatchObject({ changes: true, replaces: [] });
         expect(rebuilt.line).toBe("ws:1: rebuilt (its files changed); instances on it restart onto it");
         expect(await failures(image({ image: "ws:1", contextHash: "a", variant: "emacs" }))).toEqual([
-            '[variant] Invalid input: expected "vscode"; allowed: "vscode"',
+            '[variant] Invalid option: expected one of "vscode"|"inference"; allowed: "vscode", "inference"',
         ]);
     });
 });
