@@ -37,7 +37,7 @@ function diagnostics(stdout: string): string {
     return (start < 0 ? "(no diagnostics)\n" : stdout.slice(start, end < 0 ? undefined : end).trimEnd() + "\n")
         .replaceAll(t.stack.name, "<stack>")
         .replaceAll(ws, "<ws>")
-        .replace(/has \d+(\.\d+)? GiB of memory/g, "has <n> GiB of memory")
+        .replace(/has \d+(\.\d+)? GiB/g, "has <n> GiB")
         .replace(/has \d+;/g, "has <n>;")
         .replace(/\(looked at \/\S+\)/g, "(looked at <path>)")
         .replace(/\d{4}-\d\d-\d\dT\d\d:\d\dZ/g, "<time>");

@@ -119,6 +119,7 @@ print("accuracy", model.score(X, y))
             "score.py",
         ]);
         expect(made).toMatchObject({ code: 0, err: expect.stringContaining("iris answers") });
+        const before = Date.now();
         const invoked = cli(["endpoint", "invoke", "iris", "--request-file", IRIS_REQUEST]);
         expect(invoked).toMatchObject({ code: 0 });
         expect(JSON.parse(invoked.out)).toEqual([0, 2]);
@@ -149,6 +150,12 @@ print("accuracy", model.score(X, y))
             redirect: "manual",
         });
         expect(anonymous.status).not.toBe(200);
+        // The invoke went through the proxy: use of the instance, as the idle rule reads it.
+        const token = (await t.stack.outputs()).out.value.alice.token as string;
+        const seen = (await (
+            await fetch(`${base}/api/compute-instance/connections`, { headers: { Authorization: `token ${token}` } })
+        ).json()) as { applications_last_activity?: string };
+        expect(Date.parse(seen.applications_last_activity ?? "")).toBeGreaterThanOrEqual(before);
     });
 
     test("a stop and start of its instance: Stopped, then back in the instance's new network, answering", async () => {
