@@ -57,6 +57,7 @@ else
   done
 fi
 echo "$code" > "$dir/${EXIT_CODE_FILE}"
+if [ -n "\${JOB_TERMINATION_LOG:-}" ]; then echo "$code" > "$JOB_TERMINATION_LOG"; fi
 exit "$code"
 `;
 

@@ -18,9 +18,13 @@ const record = (own: Partial<JobRecord> = {}): JobRecord => ({
     ...own,
 });
 
-function run(job: JobRecord, gpus = 0): { dir: string; status: number | null; read: (f: string) => string } {
+function run(
+    job: JobRecord,
+    gpus = 0,
+    extra: Record<string, string> = {},
+): { dir: string; status: number | null; read: (f: string) => string } {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ci-job-run-"));
-    const env = { ...jobEnv("j1", job, gpus), JOB_DIR: dir, PATH: process.env.PATH ?? "/usr/bin:/bin" };
+    const env = { ...jobEnv("j1", job, gpus), JOB_DIR: dir, PATH: process.env.PATH ?? "/usr/bin:/bin", ...extra };
     const r = spawnSync("/bin/sh", ["-c", JOB_WRAPPER], { env, encoding: "utf8" });
     return { dir, status: r.status, read: (f) => fs.readFileSync(path.join(dir, f), "utf8") };
 }
@@ -38,6 +42,12 @@ describe("the job wrapper", () => {
         expect(r.read("exit_code")).toBe("4\n");
         expect(r.read(logFile(0, 1))).toBe(`hi there\n${fs.realpathSync(r.dir)}/code\n../outputs/model\n`);
         expect(fs.existsSync(path.join(r.dir, "code/outputs"))).toBe(true);
+    });
+
+    test("with a termination log (a Kubernetes pod's), the exit code goes there too", () => {
+        const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ci-job-term-")), "termination-log");
+        const r = run(record({ command: "exit 5" }), 0, { JOB_TERMINATION_LOG: log });
+        expect([r.status, r.read("exit_code"), fs.readFileSync(log, "utf8")]).toEqual([5, "5\n", "5\n"]);
     });
 
     test("a multi-line command runs whole; success records 0", () => {

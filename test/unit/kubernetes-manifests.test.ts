@@ -327,7 +327,7 @@ describe("workspace agent manifests", () => {
         expect(objects).toMatchSnapshot();
     });
 
-    test("least privilege: scale StatefulSets, read pods and tokens, read its policies, write only its own memory; nothing cluster-wide", () => {
+    test("least privilege: scale StatefulSets, read pods and tokens, read its policies, write only its own memory, run the job queue's Jobs; nothing cluster-wide", () => {
         expect(objects.map((o) => o.kind)).toEqual([
             "ServiceAccount",
             "Role",
@@ -343,18 +343,28 @@ describe("workspace agent manifests", () => {
             ),
         );
         expect(verbs.sort()).toEqual([
+            "create jobs",
+            "delete jobs",
+            "deletecollection pods",
             "get configmaps/ci-team-agent-memory",
             "get configmaps/ci-team-agent-policies",
+            "get jobs",
             "get pods",
             "get secrets",
             "get statefulsets",
             "list events",
+            "list jobs",
             "list pods",
             "list statefulsets",
             "patch configmaps/ci-team-agent-memory",
             "patch statefulsets",
         ]);
-        expect(verbs.some((v) => /delete|create|\*/.test(v))).toBe(false);
+        // Jobs are the only objects it makes or removes (a job's pod it stops, as it could stop an instance's).
+        expect(verbs.filter((v) => /delete|create|\*/.test(v))).toEqual([
+            "create jobs",
+            "delete jobs",
+            "deletecollection pods",
+        ]);
     });
 
     test("one agent at a time, non-root, read-only, no capabilities", () => {

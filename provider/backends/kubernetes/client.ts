@@ -88,6 +88,9 @@ export class KubeClient {
     get networking() {
         return this.api(this.lib.NetworkingV1Api);
     }
+    get batch() {
+        return this.api(this.lib.BatchV1Api);
+    }
     get rbac() {
         return this.api(this.lib.RbacAuthorizationV1Api);
     }

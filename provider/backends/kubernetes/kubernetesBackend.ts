@@ -5,12 +5,14 @@
  */
 import { Backend, DiskRole, InstanceRef } from "../backend";
 import { Args, BackendBase } from "../backendBase";
+import type { JobRunner } from "../jobRunner";
 import { KubeClient, KubernetesTarget } from "./client";
 import { KubeObject } from "./manifests";
 import * as agent from "./agent";
 import * as store from "./agentStore";
 import * as claims from "./claims";
 import * as cluster from "./cluster";
+import * as jobs from "./jobs";
 import * as liveChanges from "./liveChanges";
 import * as power from "./power";
 import * as runtime from "./runtime";
@@ -18,6 +20,16 @@ import * as workspaceObjects from "./workspaceObjects";
 
 export class KubernetesBackend extends BackendBase implements Backend {
     private readonly kube: KubeClient;
+
+    readonly jobs: JobRunner = {
+        stageJobFiles: (...a) => jobs.stageJobFiles(this.kube, ...a),
+        startJob: (...a) => jobs.startJob(this.kube, ...a),
+        listJobs: (...a) => jobs.listJobs(this.kube, ...a),
+        stopJob: (...a) => jobs.stopJob(this.kube, ...a),
+        removeJob: (...a) => jobs.removeJob(this.kube, ...a),
+        readJobFiles: (...a) => jobs.readJobFiles(this.kube, ...a),
+        wakeAgent: () => jobs.wakeAgent(),
+    };
 
     constructor(readonly target: KubernetesTarget) {
         const kube = new KubeClient(target);

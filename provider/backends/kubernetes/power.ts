@@ -6,6 +6,7 @@ import { waitUntilReady } from "../../readiness";
 import { KubeClient } from "./client";
 import { diagnostics, isReady, podOf, podTrouble } from "./pods";
 import { readRuntime, readStatefulSet } from "./runtime";
+import { stopJobsOf } from "./jobs";
 
 async function scale(kube: KubeClient, id: string, replicas: number): Promise<void> {
     if (!(await readStatefulSet(kube, id))) {
@@ -22,8 +23,11 @@ async function scale(kube: KubeClient, id: string, replicas: number): Promise<vo
 export function stopRuntime(kube: KubeClient, id: string): Promise<RuntimeState> {
     return lifecycle.stopRuntime(id, {
         async stop() {
+            const sts = await readStatefulSet(kube, id);
             await scale(kube, id, 0);
             await kube.waitUntilGone(id, "pod", () => podOf(kube, id), 120);
+            // Its jobs after it, as on Docker: the agent then sees them ended by the stop.
+            await stopJobsOf(kube, sts);
         },
         read: () => readRuntime(kube, id),
     });

@@ -13,6 +13,7 @@ import { LABEL_PREFIX } from "../layout";
 import { KubeClient, ignoreNotFound, reason } from "./client";
 import { runtimeManifests, runtimeName, userLabelsOf } from "./manifests";
 import { parseCpu, parseMemoryGb } from "./quantity";
+import { stopJobsOf } from "./jobs";
 import { diagnostics, isReady, podOf, podTrouble, setupProgress, statusOf } from "./pods";
 
 export async function createRuntime(kube: KubeClient, spec: RuntimeSpec, progress: Progress): Promise<RuntimeState> {
@@ -149,6 +150,7 @@ export function runtimeIdFor(ref: { workspace: string; instance: string }): stri
 
 export async function deleteRuntime(kube: KubeClient, id: string): Promise<void> {
     const ns = kube.ns;
+    const sts = await readStatefulSet(kube, id);
     await ignoreNotFound(kube.apps.deleteNamespacedStatefulSet({ name: id, namespace: ns }));
     // The pod directly too, rather than waiting for the garbage collector to get to it.
     await ignoreNotFound(kube.core.deleteNamespacedPod({ name: `${id}-0`, namespace: ns }));
@@ -159,6 +161,7 @@ export async function deleteRuntime(kube: KubeClient, id: string): Promise<void>
     await ignoreNotFound(kube.rbac.deleteNamespacedRole({ name: `${id}-user`, namespace: ns }));
     // The pod holds the OS disk: wait until it is gone, so the disk can be deleted or reused.
     await kube.waitUntilGone(id, "pod", () => podOf(kube, id), 120);
+    await stopJobsOf(kube, sts);
 }
 
 export function readStatefulSet(kube: KubeClient, name: string): Promise<k8s.V1StatefulSet | undefined> {

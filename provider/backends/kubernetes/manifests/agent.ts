@@ -38,6 +38,11 @@ export function agentManifests(spec: AgentSpec, namespace: string): KubeObject[]
                 { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
                 { apiGroups: [""], resources: ["events"], verbs: ["list"] },
                 { apiGroups: [""], resources: ["secrets"], verbs: ["get"] },
+                // The job queue: the agent creates a job's Job when it admits it, deletes its pod to
+                // stop it, and the Job once it has recorded its end. Only Jobs are created or
+                // deleted; pods it could already stop by scaling their StatefulSets.
+                { apiGroups: ["batch"], resources: ["jobs"], verbs: ["get", "list", "create", "delete"] },
+                { apiGroups: [""], resources: ["pods"], verbs: ["deletecollection"] },
                 {
                     apiGroups: [""],
                     resources: ["configmaps"],
