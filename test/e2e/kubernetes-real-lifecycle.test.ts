@@ -21,6 +21,8 @@ const creation = (marker: string) =>
     [
         "#!/bin/bash",
         "set -e",
+        // Long enough for the provider's progress, which reads the phase about once a second, to show it.
+        "sleep 3",
         // Before the applications: nothing answers on Jupyter's port yet. The pod's user runs it.
         `echo "${marker} uid=$(id -u) jupyter=$( (exec 3<>/dev/tcp/127.0.0.1/8888) 2>/dev/null && echo up || echo down)" >> "$HOME/creation-runs.txt"`,
     ].join("\n") + "\n";
