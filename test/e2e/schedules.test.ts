@@ -107,7 +107,7 @@ describe("schedules and idle shutdown on Docker", () => {
     test("the agent runs as a container of the workspace, restarted automatically, with no capabilities", async () => {
         const info = await docker.getContainer(`ci-${ws}-agent`).inspect();
         expect(info.State.Running).toBe(true);
-        expect(info.HostConfig.RestartPolicy?.Name).toBe("unless-stopped");
+        expect(info.HostConfig.RestartPolicy?.Name).toBe("always");
         expect(info.HostConfig.CapDrop).toEqual(["ALL"]);
         expect(info.HostConfig.ReadonlyRootfs).toBe(true);
         expect(Object.keys(info.NetworkSettings.Networks)).toEqual([`ci-${ws}`]);
