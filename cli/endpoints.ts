@@ -110,7 +110,11 @@ async function create(
         scoringScript: script,
         port,
     });
-    const ready = await waitReady(runner, view, o.workspace, o.name, port, timeoutSeconds);
+    const ready = await waitReady(runner, view, o.workspace, o.name, port, timeoutSeconds).catch(async (e: Error) => {
+        // Nothing half made: an endpoint that never answered goes, with its files.
+        await runner.deleteEndpoint(o.workspace, o.name).catch(() => undefined);
+        throw new Error(`${e.message}\n(endpoint "${o.name}" removed: fix it and create it again)`);
+    });
     print(o.output, ready, endpointLine, endpointJson);
 }
 
@@ -128,7 +132,7 @@ async function waitReady(
         const ep = await oneEndpoint(runner, workspace, name);
         if (ep.status === "Failed" || ep.restarts > 0)
             throw new Error(
-                `endpoint "${name}" exited before it answered (its scoring script's init() failed?); its log:\n${await runner.endpointLogs(workspace, name, 30)}`,
+                `endpoint "${name}" exited before it answered (its scoring script's init() failed?); its log:\n${await runner.endpointLogs(workspace, name, 120)}`,
             );
         const status = await request(view, endpointPaths(port).liveness, "GET").then(
             (r) => r.status,
@@ -141,7 +145,7 @@ async function waitReady(
         const waited = Math.round((Date.now() - started) / 1000);
         if (waited > timeoutSeconds)
             throw new Error(
-                `endpoint "${name}" did not answer within ${timeoutSeconds}s; its log:\n${await runner.endpointLogs(workspace, name, 30)}`,
+                `endpoint "${name}" did not answer within ${timeoutSeconds}s; its log:\n${await runner.endpointLogs(workspace, name, 120)}`,
             );
         say.status(`waiting for ${name} to answer (${waited}s)`);
         await new Promise((r) => setTimeout(r, 1000));

@@ -214,7 +214,7 @@ print("accuracy", model.score(X, y))
         expect(endpoints().map((e) => e.name)).toEqual(["iris"]);
     });
 
-    test("a scoring script whose init() fails: create fails with its log; delete removes endpoints and their files", async () => {
+    test("a scoring script whose init() fails: create fails with its log and removes it; delete removes an endpoint and its files", async () => {
         write(
             "broken/score.py",
             'def init():\n    raise RuntimeError("no model here")\n\ndef run(raw):\n    return raw\n',
@@ -237,7 +237,9 @@ print("accuracy", model.score(X, y))
         ]);
         expect(r.code).toBe(1);
         expect(r.err).toContain("no model here");
-        for (const name of ["broken", "iris"]) expect(cli(["endpoint", "delete", name])).toMatchObject({ code: 0 });
+        expect(r.err).toContain('endpoint "broken" removed');
+        expect(endpoints().map((e) => e.name)).toEqual(["iris"]);
+        expect(cli(["endpoint", "delete", "iris"])).toMatchObject({ code: 0 });
         expect(endpoints()).toEqual([]);
         expect(
             await docker.listContainers({
