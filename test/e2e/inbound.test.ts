@@ -165,7 +165,14 @@ describe("inbound rules on Docker", () => {
         await t.stack.up(collect(t));
         expect(customSteps(t)).toEqual({ "alice-inbound": "create" });
         expect((await docker.getContainer(alice).inspect()).Id).toBe(before);
-        expect(await banner(clients[0])).toBe(false);
+        // Once on a loaded CI machine A still got in here: the rules then, for the next time.
+        const inA = await banner(clients[0]);
+        if (inA) {
+            const rules = execFileSync("iptables-save", { encoding: "utf8" })
+                .split("\n")
+                .filter((l) => l.includes(inboundChainFor(ws, "alice")) || /DOCKER-USER|CI-/.test(l));
+            throw new Error(`client A still gets in after up; the rules:\n${rules.join("\n")}`);
+        }
         expect(await banner(clients[1])).toBe(true);
         // And then nothing more to do.
         await t.stack.refresh(collect(t));
