@@ -200,6 +200,8 @@ export async function stageJobFiles(
     job: string,
     files: FileEntry[],
 ): Promise<void> {
+    // Nothing to upload: the job's wrapper makes its folder, as the instance's user.
+    if (!files.length) return;
     const owned = files.map((f) => ({ ...f, uid: INSTANCE_UID, gid: INSTANCE_UID }));
     // The folders above the job's (jobs/) are the user's too.
     await putUserFiles(ctx, workspace, [

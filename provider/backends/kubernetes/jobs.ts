@@ -48,6 +48,8 @@ export async function packFiles(files: JobFile[]): Promise<Buffer> {
 }
 
 export async function stageJobFiles(kube: KubeClient, workspace: string, job: string, files: JobFile[]): Promise<void> {
+    // Nothing to upload: the job's wrapper makes its folder, as the instance's user.
+    if (!files.length) return;
     const tgz = await packFiles(files);
     if (tgz.length > MAX_JOB_FILES_BYTES)
         throw new BackendError(
